@@ -1,0 +1,107 @@
+/**
+ * Typed errors. Each carries the field or file at fault and what is allowed, so the CLI and the
+ * HTTP server can print one clear line per problem instead of a stack trace.
+ */
+
+/** Base class: `code` is stable and machine-readable; `message` is for people. */
+export class SvdError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+export interface FieldIssue {
+  /** Dotted path of the field, e.g. `steps` or `image`. */
+  field: string;
+  /** The value that was given (shortened when long). */
+  value?: unknown;
+  /** What is wrong and what is allowed. */
+  message: string;
+}
+
+/** A generation request (or CLI flags, or an HTTP body) that breaks the schema. */
+export class InvalidRequestError extends SvdError {
+  readonly issues: FieldIssue[];
+  constructor(issues: FieldIssue[]) {
+    super('invalid_request', issues.map(formatIssue).join('\n'));
+    this.issues = issues;
+  }
+}
+
+export function formatIssue(issue: FieldIssue): string {
+  const shown = issue.value === undefined ? '' : ` (got ${describeValue(issue.value)})`;
+  return `${issue.field}: ${issue.message}${shown}`;
+}
+
+/** Short, safe rendering of a user value for error messages (never dumps a whole base64 image). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') {
+    const s = value.length > 60 ? `${value.slice(0, 57)}...` : value;
+    return JSON.stringify(s);
+  }
+  if (value instanceof Uint8Array) return `<${value.length} bytes>`;
+  try {
+    const s = JSON.stringify(value);
+    if (s === undefined) return String(value);
+    return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  } catch {
+    return String(value);
+  }
+}
+
+/** An input image that cannot be read or decoded. */
+export class ImageLoadError extends SvdError {
+  constructor(readonly source: string, message: string) {
+    super('image_load_failed', `image ${source}: ${message}`);
+  }
+}
+
+/** A model directory or file that is missing. */
+export class ModelNotFoundError extends SvdError {
+  constructor(readonly path: string, message: string) {
+    super('model_not_found', `${path}: ${message}`);
+  }
+}
+
+/** A model file that exists but does not match the contract (wrong inputs, shapes, dtypes, manifest fields). */
+export class ModelFormatError extends SvdError {
+  constructor(readonly path: string, message: string) {
+    super('model_format', `${path}: ${message}`);
+  }
+}
+
+/** A checkpoint (diffusers safetensors) that the graph builder cannot use. */
+export class CheckpointError extends SvdError {
+  constructor(readonly path: string, message: string, readonly problems: string[] = []) {
+    super('checkpoint_invalid', problems.length ? `${path}: ${message}\n  ${problems.join('\n  ')}` : `${path}: ${message}`);
+  }
+}
+
+/** An execution provider that was asked for and cannot be used. */
+export class ExecutionProviderError extends SvdError {
+  constructor(readonly device: string, message: string) {
+    super('execution_provider_unavailable', message);
+  }
+}
+
+/** ffmpeg is missing or failed. */
+export class FfmpegError extends SvdError {
+  constructor(message: string) {
+    super('ffmpeg_failed', message);
+  }
+}
+
+/** The caller aborted (AbortSignal); no output file was left behind. */
+export class AbortError extends SvdError {
+  constructor(message = 'generation aborted') {
+    super('aborted', message);
+  }
+}
+
+/** Throws AbortError when the signal is aborted; call between steps. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError();
+}

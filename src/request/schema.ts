@@ -1,0 +1,160 @@
+/**
+ * The one generation-request schema. CLI flags, the module API and the HTTP server derive from it;
+ * per-model defaults (frames, fps, size, ...) come from the model manifest and are applied by
+ * `resolveRequest`, so fields that depend on the model have no default here.
+ */
+import { z } from 'zod';
+import { InvalidRequestError, type FieldIssue } from '../errors.js';
+
+export const RESIZE_MODES = ['maintain_aspect_ratio', 'crop_to_16_9', 'stretch'] as const;
+export const OUTPUT_FORMATS = ['mp4', 'webm', 'gif', 'png'] as const;
+export const MAX_SEED = 2 ** 32 - 1;
+
+const int = (min: number, max: number) =>
+  z.number({ error: `must be a number from ${min} to ${max}` })
+    .int({ error: `must be a whole number from ${min} to ${max}` })
+    .min(min, { error: `must be from ${min} to ${max}` })
+    .max(max, { error: `must be from ${min} to ${max}` });
+
+const num = (min: number, max: number) =>
+  z.number({ error: `must be a number from ${min} to ${max}` })
+    .refine(Number.isFinite, { error: `must be a finite number from ${min} to ${max}` })
+    .pipe(z.number().min(min, { error: `must be from ${min} to ${max}` }).max(max, { error: `must be from ${min} to ${max}` }));
+
+const side = z.number({ error: 'must be a multiple of 64 from 64 to 2048' })
+  .int({ error: 'must be a multiple of 64 from 64 to 2048' })
+  .min(64, { error: 'must be a multiple of 64 from 64 to 2048' })
+  .max(2048, { error: 'must be a multiple of 64 from 64 to 2048' })
+  .refine((v) => v % 64 === 0, { error: 'must be a multiple of 64 from 64 to 2048' });
+
+export const DEVICE_PATTERN = /^(auto|cpu|cuda(:\d+)?)$/;
+
+export const generationRequestSchema = z.strictObject({
+  /** Local path, http(s) URL, `data:` URI or bare base64 string; or the encoded bytes (module API). */
+  image: z.union([z.string().min(1, { error: 'must not be empty' }), z.instanceof(Uint8Array)], {
+    error: 'must be a file path, an http(s) URL, a data: URI, base64 text or image bytes',
+  }),
+  width: side.optional(),
+  height: side.optional(),
+  resize: z.enum(RESIZE_MODES, { error: `must be one of ${RESIZE_MODES.join(', ')}` }).optional(),
+  frames: int(1, 128).optional(),
+  steps: int(1, 100).default(25),
+  fps: int(1, 60).optional(),
+  motionBucketId: int(1, 255).optional(),
+  condAug: num(0, 10).optional(),
+  /** −1 or absent: a random seed, reported back in the result. */
+  seed: int(-1, MAX_SEED).optional(),
+  minGuidance: num(0, 30).optional(),
+  maxGuidance: num(0, 30).optional(),
+  /** Frames decoded per VAE call (Segmind's `decoding_t`); default: all frames at once. */
+  decodeChunkSize: int(1, 128).optional(),
+  format: z.enum(OUTPUT_FORMATS, { error: `must be one of ${OUTPUT_FORMATS.join(', ')}` }).default('mp4'),
+  /** Output file (mp4/webm/gif) or directory (png frames). */
+  output: z.string().min(1, { error: 'must not be empty' }).optional(),
+  /** Registry name, model directory or Hugging Face repo id. */
+  model: z.string().min(1, { error: 'must not be empty' }).optional(),
+  device: z.string().regex(DEVICE_PATTERN, { error: 'must be auto, cpu, cuda or cuda:N' }).default('auto'),
+});
+
+/** What callers pass (optional fields may be omitted). */
+export type GenerationRequestInput = z.input<typeof generationRequestSchema>;
+/** A validated request, schema defaults applied, model defaults not yet applied. */
+export type GenerationRequest = z.output<typeof generationRequestSchema>;
+
+/** Model-dependent defaults, read from the model manifest (`model.json` `defaults`). */
+export interface ModelDefaults {
+  frames: number;
+  fps: number;
+  motionBucketId: number;
+  condAug: number;
+  minGuidance: number;
+  maxGuidance: number;
+  width: number;
+  height: number;
+  steps?: number;
+  decodeChunkSize?: number;
+}
+
+/** A request with every field decided; what the local pipeline runs. */
+export interface ResolvedRequest extends Omit<GenerationRequest, 'frames' | 'fps' | 'motionBucketId' | 'condAug' | 'minGuidance' | 'maxGuidance' | 'seed' | 'resize'> {
+  frames: number;
+  fps: number;
+  motionBucketId: number;
+  condAug: number;
+  minGuidance: number;
+  maxGuidance: number;
+  /** Target size before `resize` is applied to the image; see `src/image`. */
+  width: number;
+  height: number;
+  resize: (typeof RESIZE_MODES)[number];
+  seed: number;
+  decodeChunkSize: number;
+}
+
+/** Converts zod issues into our field issues (one per bad field, naming field, value and what is allowed). */
+export function fieldIssuesFromZod(error: z.ZodError, input: unknown): FieldIssue[] {
+  const seen = new Set<string>();
+  const issues: FieldIssue[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const field = [...issue.path.map(String), key].join('.');
+        if (seen.has(field)) continue;
+        seen.add(field);
+        issues.push({ field, message: 'is not a known field' });
+      }
+      continue;
+    }
+    const field = issue.path.map(String).join('.') || '(request)';
+    if (seen.has(field)) continue;
+    seen.add(field);
+    issues.push({ field, value: valueAt(input, issue.path), message: issue.message });
+  }
+  return issues;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+/** Validates a request; throws InvalidRequestError listing every bad field. */
+export function parseRequest(input: unknown): GenerationRequest {
+  const result = generationRequestSchema.safeParse(input);
+  if (!result.success) throw new InvalidRequestError(fieldIssuesFromZod(result.error, input));
+  const req = result.data;
+  const issues: FieldIssue[] = [];
+  if (req.minGuidance !== undefined && req.maxGuidance !== undefined && req.minGuidance > req.maxGuidance) {
+    issues.push({ field: 'minGuidance', value: req.minGuidance, message: `must not exceed maxGuidance (${req.maxGuidance})` });
+  }
+  if ((req.width === undefined) !== (req.height === undefined) && req.resize !== 'maintain_aspect_ratio') {
+    issues.push({ field: req.width === undefined ? 'width' : 'height', message: 'width and height must be given together' });
+  }
+  if (issues.length) throw new InvalidRequestError(issues);
+  return req;
+}
+
+/** Fills model-dependent defaults and checks limits that depend on the model. */
+export function resolveRequest(req: GenerationRequest, defaults: ModelDefaults, randomSeed: () => number): ResolvedRequest {
+  const frames = req.frames ?? defaults.frames;
+  const seed = req.seed === undefined || req.seed === -1 ? randomSeed() : req.seed;
+  const decodeChunkSize = Math.min(req.decodeChunkSize ?? defaults.decodeChunkSize ?? frames, frames);
+  return {
+    ...req,
+    frames,
+    fps: req.fps ?? defaults.fps,
+    motionBucketId: req.motionBucketId ?? defaults.motionBucketId,
+    condAug: req.condAug ?? defaults.condAug,
+    minGuidance: req.minGuidance ?? defaults.minGuidance,
+    maxGuidance: req.maxGuidance ?? defaults.maxGuidance,
+    width: req.width ?? defaults.width,
+    height: req.height ?? defaults.height,
+    resize: req.resize ?? 'stretch',
+    seed,
+    decodeChunkSize,
+  };
+}
