@@ -105,3 +105,19 @@ export class AbortError extends SvdError {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError();
 }
+
+/**
+ * A Hugging Face Hub download or cache lookup that failed: a gated repo without an accepted licence,
+ * a missing repo/file, an unreachable endpoint, a file missing in offline mode, or a corrupt download.
+ * The message names the repo and file and says what to do; it never contains the token.
+ */
+export class HubError extends SvdError {
+  constructor(
+    code: 'hub_auth_required' | 'hub_not_found' | 'hub_unreachable' | 'hub_offline_missing' | 'hub_integrity' | 'hub_download_failed',
+    readonly repo: string,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(code, message);
+  }
+}

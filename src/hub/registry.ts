@@ -1,0 +1,135 @@
+/**
+ * Known SVD checkpoints on the Hugging Face Hub and how a model reference (`--model`) is resolved:
+ * a registry name, a local directory, or any Hub repo id in diffusers layout.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ModelNotFoundError } from '../errors.js';
+import type { ModelDefaults } from '../request/schema.js';
+
+export interface RegistryVariant {
+  name: string;
+  repo: string;
+  revision: string;
+  description: string;
+  /** Per-variant generation defaults (spec §10, diffusers column). */
+  defaults: ModelDefaults & { steps: number; decodeChunkSize: number };
+  /** Licence / access note shown by `svd models list` and in gated-repo errors. */
+  licence: string;
+}
+
+const GATED_NOTE =
+  'gated on the Hub: sign in on the model page, read and accept the Stability AI licence there, then set HF_TOKEN';
+
+/**
+ * Diffusers' defaults: frames = unet.config.num_frames, fps 7, motion bucket 127, noise_aug 0.02,
+ * guidance 1.0→3.0, 25 steps, decode chunk = all frames, 576×1024 (spec §10).
+ */
+function diffusersDefaults(frames: number) {
+  return {
+    frames,
+    fps: 7,
+    motionBucketId: 127,
+    condAug: 0.02,
+    minGuidance: 1.0,
+    maxGuidance: 3.0,
+    width: 1024,
+    height: 576,
+    steps: 25,
+    decodeChunkSize: frames,
+  };
+}
+
+export const REGISTRY: readonly RegistryVariant[] = [
+  {
+    name: 'svd',
+    repo: 'stabilityai/stable-video-diffusion-img2vid',
+    revision: 'main',
+    description: 'SVD image-to-video, 14 frames at 576x1024',
+    defaults: diffusersDefaults(14),
+    licence: GATED_NOTE,
+  },
+  {
+    name: 'svd-xt',
+    repo: 'stabilityai/stable-video-diffusion-img2vid-xt',
+    revision: 'main',
+    description: 'SVD-XT image-to-video, 25 frames at 576x1024',
+    defaults: diffusersDefaults(25),
+    licence: GATED_NOTE,
+  },
+  {
+    name: 'svd-xt-1-1',
+    repo: 'stabilityai/stable-video-diffusion-img2vid-xt-1-1',
+    revision: 'main',
+    description: 'SVD-XT 1.1, 25 frames at 576x1024, fine-tuned at fixed fps 6 / motion bucket 127',
+    defaults: diffusersDefaults(25),
+    licence: GATED_NOTE,
+  },
+];
+
+/** What a model reference points at. */
+export type ModelDescriptor =
+  | {
+      kind: 'hub';
+      /** The reference as given. */
+      ref: string;
+      repo: string;
+      revision: string;
+      /** Set for registry names; undefined for an arbitrary repo id. */
+      variant: RegistryVariant | undefined;
+    }
+  | {
+      kind: 'local';
+      ref: string;
+      /** Absolute directory. */
+      dir: string;
+      /** `diffusers` (model_index.json), `onnx` (model.json written by `svd models build`) or unknown. */
+      layout: 'diffusers' | 'onnx' | 'unknown';
+    };
+
+/** Hub repo ids: `owner/name`, letters, digits, `-`, `_`, `.` (no `--` or `..`, like the Hub itself). */
+const REPO_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export function findVariant(name: string): RegistryVariant | undefined {
+  return REGISTRY.find((v) => v.name === name);
+}
+
+export function isRepoId(ref: string): boolean {
+  return REPO_ID.test(ref) && !ref.includes('--') && !ref.includes('..');
+}
+
+/**
+ * Resolves `ref`: a registry name (`svd-xt`), an existing local directory (`./models/svd-xt`), or a Hub
+ * repo id (`someone/svd-finetune`). A path-like reference (starting with `.`, `/` or `~`) must exist.
+ * `revision` overrides the registry's revision for Hub references.
+ *
+ * @example resolveModelRef('svd-xt') // { kind: 'hub', repo: 'stabilityai/stable-video-diffusion-img2vid-xt', ... }
+ */
+export function resolveModelRef(ref: string, revision?: string): ModelDescriptor {
+  const variant = findVariant(ref);
+  if (variant) return { kind: 'hub', ref, repo: variant.repo, revision: revision ?? variant.revision, variant };
+
+  const expanded = ref.startsWith('~/') ? join(homedir(), ref.slice(2)) : ref;
+  const looksLikePath = /^(\.{1,2}\/|\/|~\/)/.test(ref) || ref === '.' || ref === '..';
+  if (existsSync(expanded) && statSync(expanded).isDirectory()) {
+    const dir = resolve(expanded);
+    return { kind: 'local', ref, dir, layout: localLayout(dir) };
+  }
+  if (!looksLikePath && isRepoId(ref)) {
+    const known = REGISTRY.find((v) => v.repo === ref);
+    return { kind: 'hub', ref, repo: ref, revision: revision ?? known?.revision ?? 'main', variant: known };
+  }
+  throw new ModelNotFoundError(
+    ref,
+    looksLikePath
+      ? 'no such directory'
+      : `not a known model; use one of ${REGISTRY.map((v) => v.name).join(', ')}, a model directory, or a Hugging Face repo id (owner/name)`,
+  );
+}
+
+function localLayout(dir: string): 'diffusers' | 'onnx' | 'unknown' {
+  if (existsSync(join(dir, 'model.json'))) return 'onnx';
+  if (existsSync(join(dir, 'model_index.json'))) return 'diffusers';
+  return 'unknown';
+}

@@ -1,0 +1,388 @@
+/**
+ * A small ONNX graph-building layer: named values with a dtype (and a shape where the caller knows one),
+ * `input`/`output`/`op`, constants, and weights requested by diffusers name from a WeightSource.
+ *
+ * Weights are never copied by default: each initializer is an external-data reference INTO the
+ * checkpoint's own .safetensors file (offset = 8 + header length + begin). See `save.ts` for how the
+ * file is made reachable from the model directory (ORT refuses paths outside it).
+ */
+import { CheckpointError } from '../errors.js';
+import { bytesToFloat32, floatToBfloat16, floatToHalf, type SafetensorsDtype } from '../safetensors/dtype.js';
+import { readTensorBytes, type TensorInfo } from '../safetensors/reader.js';
+import { DTYPE_SIZE, OPSET, type AttrValue, type Dim, type DType, type NodeDef, type TensorDef, type ValueInfoDef } from './model.js';
+import type { WeightRequest, WeightSource } from './weights.js';
+
+/** A value in the graph. `shape` is known for inputs and where a helper sets it; otherwise undefined. */
+export interface Value {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape?: readonly Dim[];
+}
+
+/** Float dtypes a graph can compute in. */
+export type ComputeDtype = 'float32' | 'float16';
+
+/**
+ * Attribute shorthand: integer number → INT, non-integer number → FLOAT, string → STRING,
+ * number[] of integers → INTS, otherwise FLOATS. Use `attr.float(1)` / `attr.floats([..])` to force floats.
+ */
+export type AttrInput = number | string | number[] | AttrValue;
+
+export const attr = {
+  float: (value: number): AttrValue => ({ kind: 'float', value }),
+  floats: (value: number[]): AttrValue => ({ kind: 'floats', value }),
+  int: (value: number): AttrValue => ({ kind: 'int', value }),
+  ints: (value: number[]): AttrValue => ({ kind: 'ints', value }),
+};
+
+function toAttr(name: string, v: AttrInput): AttrValue {
+  if (typeof v === 'number') return Number.isInteger(v) ? { kind: 'int', value: v } : { kind: 'float', value: v };
+  if (typeof v === 'string') return { kind: 'string', value: v };
+  if (Array.isArray(v)) return v.every(Number.isInteger) ? { kind: 'ints', value: v } : { kind: 'floats', value: v };
+  if (v && typeof v === 'object' && 'kind' in v) return v;
+  throw new TypeError(`attribute ${name}: unsupported value`);
+}
+
+const SAFETENSORS_TO_DTYPE: Partial<Record<SafetensorsDtype, DType>> = {
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  F64: 'float64',
+  I64: 'int64',
+  I32: 'int32',
+  I8: 'int8',
+  U8: 'uint8',
+  BOOL: 'bool',
+};
+
+/** How weights whose checkpoint dtype differs from the compute dtype are stored. */
+export type WeightStorage =
+  /** Point into the checkpoint as-is and insert a Cast node (no copy; ORT folds the Cast at load). */
+  | 'reference'
+  /** Convert at build time into one `<model>.onnx.data` file next to the graph (no Cast nodes). */
+  | 'convert';
+
+export interface GraphBuilderOptions {
+  name: string;
+  /** dtype of activations and (after Cast/convert) weights. */
+  dtype: ComputeDtype;
+  weights: WeightSource;
+  weightStorage?: WeightStorage;
+  /** Extra opset imports, e.g. `{ 'com.microsoft': 1 }`. ai.onnx is always OPSET (21). */
+  opsets?: Record<string, number>;
+}
+
+/** Inline threshold: tensors below this are stored in the .onnx itself (ONNX's usual 1 KiB; runtime-notes §2). */
+export const INLINE_LIMIT = 1024;
+
+/** An initializer whose bytes live in a checkpoint file (location assigned at save time). */
+export interface CheckpointInitializer {
+  tensor: TensorDef;
+  source: TensorInfo;
+}
+
+/** An initializer whose bytes the builder must write to the side `.data` file at save time. */
+export interface PendingDataInitializer {
+  tensor: TensorDef;
+  /** Produces the bytes (called once, at save). */
+  bytes: () => Uint8Array;
+}
+
+export class GraphBuilder {
+  readonly name: string;
+  readonly dtype: ComputeDtype;
+  readonly weights: WeightSource;
+  readonly weightStorage: WeightStorage;
+  readonly opsets: Record<string, number>;
+
+  readonly nodes: NodeDef[] = [];
+  readonly inputs: ValueInfoDef[] = [];
+  readonly outputs: ValueInfoDef[] = [];
+  /** Inline initializers (raw bytes in the .onnx). */
+  readonly inlineInitializers: TensorDef[] = [];
+  readonly checkpointInitializers: CheckpointInitializer[] = [];
+  readonly dataInitializers: PendingDataInitializer[] = [];
+  /** Every weight requested, in request order (deduplicated by name). */
+  readonly requests: WeightRequest[] = [];
+  /** Missing or mis-shaped weights, one line each; `save` throws them as one CheckpointError. */
+  readonly problems: string[] = [];
+
+  private readonly weightValues = new Map<string, Value>();
+  private readonly used = new Set<string>();
+  private readonly constCache = new Map<string, Value>();
+  private counter = 0;
+
+  constructor(options: GraphBuilderOptions) {
+    this.name = options.name;
+    this.dtype = options.dtype;
+    this.weights = options.weights;
+    this.weightStorage = options.weightStorage ?? 'reference';
+    this.opsets = { '': OPSET, ...(options.opsets ?? {}) };
+  }
+
+  /** A fresh value name derived from a hint (diffusers module path or op type). */
+  fresh(hint: string): string {
+    let name = `${hint}_${this.counter++}`;
+    while (this.used.has(name)) name = `${hint}_${this.counter++}`;
+    this.used.add(name);
+    return name;
+  }
+
+  private claim(name: string): string {
+    if (this.used.has(name)) throw new Error(`graph ${this.name}: duplicate value name ${name}`);
+    this.used.add(name);
+    return name;
+  }
+
+  /** Declares a graph input. Strings in `shape` are dynamic axes. */
+  input(name: string, shape: Dim[], dtype: DType = this.dtype): Value {
+    this.claim(name);
+    this.inputs.push({ name, dtype, shape });
+    return { name, dtype, shape };
+  }
+
+  /** Declares a graph output named `name` (an Identity is added when the value has another name). */
+  output(value: Value, name: string, shape: Dim[] = (value.shape as Dim[] | undefined) ?? []): void {
+    let v = value;
+    if (v.name !== name) {
+      this.claim(name);
+      this.nodes.push({ opType: 'Identity', inputs: [v.name], outputs: [name], name: `${name}/Identity` });
+      v = { name, dtype: value.dtype };
+    }
+    this.outputs.push({ name, dtype: v.dtype, shape });
+  }
+
+  /** Adds one node with one output. Output dtype: `opts.dtype`, else Cast's `to`, Shape → int64, else the first input's. */
+  op(
+    opType: string,
+    inputs: Array<Value | null>,
+    attrs: Record<string, AttrInput> = {},
+    opts: { name?: string; domain?: string; dtype?: DType; shape?: Dim[] } = {},
+  ): Value {
+    return this.opMulti(opType, inputs, 1, attrs, opts)[0];
+  }
+
+  /** Adds one node with `outputs` outputs (all of the same dtype). */
+  opMulti(
+    opType: string,
+    inputs: Array<Value | null>,
+    outputs: number,
+    attrs: Record<string, AttrInput> = {},
+    opts: { name?: string; domain?: string; dtype?: DType; shape?: Dim[] } = {},
+  ): Value[] {
+    const hint = opts.name ?? opType;
+    const outNames = Array.from({ length: outputs }, () => this.fresh(hint));
+    const attributes: Record<string, AttrValue> = {};
+    for (const [k, v] of Object.entries(attrs)) attributes[k] = toAttr(k, v);
+    this.nodes.push({
+      opType,
+      inputs: inputs.map((v) => (v ? v.name : '')),
+      outputs: outNames,
+      name: outNames[0],
+      ...(opts.domain ? { domain: opts.domain } : {}),
+      attributes,
+    });
+    let dtype = opts.dtype;
+    if (!dtype) {
+      if (opType === 'Shape' || opType === 'Size') dtype = 'int64';
+      else if (opType === 'Cast') dtype = dtypeFromOnnxCode(attributes.to);
+      else dtype = inputs.find((v): v is Value => v !== null)?.dtype ?? this.dtype;
+    }
+    return outNames.map((name) => ({ name, dtype: dtype!, ...(opts.shape ? { shape: opts.shape } : {}) }));
+  }
+
+  /** Casts to `dtype` (no node when it already has it). */
+  cast(v: Value, dtype: DType): Value {
+    if (v.dtype === dtype) return v;
+    return this.op('Cast', [v], { to: ONNX_CODE[dtype] }, { dtype, name: `${v.name}/cast`, ...(v.shape ? { shape: [...v.shape] } : {}) });
+  }
+
+  /** A float constant in the compute dtype (or `dtype`). Identical small constants are shared. */
+  constant(values: ArrayLike<number>, shape: number[], dtype: DType = this.dtype): Value {
+    const bytes = encodeValues(values, dtype);
+    const key = bytes.length <= 64 ? `${dtype}|${shape.join(',')}|${Buffer.from(bytes).toString('hex')}` : '';
+    const cached = key ? this.constCache.get(key) : undefined;
+    if (cached) return cached;
+    const name = this.fresh('const');
+    const tensor: TensorDef = { name, dtype, dims: shape };
+    if (bytes.length >= INLINE_LIMIT && dtype !== 'int64') this.dataInitializers.push({ tensor, bytes: () => bytes });
+    else this.inlineInitializers.push({ ...tensor, raw: bytes });
+    const v: Value = { name, dtype, shape };
+    if (key) this.constCache.set(key, v);
+    return v;
+  }
+
+  /** A scalar (0-d) constant. */
+  scalar(value: number, dtype: DType = this.dtype): Value {
+    return this.constant([value], [], dtype);
+  }
+
+  /** A 1-D int64 constant (shapes, axes, pads). Always inline: ORT's shape inference must read it. */
+  int64(values: number[]): Value {
+    return this.constant(values, [values.length], 'int64');
+  }
+
+  /**
+   * A weight by diffusers name, in the compute dtype. The expected shape is recorded; a missing tensor or a
+   * shape mismatch is collected in `problems` (and the build goes on, so one error lists them all).
+   * A checkpoint shape that differs only by size-1 axes (e.g. a [C,C,1,1] conv stored for a [C,C] linear) is
+   * accepted as-is: external data only cares about the byte count.
+   */
+  weight(name: string, shape: number[]): Value {
+    const known = this.weightValues.get(name);
+    if (known) {
+      const prev = this.requests.find((r) => r.name === name)!;
+      if (prev.shape.join(',') !== shape.join(',')) {
+        this.problems.push(`${name}: requested with two shapes [${prev.shape}] and [${shape}] (builder bug)`);
+      }
+      return known;
+    }
+    this.requests.push({ name, shape: [...shape] });
+    this.claim(name);
+    const found = this.weights.lookup(name);
+    const fallback: Value = { name, dtype: this.dtype, shape };
+    if (found.kind === 'placeholder') {
+      this.weightValues.set(name, fallback);
+      return fallback;
+    }
+    if (found.kind === 'missing') {
+      this.problems.push(`${name}: missing (expected shape [${shape.join(', ')}])`);
+      this.weightValues.set(name, fallback);
+      return fallback;
+    }
+    const info = found.info;
+    const storedDtype = SAFETENSORS_TO_DTYPE[info.dtype];
+    const sameShape = info.shape.length === shape.length && info.shape.every((d, i) => d === shape[i]);
+    const squeezeEqual = squeeze(info.shape).join(',') === squeeze(shape).join(',');
+    let problem: string | undefined;
+    if (!storedDtype || !['float32', 'float16', 'bfloat16', 'float64'].includes(storedDtype)) {
+      problem = `${name}: dtype ${info.dtype} is not a float type (in ${info.file})`;
+    } else if (!sameShape && !squeezeEqual) {
+      problem = `${name}: expected shape [${shape.join(', ')}], found [${info.shape.join(', ')}] (in ${info.file})`;
+    }
+    if (problem) {
+      this.problems.push(problem);
+      this.weightValues.set(name, fallback);
+      return fallback;
+    }
+    let value: Value;
+    if (storedDtype === this.dtype) {
+      value = this.addCheckpointTensor(name, storedDtype as DType, shape, info);
+    } else if (this.weightStorage === 'convert') {
+      const target = this.dtype;
+      this.dataInitializers.push({
+        tensor: { name, dtype: target, dims: shape },
+        bytes: () => convertTensor(info, target),
+      });
+      value = { name, dtype: target, shape };
+    } else {
+      const stored = this.addCheckpointTensor(name, storedDtype as DType, shape, info);
+      value = this.op('Cast', [stored], { to: ONNX_CODE[this.dtype] }, { dtype: this.dtype, shape, name: `${name}/cast` });
+    }
+    this.weightValues.set(name, value);
+    return value;
+  }
+
+  private addCheckpointTensor(name: string, dtype: DType, shape: number[], info: TensorInfo): Value {
+    if (info.byteLength < INLINE_LIMIT) {
+      this.inlineInitializers.push({ name, dtype, dims: shape, raw: readTensorBytes(info) });
+    } else {
+      this.checkpointInitializers.push({ tensor: { name, dtype, dims: shape }, source: info });
+    }
+    return { name, dtype, shape };
+  }
+
+  /** Throws one CheckpointError listing every missing or mis-shaped weight. */
+  assertComplete(): void {
+    if (this.problems.length) {
+      throw new CheckpointError(
+        this.weights.description,
+        `${this.problems.length} weight(s) missing or mis-shaped for graph ${this.name}`,
+        this.problems,
+      );
+    }
+  }
+
+  /** Checkpoint tensors this graph did not ask for (a naming slip shows up here). */
+  unusedWeights(): string[] {
+    const asked = new Set(this.requests.map((r) => r.name));
+    return this.weights.names().filter((n) => !asked.has(n));
+  }
+
+  /** Bytes of checkpoint data the graph references (inline or external). */
+  weightBytes(): number {
+    let total = 0;
+    for (const r of this.requests) {
+      const found = this.weights.lookup(r.name);
+      if (found.kind === 'found') total += found.info.byteLength;
+    }
+    return total;
+  }
+}
+
+function squeeze(shape: readonly number[]): number[] {
+  return shape.filter((d) => d !== 1);
+}
+
+/** TensorProto.DataType codes by dtype. */
+const ONNX_CODE: Record<DType, number> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  float64: 11,
+  bfloat16: 16,
+};
+
+function dtypeFromOnnxCode(a: AttrValue | undefined): DType {
+  const code = a && a.kind === 'int' ? Number(a.value) : -1;
+  const hit = (Object.entries(ONNX_CODE) as [DType, number][]).find(([, c]) => c === code);
+  if (!hit) throw new Error(`Cast: unsupported 'to' ${code}`);
+  return hit[0];
+}
+
+/** Encodes JS numbers as little-endian bytes of `dtype`. */
+export function encodeValues(values: ArrayLike<number>, dtype: DType): Uint8Array {
+  const n = values.length;
+  const out = new Uint8Array(n * DTYPE_SIZE[dtype]);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    switch (dtype) {
+      case 'float32':
+        dv.setFloat32(i * 4, v, true);
+        break;
+      case 'float16':
+        dv.setUint16(i * 2, floatToHalf(v), true);
+        break;
+      case 'bfloat16':
+        dv.setUint16(i * 2, floatToBfloat16(v), true);
+        break;
+      case 'float64':
+        dv.setFloat64(i * 8, v, true);
+        break;
+      case 'int64':
+        dv.setBigInt64(i * 8, BigInt(Math.trunc(v)), true);
+        break;
+      case 'int32':
+        dv.setInt32(i * 4, v, true);
+        break;
+      case 'int8':
+        dv.setInt8(i, v);
+        break;
+      case 'uint8':
+      case 'bool':
+        dv.setUint8(i, v);
+        break;
+    }
+  }
+  return out;
+}
+
+/** Reads a checkpoint tensor and re-encodes it in `dtype` (build-time conversion). */
+function convertTensor(info: TensorInfo, dtype: DType): Uint8Array {
+  return encodeValues(bytesToFloat32(readTensorBytes(info), info.dtype), dtype);
+}

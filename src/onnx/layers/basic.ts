@@ -1,0 +1,166 @@
+/**
+ * Basic layers shared by every model graph. Each takes the diffusers weight prefix of its module
+ * (e.g. `decoder.conv_in`) and appends the standard suffixes (`.weight`, `.bias`), so the graph's
+ * initializer names are the checkpoint's own tensor names.
+ */
+import { attr, type GraphBuilder, type Value } from '../graph.js';
+
+// ---- shape plumbing -------------------------------------------------------------------------
+
+export function reshape(g: GraphBuilder, x: Value, dims: number[] | Value, name = 'Reshape'): Value {
+  return g.op('Reshape', [x, Array.isArray(dims) ? g.int64(dims) : dims], {}, { name });
+}
+
+export function transpose(g: GraphBuilder, x: Value, perm: number[], name = 'Transpose'): Value {
+  return g.op('Transpose', [x], { perm }, { name });
+}
+
+/** `Shape(x)[start:end]` as a 1-D int64 tensor. */
+export function shapeOf(g: GraphBuilder, x: Value, start?: number, end?: number): Value {
+  const attrs: Record<string, number> = {};
+  if (start !== undefined) attrs.start = start;
+  if (end !== undefined) attrs.end = end;
+  return g.op('Shape', [x], attrs, { name: `${x.name}/shape` });
+}
+
+/** Concatenates 1-D int64 pieces (Values or literal numbers) into a shape tensor. */
+export function shapeConcat(g: GraphBuilder, parts: Array<Value | number[]>): Value {
+  const vals = parts.map((p) => (Array.isArray(p) ? g.int64(p) : p));
+  return g.op('Concat', vals, { axis: 0 }, { name: 'shape' });
+}
+
+export function unsqueeze(g: GraphBuilder, x: Value, axes: number[]): Value {
+  return g.op('Unsqueeze', [x, g.int64(axes)]);
+}
+
+export function add(g: GraphBuilder, a: Value, b: Value, name = 'Add'): Value {
+  return g.op('Add', [a, b], {}, { name });
+}
+
+export function mul(g: GraphBuilder, a: Value, b: Value, name = 'Mul'): Value {
+  return g.op('Mul', [a, b], {}, { name });
+}
+
+// ---- activations ----------------------------------------------------------------------------
+
+/** SiLU / swish: x·σ(x). */
+export function silu(g: GraphBuilder, x: Value): Value {
+  return g.op('Mul', [x, g.op('Sigmoid', [x])], {}, { name: 'silu' });
+}
+
+/** Exact (erf) GELU, ONNX Gelu-20. */
+export function gelu(g: GraphBuilder, x: Value): Value {
+  return g.op('Gelu', [x]);
+}
+
+/** transformers' "quick_gelu": x·σ(1.702x). */
+export function quickGelu(g: GraphBuilder, x: Value): Value {
+  const s = g.op('Sigmoid', [mul(g, x, g.scalar(1.702, x.dtype))]);
+  return g.op('Mul', [x, s], {}, { name: 'quick_gelu' });
+}
+
+/** Activation by its transformers/diffusers name. */
+export function activation(g: GraphBuilder, x: Value, name: string): Value {
+  switch (name) {
+    case 'gelu':
+      return gelu(g, x);
+    case 'quick_gelu':
+      return quickGelu(g, x);
+    case 'silu':
+    case 'swish':
+      return silu(g, x);
+    case 'gelu_pytorch_tanh':
+    case 'gelu_new':
+      return g.op('Gelu', [x], { approximate: 'tanh' });
+    case 'relu':
+      return g.op('Relu', [x]);
+    default:
+      throw new Error(`unsupported activation ${JSON.stringify(name)}`);
+  }
+}
+
+// ---- parametric layers ----------------------------------------------------------------------
+
+/**
+ * torch Linear on the last axis: x·Wᵀ (+ b). W stays [out, in] as stored in the checkpoint; the
+ * transpose is a graph node that ORT folds into a constant at load, so nothing is copied on disk.
+ */
+export function linear(g: GraphBuilder, x: Value, prefix: string, inFeatures: number, outFeatures: number, options: { bias?: boolean } = {}): Value {
+  const w = g.weight(`${prefix}.weight`, [outFeatures, inFeatures]);
+  const wt = g.op('Transpose', [w], { perm: [1, 0] }, { name: `${prefix}.weight/T` });
+  let y = g.op('MatMul', [x, wt], {}, { name: prefix });
+  if (options.bias ?? true) y = add(g, y, g.weight(`${prefix}.bias`, [outFeatures]), `${prefix}/bias`);
+  return y;
+}
+
+export interface Conv2dOptions {
+  inChannels: number;
+  outChannels: number;
+  kernel: number;
+  stride?: number;
+  /** Symmetric zero padding; default kernel/2 (same size at stride 1). */
+  padding?: number;
+  bias?: boolean;
+}
+
+/** torch Conv2d (square kernel, symmetric padding). */
+export function conv2d(g: GraphBuilder, x: Value, prefix: string, o: Conv2dOptions): Value {
+  const p = o.padding ?? Math.floor(o.kernel / 2);
+  const w = g.weight(`${prefix}.weight`, [o.outChannels, o.inChannels, o.kernel, o.kernel]);
+  const b = (o.bias ?? true) ? g.weight(`${prefix}.bias`, [o.outChannels]) : null;
+  return g.op('Conv', b ? [x, w, b] : [x, w], {
+    kernel_shape: [o.kernel, o.kernel],
+    strides: [o.stride ?? 1, o.stride ?? 1],
+    pads: [p, p, p, p],
+  }, { name: prefix });
+}
+
+/**
+ * torch Conv3d over [B, C, F, h, w] with kernel (k, 1, 1) and padding (k/2, 0, 0): mixes frames only,
+ * zero-padded at the first and last frame (SVD's temporal convs, kernel 3; spec §7.5, §8.3).
+ */
+export function conv3dTemporal(g: GraphBuilder, x: Value, prefix: string, o: { inChannels: number; outChannels: number; kernel?: number; bias?: boolean }): Value {
+  const k = o.kernel ?? 3;
+  const p = Math.floor(k / 2);
+  const w = g.weight(`${prefix}.weight`, [o.outChannels, o.inChannels, k, 1, 1]);
+  const b = (o.bias ?? true) ? g.weight(`${prefix}.bias`, [o.outChannels]) : null;
+  return g.op('Conv', b ? [x, w, b] : [x, w], {
+    kernel_shape: [k, 1, 1],
+    strides: [1, 1, 1],
+    pads: [p, 0, 0, p, 0, 0],
+  }, { name: prefix });
+}
+
+/**
+ * torch GroupNorm (affine, per-channel scale/bias) via ONNX GroupNormalization-21. Works for any rank
+ * ≥ 3: on a 5-D [B, C, F, h, w] tensor the statistics span the frames too, as in the temporal blocks.
+ */
+export function groupNorm(g: GraphBuilder, x: Value, prefix: string, o: { channels: number; groups?: number; eps: number }): Value {
+  const scale = g.weight(`${prefix}.weight`, [o.channels]);
+  const bias = g.weight(`${prefix}.bias`, [o.channels]);
+  return g.op('GroupNormalization', [x, scale, bias], { num_groups: o.groups ?? 32, epsilon: attr.float(o.eps) }, { name: prefix });
+}
+
+/** torch LayerNorm over the last axis. */
+export function layerNorm(g: GraphBuilder, x: Value, prefix: string, o: { channels: number; eps: number }): Value {
+  const scale = g.weight(`${prefix}.weight`, [o.channels]);
+  const bias = g.weight(`${prefix}.bias`, [o.channels]);
+  return g.op('LayerNormalization', [x, scale, bias], { axis: -1, epsilon: attr.float(o.eps) }, { name: prefix });
+}
+
+/** diffusers GEGLU (`<prefix>.proj`: dimIn → 2·dimOut): hidden·GELU(gate), hidden first. */
+export function geglu(g: GraphBuilder, x: Value, prefix: string, dimIn: number, dimOut: number): Value {
+  const h = linear(g, x, `${prefix}.proj`, dimIn, dimOut * 2);
+  const [hidden, gate] = g.opMulti('Split', [h], 2, { axis: -1, num_outputs: 2 }, { name: `${prefix}/split` });
+  return mul(g, hidden, gelu(g, gate), `${prefix}/geglu`);
+}
+
+/** Nearest-neighbour ×2 upsampling of [N, C, h, w] (torch `interpolate(scale_factor=2, mode="nearest")`). */
+export function upsampleNearest2x(g: GraphBuilder, x: Value): Value {
+  const scales = g.constant([1, 1, 2, 2], [4], 'float32');
+  return g.op('Resize', [x, null, scales], {
+    mode: 'nearest',
+    coordinate_transformation_mode: 'asymmetric',
+    nearest_mode: 'floor',
+  }, { name: 'upsample' });
+}

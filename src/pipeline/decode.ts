@@ -1,0 +1,70 @@
+/**
+ * Chunked temporal VAE decoding (spec §8.4). Each chunk is decoded as its own short video: temporal
+ * convolutions and temporal GroupNorm statistics see only the chunk, so the chunk size changes the
+ * pixels — it is part of the request (`decodeChunkSize`, Segmind's `decoding_t`), not a tuning knob.
+ * On CUDA, an out-of-memory failure is retried with half the chunk, and the caller is told.
+ */
+import { SvdError, throwIfAborted } from '../errors.js';
+import type { TensorData } from '../runtime/tensor.js';
+
+export interface DecodeArgs {
+  latents: Float32Array; /* [F, C, h, w], already divided by the VAE scaling factor */
+  frames: number;
+  channels: number;
+  height: number; /* latent h */
+  width: number; /* latent w */
+  chunkSize: number;
+  /** Decoder graph that accepts only this many frames per call, or null. */
+  fixedFrames: number | null;
+  /** Runs the decoder on one chunk [n, C, h, w] → [n, 3, H, W]. */
+  runChunk: (latent: TensorData) => Promise<{ data: Float32Array; dims: number[] }>;
+  toInput: (data: Float32Array, dims: number[]) => TensorData;
+  signal?: AbortSignal;
+  /** Called when a chunk ran out of memory and is retried smaller. */
+  onRetry?: (message: string) => void;
+}
+
+export interface DecodeResult {
+  decoded: Float32Array; /* [F, 3, H, W] */
+  dims: [number, number, number, number];
+  /** The chunk size finally used (smaller than asked after an out-of-memory retry). */
+  chunkSize: number;
+}
+
+const OUT_OF_MEMORY = /out of memory|Failed to allocate memory|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|bad_alloc/i;
+
+export async function decodeChunked(a: DecodeArgs): Promise<DecodeResult> {
+  const per = a.channels * a.height * a.width;
+  let chunk = a.chunkSize;
+  let out: Float32Array | undefined;
+  let outPer = 0;
+  let outDims: [number, number, number, number] = [a.frames, 3, 0, 0];
+  for (let start = 0; start < a.frames; ) {
+    throwIfAborted(a.signal);
+    const n = Math.min(chunk, a.frames - start);
+    const input = a.toInput(a.latents.subarray(start * per, (start + n) * per), [n, a.channels, a.height, a.width]);
+    let result: { data: Float32Array; dims: number[] };
+    try {
+      result = await a.runChunk(input);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (OUT_OF_MEMORY.test(message) && chunk > 1 && a.fixedFrames === null) {
+        const smaller = Math.max(1, Math.floor(chunk / 2));
+        a.onRetry?.(`VAE decoding ran out of memory with ${chunk} frames per chunk; retrying with ${smaller} (pass --decode-chunk-size ${smaller} to start there; note the chunk size changes the pixels slightly)`);
+        chunk = smaller;
+        continue;
+      }
+      throw err;
+    }
+    const [rows, ch, hh, ww] = result.dims;
+    if (rows !== n) throw new SvdError('decoder_output', `VAE decoder returned ${rows} frames for a chunk of ${n}`);
+    if (!out) {
+      outPer = ch * hh * ww;
+      out = new Float32Array(a.frames * outPer);
+      outDims = [a.frames, ch, hh, ww];
+    }
+    out.set(result.data, start * outPer);
+    start += n;
+  }
+  return { decoded: out!, dims: outDims, chunkSize: chunk };
+}

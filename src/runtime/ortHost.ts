@@ -1,0 +1,208 @@
+/**
+ * Hosts onnxruntime sessions, by default in a worker thread: `InferenceSession.run` is synchronous native
+ * work that blocks the event loop for the whole call (runtime-notes §1.3), which would freeze progress
+ * bars, the HTTP server and AbortSignal handling during a UNet step. In the worker the main thread stays
+ * responsive; tensors cross the boundary by transfer (no copy of the underlying buffers).
+ *
+ * The worker source is plain JavaScript evaluated from a string so that it runs the same from the
+ * TypeScript sources (tsx, vitest) and from the compiled package.
+ */
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { TensorData, TensorType } from './tensor.js';
+
+export interface ValueInfo {
+  name: string;
+  type: TensorType | string;
+  /** Dimensions; strings are symbolic (dynamic) dims. */
+  shape: Array<number | string>;
+}
+
+export interface SessionSpec {
+  path: string;
+  /** e.g. ['cpu'] or [{ name: 'cuda', deviceId: 0 }] */
+  executionProviders: Array<string | { name: string; deviceId?: number }>;
+  intraOpNumThreads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** 0 verbose … 4 fatal. */
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+export interface HostedSession {
+  readonly path: string;
+  readonly inputs: ValueInfo[];
+  readonly outputs: ValueInfo[];
+  run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>>;
+  release(): Promise<void>;
+}
+
+export interface OrtHost {
+  createSession(spec: SessionSpec): Promise<HostedSession>;
+  close(): Promise<void>;
+}
+
+const requireHere = createRequire(import.meta.url);
+
+/** Resolved once: the absolute path of onnxruntime-node's entry, so the eval'd worker can require it. */
+function ortEntry(): string {
+  return requireHere.resolve('onnxruntime-node');
+}
+
+// The worker: a tiny RPC server over onnxruntime-node. Kept dependency-free on purpose.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortEntry);
+const sessions = new Map();
+let nextId = 1;
+function meta(list) {
+  return list.map((m) => ({ name: m.name, type: m.isTensor ? m.type : 'non-tensor', shape: m.isTensor ? Array.from(m.shape) : [] }));
+}
+function toPlain(t) { return { type: t.type, data: t.data, dims: Array.from(t.dims) }; }
+parentPort.on('message', async (msg) => {
+  const reply = (body, transfer) => parentPort.postMessage({ id: msg.id, ...body }, transfer || []);
+  try {
+    if (msg.op === 'create') {
+      const s = msg.spec;
+      const opts = { executionProviders: s.executionProviders, graphOptimizationLevel: s.graphOptimizationLevel || 'all' };
+      if (s.intraOpNumThreads) opts.intraOpNumThreads = s.intraOpNumThreads;
+      if (s.logSeverityLevel !== undefined) opts.logSeverityLevel = s.logSeverityLevel;
+      const session = await ort.InferenceSession.create(s.path, opts);
+      const sid = nextId++;
+      sessions.set(sid, session);
+      reply({ ok: true, sid, inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
+    } else if (msg.op === 'run') {
+      const session = sessions.get(msg.sid);
+      const feeds = {};
+      for (const [k, v] of Object.entries(msg.feeds)) feeds[k] = new ort.Tensor(v.type, v.data, v.dims);
+      const out = await session.run(feeds);
+      const result = {};
+      const transfer = [];
+      for (const [k, v] of Object.entries(out)) {
+        result[k] = toPlain(v);
+        transfer.push(v.data.buffer);
+      }
+      reply({ ok: true, result }, transfer);
+    } else if (msg.op === 'release') {
+      const session = sessions.get(msg.sid);
+      sessions.delete(msg.sid);
+      if (session) await session.release();
+      reply({ ok: true });
+    }
+  } catch (err) {
+    reply({ ok: false, error: String(err && err.message ? err.message : err) });
+  }
+});
+`;
+
+interface Pending {
+  resolve: (v: any) => void;
+  reject: (e: Error) => void;
+}
+
+/** Sessions in a dedicated worker thread (the default). */
+export class WorkerOrtHost implements OrtHost {
+  private worker: Worker | undefined;
+  private pending = new Map<number, Pending>();
+  private nextId = 1;
+  private exited: Error | undefined;
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortEntry: ortEntry() } });
+    worker.unref();
+    worker.on('message', (msg: { id: number; ok: boolean; error?: string }) => {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (msg.ok) p.resolve(msg);
+      else p.reject(new Error(msg.error));
+    });
+    const fail = (err: Error) => {
+      this.exited = err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+      this.worker = undefined;
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`onnxruntime worker exited (code ${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  private call(body: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<any> {
+    const worker = this.ensureWorker();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.ref();
+      worker.postMessage({ id, ...body }, transfer);
+    }).finally(() => {
+      if (this.pending.size === 0) this.worker?.unref();
+    });
+  }
+
+  async createSession(spec: SessionSpec): Promise<HostedSession> {
+    const reply = await this.call({ op: 'create', spec });
+    const sid: number = reply.sid;
+    return {
+      path: spec.path,
+      inputs: reply.inputs,
+      outputs: reply.outputs,
+      run: async (feeds) => {
+        // Copy the feeds so the caller's arrays stay usable, then transfer the copies.
+        const sent: Record<string, TensorData> = {};
+        const transfer: ArrayBuffer[] = [];
+        for (const [k, v] of Object.entries(feeds)) {
+          const data = v.data.slice() as TensorData['data'];
+          sent[k] = { type: v.type, data, dims: v.dims };
+          transfer.push(data.buffer as ArrayBuffer);
+        }
+        const r = await this.call({ op: 'run', sid, feeds: sent }, transfer);
+        return r.result as Record<string, TensorData>;
+      },
+      release: async () => {
+        if (this.worker) await this.call({ op: 'release', sid });
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) await w.terminate();
+  }
+}
+
+/** Sessions on the calling thread: less overhead, but `run` blocks the event loop. For benchmarks and tools. */
+export class InProcessOrtHost implements OrtHost {
+  async createSession(spec: SessionSpec): Promise<HostedSession> {
+    const ort = (await import('onnxruntime-node')).default;
+    const opts: Record<string, unknown> = {
+      executionProviders: spec.executionProviders,
+      graphOptimizationLevel: spec.graphOptimizationLevel ?? 'all',
+    };
+    if (spec.intraOpNumThreads) opts.intraOpNumThreads = spec.intraOpNumThreads;
+    if (spec.logSeverityLevel !== undefined) opts.logSeverityLevel = spec.logSeverityLevel;
+    const session = await ort.InferenceSession.create(spec.path, opts as any);
+    const meta = (list: readonly any[]): ValueInfo[] =>
+      list.map((m) => ({ name: m.name, type: m.isTensor ? m.type : 'non-tensor', shape: m.isTensor ? Array.from(m.shape) : [] }));
+    return {
+      path: spec.path,
+      inputs: meta(session.inputMetadata),
+      outputs: meta(session.outputMetadata),
+      run: async (feeds) => {
+        const ortFeeds: Record<string, any> = {};
+        for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(v.type, v.data as any, v.dims);
+        const out = await session.run(ortFeeds);
+        const result: Record<string, TensorData> = {};
+        for (const [k, v] of Object.entries(out)) {
+          result[k] = { type: v.type as TensorType, data: v.data as TensorData['data'], dims: Array.from(v.dims) };
+        }
+        return result;
+      },
+      release: () => session.release(),
+    };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,47 @@
+/** Access to the diffusers reference run copied into test/fixtures/reference (see its README). */
+import { join } from 'node:path';
+import { readNpy } from '../../src/tensor/npy.js';
+
+export const REFERENCE_DIR = join(import.meta.dirname, '..', 'fixtures', 'reference');
+export const REFERENCE_CHECKPOINT = join(REFERENCE_DIR, 'tiny-svd');
+export const REFERENCE_ONNX = join(REFERENCE_DIR, 'tiny-svd-onnx');
+export const REFERENCE_IMAGE = join(REFERENCE_DIR, 'input_64x128.png');
+
+/** The call diffusers made (out/index.json "call"). */
+export const REFERENCE_CALL = {
+  width: 128,
+  height: 64,
+  frames: 4,
+  steps: 4,
+  fps: 7,
+  motionBucketId: 127,
+  condAug: 0.02,
+  decodeChunkSize: 2,
+  minGuidance: 1.0,
+  maxGuidance: 3.0,
+} as const;
+
+export function ref(name: string): { data: Float32Array; shape: number[] } {
+  const arr = readNpy(join(REFERENCE_DIR, 'out', `${name}.npy`));
+  const data = arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data as ArrayLike<number>);
+  return { data, shape: arr.shape };
+}
+
+/** ‖a − b‖ / ‖b‖ */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length mismatch ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    num += d * d;
+    den += b[i] * b[i];
+  }
+  return Math.sqrt(num) / Math.sqrt(den || 1);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
