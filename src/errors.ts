@@ -121,3 +121,34 @@ export class HubError extends SvdError {
     super(code, message);
   }
 }
+
+/**
+ * A hosted provider (Segmind, fal, OpenAI-style) refused or failed a job. `status` is the HTTP status when
+ * there was one; `providerMessage` is the provider's own words (API keys redacted); `retryable` says whether
+ * trying again later can help (rate limits, gateway errors, timeouts).
+ */
+export class ProviderError extends SvdError {
+  readonly provider: string;
+  readonly status?: number;
+  readonly providerMessage: string;
+  readonly retryable: boolean;
+  /** Field-level complaints the provider returned (fal/pydantic 422 `detail[]`), when any. */
+  readonly details: FieldIssue[];
+  constructor(init: {
+    provider: string;
+    status?: number;
+    providerMessage: string;
+    retryable: boolean;
+    code?: string;
+    message?: string;
+    details?: FieldIssue[];
+  }) {
+    const status = init.status === undefined ? '' : ` (HTTP ${init.status})`;
+    super(init.code ?? 'provider_error', init.message ?? `${init.provider}${status}: ${init.providerMessage}`);
+    this.provider = init.provider;
+    this.status = init.status;
+    this.providerMessage = init.providerMessage;
+    this.retryable = init.retryable;
+    this.details = init.details ?? [];
+  }
+}

@@ -4,6 +4,7 @@
  * in shared modules, not in a base class.
  */
 import type { GenerationRequestInput } from '../request/schema.js';
+import type { RemoteParamsInput } from './options.js';
 
 /** A progress report. `fraction` is 0..1 over the whole job when known. */
 export interface ProgressEvent {
@@ -18,6 +19,8 @@ export interface ProgressEvent {
 export interface GenerateCallOptions {
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+  /** Provider-only fields for this call (camera preset, prompt, remote model, ...); the local backend ignores them. */
+  remote?: RemoteParamsInput;
 }
 
 export interface BackendResult {

@@ -64,7 +64,7 @@ export async function downloadBlob(ctx: HubRequestContext, file: RemoteFile, blo
 
   let res: Response | undefined;
   if (start < file.size || file.size === 0) {
-    const range = start > 0 ? { range: `bytes=${start}-` } : {};
+    const range: Record<string, string> = start > 0 ? { range: `bytes=${start}-` } : {};
     try {
       res = await ctx.fetch(file.downloadUrl, {
         headers: hubHeaders(file.downloadUrl, ctx.endpoint, ctx.token, { 'accept-encoding': 'identity', ...range }),

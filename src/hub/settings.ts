@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { HubError } from '../errors.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -24,8 +25,12 @@ export interface HubSettings {
 
 /** Reads the settings; `token` overrides the environment (the `--token` flag). */
 export function hubSettings(env: Env = process.env, token?: string): HubSettings {
+  const endpoint = (env.HF_ENDPOINT?.trim() || DEFAULT_ENDPOINT).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]+/.test(endpoint)) {
+    throw new HubError('hub_unreachable', '', `HF_ENDPOINT=${JSON.stringify(env.HF_ENDPOINT)} is not an http(s) URL (default ${DEFAULT_ENDPOINT})`);
+  }
   return {
-    endpoint: (env.HF_ENDPOINT?.trim() || DEFAULT_ENDPOINT).replace(/\/+$/, ''),
+    endpoint,
     cacheDir: hubCacheDir(env),
     token: token?.trim() || hubToken(env),
     offline: isTruthy(env.HF_HUB_OFFLINE),

@@ -48,13 +48,13 @@ export function missingFromCache(cacheDir: string, repo: string, revision: strin
  * The cached snapshot of `repo@revision`, or HubError `hub_offline_missing` naming the first missing
  * file and the command that fetches it.
  */
-export function findCachedSnapshot(cacheDir: string, repo: string, revision: string, pullHint: string): CachedSnapshot {
+export function findCachedSnapshot(cacheDir: string, repo: string, revision: string, pullHint: string, prefix = ''): CachedSnapshot {
   const { commit, missing, files } = missingFromCache(cacheDir, repo, revision);
   if (!commit) {
     throw new HubError(
       'hub_offline_missing',
       repo,
-      `${repo}@${revision} is not in the cache: ${repoCacheDir(cacheDir, repo)}/refs/${revision} is missing; run \`${pullHint}\` with network access`,
+      `${prefix}${repo}@${revision} is not in the cache: ${repoCacheDir(cacheDir, repo)}/refs/${revision} is missing; run \`${pullHint}\` with network access`,
     );
   }
   if (missing.length) {
@@ -63,7 +63,7 @@ export function findCachedSnapshot(cacheDir: string, repo: string, revision: str
     throw new HubError(
       'hub_offline_missing',
       repo,
-      `${repo}@${revision}: ${missing[0]} is not in the cache (${dir}/${missing[0]})${more}; run \`${pullHint}\` with network access`,
+      `${prefix}${repo}@${revision}: ${missing[0]} is not in the cache (${dir}/${missing[0]})${more}; run \`${pullHint}\` with network access`,
     );
   }
   return { repo, revision, commit, dir: snapshotDir(cacheDir, repo, commit), files };

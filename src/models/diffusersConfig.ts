@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelNotFoundError, ModelFormatError } from '../errors.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, schedulerFromDiffusers, type ModelManifestInput } from './manifest.js';
+import { parseSchedulerConfig } from '../scheduler/index.js';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type ModelManifestInput } from './manifest.js';
 
 export interface DiffusersConfigs {
   dir: string;
@@ -87,7 +88,7 @@ export function manifestFromConfigs(c: DiffusersConfigs, o: ManifestOverrides = 
       unet: 'unet.onnx',
       vaeDecoder: 'vae_decoder.onnx',
     },
-    scheduler: schedulerFromDiffusers(c.scheduler),
+    scheduler: parseSchedulerConfig(c.scheduler, join(c.dir, 'scheduler', 'scheduler_config.json')),
     vae: {
       scalingFactor: c.vae.scaling_factor ?? 0.18215,
       spatialScaleFactor: scale,

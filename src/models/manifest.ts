@@ -26,15 +26,18 @@ export const manifestSchema = z.object({
     unet: z.string().min(1),
     vaeDecoder: z.string().min(1),
   }),
-  /** The diffusers EulerDiscreteScheduler config fields the runtime uses. */
+  /** The EulerDiscreteScheduler settings, as `parseSchedulerConfig` reads them from `scheduler_config.json`. */
   scheduler: z.object({
     predictionType: z.enum(['v_prediction', 'epsilon']),
     sigmaMin: positive,
     sigmaMax: positive,
     rho: positive.default(7),
-    timestepSpacing: z.string().default('leading'),
-    timestepType: z.enum(['continuous', 'discrete']).default('continuous'),
-    useKarrasSigmas: z.literal(true),
+    timestepSpacing: z.enum(['leading', 'linspace', 'trailing']),
+    timestepType: z.enum(['continuous', 'discrete']),
+    numTrainTimesteps: positiveInt.default(1000),
+    betaStart: positive.default(0.00085),
+    betaEnd: positive.default(0.012),
+    betaSchedule: z.enum(['linear', 'scaled_linear']).default('scaled_linear'),
   }),
   vae: z.object({
     /** 0.18215 for SVD. */
@@ -84,16 +87,3 @@ export const GRAPH_CONTRACT = {
 
 export type GraphRole = keyof typeof GRAPH_CONTRACT;
 export const GRAPH_ROLES = Object.keys(GRAPH_CONTRACT) as GraphRole[];
-
-/** Reads the fields the runtime uses from a diffusers `scheduler_config.json`. */
-export function schedulerFromDiffusers(config: Record<string, unknown>): ModelManifestInput['scheduler'] {
-  return {
-    predictionType: config.prediction_type as 'v_prediction',
-    sigmaMin: config.sigma_min as number,
-    sigmaMax: config.sigma_max as number,
-    rho: 7,
-    timestepSpacing: (config.timestep_spacing as string) ?? 'leading',
-    timestepType: ((config.timestep_type as string) ?? 'continuous') as 'continuous',
-    useKarrasSigmas: config.use_karras_sigmas as true,
-  };
-}

@@ -9,7 +9,7 @@
 import { CheckpointError } from '../errors.js';
 import { bytesToFloat32, floatToBfloat16, floatToHalf, type SafetensorsDtype } from '../safetensors/dtype.js';
 import { readTensorBytes, type TensorInfo } from '../safetensors/reader.js';
-import { DTYPE_SIZE, OPSET, type AttrValue, type Dim, type DType, type NodeDef, type TensorDef, type ValueInfoDef } from './model.js';
+import { DTYPE_SIZE, ONNX_DTYPE, OPSET, type AttrValue, type Dim, type DType, type NodeDef, type TensorDef, type ValueInfoDef } from './model.js';
 import type { WeightRequest, WeightSource } from './weights.js';
 
 /** A value in the graph. `shape` is known for inputs and where a helper sets it; otherwise undefined. */
@@ -324,18 +324,7 @@ function squeeze(shape: readonly number[]): number[] {
   return shape.filter((d) => d !== 1);
 }
 
-/** TensorProto.DataType codes by dtype. */
-const ONNX_CODE: Record<DType, number> = {
-  float32: 1,
-  uint8: 2,
-  int8: 3,
-  int32: 6,
-  int64: 7,
-  bool: 9,
-  float16: 10,
-  float64: 11,
-  bfloat16: 16,
-};
+const ONNX_CODE = ONNX_DTYPE;
 
 function dtypeFromOnnxCode(a: AttrValue | undefined): DType {
   const code = a && a.kind === 'int' ? Number(a.value) : -1;

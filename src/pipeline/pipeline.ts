@@ -15,7 +15,7 @@ import type { ModelManifest } from '../models/manifest.js';
 import { clipPreprocess } from '../encoders/clipPreprocess.js';
 import { loadImage, prepareImage } from '../image/index.js';
 import { createRng, gaussianNoise } from '../tensor/random.js';
-import { sigmasKarras, timestepsContinuous, initNoiseSigma, eulerStep, guidanceRamp, applyGuidance } from '../scheduler/index.js';
+import { setTimesteps, inputDivisor, eulerStep, guidanceRamp, applyGuidance } from '../scheduler/index.js';
 import { framesToUint8, writeVideo, defaultOutputPath } from '../video/index.js';
 import { addedTimeIds, buildUnetSample, repeatRows } from './conditioning.js';
 import { decodeChunked } from './decode.js';
@@ -169,13 +169,10 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   const ramp = guidanceRamp(req.minGuidance, req.maxGuidance, F);
 
   // 5. Scheduler: Karras sigmas, continuous timesteps, initial latents scaled by init_noise_sigma (spec §5).
-  const sc = manifest.scheduler;
-  const sigmas = sigmasKarras(req.steps, { sigmaMin: sc.sigmaMin, sigmaMax: sc.sigmaMax, rho: sc.rho });
-  const timesteps = timestepsContinuous(sigmas);
+  const { sigmas, timesteps, initNoiseSigma: sigma0 } = setTimesteps(manifest.scheduler, req.steps);
   await dump?.('sigmas', sigmas, [sigmas.length]);
   await dump?.('timesteps', timesteps, [timesteps.length]);
-  const sigma0 = initNoiseSigma(sigmas, sc.timestepSpacing);
-  let latents = new Float32Array(initNoise.length); /* [1,F,C,h,w] */
+  let latents: Float32Array = new Float32Array(initNoise.length); /* [1,F,C,h,w] */
   for (let i = 0; i < latents.length; i++) latents[i] = initNoise[i] * sigma0;
 
   // 6. Denoise.
@@ -188,7 +185,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
     const sigma = sigmas[i];
     const sample = buildUnetSample({
       latents, imageLatent, frames: F, latentChannels: C, imageChannels: latentChannelsIn, plane,
-      inputDivisor: Math.fround(Math.sqrt(Math.fround(Math.fround(sigma * sigma) + 1))), guided,
+      inputDivisor: inputDivisor(sigma), guided,
     });
     const out = await unet.run({
       sample: unet.tensor('sample', sample, [batch, F, manifest.unet.inChannels, h, w]),
@@ -197,7 +194,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
       added_time_ids: timeIdsTensor,
     }); /* [B,F,C,h,w] */
     const v = guided ? applyGuidance(out.data, ramp, F, C * plane) : out.data;
-    latents = eulerStep(latents, v, sigma, sigmas[i + 1]);
+    latents = eulerStep(latents, v, sigma, sigmas[i + 1], manifest.scheduler.predictionType);
     stepTimings.push(performance.now() - t);
     await dump?.(`latents_${i}`, latents, [1, F, C, h, w]);
     progress({ stage: 'denoise', step: i + 1, totalSteps: req.steps, fraction: (i + 1) / req.steps });
@@ -222,7 +219,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   const frames = framesToUint8(decoded.decoded, F, H, W);
   if (dump) {
     const all = new Uint8Array(F * H * W * 3);
-    frames.forEach((f, k) => all.set(f, k * H * W * 3));
+    frames.forEach((f: Uint8Array, k: number) => all.set(f, k * H * W * 3));
     await dump('frames', all, [F, H, W, 3]);
   }
 

@@ -3,6 +3,8 @@
  * raw Uint16Array bits and are converted by hand (runtime-notes §1.3).
  */
 
+import { float16ToFloat32, float32ToFloat16, halfBitsToNumber, numberToHalfBits } from '../tensor/float16.js';
+
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export const SAFETENSORS_DTYPE_SIZE: Record<SafetensorsDtype, number> = {
@@ -25,41 +27,11 @@ export function isSafetensorsDtype(s: unknown): s is SafetensorsDtype {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** IEEE half bits → number. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
+/** IEEE half bits → number (the shared implementation in src/tensor/float16.ts). */
+export const halfToFloat = halfBitsToNumber;
 
 /** number → IEEE half bits, round to nearest even (as torch's `.half()`). */
-export function floatToHalf(value: number): number {
-  f32[0] = value;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let r = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    if (rest > half || (rest === half && r & 1)) r++;
-    return sign | r;
-  }
-  let r = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && r & 1)) r++;
-  return sign | r;
-}
+export const floatToHalf = numberToHalfBits;
 
 /** bfloat16 bits → number. */
 export function bfloat16ToFloat(b: number): number {
@@ -76,18 +48,10 @@ export function floatToBfloat16(value: number): number {
 }
 
 /** Float32Array → half bits. */
-export function toHalfBits(src: Float32Array): Uint16Array {
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = floatToHalf(src[i]);
-  return out;
-}
+export const toHalfBits = float32ToFloat16;
 
 /** Half bits → Float32Array. */
-export function fromHalfBits(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = halfToFloat(src[i]);
-  return out;
-}
+export const fromHalfBits = float16ToFloat32;
 
 /**
  * Decodes little-endian tensor bytes of a floating or integer dtype into float32 values

@@ -123,6 +123,10 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
     const heads = config.numAttentionHeads[i];
     if (heads && c % heads !== 0) problems.push(`num_attention_heads[${i}]: ${heads} does not divide the level's ${c} channels`);
   });
+  if (new Set(config.crossAttentionDim).size > 1) {
+    // diffusers accepts this in the constructor, but one encoder_hidden_states tensor cannot feed them all
+    problems.push(`cross_attention_dim: levels differ (${JSON.stringify(config.crossAttentionDim)}); SVD passes one encoder_hidden_states to every level`);
+  }
   if (config.additionTimeEmbedDim && config.projectionClassEmbeddingsInputDim % config.additionTimeEmbedDim !== 0) {
     problems.push(
       `projection_class_embeddings_input_dim: ${config.projectionClassEmbeddingsInputDim} must be a multiple of addition_time_embed_dim ${config.additionTimeEmbedDim} (one sinusoid per added time id)`,

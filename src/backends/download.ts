@@ -1,0 +1,117 @@
+/**
+ * Getting a provider's video onto disk: streamed from a response, fetched from a result URL, or decoded
+ * from base64. Always written to a temp file beside the target and renamed, so an abort, a deadline or a
+ * dropped connection leaves no partial file; the bytes must start like a video container.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ProviderError } from '../errors.js';
+import type { ProgressEvent } from './types.js';
+import { badResponse, guard, httpRequest, stopReason, type CallContext } from './http.js';
+
+/** The container from its first bytes: ISO-BMFF (`ftyp` box) for mp4/mov, EBML for webm, GIF. */
+export function sniffVideo(b: Uint8Array): 'mp4' | 'webm' | 'gif' | undefined {
+  if (b.length >= 8 && String.fromCharCode(b[4], b[5], b[6], b[7]) === 'ftyp') return 'mp4';
+  if (b.length >= 4 && b[0] === 0x1a && b[1] === 0x45 && b[2] === 0xdf && b[3] === 0xa3) return 'webm';
+  if (b.length >= 4 && String.fromCharCode(b[0], b[1], b[2], b[3]) === 'GIF8') return 'gif';
+  return undefined;
+}
+
+export interface SavedVideo {
+  path: string;
+  bytes: number;
+  container: 'mp4' | 'webm' | 'gif';
+  contentType?: string;
+}
+
+function tempPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
+}
+
+function describeStart(b: Uint8Array): string {
+  const text = Buffer.from(b.subarray(0, 40)).toString('latin1').replace(/[^\x20-\x7e]/g, '.');
+  return JSON.stringify(text);
+}
+
+/** Streams a 2xx response body to `target` (temp + rename), reporting download progress. */
+export async function saveResponseBody(
+  ctx: CallContext,
+  res: Response,
+  target: string,
+  onProgress?: (e: ProgressEvent) => void,
+): Promise<SavedVideo> {
+  if (!res.body) throw badResponse(ctx, 'the response has no body');
+  const total = Number(res.headers.get('content-length')) || undefined;
+  await mkdir(dirname(target), { recursive: true });
+  const temp = tempPathFor(target);
+  let received = 0;
+  let head = new Uint8Array(0);
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      received += chunk.length;
+      if (head.length < 16) head = Buffer.concat([head, chunk.subarray(0, 16 - head.length)]);
+      onProgress?.({ stage: 'download', fraction: total ? Math.min(1, received / total) : undefined, message: `${received} bytes` });
+      done(null, chunk);
+    },
+  });
+  try {
+    await guard(ctx, pipeline(Readable.fromWeb(res.body as any), counter, createWriteStream(temp)));
+    if (total !== undefined && received !== total) {
+      throw badResponse(ctx, `the download stopped after ${received} of ${total} bytes`);
+    }
+    return await finish(ctx, temp, target, head, received, res.headers.get('content-type') ?? undefined);
+  } catch (err) {
+    await rm(temp, { force: true });
+    if (ctx.signal.aborted) throw stopReason(ctx);
+    if (err instanceof ProviderError) throw err;
+    throw badResponse(ctx, `the connection dropped during the download after ${received} bytes`);
+  }
+}
+
+/** Writes decoded bytes (base64 answers) to `target` (temp + rename). */
+export async function saveBytes(ctx: CallContext, bytes: Uint8Array, target: string, contentType?: string): Promise<SavedVideo> {
+  await mkdir(dirname(target), { recursive: true });
+  const temp = tempPathFor(target);
+  try {
+    await writeFile(temp, bytes);
+    return await finish(ctx, temp, target, bytes.subarray(0, 16), bytes.length, contentType);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+async function finish(ctx: CallContext, temp: string, target: string, head: Uint8Array, bytes: number, contentType?: string): Promise<SavedVideo> {
+  const container = sniffVideo(head);
+  if (!container) {
+    throw badResponse(ctx, `the provider's answer is not a video (content-type ${contentType ?? 'unknown'}, starts with ${describeStart(head)})`);
+  }
+  if (ctx.signal.aborted) throw stopReason(ctx);
+  await rename(temp, target);
+  return { path: target, bytes, container, contentType };
+}
+
+/**
+ * Fetches a result URL (or decodes a data: URI) to `target`. No API key is sent: result URLs point at the
+ * provider's CDN, possibly another host, and the key must not travel there.
+ */
+export async function downloadVideo(ctx: CallContext, url: string, target: string, onProgress?: (e: ProgressEvent) => void): Promise<SavedVideo> {
+  if (url.startsWith('data:')) {
+    const m = /^data:([^;,]*);base64,(.*)$/s.exec(url);
+    if (!m) throw badResponse(ctx, 'the result is a data: URI that is not base64');
+    return saveBytes(ctx, Buffer.from(m[2], 'base64'), target, m[1] || undefined);
+  }
+  if (!/^https?:\/\//i.test(url)) throw badResponse(ctx, `the result URL is not http(s): ${url.slice(0, 60)}`);
+  const res = await httpRequest(ctx, url, { method: 'GET', action: 'download' });
+  return saveResponseBody(ctx, res, target, onProgress);
+}
+
+/** Decodes base64 that may carry a `data:*;base64,` prefix. */
+export function decodeBase64Video(text: string): Uint8Array {
+  const bare = text.replace(/^data:[^,]*,/, '');
+  return Buffer.from(bare, 'base64');
+}

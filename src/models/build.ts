@@ -1,0 +1,91 @@
+/**
+ * `svd models build`: a diffusers checkpoint → a model directory (four graphs + model.json). The graphs
+ * reference the checkpoint's own safetensors bytes (hard links under `weights/`, see src/onnx/save.ts),
+ * so a build takes seconds and no extra disk. The checkpoint is inspected first and refused as a whole
+ * when a tensor is missing or mis-shaped.
+ */
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
+import type { BuildInfo } from '../onnx/save.js';
+import { buildUnetGraph } from '../unet/build.js';
+import { buildVaeDecoderGraph } from '../vae/decoderGraph.js';
+import { buildVaeEncoderGraph } from '../vae/encoderGraph.js';
+import { manifestFromConfigs, readDiffusersConfigs } from './diffusersConfig.js';
+import { assertCheckpointUsable, inspectCheckpoint } from './inspect.js';
+import { MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
+
+/** Bumped whenever graph building changes what it writes; part of the build-cache key. */
+export const BUILDER_VERSION = '1';
+
+export interface BuildModelOptions {
+  checkpoint: string;
+  outDir: string;
+  dtype?: 'float32' | 'float16';
+  target?: 'cpu' | 'cuda';
+  /** Weight file variant ('fp16' → `*.fp16.safetensors`); default: fp16 files for fp16 builds when present, else the plain ones. */
+  variant?: string;
+  /** Manifest name of the variant (svd, svd-xt, ...); default: guessed from the configs. */
+  modelVariant?: string;
+  log?: (message: string) => void;
+}
+
+export interface BuildModelResult {
+  manifest: ModelManifest;
+  graphs: Record<'imageEncoder' | 'vaeEncoder' | 'unet' | 'vaeDecoder', BuildInfo>;
+  ms: number;
+}
+
+/** The safetensors variant to read: explicit, else fp16 for fp16 builds when present, else whichever exists. */
+export function chooseWeightVariant(checkpoint: string, dtype: 'float32' | 'float16', explicit?: string): string | undefined {
+  if (explicit) return explicit;
+  const dirs = ['unet', 'vae', 'image_encoder'].map((c) => join(checkpoint, c));
+  const has = (dir: string, plain: boolean) =>
+    existsSync(dir) && readdirSync(dir).some((n) => /\.safetensors(\.index\.json)?$/.test(n) && (plain ? !/\.fp16\.safetensors/.test(n) : /\.fp16\.safetensors/.test(n)));
+  const allFp16 = dirs.every((d) => has(d, false));
+  const allPlain = dirs.every((d) => has(d, true));
+  if (dtype === 'float16' && allFp16) return 'fp16';
+  if (!allPlain && allFp16) return 'fp16';
+  return undefined;
+}
+
+export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult> {
+  const t0 = performance.now();
+  const checkpoint = resolve(o.checkpoint);
+  const outDir = resolve(o.outDir);
+  const dtype = o.dtype ?? 'float32';
+  const target = o.target ?? 'cpu';
+  const log = o.log ?? (() => {});
+  const configs = readDiffusersConfigs(checkpoint);
+  const variant = chooseWeightVariant(checkpoint, dtype, o.variant);
+  assertCheckpointUsable(inspectCheckpoint(checkpoint, { variant }));
+
+  const staging = `${outDir}.tmp-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  try {
+    const common = { outDir: staging, dtype, target, variant } as const;
+    log(`building image encoder (${dtype}, ${target})`);
+    const imageEncoder = buildClipImageEncoderGraph(checkpoint, common);
+    log('building VAE encoder');
+    const vaeEncoder = buildVaeEncoderGraph(checkpoint, common);
+    log('building VAE temporal decoder');
+    const vaeDecoder = buildVaeDecoderGraph(checkpoint, common);
+    log('building UNet');
+    const unet = buildUnetGraph({ checkpoint, outDir: staging, dtype, target, variant });
+    const manifest = manifestSchema.parse(
+      manifestFromConfigs(configs, {
+        variant: o.modelVariant,
+        source: { checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null },
+      }),
+    );
+    writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    rmSync(outDir, { recursive: true, force: true });
+    mkdirSync(resolve(outDir, '..'), { recursive: true });
+    renameSync(staging, outDir);
+    return { manifest, graphs: { imageEncoder, vaeEncoder, unet, vaeDecoder }, ms: performance.now() - t0 };
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
+}

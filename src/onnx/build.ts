@@ -1,0 +1,125 @@
+/**
+ * What every model graph builder shares: locating a component (its config.json and safetensors) from a
+ * checkpoint directory, the build options, and typed reads of config fields.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ModelFormatError, ModelNotFoundError } from '../errors.js';
+import type { ComputeDtype, WeightStorage } from './graph.js';
+import { checkpointWeights, type WeightSource } from './weights.js';
+
+export interface GraphBuildOptions {
+  /** Directory the .onnx (and `weights/` links, `.data` side files) is written to. */
+  outDir: string;
+  /** Compute dtype; the graph's inputs and outputs have it too. Default float32. */
+  dtype?: ComputeDtype;
+  /** Execution target the graph is meant for. Recorded in the model; the graphs are the same ops today. */
+  target?: 'cpu' | 'cuda';
+  /** How weights whose dtype differs from `dtype` are stored; default 'reference' (Cast nodes, no copy). */
+  weightStorage?: WeightStorage;
+  /** Checkpoint variant to read, e.g. 'fp16' for `*.fp16.safetensors`. */
+  variant?: string;
+  /** Output file name; each builder has its fixed default. */
+  fileName?: string;
+}
+
+/** A component given directly: its parsed config.json and a weight source (checkpoint or dry run). */
+export interface ComponentInput {
+  config: Record<string, unknown>;
+  weights: WeightSource;
+  /** For error messages. */
+  configPath?: string;
+}
+
+/** A checkpoint root (with `<component>/config.json`), a component directory, or a ComponentInput. */
+export type ComponentSource = string | ComponentInput;
+
+export interface ResolvedComponent {
+  config: Record<string, unknown>;
+  configPath: string;
+  weights: WeightSource;
+}
+
+/** Finds `<dir>/config.json` or `<dir>/<component>/config.json` and opens the weights next to it. */
+export function resolveComponent(source: ComponentSource, component: string, variant?: string): ResolvedComponent {
+  if (typeof source !== 'string') {
+    return { config: source.config, configPath: source.configPath ?? `${component}/config.json`, weights: source.weights };
+  }
+  const root = resolve(source);
+  const dir = existsSync(join(root, 'config.json')) ? root : join(root, component);
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) {
+    throw new ModelNotFoundError(root, `no ${component}/config.json here (expected a diffusers checkpoint or its ${component}/ directory)`);
+  }
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(readFileSync(configPath, 'utf8'));
+  } catch (err) {
+    throw new ModelFormatError(configPath, `not valid JSON (${(err as Error).message})`);
+  }
+  return { config, configPath, weights: checkpointWeights(dir, { variant }) };
+}
+
+/** Typed reads of config.json fields; a wrong type → ModelFormatError naming the file, the key and what is allowed. */
+export class ConfigReader {
+  constructor(
+    readonly config: Record<string, unknown>,
+    readonly path: string,
+  ) {}
+
+  private fail(key: string, allowed: string): never {
+    throw new ModelFormatError(this.path, `${key}: expected ${allowed}, got ${JSON.stringify(this.config[key])}`);
+  }
+
+  has(key: string): boolean {
+    return this.config[key] !== undefined && this.config[key] !== null;
+  }
+
+  int(key: string, fallback?: number): number {
+    const v = this.has(key) ? this.config[key] : fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) this.fail(key, 'a positive integer');
+    return v;
+  }
+
+  number(key: string, fallback?: number): number {
+    const v = this.has(key) ? this.config[key] : fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(key, 'a number');
+    return v;
+  }
+
+  string(key: string, fallback?: string): string {
+    const v = this.has(key) ? this.config[key] : fallback;
+    if (typeof v !== 'string') this.fail(key, 'a string');
+    return v;
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.has(key) ? this.config[key] : fallback;
+    if (typeof v !== 'boolean') this.fail(key, 'true or false');
+    return v;
+  }
+
+  ints(key: string, fallback?: number[]): number[] {
+    const v = this.has(key) ? this.config[key] : fallback;
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0)) {
+      this.fail(key, 'a non-empty list of positive integers');
+    }
+    return v as number[];
+  }
+
+  strings(key: string, fallback?: string[]): string[] {
+    const v = this.has(key) ? this.config[key] : fallback;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) this.fail(key, 'a list of strings');
+    return v as string[];
+  }
+
+  /** Throws ModelFormatError unless `ok`. */
+  check(ok: boolean, key: string, message: string): void {
+    if (!ok) throw new ModelFormatError(this.path, `${key}: ${message}`);
+  }
+}
+
+/** Keeps only the unused names under the given prefixes (a component file holds several graphs' weights). */
+export function unusedUnder(unused: string[], prefixes: string[]): string[] {
+  return unused.filter((n) => prefixes.some((p) => n.startsWith(p)));
+}

@@ -1,0 +1,155 @@
+/**
+ * The UNet graph built from the tiny reference checkpoint, run in onnxruntime-node on CPU, against the
+ * outputs diffusers 0.27.2 recorded (step0/step3_unet_output); and a graph of a different config (3 levels,
+ * per-level heads/layers, nested transformer depths, odd non-square latents) from seeded random weights.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../src/onnx/graph.js';
+import { listWeights, seededNormal, writeRandomCheckpoint } from '../src/onnx/randomWeights.js';
+import { relativeError } from '../src/tensor/compare.js';
+import { float16ToFloat32, float32ToFloat16 } from '../src/tensor/float16.js';
+import { readNpy } from '../src/tensor/npy.js';
+import { buildUnet, buildUnetGraph, parseUnetConfig, unetNodeCounts, type BuildUnetOptions } from '../src/unet/index.js';
+
+const REF = 'test/fixtures/reference';
+const dir = mkdtempSync(join(tmpdir(), 'svd-unet-graph-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const f32 = (name: string): ort.Tensor => {
+  const a = readNpy(`${REF}/out/${name}.npy`);
+  return new ort.Tensor('float32', a.data as Float32Array, a.shape);
+};
+
+function referenceFeeds(step: number, half = false): Record<string, ort.Tensor> {
+  const io = (name: string): ort.Tensor => {
+    const t = f32(name);
+    return half ? new ort.Tensor('float16', float32ToFloat16(t.data as Float32Array), t.dims) : t;
+  };
+  return {
+    sample: io(`step${step}_unet_sample`),
+    timestep: f32(`step${step}_unet_timestep`), // float32 in every build
+    encoder_hidden_states: io('unet_encoder_hidden_states'),
+    added_time_ids: io('unet_added_time_ids'),
+  };
+}
+
+async function build(name: string, options: Omit<BuildUnetOptions, 'outDir'>): Promise<ort.InferenceSession> {
+  const info = buildUnetGraph({ ...options, outDir: join(dir, name) });
+  expect(info.unexpectedWeights).toEqual([]);
+  return ort.InferenceSession.create(info.path);
+}
+
+describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
+  const checkpoint = `${REF}/tiny-svd`;
+
+  it('fp32 matches step0 and step3 unet outputs within 1e-4 relative error', async () => {
+    const session = await build('fp32', { checkpoint });
+    for (const step of [0, 3]) {
+      const out = (await session.run(referenceFeeds(step))).noise_pred;
+      const ref = readNpy(`${REF}/out/step${step}_unet_output.npy`);
+      expect(out.dims).toEqual(ref.shape);
+      const err = relativeError(out.data as Float32Array, ref.data as Float32Array);
+      console.log(`unet fp32 step${step}: relative error ${err.toExponential(2)}`);
+      expect(err).toBeLessThan(1e-4);
+    }
+  });
+
+  it('the cuda build (MultiHeadAttention) computes the same on CPU', async () => {
+    const session = await build('fp32-mha', { checkpoint, target: 'cuda' });
+    const out = (await session.run(referenceFeeds(0))).noise_pred;
+    const err = relativeError(out.data as Float32Array, readNpy(`${REF}/out/step0_unet_output.npy`).data as Float32Array);
+    console.log(`unet fp32 (MultiHeadAttention) step0: relative error ${err.toExponential(2)}`);
+    expect(err).toBeLessThan(1e-4);
+  });
+
+  it('fp16 build takes and returns float16 (timestep float32) and stays close', async () => {
+    const session = await build('fp16', { checkpoint, dtype: 'float16' });
+    const out = (await session.run(referenceFeeds(0, true))).noise_pred;
+    expect(out.type).toBe('float16');
+    const err = relativeError(float16ToFloat32(out.data as Uint16Array), readNpy(`${REF}/out/step0_unet_output.npy`).data as Float32Array);
+    console.log(`unet fp16 step0: relative error ${err.toExponential(2)}`);
+    expect(err).toBeLessThan(1e-2);
+  });
+
+  it('records the shortcut cross-attention tensors as skipped, and the shortcut saves nodes', () => {
+    const info = buildUnetGraph({ checkpoint, outDir: join(dir, 'fp32-again') });
+    expect(info.skippedWeights.some((n) => n.endsWith('temporal_transformer_blocks.0.attn2.to_q.weight'))).toBe(true);
+    expect(info.skippedWeights.some((n) => n.endsWith('transformer_blocks.0.norm2.bias'))).toBe(true);
+    expect(info.unusedWeights.sort()).toEqual([...info.skippedWeights].sort());
+    const counts = unetNodeCounts(info.config);
+    console.log(`unet node count (tiny reference): ${counts.shortcut} with the cross-attention shortcut, ${counts.literal} without`);
+    expect(counts.shortcut).toBe(info.nodeCount);
+    expect(counts.shortcut).toBeLessThan(counts.literal);
+  });
+});
+
+describe('UNet graph of another config from random weights', () => {
+  const raw = {
+    _class_name: 'UNetSpatioTemporalConditionModel',
+    in_channels: 6,
+    out_channels: 3,
+    block_out_channels: [32, 64, 96],
+    layers_per_block: [1, 2, 1],
+    num_attention_heads: [2, 4, 3],
+    transformer_layers_per_block: [[1, 2], [2, 1, 3], 2],
+    cross_attention_dim: 24,
+    addition_time_embed_dim: 8,
+    projection_class_embeddings_input_dim: 24,
+    down_block_types: ['CrossAttnDownBlockSpatioTemporal', 'CrossAttnDownBlockSpatioTemporal', 'DownBlockSpatioTemporal'],
+    up_block_types: ['UpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal'],
+    num_frames: 3,
+  };
+  const config = parseUnetConfig(raw);
+  const ckpt = join(dir, 'random-ckpt');
+  let shortcut: ort.InferenceSession;
+
+  beforeAll(async () => {
+    // the literal build asks for every tensor diffusers stores, to_q/to_k/norm2 of the cross-attentions included
+    const requests = listWeights((g: GraphBuilder) => void buildUnet(g, config, { literalCrossAttention: true }));
+    mkdirSync(join(ckpt, 'unet'), { recursive: true });
+    writeFileSync(join(ckpt, 'unet', 'config.json'), JSON.stringify(raw));
+    writeRandomCheckpoint(join(ckpt, 'unet', 'diffusion_pytorch_model.safetensors'), requests, 7);
+    shortcut = await build('random', { checkpoint: ckpt });
+  });
+
+  function feeds(batch: number, frames: number, h: number, w: number, seed: number): Record<string, ort.Tensor> {
+    const normal = seededNormal(seed);
+    const fill = (n: number) => Float32Array.from({ length: n }, normal);
+    return {
+      sample: new ort.Tensor('float32', fill(batch * frames * 6 * h * w), [batch, frames, 6, h, w]),
+      timestep: new ort.Tensor('float32', Float32Array.of(0.7), []),
+      encoder_hidden_states: new ort.Tensor('float32', fill(batch * 24), [batch, 1, 24]),
+      added_time_ids: new ort.Tensor('float32', Float32Array.from({ length: batch * 3 }, (_, i) => [6, 127, 0.02][i % 3]), [batch, 3]),
+    };
+  }
+
+  it('runs on odd, non-square latents (sizes not divisible by 2^levels) and at a second size', async () => {
+    for (const [b, f, h, w] of [[2, 3, 5, 7], [1, 2, 8, 4]]) {
+      const out = (await shortcut.run(feeds(b, f, h, w, 1))).noise_pred;
+      expect(out.dims).toEqual([b, f, 3, h, w]);
+      const data = out.data as Float32Array;
+      expect(data.every(Number.isFinite)).toBe(true);
+      expect(data.some((v) => v !== 0)).toBe(true);
+    }
+  });
+
+  it('the single-token shortcut equals literal cross-attention', async () => {
+    const literal = await build('random-literal', { checkpoint: ckpt, literalCrossAttention: true });
+    const input = feeds(2, 3, 5, 7, 2);
+    const a = (await shortcut.run(input)).noise_pred.data as Float32Array;
+    const b = (await literal.run(input)).noise_pred.data as Float32Array;
+    expect(relativeError(a, b)).toBeLessThan(1e-5);
+  });
+
+  it('per-video and diffusers-0.27 temporal context orders agree for one video and differ for two', async () => {
+    const perVideo = await build('random-per-video', { checkpoint: ckpt, temporalContextOrder: 'per-video' });
+    const one = feeds(1, 3, 5, 7, 3);
+    expect(relativeError((await perVideo.run(one)).noise_pred.data as Float32Array, (await shortcut.run(one)).noise_pred.data as Float32Array)).toBeLessThan(1e-6);
+    const two = feeds(2, 3, 5, 7, 3);
+    expect(relativeError((await perVideo.run(two)).noise_pred.data as Float32Array, (await shortcut.run(two)).noise_pred.data as Float32Array)).toBeGreaterThan(1e-4);
+  });
+});
