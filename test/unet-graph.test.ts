@@ -3,19 +3,24 @@
  * outputs diffusers 0.27.2 recorded (step0/step3_unet_output); and a graph of a different config (3 levels,
  * per-level heads/layers, nested transformer depths, odd non-square latents) from seeded random weights.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../src/onnx/graph.js';
-import { listWeights, seededNormal, writeRandomCheckpoint } from '../src/onnx/randomWeights.js';
+import { CheckpointError, ModelNotFoundError } from '../src/errors.js';
+import { listWeights, randomTensors, seededNormal, writeRandomCheckpoint } from '../src/onnx/randomWeights.js';
+import { dryWeights } from '../src/onnx/weights.js';
+import { writeSafetensors } from '../src/safetensors/writer.js';
 import { relativeError } from '../src/tensor/compare.js';
 import { float16ToFloat32, float32ToFloat16 } from '../src/tensor/float16.js';
 import { readNpy } from '../src/tensor/npy.js';
-import { buildUnet, buildUnetGraph, parseUnetConfig, unetNodeCounts, type BuildUnetOptions } from '../src/unet/index.js';
+import { buildUnet, buildUnetGraph, defineUnetGraph, parseUnetConfig, unetNodeCounts, type BuildUnetOptions } from '../src/unet/index.js';
 
 const REF = 'test/fixtures/reference';
+/** One intra-op thread: the graphs are tiny, and the test machine's cores are shared. */
+const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1 };
 const dir = mkdtempSync(join(tmpdir(), 'svd-unet-graph-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -40,7 +45,7 @@ function referenceFeeds(step: number, half = false): Record<string, ort.Tensor> 
 async function build(name: string, options: Omit<BuildUnetOptions, 'outDir'>): Promise<ort.InferenceSession> {
   const info = buildUnetGraph({ ...options, outDir: join(dir, name) });
   expect(info.unexpectedWeights).toEqual([]);
-  return ort.InferenceSession.create(info.path);
+  return ort.InferenceSession.create(info.path, SESSION_OPTIONS);
 }
 
 describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
@@ -84,6 +89,27 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
     console.log(`unet node count (tiny reference): ${counts.shortcut} with the cross-attention shortcut, ${counts.literal} without`);
     expect(counts.shortcut).toBe(info.nodeCount);
     expect(counts.shortcut).toBeLessThan(counts.literal);
+  });
+
+  it('a config that does not fit the checkpoint fails with every mismatch listed and writes nothing', () => {
+    const ckpt = join(dir, 'mismatch', 'unet');
+    mkdirSync(ckpt, { recursive: true });
+    const raw = JSON.parse(readFileSync(`${checkpoint}/unet/config.json`, 'utf8'));
+    writeFileSync(join(ckpt, 'config.json'), JSON.stringify({ ...raw, layers_per_block: 3, cross_attention_dim: 48 }));
+    linkSync(`${checkpoint}/unet/diffusion_pytorch_model.safetensors`, join(ckpt, 'diffusion_pytorch_model.safetensors'));
+    const out = join(dir, 'mismatch-out');
+    let error: unknown;
+    try {
+      buildUnetGraph({ checkpoint: join(dir, 'mismatch'), outDir: out });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(CheckpointError);
+    const message = (error as Error).message;
+    expect(message).toContain('down_blocks.0.resnets.2.spatial_res_block.conv1.weight: missing');
+    expect(message).toMatch(/attn2\.to_v\.weight: expected shape \[32, 48\]/);
+    expect(existsSync(join(out, 'unet.onnx'))).toBe(false);
+    expect(() => buildUnetGraph({ checkpoint: join(dir, 'nowhere'), outDir: out })).toThrow(ModelNotFoundError);
   });
 });
 
@@ -143,6 +169,26 @@ describe('UNet graph of another config from random weights', () => {
     const a = (await shortcut.run(input)).noise_pred.data as Float32Array;
     const b = (await literal.run(input)).noise_pred.data as Float32Array;
     expect(relativeError(a, b)).toBeLessThan(1e-5);
+  });
+
+  it('a float16 build uses the fp16 safetensors when the checkpoint has them', async () => {
+    const requests = listWeights((g: GraphBuilder) => void buildUnet(g, config, { literalCrossAttention: true }));
+    writeSafetensors(join(ckpt, 'unet', 'diffusion_pytorch_model.fp16.safetensors'), randomTensors(requests, 7, 'F16'));
+    try {
+      const info = buildUnetGraph({ checkpoint: ckpt, outDir: join(dir, 'random-fp16'), dtype: 'float16' });
+      expect(info.weightFiles.map((w) => w.source)).toEqual([join(ckpt, 'unet', 'diffusion_pytorch_model.fp16.safetensors')]);
+      // no per-weight Cast: exactly the Casts of the same graph over placeholder weights (which never get one)
+      const ownCasts = defineUnetGraph(config, dryWeights(), { dtype: 'float16', target: 'cpu' }).g.nodes.filter((n) => n.opType === 'Cast').length;
+      expect(info.opCounts.Cast ?? 0).toBe(ownCasts);
+      const session = await ort.InferenceSession.create(info.path, SESSION_OPTIONS);
+      const input = feeds(2, 3, 5, 7, 4);
+      const half = (t: ort.Tensor) => new ort.Tensor('float16', float32ToFloat16(t.data as Float32Array), t.dims);
+      const out = (await session.run({ ...input, sample: half(input.sample), encoder_hidden_states: half(input.encoder_hidden_states), added_time_ids: half(input.added_time_ids) })).noise_pred;
+      expect(out.type).toBe('float16');
+      expect(float16ToFloat32(out.data as Uint16Array).every(Number.isFinite)).toBe(true);
+    } finally {
+      rmSync(join(ckpt, 'unet', 'diffusion_pytorch_model.fp16.safetensors'));
+    }
   });
 
   it('per-video and diffusers-0.27 temporal context orders agree for one video and differ for two', async () => {

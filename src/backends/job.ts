@@ -12,6 +12,7 @@ import type { BackendResult, ProgressEvent } from './types.js';
 import { createCallContext, type CallContext } from './http.js';
 import { parseRemoteParams, type RemoteBackendOptions, type RemoteCallOptions, type RemoteParams, type RemoteParamsInput } from './options.js';
 import type { SavedVideo } from './download.js';
+import { defined } from './endpoint.js';
 
 export interface Job {
   /** The request as the caller wrote it (to tell set fields from schema defaults). */
@@ -66,7 +67,8 @@ export async function runRemoteJob(
 ): Promise<BackendResult> {
   const started = performance.now();
   const req = parseRequest(input);
-  const remoteInput: RemoteParamsInput = { ...options.remote, ...call.remote };
+  // A call's own fields win; its undefined entries do not erase the backend's defaults.
+  const remoteInput: RemoteParamsInput = { ...options.remote, ...defined(call.remote ?? {}) };
   const remote = parseRemoteParams(remoteInput);
   if (req.format !== 'mp4' && !options.transcode) {
     throw new InvalidRequestError([{ field: 'format', value: req.format, message: `${provider} returns mp4; other formats need a transcoder (the local video module)` }]);

@@ -41,7 +41,7 @@ export function messageFromBody(body: string, contentType: string | null): { mes
       // Not JSON after all; fall through to text.
     }
   }
-  const text = contentType?.includes('html') ? trimmed.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ') : trimmed;
+  const text = contentType?.includes('html') ? trimmed.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim() : trimmed;
   return { message: shorten(text), details: [] };
 }
 

@@ -8,6 +8,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameS
 import { basename, join, resolve } from 'node:path';
 import { ModelFormatError, ModelNotFoundError } from '../errors.js';
 import { InProcessOrtHost, type HostedSession, type OrtHost } from '../runtime/ortHost.js';
+import { relativeError } from '../tensor/compare.js';
+import { float16ToFloat32, float32ToFloat16 } from '../tensor/float16.js';
 import { readDiffusersConfigs, manifestFromConfigs } from './diffusersConfig.js';
 import { checkGraphContract } from './load.js';
 import { GRAPH_ROLES, MANIFEST_FILE, manifestSchema, type GraphRole, type ModelManifest } from './manifest.js';
@@ -102,25 +104,38 @@ function readIndex(onnxDir: string): Record<string, any> | undefined {
 }
 
 /**
- * Returns the frame count a decoder is limited to, or null when it takes any count. Tries a small
- * latent first (cheap even for full-size decoders) and the traced size when the spatial size is fixed too.
+ * Returns the frame count a traced decoder is limited to, or null when it takes any count. A traced
+ * export may run on other counts yet still treat the input as videos of the traced length (the count is
+ * baked into reshapes), so running is not proof: decode a chunk of the traced length t and the same
+ * chunk twice over (2t frames). A decoder that sees 2t frames as one video mixes across the seam and
+ * differs; one that splits them into videos of t frames returns the first result twice.
  */
 async function probeDecoderFrames(session: HostedSession, channels: number, traced: number[] | undefined): Promise<number | null> {
-  const tracedFrames = traced?.[0] ?? 2;
+  const t = traced?.[0] ?? 2;
   const sizes: Array<[number, number]> = [[8, 8]];
   if (traced && traced.length === 4) sizes.push([traced[2], traced[3]]);
+  const half = session.inputs[0].type === 'float16';
   for (const [h, w] of sizes) {
-    const run = async (n: number) => {
-      const dims = [n, channels, h, w];
+    const per = channels * h * w;
+    const latent = new Float32Array(2 * t * per);
+    for (let i = 0; i < t * per; i++) latent[i] = latent[i + t * per] = Math.sin(i * 12.9898) * 0.8;
+    const decode = async (n: number): Promise<Float32Array | undefined> => {
+      const data = latent.subarray(0, n * per);
       try {
-        await session.run({ latent: { type: session.inputs[0].type === 'float16' ? 'float16' : 'float32', data: session.inputs[0].type === 'float16' ? new Uint16Array(n * channels * h * w) : new Float32Array(n * channels * h * w), dims } });
-        return true;
+        const out = await session.run({ latent: half ? { type: 'float16', data: float32ToFloat16(data), dims: [n, channels, h, w] } : { type: 'float32', data: data.slice(), dims: [n, channels, h, w] } });
+        const frames = Object.values(out)[0];
+        return frames.type === 'float16' ? float16ToFloat32(frames.data as Uint16Array) : (frames.data as Float32Array);
       } catch {
-        return false;
+        return undefined;
       }
     };
-    if (await run(tracedFrames + 1)) return null;
-    if (await run(tracedFrames)) return tracedFrames;
+    const single = await decode(t);
+    if (!single) continue;
+    const double = await decode(2 * t);
+    if (!double) return t;
+    const first = relativeError(double.subarray(0, single.length), single);
+    const second = relativeError(double.subarray(single.length), single);
+    return first < 1e-5 && second < 1e-5 ? t : null;
   }
-  throw new ModelFormatError(session.path, `the VAE decoder did not run on a test latent of ${tracedFrames} frames`);
+  throw new ModelFormatError(session.path, `the VAE decoder did not run on a test latent of ${t} frames`);
 }

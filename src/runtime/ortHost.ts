@@ -176,7 +176,8 @@ export class WorkerOrtHost implements OrtHost {
 /** Sessions on the calling thread: less overhead, but `run` blocks the event loop. For benchmarks and tools. */
 export class InProcessOrtHost implements OrtHost {
   async createSession(spec: SessionSpec): Promise<HostedSession> {
-    const ort = (await import('onnxruntime-node')).default;
+    const mod: any = await import('onnxruntime-node');
+    const ort = mod.InferenceSession ? mod : mod.default;
     const opts: Record<string, unknown> = {
       executionProviders: spec.executionProviders,
       graphOptimizationLevel: spec.graphOptimizationLevel ?? 'all',

@@ -68,7 +68,7 @@ export function mockFal(server: MockServer, opts: FalMockOptions): FalMock {
   });
   server.on('GET', /^\/queue\/[^/]+\/[^/]+\/requests\/([^/]+)$/, (req, res) => {
     if (unauthorized(req, res)) return;
-    sendJson(res, 200, result());
+    sendJson(res, 200, result(), { 'x-fal-request-id': req.params[0] });
   });
   server.on('PUT', /^\/queue\/[^/]+\/[^/]+\/requests\/([^/]+)\/cancel$/, (req, res) => {
     if (unauthorized(req, res)) return;
