@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CheckpointError } from '../src/errors.js';
+import { ModelFormatError } from '../src/errors.js';
 import { readSafetensorsHeader } from '../src/safetensors/index.js';
 import { numAddedTimeIds, parseUnetConfig, planDownBlocks, planMidBlock, planUpBlocks, timeEmbedDim } from '../src/unet/config.js';
 
@@ -107,7 +107,7 @@ describe('parseUnetConfig / block plan', () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(CheckpointError);
+    expect(error).toBeInstanceOf(ModelFormatError);
     const message = (error as Error).message;
     expect(message).toContain('x/unet/config.json');
     expect(message).toContain('block_out_channels[1]');

@@ -70,11 +70,6 @@ export function checkBody<T>(spec: EndpointSpec, body: T, ours: Record<string, u
   throw new InvalidRequestError(issues);
 }
 
-/** A field this endpoint cannot take at all (e.g. `resize: stretch` on Segmind). */
-export function refuse(spec: EndpointSpec, field: string, value: unknown, allowed: string): never {
-  throw new InvalidRequestError([{ field, value, message: `${allowed} on ${spec.provider} ${spec.id}` }]);
-}
-
 /** Our request and the provider-only fields in one record keyed by our field names (`remote.prompt`). */
 export function ourValues(req: object, remote: object): Record<string, unknown> {
   const out: Record<string, unknown> = { ...req };

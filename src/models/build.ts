@@ -72,7 +72,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     log('building VAE temporal decoder');
     const vaeDecoder = buildVaeDecoderGraph(checkpoint, common);
     log('building UNet');
-    const unet = buildUnetGraph({ checkpoint, outDir: staging, dtype, target, variant });
+    const unet = buildUnetGraph(checkpoint, common);
     const manifest = manifestSchema.parse(
       manifestFromConfigs(configs, {
         variant: o.modelVariant,

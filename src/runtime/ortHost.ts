@@ -196,7 +196,7 @@ export class InProcessOrtHost implements OrtHost {
         for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(v.type, v.data as any, v.dims);
         const out = await session.run(ortFeeds);
         const result: Record<string, TensorData> = {};
-        for (const [k, v] of Object.entries(out)) {
+        for (const [k, v] of Object.entries(out as Record<string, any>)) {
           result[k] = { type: v.type as TensorType, data: v.data as TensorData['data'], dims: Array.from(v.dims) };
         }
         return result;

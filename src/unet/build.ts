@@ -1,71 +1,37 @@
 /**
  * `buildUnetGraph`: diffusers `unet/` (config.json + safetensors) → `<outDir>/unet.onnx`, with the weights
- * referenced in place (hard-linked into `<outDir>/weights/`, see src/onnx/save.ts).
+ * referenced in place (hard-linked into `<outDir>/weights/`, see src/onnx/save.ts). Same calling convention
+ * as the VAE and CLIP builders (src/onnx/build.ts).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import { CheckpointError, ModelNotFoundError } from '../errors.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { resolveComponent, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
 import { GraphBuilder, type ComputeDtype, type WeightStorage } from '../onnx/graph.js';
+import { listWeights } from '../onnx/randomWeights.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';
-import { checkpointWeights, dryWeights, type WeightSource } from '../onnx/weights.js';
+import { dryWeights, type WeightRequest, type WeightSource } from '../onnx/weights.js';
 import { parseUnetConfig, type UnetConfig } from './config.js';
-import type { TemporalContextOrder } from './context.js';
-import { buildUnet, type UnetGraphOptions } from './unet.js';
+import { defineUnet, type UnetGraphOptions } from './unet.js';
 
 export interface UnetPrecision {
   /** Activation and weight dtype. float16 keeps `timestep` in float32 (its sinusoid is computed in float32). */
   dtype: ComputeDtype;
   /**
    * 'cpu': standard ONNX ops only. 'cuda': self-attention as com.microsoft MultiHeadAttention, so the CUDA EP
-   * runs fused attention instead of materialising [N, heads, hw, hw] scores (ORT also runs it on CPU in fp32).
+   * runs fused attention instead of materialising [N, heads, hw, hw] scores (ORT also runs it on CPU).
    */
   target: 'cpu' | 'cuda';
 }
 
-export interface BuildUnetOptions extends Partial<UnetPrecision> {
-  /** A diffusers checkpoint directory (containing `unet/`) or its `unet/` directory itself. */
-  checkpoint: string;
-  /** Output directory; the graph is written to `<outDir>/<fileName>`. */
-  outDir: string;
-  fileName?: string;
-  /** Use `*.<variant>.safetensors`; default: 'fp16' files for a float16 build when they exist. */
-  variant?: string;
-  /** How weights whose stored dtype differs from `dtype` are kept (default 'reference': in place + Cast). */
-  weightStorage?: WeightStorage;
-  /** Default 'diffusers-0.27' (the reference run's behaviour); see TemporalContextOrder. */
-  temporalContextOrder?: TemporalContextOrder;
-  /** Build the cross-attentions literally instead of with the exact single-token shortcut (measurements only). */
-  literalCrossAttention?: boolean;
-}
+export interface UnetBuildOptions extends GraphBuildOptions, Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention'> {}
 
 export interface UnetBuildResult extends BuildInfo {
   config: UnetConfig;
   precision: UnetPrecision;
-  /** Checkpoint tensors left out on purpose (to_q/to_k/norm2 of every single-token cross-attention). */
+  /** Checkpoint tensors left out on purpose (to_q, to_k, norm2 of every single-token cross-attention). */
   skippedWeights: string[];
   /** Checkpoint tensors the graph neither used nor skipped on purpose: a sign of a config/checkpoint mismatch. */
   unexpectedWeights: string[];
-}
-
-/** Finds `unet/` inside a checkpoint directory, or accepts the unet directory itself. */
-export function resolveUnetDir(checkpoint: string): string {
-  const abs = resolve(checkpoint);
-  if (existsSync(join(abs, 'unet', 'config.json'))) return join(abs, 'unet');
-  if (existsSync(join(abs, 'config.json'))) return abs;
-  throw new ModelNotFoundError(abs, 'no unet/config.json here (expected a diffusers checkpoint directory or its unet/ folder)');
-}
-
-/** Reads and validates `<unetDir>/config.json`. */
-export function readUnetConfig(unetDir: string): UnetConfig {
-  const path = join(unetDir, 'config.json');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new CheckpointError(path, `cannot read the UNet config (${(err as Error).message})`);
-  }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CheckpointError(path, 'the UNet config is not a JSON object');
-  return parseUnetConfig(raw as Record<string, unknown>, path);
 }
 
 /** Graph options implied by a precision choice. */
@@ -75,20 +41,17 @@ export function graphOptionsFor(p: UnetPrecision): { opsets?: Record<string, num
   return { graph: { attentionImpl: 'primitive', softmaxFloat32: p.dtype === 'float16' } };
 }
 
-/** Graph choices that are not precision: see UnetGraphOptions. */
-export type UnetVariantOptions = Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention'>;
-
-/** Builds the UNet graph on a fresh GraphBuilder (no saving): for dry runs and node counts. */
+/** The UNet graph on a fresh GraphBuilder, not saved: for dry runs and node counts. */
 export function defineUnetGraph(
   config: UnetConfig,
   weights: WeightSource,
   precision: UnetPrecision,
-  variant: UnetVariantOptions = {},
+  variant: Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention'> = {},
   weightStorage: WeightStorage = 'reference',
 ): { g: GraphBuilder; skipped: string[] } {
   const opts = graphOptionsFor(precision);
   const g = new GraphBuilder({ name: 'unet', dtype: precision.dtype, weights, weightStorage, ...(opts.opsets ? { opsets: opts.opsets } : {}) });
-  const { skipped } = buildUnet(g, config, { ...opts.graph, ...variant });
+  const { skipped } = defineUnet(g, config, { ...opts.graph, ...variant });
   return { g, skipped };
 }
 
@@ -98,33 +61,48 @@ export function unetNodeCounts(config: UnetConfig, precision: UnetPrecision = { 
   return { shortcut: count(false), literal: count(true) };
 }
 
-function hasVariantFiles(dir: string, variant: string): boolean {
-  return readdirSync(dir).some((n) => n.endsWith(`.${variant}.safetensors`) || n.endsWith(`.${variant}.safetensors.index.json`));
+/**
+ * Every tensor a diffusers checkpoint of this config holds (name and shape), including the cross-attention
+ * tensors the built graph skips: what a random test checkpoint must contain.
+ */
+export function unetWeights(config: Record<string, unknown>): WeightRequest[] {
+  const cfg = parseUnetConfig(config);
+  return listWeights((g) => void defineUnet(g, cfg, { literalCrossAttention: true }));
+}
+
+/** 'fp16' when a float16 build reads a checkpoint directory that has `*.fp16.safetensors` files. */
+function defaultVariant(source: ComponentSource, dtype: ComputeDtype): string | undefined {
+  if (dtype !== 'float16' || typeof source !== 'string') return undefined;
+  const root = resolve(source);
+  const dir = existsSync(join(root, 'config.json')) ? root : join(root, 'unet');
+  if (!existsSync(dir)) return undefined;
+  return readdirSync(dir).some((n) => /\.fp16\.safetensors(\.index\.json)?$/.test(n)) ? 'fp16' : undefined;
 }
 
 /**
- * Builds `<outDir>/unet.onnx` from a diffusers checkpoint. Throws ModelNotFoundError (no unet/), or
- * CheckpointError (bad config, or missing / mis-shaped tensors — all listed at once); nothing is written then.
+ * Builds `<outDir>/unet.onnx` (IO: sample, timestep, encoder_hidden_states, added_time_ids → noise_pred) from a
+ * checkpoint root, its `unet/` directory, or a {config, weights} pair. A float16 build reads `*.fp16.safetensors`
+ * when present (else Casts the stored weights). Throws ModelNotFoundError (no unet/config.json),
+ * ModelFormatError (unusable config), or CheckpointError listing every missing or mis-shaped tensor; nothing
+ * is written then.
  *
  * @example
- *   const info = buildUnetGraph({ checkpoint: 'models/svd-xt', outDir: 'out/svd-xt', dtype: 'float16', target: 'cuda' });
- *   console.log(info.path, info.nodeCount, info.weightBytes);
+ *   const info = buildUnetGraph('models/svd-xt', { outDir: 'out/svd-xt', dtype: 'float16', target: 'cuda' });
+ *   console.log(info.path, info.nodeCount, info.weightBytes, info.unexpectedWeights);
  */
-export function buildUnetGraph(options: BuildUnetOptions): UnetBuildResult {
-  const unetDir = resolveUnetDir(options.checkpoint);
-  const config = readUnetConfig(unetDir);
+export function buildUnetGraph(source: ComponentSource, options: UnetBuildOptions): UnetBuildResult {
   const precision: UnetPrecision = { dtype: options.dtype ?? 'float32', target: options.target ?? 'cpu' };
-  const variant = options.variant ?? (precision.dtype === 'float16' && hasVariantFiles(unetDir, 'fp16') ? 'fp16' : undefined);
-  const weights = checkpointWeights(unetDir, variant ? { variant } : {});
+  const c = resolveComponent(source, 'unet', options.variant ?? defaultVariant(source, precision.dtype));
+  const config = parseUnetConfig(c.config, c.configPath);
   const { g, skipped } = defineUnetGraph(
     config,
-    weights,
+    c.weights,
     precision,
     { literalCrossAttention: options.literalCrossAttention, temporalContextOrder: options.temporalContextOrder },
     options.weightStorage,
   );
   const info = saveGraph(g, options.outDir, options.fileName ?? 'unet.onnx', {
-    docString: `UNetSpatioTemporalConditionModel from ${basename(resolve(options.checkpoint))} (${precision.dtype}, ${precision.target})`,
+    docString: `svd-runtime UNetSpatioTemporalConditionModel (${precision.dtype}, target ${precision.target})`,
   });
   const skippedSet = new Set(skipped);
   return {

@@ -3,7 +3,7 @@
  * plan diffusers derives from it (channels, layer counts, heads, GroupNorm eps per block — spec §7.2, §7.4).
  * Pure: no graph, no files beyond the JSON object handed in.
  */
-import { CheckpointError } from '../errors.js';
+import { ModelFormatError } from '../errors.js';
 
 export type DownBlockType = 'CrossAttnDownBlockSpatioTemporal' | 'DownBlockSpatioTemporal';
 export type UpBlockType = 'CrossAttnUpBlockSpatioTemporal' | 'UpBlockSpatioTemporal';
@@ -53,7 +53,7 @@ const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.is
 
 /**
  * Validates and normalises a parsed `unet/config.json`. `source` names the file in errors.
- * Throws CheckpointError listing every problem found.
+ * Throws ModelFormatError naming the file and listing every problem found.
  */
 export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/config.json'): UnetConfig {
   const problems: string[] = [];
@@ -66,7 +66,7 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
   };
   const blockOutChannels = get('block_out_channels') as number[];
   if (!Array.isArray(blockOutChannels) || blockOutChannels.length === 0 || !blockOutChannels.every(isPosInt)) {
-    throw new CheckpointError(source, 'cannot build the UNet', [`block_out_channels: must be a non-empty list of positive integers (got ${JSON.stringify(blockOutChannels)})`]);
+    throw new ModelFormatError(source, `block_out_channels: must be a non-empty list of positive integers (got ${JSON.stringify(blockOutChannels)})`);
   }
   const levels = blockOutChannels.length;
 
@@ -140,7 +140,7 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
       }
     }
   }
-  if (problems.length) throw new CheckpointError(source, 'cannot build the UNet from this config', problems);
+  if (problems.length) throw new ModelFormatError(source, `cannot build the UNet from this config:\n  ${problems.join('\n  ')}`);
   return config;
 }
 

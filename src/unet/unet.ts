@@ -19,7 +19,9 @@ export const UNET_IO = {
 } as const;
 
 export interface UnetGraphOptions {
+  /** Self-attention as MatMul/Softmax ('primitive', default) or com.microsoft MultiHeadAttention ('mha'). */
   attentionImpl?: 'primitive' | 'mha';
+  /** Softmax in float32 inside fp16 graphs ('primitive' attention only). */
   softmaxFloat32?: boolean;
   /** Default 'diffusers-0.27', the behaviour of the reference run (see TemporalContextOrder). */
   temporalContextOrder?: TemporalContextOrder;
@@ -33,7 +35,7 @@ export interface UnetGraphOptions {
  * added_time_ids [B, nIds] → noise_pred [B, F, Cout, h, w] (B = 2·batch with CFG; B, F, h, w dynamic).
  * Returns the checkpoint tensors deliberately left out (see UnetContext.skipped).
  */
-export function buildUnet(g: GraphBuilder, config: UnetConfig, options: UnetGraphOptions = {}): { skipped: string[] } {
+export function defineUnet(g: GraphBuilder, config: UnetConfig, options: UnetGraphOptions = {}): { skipped: string[] } {
   const sample = g.input(UNET_IO.sample, ['batch', 'frames', config.inChannels, 'height', 'width']);
   const timestep = g.input(UNET_IO.timestep, [], 'float32');
   // parseUnetConfig guarantees one cross_attention_dim for all levels

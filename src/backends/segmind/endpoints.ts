@@ -95,7 +95,7 @@ export const segmindMotionCtrl: SegmindEndpoint = {
 
 /**
  * `POST /v1/pixverse-image2video`: a text-guided model, not SVD; the image must be a URL. Documented rules:
- * fast motion only at 5 s, 1080p only at 5 s and not fast. Its output is base64-less JSON or bytes like svd.
+ * fast motion only at 5 s, 1080p only at 5 s and not fast. It answers like svd (video bytes).
  */
 export const segmindPixverse: SegmindEndpoint = {
   provider: 'segmind',

@@ -1,9 +1,15 @@
 /** `svd generate <image>`: one video from one image, locally or through a hosted API. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { createPipeline, type GenerateResult } from '../../pipeline/pipeline.js';
-import { npyDumper, readNoiseDir } from '../../pipeline/debug.js';
+import { addRemoteFlags, createBackend, remoteOptionsFromFlags, selectBackend, withRemoteFlagNames } from '../../backends/index.js';
+import type { BackendResult } from '../../backends/types.js';
+import { InvalidRequestError } from '../../errors.js';
+import { modelPath } from '../../hub/index.js';
 import { resolveModelDir } from '../../models/resolve.js';
+import { npyDumper, readNoiseDir } from '../../pipeline/debug.js';
+import { createPipeline, type GenerateResult } from '../../pipeline/pipeline.js';
+import { parseRequest, type GenerationRequestInput } from '../../request/schema.js';
+import { findCudaProviderLibrary } from '../../runtime/device.js';
 import { createProgressReporter } from '../progress.js';
 import { addRequestFlags, requestFromFlags, withFlagNames } from '../requestFlags.js';
 
@@ -12,9 +18,10 @@ export function registerGenerate(program: Command): void {
     .command('generate')
     .description('make a video from an image')
     .argument('<image>', 'input image: file path, http(s) URL, data: URI or base64 (PNG, JPEG, WebP)');
-  addRequestFlags(cmd)
-    .option('--noise <dir>', 'debugging: read init_noise.npy and aug_noise.npy from DIR instead of drawing noise')
-    .option('--dump <dir>', 'debugging: write every intermediate as .npy into DIR')
+  addRequestFlags(cmd);
+  addRemoteFlags(cmd)
+    .option('--noise <dir>', 'debugging (local): read init_noise.npy and aug_noise.npy from DIR instead of drawing noise')
+    .option('--dump <dir>', 'debugging (local): write every intermediate as .npy into DIR')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (image: string, opts: Record<string, any>) => {
       const controller = new AbortController();
@@ -23,7 +30,18 @@ export function registerGenerate(program: Command): void {
       process.once('SIGTERM', onSignal);
       try {
         const request = requestFromFlags(image, opts);
-        const modelDir = await resolveModelDir(request.model, { log: (m) => process.stderr.write(`${m}\n`) });
+        parseRequest(request); // every field error before anything loads or connects
+        const { backend, options } = remoteOptionsFromFlags(opts);
+        const selection = await selectBackend({ backend: backend ?? 'local', apiKey: options.apiKey, localAvailable: () => localIsGood(request.model) });
+        if (selection.name !== 'local') {
+          if (opts.noise || opts.dump) throw new InvalidRequestError([{ field: opts.noise ? '--noise' : '--dump', message: 'is only available with --backend local' }]);
+          if (backend === 'auto') process.stderr.write(`backend: ${selection.name} (${selection.reason})\n`);
+          const remote = createBackend(selection.name, options);
+          const result = await remote.generate(request, { signal: controller.signal, onProgress: opts.json ? undefined : createProgressReporter(), remote: options.remote });
+          printRemote({ ...result, backend: selection.name, reason: selection.reason }, Boolean(opts.json));
+          return;
+        }
+        const modelDir = await resolveModelDir(request.model, { device: request.device, log: (m) => process.stderr.write(`${m}\n`), signal: controller.signal });
         const pipeline = await createPipeline({ modelDir, device: request.device });
         try {
           const result = await pipeline.generate(request, {
@@ -32,12 +50,12 @@ export function registerGenerate(program: Command): void {
             noise: opts.noise ? readNoiseDir(resolve(opts.noise)) : undefined,
             dump: opts.dump ? npyDumper(resolve(opts.dump)) : undefined,
           });
-          printResult(result, Boolean(opts.json));
+          printLocal(result, Boolean(opts.json));
         } finally {
           await pipeline.close();
         }
       } catch (err) {
-        throw withFlagNames(err);
+        throw withRemoteFlagNames(withFlagNames(err));
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
@@ -45,7 +63,19 @@ export function registerGenerate(program: Command): void {
     });
 }
 
-function printResult(r: GenerateResult, json: boolean): void {
+/** `auto` runs locally when that is sensible: the embedded tiny model, or a GPU with the model on disk. */
+function localIsGood(model: GenerationRequestInput['model']): boolean {
+  if (model === undefined || model === 'tiny') return true;
+  if (!findCudaProviderLibrary()) return false;
+  try {
+    modelPath(model);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function printLocal(r: GenerateResult, json: boolean): void {
   if (json) {
     process.stdout.write(`${JSON.stringify({ output: r.outputPath, seed: r.seed, backend: r.backend, format: r.format, width: r.width, height: r.height, frames: r.frames.length, fps: r.fps, timings: r.timings, stepTimings: r.stepTimings, metadata: r.metadata })}\n`);
     return;
@@ -64,4 +94,13 @@ function printResult(r: GenerateResult, json: boolean): void {
         `decode ${ms(r.timings.decode)}, video ${ms(r.timings.video)}, total ${ms(r.timings.total)}`,
     ].join('\n') + '\n',
   );
+}
+
+function printRemote(r: BackendResult, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ output: r.outputPath, seed: r.seed, backend: r.backend, reason: r.reason, format: r.format, timings: r.timings, metadata: r.metadata })}\n`);
+    return;
+  }
+  const ignored = Array.isArray(r.metadata.ignored) && r.metadata.ignored.length ? `\nignored by the provider: ${(r.metadata.ignored as string[]).join(', ')}` : '';
+  process.stdout.write(`seed: ${r.seed}\noutput: ${r.outputPath}\nbackend: ${r.backend}${r.metadata.endpoint ? ` (${String(r.metadata.endpoint)})` : ''}\ntimings: ${Object.entries(r.timings).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')}${ignored}\n`);
 }

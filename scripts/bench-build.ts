@@ -1,0 +1,240 @@
+/**
+ * Full-size build benchmark (SVD-XT shapes, random weights):
+ *
+ *   npx tsx scripts/bench-build.ts [--dir /tmp/svd-bench] [--seed N] [--fp32-cap-gib 12] [--skip-fp32-load]
+ *
+ * 1. Writes (once) a seeded random F16 SVD-XT checkpoint from models/configs/svd-xt into <dir>/checkpoint
+ *    (≈ 4.2 GiB, streamed one tensor at a time; refuses when the disk has too little room).
+ * 2. Runs `buildModel` for float16 and for float32 (fp16 weights + Cast), each in a child process, and
+ *    reports wall time and the child's peak RSS (goals: ≤ 10 s, ≤ 1 GiB), node and op counts.
+ * 3. In a child process, creates onnxruntime CPU sessions for the four graphs and reports the load time
+ *    and peak RSS against the weight bytes (goal ≤ 1.2×), then runs one UNet step on a 64×64 image
+ *    (latent 8×8), 2 frames, CFG batch 2, and checks the output is finite. The float32 load is capped
+ *    (the Cast-folded UNet alone is ~6 GB) and killed rather than allowed to exhaust a shared machine.
+ *
+ * Results go to stdout and <dir>/bench-build.json.
+ */
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildModel } from '../src/models/build.js';
+import { readModelDirectory } from '../src/models/load.js';
+import { GRAPH_ROLES, type GraphRole } from '../src/models/manifest.js';
+import { checkpointTensorLists, parameterCount, readCheckpointConfigs, writeRandomCheckpointDirStreaming } from '../src/models/randomCheckpoint.js';
+import { ModelRunner } from '../src/pipeline/session.js';
+import { InProcessOrtHost } from '../src/runtime/ortHost.js';
+import { unetNodeCounts } from '../src/unet/build.js';
+import { parseUnetConfig } from '../src/unet/config.js';
+import { bytes, duration, freeDiskBytes, GiB, memAvailableBytes, MiB, peakRss, reportToParent, runChild } from './bench-util.js';
+
+const SCRIPT = fileURLToPath(import.meta.url);
+const CONFIGS = resolve(fileURLToPath(new URL('../models/configs/svd-xt', import.meta.url)));
+
+type Dtype = 'float32' | 'float16';
+
+interface BuildReport {
+  buildMs: number;
+  peakRss: number;
+  graphs: Record<GraphRole, { nodeCount: number; opCounts: Record<string, number>; initializerCount: number; weightBytes: number; dataBytes: number; unused: number }>;
+}
+
+interface LoadReport {
+  baselineRss: number;
+  sessions: Array<{ role: GraphRole; ms: number; rssAfter: number }>;
+  loadMs: number;
+  rssAfterLoad: number;
+  peakRssAfterLoad: number;
+  unetStep?: { ms: number; dims: number[]; finite: boolean; inputType: string; outputMeanAbs: number };
+  peakRss: number;
+}
+
+// ---------------------------------------------------------------------------------------------- children
+
+async function childBuild(checkpoint: string, outDir: string, dtype: Dtype): Promise<void> {
+  const t0 = performance.now();
+  const r = await buildModel({ checkpoint, outDir, dtype, target: 'cpu', modelVariant: 'svd-xt', log: (m) => process.stderr.write(`  ${m}\n`) });
+  const buildMs = performance.now() - t0;
+  const graphs = {} as BuildReport['graphs'];
+  for (const role of GRAPH_ROLES) {
+    const g = r.graphs[role];
+    graphs[role] = { nodeCount: g.nodeCount, opCounts: g.opCounts, initializerCount: g.initializerCount, weightBytes: g.weightBytes, dataBytes: g.dataBytes, unused: g.unusedWeights.length };
+  }
+  reportToParent({ buildMs, peakRss: peakRss(), graphs } satisfies BuildReport);
+}
+
+async function childLoad(modelDir: string, unetStep: boolean): Promise<void> {
+  const baselineRss = process.memoryUsage().rss;
+  const model = readModelDirectory(modelDir);
+  const host = new InProcessOrtHost();
+  const sessions: LoadReport['sessions'] = [];
+  const runners = {} as Record<GraphRole, ModelRunner>;
+  const t0 = performance.now();
+  // the UNet last: it dominates, and the smaller graphs' numbers stay readable before it
+  for (const role of ['imageEncoder', 'vaeEncoder', 'vaeDecoder', 'unet'] as GraphRole[]) {
+    const t = performance.now();
+    const session = await host.createSession({ path: model.paths[role], executionProviders: ['cpu'] });
+    sessions.push({ role, ms: performance.now() - t, rssAfter: process.memoryUsage().rss });
+    runners[role] = new ModelRunner(role, session);
+    process.stderr.write(`  ${role}: ${duration(sessions.at(-1)!.ms)}, RSS ${bytes(process.memoryUsage().rss)}\n`);
+  }
+  const report: LoadReport = {
+    baselineRss, sessions, loadMs: performance.now() - t0, rssAfterLoad: process.memoryUsage().rss, peakRssAfterLoad: peakRss(), peakRss: 0,
+  };
+  if (unetStep) {
+    // one CFG step at 64×64 pixels: latent 8×8, 2 frames, batch 2 (uncond, cond)
+    const [B, F, C, h, w] = [2, 2, 8, 8, 8];
+    const unet = runners.unet;
+    const sample = Float32Array.from({ length: B * F * C * h * w }, (_, i) => Math.sin(i * 0.37));
+    const context = Float32Array.from({ length: B * 1024 }, (_, i) => (i < 1024 ? 0 : Math.cos(i * 0.11)));
+    const feeds = {
+      sample: unet.tensor('sample', sample, [B, F, C, h, w]),
+      timestep: unet.tensor('timestep', Float32Array.of(0.25 * Math.log(700)), []),
+      encoder_hidden_states: unet.tensor('encoder_hidden_states', context, [B, 1, 1024]),
+      added_time_ids: unet.tensor('added_time_ids', Float32Array.of(6, 127, 0.02, 6, 127, 0.02), [B, 3]),
+    };
+    const t = performance.now();
+    const out = await unet.run(feeds);
+    const ms = performance.now() - t;
+    report.unetStep = {
+      ms, dims: out.dims, finite: out.data.every(Number.isFinite), inputType: unet.inputType('sample'),
+      outputMeanAbs: out.data.reduce((a, v) => a + Math.abs(v), 0) / out.data.length,
+    };
+  }
+  report.peakRss = peakRss();
+  reportToParent(report);
+}
+
+// ---------------------------------------------------------------------------------------------- parent
+
+function ensureCheckpoint(dir: string, seed: number): { path: string; bytes: number; params: number; writtenMs?: number } {
+  const configs = readCheckpointConfigs(CONFIGS);
+  const lists = checkpointTensorLists(configs);
+  const params = parameterCount(lists.unet) + parameterCount(lists.vae) + parameterCount(lists.imageEncoder);
+  const path = join(dir, 'checkpoint');
+  const files = ['unet/diffusion_pytorch_model.fp16.safetensors', 'vae/diffusion_pytorch_model.fp16.safetensors', 'image_encoder/model.fp16.safetensors'].map((f) => join(path, f));
+  // the directory is renamed into place only when complete, so its existence means a finished checkpoint
+  if (files.every((f) => existsSync(f))) {
+    const size = files.reduce((a, f) => a + statSync(f).size, 0);
+    if (size >= params * 2) {
+      console.log(`checkpoint: reusing ${path} (${bytes(size)})`);
+      return { path, bytes: size, params };
+    }
+  }
+  const needed = params * 2 + 64 * MiB;
+  const free = freeDiskBytes(dir);
+  if (free < needed + GiB) {
+    console.error(`refusing to write the benchmark checkpoint: ${dir} has ${bytes(free)} free, it needs ${bytes(needed)} plus 1 GiB of headroom (use --dir elsewhere)`);
+    process.exit(1);
+  }
+  console.log(`checkpoint: writing random F16 SVD-XT (${(params / 1e9).toFixed(3)} G parameters, ${bytes(params * 2)}) to ${path} — ${bytes(free)} free`);
+  const t0 = performance.now();
+  let shown = -1;
+  const modelIndex = JSON.parse(readFileSync(join(CONFIGS, 'model_index.json'), 'utf8'));
+  const r = writeRandomCheckpointDirStreaming(path, configs, {
+    seed, dtype: 'F16', modelIndex,
+    onProgress: (p) => {
+      const pct = Math.floor((p.bytes / p.totalBytes) * 10);
+      if (pct !== shown) {
+        shown = pct;
+        process.stdout.write(`  ${p.file.split('/').slice(-2).join('/')}: ${pct * 10}%\n`);
+      }
+    },
+  });
+  const writtenMs = performance.now() - t0;
+  console.log(`checkpoint: written in ${duration(writtenMs)} (${bytes(r.bytes)}); writer peak RSS ${bytes(peakRss())}`);
+  return { path, bytes: r.bytes, params, writtenMs };
+}
+
+function ratio(a: number, b: number): string {
+  return `${(a / b).toFixed(2)}×`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      dir: { type: 'string', default: '/tmp/svd-bench' },
+      seed: { type: 'string', default: '20261121' },
+      'fp32-cap-gib': { type: 'string', default: '12' },
+      'skip-fp32-load': { type: 'boolean', default: false },
+      child: { type: 'string' },
+      checkpoint: { type: 'string' },
+      out: { type: 'string' },
+      dtype: { type: 'string' },
+      model: { type: 'string' },
+      'unet-step': { type: 'boolean', default: false },
+    },
+  });
+  if (values.child === 'build') return childBuild(values.checkpoint!, values.out!, values.dtype as Dtype);
+  if (values.child === 'load') return childLoad(values.model!, values['unet-step']!);
+
+  const dir = resolve(values.dir!);
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
+  const ckpt = ensureCheckpoint(dir, Number(values.seed));
+  results.checkpoint = ckpt;
+
+  const config = parseUnetConfig(readCheckpointConfigs(CONFIGS).unet);
+  const builds: Partial<Record<Dtype, BuildReport>> = {};
+  for (const dtype of ['float16', 'float32'] as Dtype[]) {
+    const out = join(dir, `model-${dtype}`);
+    console.log(`\nbuild ${dtype} → ${out}`);
+    const run = await runChild<BuildReport>(SCRIPT, ['--child', 'build', '--checkpoint', ckpt.path, '--out', out, '--dtype', dtype], { echoStderr: true });
+    if (!run.result) {
+      console.error(`  build failed (exit ${run.exitCode}):\n${run.stderrTail}`);
+      process.exit(1);
+    }
+    const b = (builds[dtype] = run.result);
+    const weightBytes = GRAPH_ROLES.reduce((a, r) => a + b.graphs[r].weightBytes, 0);
+    const nodes = GRAPH_ROLES.map((r) => `${r} ${b.graphs[r].nodeCount}`).join(', ');
+    console.log(`  buildModel: ${duration(b.buildMs)} (child wall ${duration(run.wallMs)}), peak RSS ${bytes(b.peakRss)} — goals ≤ 10 s, ≤ 1 GiB: ${b.buildMs <= 10_000 && b.peakRss <= GiB ? 'met' : 'NOT met'}`);
+    console.log(`  nodes: ${nodes}; referenced weights ${bytes(weightBytes)}; side data ${bytes(GRAPH_ROLES.reduce((a, r) => a + b.graphs[r].dataBytes, 0))}`);
+    console.log(`  unet ops: ${JSON.stringify(b.graphs.unet.opCounts)}`);
+    results[`build_${dtype}`] = { ...b, childWallMs: run.wallMs, weightBytes };
+    const counts = unetNodeCounts(config, { dtype, target: 'cpu' });
+    console.log(`  unetNodeCounts (${dtype}, cpu): shortcut ${counts.shortcut}, literal cross-attention ${counts.literal}`);
+    results[`unetNodeCounts_${dtype}`] = counts;
+  }
+
+  for (const dtype of ['float16', 'float32'] as Dtype[]) {
+    const b = builds[dtype]!;
+    const weightBytes = GRAPH_ROLES.reduce((a, r) => a + b.graphs[r].weightBytes, 0);
+    // float32 graphs hold fp16 weights + Cast: ORT folds the Casts into fp32 copies, twice the stored bytes
+    const resident = dtype === 'float16' ? weightBytes : 2 * weightBytes;
+    const available = memAvailableBytes();
+    const cap = dtype === 'float16' ? Math.min(2 * weightBytes + 2 * GiB, available - 2 * GiB) : Math.min(Number(values['fp32-cap-gib']) * GiB, available - 3 * GiB);
+    console.log(`\nload ${dtype} sessions (CPU EP): weights ${bytes(weightBytes)} stored, ${bytes(resident)} as ${dtype}; memory available ${bytes(available)}, RSS cap ${bytes(cap)}`);
+    if (dtype === 'float32' && values['skip-fp32-load']) {
+      console.log('  skipped (--skip-fp32-load)');
+      results.load_float32 = { skipped: 'flag' };
+      continue;
+    }
+    if (cap < resident) {
+      console.log(`  not attempted: ${bytes(resident)} of ${dtype} weights exceed what this machine can give now (${bytes(cap)})`);
+      results[`load_${dtype}`] = { skipped: `needs ≥ ${bytes(resident)}, cap ${bytes(cap)}` };
+      continue;
+    }
+    const run = await runChild<LoadReport>(SCRIPT, ['--child', 'load', '--model', join(dir, `model-${dtype}`), '--unet-step'], { rssCapBytes: cap, echoStderr: true });
+    if (!run.result) {
+      const why = run.killedForMemory ? `killed at the RSS cap (${bytes(run.polledPeakRss)} > ${bytes(cap)})` : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-3).join(' | ')}`;
+      console.log(`  FAILED: ${why}`);
+      results[`load_${dtype}`] = { failed: why, polledPeakRss: run.polledPeakRss };
+      continue;
+    }
+    const l = run.result;
+    console.log(`  sessions created in ${duration(l.loadMs)}: ${l.sessions.map((s) => `${s.role} ${duration(s.ms)}`).join(', ')}`);
+    console.log(`  RSS: baseline ${bytes(l.baselineRss)}, after load ${bytes(l.rssAfterLoad)}, peak during load ${bytes(l.peakRssAfterLoad)} = ${ratio(l.peakRssAfterLoad, weightBytes)} the stored weight bytes (goal ≤ 1.2×: ${l.peakRssAfterLoad <= 1.2 * weightBytes ? 'met' : 'NOT met'}); ${ratio(l.peakRssAfterLoad - l.baselineRss, weightBytes)} above the baseline`);
+    if (l.unetStep) {
+      console.log(`  UNet step (64×64 px, latent 8×8, 2 frames, batch 2, ${l.unetStep.inputType}): ${duration(l.unetStep.ms)}, output [${l.unetStep.dims.join(',')}] finite=${l.unetStep.finite} mean|v|=${l.unetStep.outputMeanAbs.toFixed(4)}`);
+    }
+    console.log(`  peak RSS of the whole child (load + step): ${bytes(l.peakRss)}`);
+    results[`load_${dtype}`] = { ...l, weightBytes, childWallMs: run.wallMs };
+  }
+
+  writeFileSync(join(dir, 'bench-build.json'), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nresults: ${join(dir, 'bench-build.json')}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,136 @@
+/**
+ * Small pieces of HTTP on Node's own `http`: a status-carrying error, bounded body reading, JSON and file
+ * responses (with byte ranges, so a <video> element can seek). Dialects format errors themselves; this
+ * module only knows status codes.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { FieldIssue } from '../errors.js';
+
+/**
+ * A problem to report to a client: the HTTP status, a stable code, a message for people and, for bad
+ * requests, the fields at fault (named as the client spelled them). Each dialect renders it in its own shape.
+ */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: FieldIssue[] = [],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/** Reads the whole body, refusing more than `maxBytes` (413) before or while it arrives. */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function tooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, 'body_too_large', `request body is larger than the limit of ${maxBytes} bytes`, [], { connection: 'close' });
+}
+
+/** Parses a JSON object body; anything else is a 400 naming what was expected. */
+export function parseJsonObject(body: Buffer): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8') || 'null');
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'request body is not valid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new HttpError(400, 'invalid_json', 'request body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export function sendText(res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/**
+ * Streams a server-owned file (never a client-supplied path), honouring one `Range: bytes=a-b` so browsers
+ * can seek. A file that disappeared (expired) is a 404.
+ */
+export async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, contentType: string, headers: Record<string, string> = {}): Promise<void> {
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch {
+    throw new HttpError(404, 'not_found', 'the file has expired or was deleted');
+  }
+  const base = { 'content-type': contentType, 'accept-ranges': 'bytes', 'cache-control': 'private, max-age=3600', ...headers };
+  const range = parseRange(req.headers.range, size);
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, { ...base, 'content-range': `bytes */${size}` });
+    res.end();
+    return;
+  }
+  const [start, end] = range ?? [0, size - 1];
+  res.writeHead(range ? 206 : 200, {
+    ...base,
+    'content-length': size === 0 ? 0 : end - start + 1,
+    ...(range ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}),
+  });
+  if (req.method === 'HEAD' || size === 0) {
+    res.end();
+    return;
+  }
+  await pipeline(createReadStream(path, { start, end }), res).catch(() => res.destroy());
+}
+
+function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
+  const m = header ? /^bytes=(\d*)-(\d*)$/.exec(header.trim()) : null;
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start > end || start >= size) return 'unsatisfiable';
+  return [start, end];
+}
+
+/** The base URL clients should use for links this server hands out (`publicUrl`, else from the Host header). */
+export function baseUrlOf(req: IncomingMessage, publicUrl: string | undefined, fallbackHost: string): string {
+  if (publicUrl) return publicUrl.replace(/\/+$/, '');
+  const host = req.headers.host && /^[A-Za-z0-9.\-:[\]]+$/.test(req.headers.host) ? req.headers.host : fallbackHost;
+  return `http://${host}`;
+}
+
+/** Coerces a value a form or a loose JSON client sent as text ("14", "true") into a number or boolean. */
+export function looseNumber(v: unknown): unknown {
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return v;
+}
+
+export function looseBoolean(v: unknown): unknown {
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  return v;
+}

@@ -1,0 +1,116 @@
+/** Execution-provider selection and fallback (the CUDA path cannot run here, so its choices are tested with fakes). */
+import { describe, expect, it } from 'vitest';
+import { ExecutionProviderError } from '../src/errors.js';
+import { DeviceSessionFactory, parseDevice, findCudaProviderLibrary } from '../src/runtime/device.js';
+import type { HostedSession, OrtHost, SessionSpec } from '../src/runtime/ortHost.js';
+import { decodeChunked } from '../src/pipeline/decode.js';
+
+/** A host that records what was asked and fails CUDA sessions with onnxruntime's own message. */
+function fakeHost(cudaWorks: boolean): OrtHost & { specs: SessionSpec[] } {
+  const specs: SessionSpec[] = [];
+  return {
+    specs,
+    async createSession(spec) {
+      specs.push(spec);
+      const wantsCuda = spec.executionProviders.some((p) => typeof p !== 'string' && p.name === 'cuda');
+      if (wantsCuda && !cudaWorks) throw new Error('OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library');
+      return { path: spec.path, inputs: [], outputs: [], run: async () => ({}), release: async () => {} } satisfies HostedSession;
+    },
+    async close() {},
+  };
+}
+
+describe('device selection', () => {
+  it('parses devices and refuses others naming what is allowed', () => {
+    expect(parseDevice('cuda:1')).toEqual({ kind: 'cuda', deviceId: 1 });
+    expect(parseDevice('auto')).toEqual({ kind: 'auto', deviceId: 0 });
+    expect(() => parseDevice('gpu')).toThrow(/use auto, cpu, cuda or cuda:N/);
+  });
+
+  it('auto falls back to CPU when the CUDA provider is not installed, warns once, and keeps CPU for every model', async () => {
+    const host = fakeHost(true);
+    const warnings: string[] = [];
+    const f = new DeviceSessionFactory(host, parseDevice('auto'), (m) => warnings.push(m), {}, () => undefined);
+    await f.open('a.onnx');
+    await f.open('b.onnx');
+    expect(host.specs.map((s) => s.executionProviders)).toEqual([['cpu'], ['cpu']]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/CUDA is not available .*not installed.*svd setup cuda/);
+    expect(f.provider).toMatchObject({ provider: 'cpu', fallbackReason: expect.stringMatching(/libonnxruntime_providers_cuda\.so/) });
+  });
+
+  it('auto falls back when the library is present but cannot load (missing CUDA/cuDNN)', async () => {
+    const host = fakeHost(false);
+    const warnings: string[] = [];
+    const f = new DeviceSessionFactory(host, parseDevice('auto'), (m) => warnings.push(m), {}, () => '/fake/libonnxruntime_providers_cuda.so');
+    await f.open('a.onnx');
+    expect(host.specs.map((s) => s.executionProviders)).toEqual([[{ name: 'cuda', deviceId: 0 }], ['cpu']]);
+    expect(warnings[0]).toMatch(/Failed to load shared library/);
+  });
+
+  it('uses CUDA with the device id when it loads', async () => {
+    const host = fakeHost(true);
+    const f = new DeviceSessionFactory(host, parseDevice('cuda:2'), () => {}, {}, () => '/fake/lib.so');
+    await f.open('a.onnx');
+    expect(host.specs[0].executionProviders).toEqual([{ name: 'cuda', deviceId: 2 }]);
+    expect(f.provider).toEqual({ provider: 'cuda', deviceId: 2 });
+  });
+
+  it('an explicit cuda device fails with the install command instead of falling back', async () => {
+    const host = fakeHost(false);
+    const f = new DeviceSessionFactory(host, parseDevice('cuda'), () => {}, {}, () => '/fake/lib.so');
+    const err = await f.open('a.onnx').catch((e) => e);
+    expect(err).toBeInstanceOf(ExecutionProviderError);
+    expect(err.message).toMatch(/device cuda:0: the CUDA execution provider could not be loaded .*svd setup cuda.*--device cpu/);
+    expect(host.specs).toHaveLength(1);
+  });
+
+  it('cpu never asks for CUDA; this machine has no CUDA provider installed', async () => {
+    const host = fakeHost(true);
+    await new DeviceSessionFactory(host, parseDevice('cpu'), () => {}, {}, () => '/fake/lib.so').open('a.onnx');
+    expect(host.specs[0].executionProviders).toEqual(['cpu']);
+    expect(findCudaProviderLibrary()).toBeUndefined();
+  });
+});
+
+describe('chunked decoding', () => {
+  const latents = Float32Array.from({ length: 5 * 2 }, (_, i) => i); // [F=5, C=2, 1, 1]
+  const toInput = (data: Float32Array, dims: number[]) => ({ type: 'float32' as const, data: data.slice(), dims });
+
+  it('decodes in chunks of the asked size, passing each chunk its own frame count', async () => {
+    const sizes: number[] = [];
+    const r = await decodeChunked({
+      latents, frames: 5, channels: 2, height: 1, width: 1, chunkSize: 2, fixedFrames: null, toInput,
+      runChunk: async (t) => {
+        sizes.push(t.dims[0]);
+        const d = t.data as Float32Array;
+        return { data: Float32Array.from({ length: t.dims[0] * 3 }, (_, i) => d[Math.floor(i / 3) * 2] + 0.5), dims: [t.dims[0], 3, 1, 1] };
+      },
+    });
+    expect(sizes).toEqual([2, 2, 1]);
+    expect(Array.from(r.decoded.filter((_, i) => i % 3 === 0))).toEqual([0.5, 2.5, 4.5, 6.5, 8.5]);
+  });
+
+  it('retries a chunk that ran out of GPU memory with half the size, and says so', async () => {
+    const sizes: number[] = [];
+    const said: string[] = [];
+    const r = await decodeChunked({
+      latents, frames: 5, channels: 2, height: 1, width: 1, chunkSize: 4, fixedFrames: null, toInput, onRetry: (m) => said.push(m),
+      runChunk: async (t) => {
+        sizes.push(t.dims[0]);
+        if (t.dims[0] > 2) throw new Error('CUDA failure 2: out of memory ; GPU=0');
+        return { data: new Float32Array(t.dims[0] * 3), dims: [t.dims[0], 3, 1, 1] };
+      },
+    });
+    expect(sizes).toEqual([4, 2, 2, 1]);
+    expect(r.chunkSize).toBe(2);
+    expect(said[0]).toMatch(/ran out of memory with 4 frames per chunk; retrying with 2/);
+  });
+
+  it('does not retry other errors', async () => {
+    await expect(decodeChunked({
+      latents, frames: 5, channels: 2, height: 1, width: 1, chunkSize: 4, fixedFrames: null, toInput,
+      runChunk: async () => { throw new Error('Invalid rank for input'); },
+    })).rejects.toThrow(/Invalid rank/);
+  });
+});
