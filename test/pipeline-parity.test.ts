@@ -76,7 +76,8 @@ describe.each([
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'svd-parity-'));
     const modelDir = join(dir, 'model');
-    if (how === 'build') await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: modelDir });
+    // diffusers 0.27.2 made the reference: its temporal cross-attention context layout is reproduced on request
+    if (how === 'build') await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: modelDir, temporalContextOrder: 'diffusers-0.27' });
     else await importOnnx({ onnxDir: REFERENCE_ONNX, configDir: REFERENCE_CHECKPOINT, outDir: modelDir });
     pipeline = await createPipeline({ modelDir, device: 'cpu', log: () => {} });
   });

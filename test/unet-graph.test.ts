@@ -41,6 +41,9 @@ function referenceFeeds(step: number, half = false): Record<string, ort.Tensor> 
   };
 }
 
+/** The reference run used diffusers 0.27.2, whose temporal cross-attention context order we reproduce for it. */
+const REF_ORDER = { temporalContextOrder: 'diffusers-0.27' } as const;
+
 async function build(name: string, checkpoint: string, options: Omit<UnetBuildOptions, 'outDir'> = {}): Promise<ort.InferenceSession> {
   const info = buildUnetGraph(checkpoint, { ...options, outDir: join(dir, name) });
   expect(info.unexpectedWeights).toEqual([]);
@@ -51,7 +54,7 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
   const checkpoint = `${REF}/tiny-svd`;
 
   it('fp32 matches step0 and step3 unet outputs within 1e-4 relative error', async () => {
-    const session = await build('fp32', checkpoint);
+    const session = await build('fp32', checkpoint, REF_ORDER);
     for (const step of [0, 3]) {
       const out = (await session.run(referenceFeeds(step))).noise_pred;
       const ref = readNpy(`${REF}/out/step${step}_unet_output.npy`);
@@ -63,7 +66,7 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
   });
 
   it('the cuda build (MultiHeadAttention) computes the same on CPU', async () => {
-    const session = await build('fp32-mha', checkpoint, { target: 'cuda' });
+    const session = await build('fp32-mha', checkpoint, { ...REF_ORDER, target: 'cuda' });
     const out = (await session.run(referenceFeeds(0))).noise_pred;
     const err = relativeError(out.data as Float32Array, readNpy(`${REF}/out/step0_unet_output.npy`).data as Float32Array);
     console.log(`unet fp32 (MultiHeadAttention) step0: relative error ${err.toExponential(2)}`);
@@ -72,7 +75,7 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
 
   it("matches diffusers' own ONNX export at other latent sizes", async () => {
     // the traced export baked B·F = 8 into its attention reshapes, so only h and w can change
-    const ours = await build('fp32-sizes', checkpoint);
+    const ours = await build('fp32-sizes', checkpoint, REF_ORDER);
     const theirs = await ort.InferenceSession.create(`${REF}/tiny-svd-onnx/unet.onnx`, SESSION_OPTIONS);
     const normal = seededNormal(5);
     const fill = (n: number) => Float32Array.from({ length: n }, normal);
@@ -90,7 +93,7 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
   });
 
   it('fp16 build takes and returns float16 (timestep float32) and stays close', async () => {
-    const session = await build('fp16', checkpoint, { dtype: 'float16' });
+    const session = await build('fp16', checkpoint, { ...REF_ORDER, dtype: 'float16' });
     const out = (await session.run(referenceFeeds(0, true))).noise_pred;
     expect(out.type).toBe('float16');
     const err = relativeError(float16ToFloat32(out.data as Uint16Array), readNpy(`${REF}/out/step0_unet_output.npy`).data as Float32Array);
@@ -157,7 +160,7 @@ describe('UNet graph of another config from random weights', () => {
     mkdirSync(join(ckpt, 'unet'), { recursive: true });
     writeFileSync(join(ckpt, 'unet', 'config.json'), JSON.stringify(raw));
     writeRandomCheckpoint(join(ckpt, 'unet', 'diffusion_pytorch_model.safetensors'), requests, 7);
-    shortcut = await build('random', ckpt);
+    shortcut = await build('random', ckpt, REF_ORDER);
   });
 
   function feeds(batch: number, frames: number, h: number, w: number, seed: number): Record<string, ort.Tensor> {
@@ -182,7 +185,7 @@ describe('UNet graph of another config from random weights', () => {
   });
 
   it('the single-token shortcut equals literal cross-attention', async () => {
-    const literal = await build('random-literal', ckpt, { literalCrossAttention: true });
+    const literal = await build('random-literal', ckpt, { ...REF_ORDER, literalCrossAttention: true });
     const input = feeds(2, 3, 5, 7, 2);
     const a = (await shortcut.run(input)).noise_pred.data as Float32Array;
     const b = (await literal.run(input)).noise_pred.data as Float32Array;
@@ -205,7 +208,7 @@ describe('UNet graph of another config from random weights', () => {
   });
 
   it('per-video and diffusers-0.27 temporal context orders agree for one video and differ for two', async () => {
-    const perVideo = await build('random-per-video', ckpt, { temporalContextOrder: 'per-video' });
+    const perVideo = await build('random-per-video', ckpt); // the default order
     const one = feeds(1, 3, 5, 7, 3);
     expect(relativeError((await perVideo.run(one)).noise_pred.data as Float32Array, (await shortcut.run(one)).noise_pred.data as Float32Array)).toBeLessThan(1e-6);
     const two = feeds(2, 3, 5, 7, 3);

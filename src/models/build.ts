@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
 import type { BuildInfo } from '../onnx/save.js';
 import { buildUnetGraph } from '../unet/build.js';
+import type { TemporalContextOrder } from '../unet/context.js';
 import { buildVaeDecoderGraph } from '../vae/decoderGraph.js';
 import { buildVaeEncoderGraph } from '../vae/encoderGraph.js';
 import { manifestFromConfigs, readDiffusersConfigs } from './diffusersConfig.js';
@@ -27,6 +28,11 @@ export interface BuildModelOptions {
   variant?: string;
   /** Manifest name of the variant (svd, svd-xt, ...); default: guessed from the configs. */
   modelVariant?: string;
+  /**
+   * The temporal transformer's cross-attention context: 'per-video' (default; sgm, spec §7.6, diffusers ≥ 0.28) or
+   * 'diffusers-0.27', which reproduces that release's pixel-interleaved layout (our reference run was made with it).
+   */
+  temporalContextOrder?: TemporalContextOrder;
   log?: (message: string) => void;
 }
 
@@ -72,11 +78,12 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     log('building VAE temporal decoder');
     const vaeDecoder = buildVaeDecoderGraph(checkpoint, common);
     log('building UNet');
-    const unet = buildUnetGraph(checkpoint, common);
+    const temporalContextOrder = o.temporalContextOrder ?? 'per-video';
+    const unet = buildUnetGraph(checkpoint, { ...common, temporalContextOrder });
     const manifest = manifestSchema.parse(
       manifestFromConfigs(configs, {
         variant: o.modelVariant,
-        source: { checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null },
+        source: { checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null, temporalContextOrder },
       }),
     );
     writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);

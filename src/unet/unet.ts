@@ -23,7 +23,7 @@ export interface UnetGraphOptions {
   attentionImpl?: 'primitive' | 'mha';
   /** Softmax in float32 inside fp16 graphs ('primitive' attention only). */
   softmaxFloat32?: boolean;
-  /** Default 'diffusers-0.27', the behaviour of the reference run (see TemporalContextOrder). */
+  /** Default 'per-video' (sgm, spec §7.6, diffusers ≥ 0.28); 'diffusers-0.27' reproduces that release's run (see TemporalContextOrder). */
   temporalContextOrder?: TemporalContextOrder;
   /** Build the single-token cross-attentions literally (for node-count / equivalence measurements). */
   literalCrossAttention?: boolean;
@@ -85,7 +85,7 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
     attentionImpl: options.attentionImpl ?? 'primitive',
     softmaxFloat32: options.softmaxFloat32 ?? false,
     literalCrossAttention: options.literalCrossAttention ?? false,
-    temporalContextOrder: options.temporalContextOrder ?? 'diffusers-0.27',
+    temporalContextOrder: options.temporalContextOrder ?? 'per-video',
     skipped: [],
   };
 

@@ -32,10 +32,12 @@ export function registerModelsLocal(program: Command): void {
     .option('--dtype <dtype>', 'fp32 | fp16 (fp16 reads *.fp16.safetensors when present)', 'fp32')
     .option('--target <target>', 'cpu | cuda (cuda uses fused attention ops)', 'cpu')
     .option('--variant <name>', 'model variant name recorded in model.json (svd, svd-xt, ...); default: guessed')
-    .action(async (dir: string, opts: { out: string; dtype: string; target: string; variant?: string }) => {
+    .option('--temporal-context <order>', 'per-video (default; as sgm and diffusers >= 0.28) | diffusers-0.27 (reproduces that release)', 'per-video')
+    .action(async (dir: string, opts: { out: string; dtype: string; target: string; variant?: string; temporalContext: string }) => {
+      const temporalContextOrder = oneOf('--temporal-context', opts.temporalContext, ['per-video', 'diffusers-0.27'] as const);
       const dtype = oneOf('--dtype', opts.dtype, ['fp32', 'fp16'] as const) === 'fp16' ? 'float16' : 'float32';
       const target = oneOf('--target', opts.target, ['cpu', 'cuda'] as const);
-      const r = await buildModel({ checkpoint: resolve(dir), outDir: resolve(opts.out), dtype, target, modelVariant: opts.variant, log });
+      const r = await buildModel({ checkpoint: resolve(dir), outDir: resolve(opts.out), dtype, target, modelVariant: opts.variant, temporalContextOrder, log });
       for (const [role, info] of Object.entries(r.graphs)) {
         log(`${role}: ${info.path} (${info.nodeCount} nodes, ${(info.weightBytes / 2 ** 20).toFixed(1)} MiB of weights referenced)`);
       }

@@ -1,0 +1,320 @@
+/**
+ * The one job queue behind every dialect: jobs run one at a time (one GPU), first in first out; a full queue
+ * is refused with a retry hint; each job's progress, logs and result are what every dialect's status
+ * reports; results are kept for a while, then their files are deleted. Ids and file tokens are random and
+ * server-made; a client only ever names a job by looking it up in the map.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AbortError, SvdError } from '../errors.js';
+import type { Backend, ProgressEvent } from '../backends/types.js';
+import type { GenerationRequestInput } from '../request/schema.js';
+import type { RemoteParamsInput } from '../backends/options.js';
+
+export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface JobLog {
+  message: string;
+  timestamp: string;
+}
+
+export interface JobResult {
+  /** Server-owned path of the video; never shown to clients. */
+  path: string;
+  /** Random capability token of the file URL `/files/<token>/<fileName>`. */
+  fileToken: string;
+  fileName: string;
+  contentType: string;
+  size: number;
+  seed: number;
+  metadata: Record<string, unknown>;
+}
+
+export interface JobFailure {
+  /** Stable code: the SvdError code, `cancelled`, `shutdown` or `internal_error`. */
+  code: string;
+  message: string;
+  /** The error itself, so dialects can report field issues (InvalidRequestError) in their own shape. */
+  error?: unknown;
+}
+
+export interface Job {
+  readonly id: string;
+  /** Dialect-specific facts a status report echoes (fal endpoint, OpenAI model and prompt, ...). */
+  readonly meta: Record<string, unknown>;
+  readonly createdAt: number;
+  startedAt?: number;
+  completedAt?: number;
+  /** When the result and its file are deleted (set once the job ends). */
+  expiresAt?: number;
+  status: JobStatus;
+  /** Overall 0..1 and the latest denoising step. */
+  progress: { fraction: number; stage?: ProgressEvent['stage']; step?: number; totalSteps?: number };
+  logs: JobLog[];
+  result?: JobResult;
+  failure?: JobFailure;
+  /** Settles (never rejects) when the job reaches a final state. */
+  readonly done: Promise<void>;
+}
+
+interface JobEntry extends Job {
+  request: GenerationRequestInput;
+  remote?: RemoteParamsInput;
+  controller: AbortController;
+  finish: () => void;
+  listeners: Set<(job: Job) => void>;
+  expiryTimer?: NodeJS.Timeout;
+}
+
+export interface JobQueueOptions {
+  backend: Backend;
+  /** Jobs that may wait behind the running one; more are refused (429). */
+  maxQueued: number;
+  /** How long a finished job (result, file) is kept, in milliseconds. */
+  resultTtlMs: number;
+  log?: (message: string) => void;
+}
+
+/** The queue is full: try again after `retryAfterSeconds`. */
+export class QueueFullError extends SvdError {
+  constructor(readonly retryAfterSeconds: number, readonly maxQueued: number) {
+    super('queue_full', `the job queue is full (${maxQueued} waiting); try again in about ${retryAfterSeconds} s`);
+  }
+}
+
+/** The server is shutting down and takes no new jobs. */
+export class ShuttingDownError extends SvdError {
+  constructor() {
+    super('shutting_down', 'the server is shutting down');
+  }
+}
+
+const MAX_LOGS = 200;
+
+export class JobQueue {
+  private readonly jobs = new Map<string, JobEntry>();
+  private readonly waiting: JobEntry[] = [];
+  private running: JobEntry | undefined;
+  private closed = false;
+  private outDir: Promise<string> | undefined;
+  private readonly recentMs: number[] = [];
+
+  constructor(private readonly o: JobQueueOptions) {}
+
+  /** Queues a job. Throws QueueFullError or ShuttingDownError. */
+  submit(request: GenerationRequestInput, meta: Record<string, unknown> = {}, remote?: RemoteParamsInput): Job {
+    if (this.closed) throw new ShuttingDownError();
+    // The running slot counts as free until the next pump, so a burst in one tick cannot overfill the queue.
+    const capacity = this.o.maxQueued + (this.running ? 0 : 1);
+    if (this.waiting.length >= capacity) throw new QueueFullError(this.retryAfterSeconds(), this.o.maxQueued);
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    const job: JobEntry = {
+      id: randomUUID(), meta, createdAt: Date.now(), status: 'queued', progress: { fraction: 0 }, logs: [], done,
+      request, remote, controller: new AbortController(), finish, listeners: new Set(),
+    };
+    this.jobs.set(job.id, job);
+    this.waiting.push(job);
+    this.addLog(job, 'queued');
+    queueMicrotask(() => this.pump());
+    return job;
+  }
+
+  get(id: string): Job | undefined {
+    return this.jobs.get(id);
+  }
+
+  /** Jobs, oldest first. */
+  list(): Job[] {
+    return [...this.jobs.values()];
+  }
+
+  /** 0 for the next job to run, -1 when not waiting. */
+  position(job: Job): number {
+    return this.waiting.indexOf(job as JobEntry);
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Calls `listener` after every change of the job until it ends; returns the unsubscribe function. */
+  subscribe(job: Job, listener: (job: Job) => void): () => void {
+    const entry = job as JobEntry;
+    entry.listeners.add(listener);
+    return () => entry.listeners.delete(listener);
+  }
+
+  /** Cancels a waiting or running job. */
+  cancel(id: string, reason = 'cancelled by the client'): 'cancelled' | 'already_done' | 'not_found' {
+    const job = this.jobs.get(id);
+    if (!job) return 'not_found';
+    if (job.status !== 'queued' && job.status !== 'running') return 'already_done';
+    this.stop(job, 'cancelled', reason);
+    return 'cancelled';
+  }
+
+  /** Cancels the job if it still runs and forgets it, deleting its file. */
+  async delete(id: string): Promise<boolean> {
+    const job = this.jobs.get(id);
+    if (!job) return false;
+    if (job.status === 'queued' || job.status === 'running') this.stop(job, 'cancelled', 'deleted by the client');
+    await job.done;
+    await this.forget(job);
+    return true;
+  }
+
+  /**
+   * Stops taking jobs, cancels waiting ones, lets the running one finish for up to `graceMs`, then aborts it,
+   * waits for it to stop and deletes every file this queue wrote.
+   */
+  async close(graceMs = 0): Promise<void> {
+    this.closed = true;
+    for (const job of [...this.waiting]) this.stop(job, 'cancelled', 'the server is shutting down', 'shutdown');
+    const running = this.running;
+    if (running) {
+      if (graceMs > 0) await Promise.race([running.done, new Promise((r) => setTimeout(r, graceMs).unref())]);
+      if (running.status === 'running') this.stop(running, 'cancelled', 'the server is shutting down', 'shutdown');
+      await running.done;
+    }
+    for (const job of this.jobs.values()) clearTimeout(job.expiryTimer);
+    this.jobs.clear();
+    if (this.outDir) await rm(await this.outDir, { recursive: true, force: true });
+  }
+
+  private stop(job: JobEntry, status: 'cancelled', message: string, code = 'cancelled'): void {
+    if (job.status === 'queued') {
+      this.waiting.splice(this.waiting.indexOf(job), 1);
+      this.end(job, status, { code, message });
+      return;
+    }
+    // A running job ends when the backend notices the abort (between steps) and its promise settles.
+    job.failure = { code, message };
+    job.controller.abort(new AbortError(message));
+  }
+
+  private pump(): void {
+    if (this.running || this.closed) return;
+    const job = this.waiting.shift();
+    if (!job) return;
+    this.running = job;
+    void this.run(job).finally(() => {
+      this.running = undefined;
+      this.pump();
+    });
+  }
+
+  private async run(job: JobEntry): Promise<void> {
+    job.status = 'running';
+    job.startedAt = Date.now();
+    this.addLog(job, 'started');
+    const t0 = performance.now();
+    try {
+      const output = join(await this.dir(), `${job.id}.mp4`);
+      const result = await this.o.backend.generate({ ...job.request, output, format: 'mp4' }, {
+        signal: job.controller.signal,
+        onProgress: (e) => this.onProgress(job, e),
+        remote: job.remote,
+      });
+      if (job.controller.signal.aborted) throw new AbortError();
+      const size = (await stat(result.outputPath)).size;
+      job.result = {
+        path: result.outputPath, fileToken: randomBytes(16).toString('hex'), fileName: `${job.id.slice(0, 8)}.mp4`,
+        contentType: 'video/mp4', size, seed: result.seed, metadata: result.metadata,
+      };
+      job.progress = { ...job.progress, fraction: 1 };
+      this.recentMs.push(performance.now() - t0);
+      if (this.recentMs.length > 8) this.recentMs.shift();
+      this.end(job, 'completed');
+    } catch (err) {
+      await this.removeFiles(job);
+      if (job.controller.signal.aborted) {
+        this.end(job, 'cancelled', job.failure ?? { code: 'cancelled', message: 'cancelled' });
+      } else {
+        const code = err instanceof SvdError ? err.code : 'internal_error';
+        const message = err instanceof SvdError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
+        this.o.log?.(`job ${job.id} failed: ${message}`);
+        this.end(job, 'failed', { code, message, error: err });
+      }
+    }
+  }
+
+  private onProgress(job: JobEntry, e: ProgressEvent): void {
+    const fraction = Math.max(job.progress.fraction, overallFraction(e));
+    job.progress = {
+      fraction,
+      stage: e.stage,
+      step: e.stage === 'denoise' ? e.step : job.progress.step,
+      totalSteps: e.stage === 'denoise' ? e.totalSteps : job.progress.totalSteps,
+    };
+    if (e.stage === 'denoise' && e.step && e.totalSteps) this.addLog(job, `denoise step ${e.step}/${e.totalSteps}`);
+    else if (e.stage !== 'denoise' && (e.fraction ?? 0) === 0) this.addLog(job, e.message ? `${e.stage}: ${e.message}` : e.stage);
+    else this.notify(job);
+  }
+
+  private end(job: JobEntry, status: Exclude<JobStatus, 'queued' | 'running'>, failure?: JobFailure): void {
+    job.status = status;
+    job.failure = failure;
+    job.completedAt = Date.now();
+    job.expiresAt = job.completedAt + this.o.resultTtlMs;
+    this.addLog(job, failure ? `${status}: ${failure.message}` : status);
+    job.expiryTimer = setTimeout(() => void this.forget(job), this.o.resultTtlMs);
+    job.expiryTimer.unref();
+    job.listeners.clear();
+    job.finish();
+  }
+
+  private async forget(job: JobEntry): Promise<void> {
+    clearTimeout(job.expiryTimer);
+    this.jobs.delete(job.id);
+    await this.removeFiles(job);
+    job.result = undefined;
+  }
+
+  private async removeFiles(job: JobEntry): Promise<void> {
+    if (!this.outDir) return;
+    const dir = await this.outDir;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    await Promise.all(names.filter((n) => n.startsWith(job.id)).map((n) => rm(join(dir, n), { recursive: true, force: true })));
+  }
+
+  private addLog(job: JobEntry, message: string): void {
+    job.logs.push({ message, timestamp: new Date().toISOString() });
+    if (job.logs.length > MAX_LOGS) job.logs.splice(0, job.logs.length - MAX_LOGS);
+    this.notify(job);
+  }
+
+  private notify(job: JobEntry): void {
+    for (const l of job.listeners) l(job);
+  }
+
+  private dir(): Promise<string> {
+    return (this.outDir ??= mkdtemp(join(tmpdir(), 'svd-serve-')));
+  }
+
+  /** Seconds until a place in the queue is likely free: the running job's expected remaining time. */
+  private retryAfterSeconds(): number {
+    const mean = this.recentMs.length ? this.recentMs.reduce((a, b) => a + b, 0) / this.recentMs.length : 10_000;
+    const elapsed = this.running?.startedAt ? Date.now() - this.running.startedAt : 0;
+    return Math.max(1, Math.ceil((mean - elapsed) / 1000));
+  }
+}
+
+/** One 0..1 over the whole job from a stage-local event: load/preprocess/encode 0–10 %, denoise 10–90 %, decode and video 90–100 %. */
+export function overallFraction(e: ProgressEvent): number {
+  const f = Math.min(1, Math.max(0, e.fraction ?? 0));
+  switch (e.stage) {
+    case 'queue': return 0;
+    case 'load': return 0.02 * f;
+    case 'preprocess': return 0.02 + 0.03 * f;
+    case 'encode': return 0.05 + 0.05 * f;
+    case 'denoise': return 0.1 + 0.8 * f;
+    case 'decode': return 0.9 + 0.07 * f;
+    case 'video': return 0.97 + 0.03 * f;
+    case 'remote': return 0.05 + 0.85 * f;
+    case 'download': return 0.9 + 0.1 * f;
+    default: return 0;
+  }
+}

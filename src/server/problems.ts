@@ -1,0 +1,41 @@
+/**
+ * Any error → one HttpError (status, code, message, field issues). Our typed errors already carry safe,
+ * specific messages; anything else becomes a plain 500 whose details go to the server log, not the client.
+ */
+import { AbortError, ImageLoadError, InvalidRequestError, ProviderError, SvdError, type FieldIssue } from '../errors.js';
+import { HttpError } from './http.js';
+import { QueueFullError, ShuttingDownError, type Job } from './jobs.js';
+
+export function toHttpError(err: unknown, log?: (m: string) => void): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof QueueFullError) {
+    return new HttpError(429, err.code, err.message, [], { 'retry-after': String(err.retryAfterSeconds) });
+  }
+  if (err instanceof ShuttingDownError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5', connection: 'close' });
+  if (err instanceof InvalidRequestError) return new HttpError(400, err.code, err.message, err.issues);
+  if (err instanceof ImageLoadError) return new HttpError(400, err.code, err.message, [{ field: 'image', message: err.message }]);
+  if (err instanceof AbortError) return new HttpError(499, 'cancelled', err.message);
+  if (err instanceof ProviderError) return new HttpError(err.retryable ? 503 : 502, err.code, err.message);
+  if (err instanceof SvdError) return new HttpError(500, err.code, err.message);
+  log?.(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+  return new HttpError(500, 'internal_error', 'internal server error');
+}
+
+/** The error a finished-but-unsuccessful job reports: its own typed error, or cancelled (499) / shutdown (503). */
+export function jobError(job: Job, log?: (m: string) => void): HttpError {
+  const f = job.failure;
+  if (job.status === 'cancelled') {
+    return f?.code === 'shutdown'
+      ? new HttpError(503, 'shutting_down', f.message, [], { 'retry-after': '5' })
+      : new HttpError(499, 'cancelled', f?.message ?? 'the job was cancelled');
+  }
+  if (f?.error !== undefined) return toHttpError(f.error, log);
+  return new HttpError(500, f?.code ?? 'internal_error', f?.message ?? 'the job failed');
+}
+
+/** Renames our schema's field names in issues to a dialect's wire names (`motionBucketId` → `motion`). */
+export function renameIssues(err: unknown, wireName: Record<string, string>): unknown {
+  if (!(err instanceof InvalidRequestError)) return err;
+  const issues: FieldIssue[] = err.issues.map((i) => ({ ...i, field: wireName[i.field] ?? i.field }));
+  return new InvalidRequestError(issues);
+}

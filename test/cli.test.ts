@@ -1,0 +1,111 @@
+/** The `svd` command line as a user runs it (a child process per call). */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readNpy, writeNpy } from '../src/tensor/npy.js';
+import { probeVideo } from '../src/video/index.js';
+import { REFERENCE_IMAGE } from './helpers/reference.js';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'svd.js');
+let cache: string;
+let out: string;
+
+function svd(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, SVD_CACHE_DIR: cache, ...env },
+    timeout: 120_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  cache = mkdtempSync(join(tmpdir(), 'svd-cli-cache-'));
+  out = mkdtempSync(join(tmpdir(), 'svd-cli-out-'));
+});
+afterAll(() => {
+  rmSync(cache, { recursive: true, force: true });
+  rmSync(out, { recursive: true, force: true });
+});
+
+describe('svd generate', () => {
+  it('makes the README video with the embedded tiny model and all defaults', async () => {
+    const target = join(out, 'first.mp4');
+    const r = svd(['generate', REFERENCE_IMAGE, '-o', target]);
+    expect(r.stderr).toMatch(/building ONNX graphs/);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^seed: \d+$/m);
+    expect(r.stdout).toContain(`output: ${target}`);
+    expect(r.stdout).toMatch(/timings: load \d+ ms, preprocess \d+ ms, encode \d+ ms, unet 25 steps/);
+    expect(await probeVideo(target)).toMatchObject({ frames: 14, fps: 7, codec: 'h264', width: 128, height: 64 });
+    const again = svd(['generate', REFERENCE_IMAGE, '-o', join(out, 'second.gif'), '--format', 'gif', '--frames', '3', '--steps', '2', '--fps', '12']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/building/); // graphs come from the cache now
+    expect(await probeVideo(join(out, 'second.gif'))).toMatchObject({ frames: 3, codec: 'gif' });
+  });
+
+  it('refuses bad flags before loading anything, naming each flag and what is allowed', () => {
+    const r = svd(['generate', REFERENCE_IMAGE, '--steps', '0', '--motion-bucket-id', '300', '--format', 'avi', '--seed', 'abc']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--steps: must be from 1 to 100 \(got 0\)/);
+    expect(r.stderr).toMatch(/--motion-bucket-id: must be from 1 to 255 \(got 300\)/);
+    expect(r.stderr).toMatch(/--format: must be one of mp4, webm, gif, png/);
+    expect(r.stderr).toMatch(/--seed: must be a number/);
+    expect(r.stderr).not.toMatch(/building|at .*\.ts:\d+/);
+  });
+
+  it('honours the debugging contract: --noise replaces the random draws, --dump writes every intermediate', () => {
+    const noise = join(out, 'noise');
+    mkdirSync(noise);
+    const F = 2, H = 64, W = 128, h = 8, w = 16;
+    const wave = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * k));
+    writeNpy(join(noise, 'init_noise.npy'), wave(F * 4 * h * w, 0.37), [1, F, 4, h, w]);
+    writeNpy(join(noise, 'aug_noise.npy'), wave(3 * H * W, 0.11), [1, 3, H, W]);
+    const dumps = [join(out, 'd1'), join(out, 'd2')];
+    for (const [i, seed] of ['1', '2'].entries()) {
+      const r = svd(['generate', REFERENCE_IMAGE, '-o', join(out, `n${i}.mp4`), '--frames', '2', '--steps', '2', '--seed', seed, '--noise', noise, '--dump', dumps[i]]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const shapes = Object.fromEntries(readdirSync(dumps[0]).map((f) => [f, readNpy(join(dumps[0], f)).shape]));
+    expect(shapes).toEqual({
+      'clip_pixel_values.npy': [1, 3, 224, 224], 'image_embeddings.npy': [1, 1, 32], 'image_latents.npy': [1, 4, h, w],
+      'added_time_ids.npy': [1, 3], 'sigmas.npy': [3], 'timesteps.npy': [2], 'latents_0.npy': [1, F, 4, h, w],
+      'latents_1.npy': [1, F, 4, h, w], 'decoded.npy': [F, 3, H, W], 'frames.npy': [F, H, W, 3],
+    });
+    expect(readNpy(join(dumps[0], 'frames.npy')).dtype).toBe('|u1');
+    expect(Array.from(readNpy(join(dumps[0], 'added_time_ids.npy')).data as Float32Array)).toEqual([6, 127, Math.fround(0.02)]);
+    // injected noise makes the seed irrelevant
+    expect(Buffer.from((readNpy(join(dumps[0], 'frames.npy')).data as Uint8Array))).toEqual(Buffer.from(readNpy(join(dumps[1], 'frames.npy')).data as Uint8Array));
+    const wrong = svd(['generate', REFERENCE_IMAGE, '--frames', '3', '--steps', '1', '--noise', noise, '-o', join(out, 'wrong.mp4')]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/init_noise: must have shape \[1,3,4,8,16\]/);
+    expect(existsSync(join(out, 'wrong.mp4'))).toBe(false);
+  });
+
+  it('writes PNG frames into a directory', () => {
+    const dir = join(out, 'frames');
+    const r = svd(['generate', REFERENCE_IMAGE, '--format', 'png', '-o', dir, '--frames', '3', '--steps', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['frame_0000.png', 'frame_0001.png', 'frame_0002.png']);
+  });
+
+  it('says how to get ffmpeg when it is missing and leaves no file behind', () => {
+    const target = join(out, 'noffmpeg.mp4');
+    const r = svd(['generate', REFERENCE_IMAGE, '-o', target, '--frames', '2', '--steps', '1'], { FFMPEG_PATH: join(out, 'no-such-ffmpeg') });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/ffmpeg/i);
+    expect(r.stderr).toMatch(/apt-get install ffmpeg|FFMPEG_PATH/);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('refuses a model that does not exist, and a remote backend without a key, naming the fix', () => {
+    const a = svd(['generate', REFERENCE_IMAGE, '--model', './nowhere']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/nowhere: no such directory/);
+    const b = svd(['generate', REFERENCE_IMAGE, '--backend', 'segmind'], { SEGMIND_API_KEY: '' });
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/SEGMIND_API_KEY/);
+  });
+});
