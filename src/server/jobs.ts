@@ -131,6 +131,12 @@ export class JobQueue {
     return [...this.jobs.values()];
   }
 
+  /** The finished job whose video has this file token. */
+  byFileToken(token: string): Job | undefined {
+    for (const job of this.jobs.values()) if (job.result?.fileToken === token) return job;
+    return undefined;
+  }
+
   /** 0 for the next job to run, -1 when not waiting. */
   position(job: Job): number {
     return this.waiting.indexOf(job as JobEntry);

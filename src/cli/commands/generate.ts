@@ -32,10 +32,12 @@ export function registerGenerate(program: Command): void {
         const request = requestFromFlags(image, opts);
         parseRequest(request); // every field error before anything loads or connects
         const { backend, options } = remoteOptionsFromFlags(opts);
-        const selection = await selectBackend({ backend: backend ?? 'local', apiKey: options.apiKey, localAvailable: () => localIsGood(request.model) });
+        // --noise/--dump are local debugging tools; otherwise `auto`: local when sensible, else a provider with a key
+        const choice = backend ?? (opts.noise || opts.dump ? 'local' : 'auto');
+        const selection = await selectBackend({ backend: choice, apiKey: options.apiKey, localAvailable: () => localIsGood(request.model) });
         if (selection.name !== 'local') {
           if (opts.noise || opts.dump) throw new InvalidRequestError([{ field: opts.noise ? '--noise' : '--dump', message: 'is only available with --backend local' }]);
-          if (backend === 'auto') process.stderr.write(`backend: ${selection.name} (${selection.reason})\n`);
+          if (choice === 'auto') process.stderr.write(`backend: ${selection.name} (${selection.reason})\n`);
           const remote = createBackend(selection.name, options);
           const result = await remote.generate(request, { signal: controller.signal, onProgress: opts.json ? undefined : createProgressReporter(), remote: options.remote });
           printRemote({ ...result, backend: selection.name, reason: selection.reason }, Boolean(opts.json));
