@@ -1,16 +1,19 @@
 /**
  * Full-size build benchmark (SVD-XT shapes, random weights):
  *
- *   npx tsx scripts/bench-build.ts [--dir /tmp/svd-bench] [--seed N] [--fp32-cap-gib 12] [--skip-fp32-load]
+ *   npx tsx scripts/bench-build.ts [--dir /tmp/svd-bench] [--seed N] [--cap-gib 12] [--loads float16:all:split,float16:basic,...]
+ *                                  [--latent 8] [--frames 2]      (the UNet step's latent side and frame count)
  *
  * 1. Writes (once) a seeded random F16 SVD-XT checkpoint from models/configs/svd-xt into <dir>/checkpoint
  *    (≈ 4.2 GiB, streamed one tensor at a time; refuses when the disk has too little room).
  * 2. Runs `buildModel` for float16 and for float32 (fp16 weights + Cast), each in a child process, and
  *    reports wall time and the child's peak RSS (goals: ≤ 10 s, ≤ 1 GiB), node and op counts.
- * 3. In a child process, creates onnxruntime CPU sessions for the four graphs and reports the load time
- *    and peak RSS against the weight bytes (goal ≤ 1.2×), then runs one UNet step on a 64×64 image
- *    (latent 8×8), 2 frames, CFG batch 2, and checks the output is finite. The float32 load is capped
- *    (the Cast-folded UNet alone is ~6 GB) and killed rather than allowed to exhaust a shared machine.
+ * 3. In child processes, creates onnxruntime CPU sessions for the four graphs under several session
+ *    settings (`--loads`: dtype, graphOptimizationLevel, all graphs in one process or one per process) and
+ *    reports load time and peak RSS against the stored weight bytes (goal ≤ 1.2×), then runs one UNet step
+ *    on a 64×64 image (latent 8×8), 2 frames, CFG batch 2, and checks the output is finite. Every child is
+ *    killed at an RSS cap (`--cap-gib`, default 12, and never above what the machine has available minus
+ *    3 GiB) rather than allowed to exhaust a shared machine; that is reported as a failure.
  *
  * Results go to stdout and <dir>/bench-build.json.
  */
@@ -39,7 +42,11 @@ interface BuildReport {
   graphs: Record<GraphRole, { nodeCount: number; opCounts: Record<string, number>; initializerCount: number; weightBytes: number; dataBytes: number; unused: number }>;
 }
 
+type OptLevel = 'all' | 'extended' | 'basic' | 'disabled';
+
 interface LoadReport {
+  level: OptLevel;
+  roles: GraphRole[];
   baselineRss: number;
   sessions: Array<{ role: GraphRole; ms: number; rssAfter: number }>;
   loadMs: number;
@@ -63,27 +70,26 @@ async function childBuild(checkpoint: string, outDir: string, dtype: Dtype): Pro
   reportToParent({ buildMs, peakRss: peakRss(), graphs } satisfies BuildReport);
 }
 
-async function childLoad(modelDir: string, unetStep: boolean): Promise<void> {
+async function childLoad(modelDir: string, roles: GraphRole[], level: OptLevel, step: { latent: number; frames: number }): Promise<void> {
   const baselineRss = process.memoryUsage().rss;
   const model = readModelDirectory(modelDir);
   const host = new InProcessOrtHost();
   const sessions: LoadReport['sessions'] = [];
   const runners = {} as Record<GraphRole, ModelRunner>;
   const t0 = performance.now();
-  // the UNet last: it dominates, and the smaller graphs' numbers stay readable before it
-  for (const role of ['imageEncoder', 'vaeEncoder', 'vaeDecoder', 'unet'] as GraphRole[]) {
+  for (const role of roles) {
     const t = performance.now();
-    const session = await host.createSession({ path: model.paths[role], executionProviders: ['cpu'] });
+    const session = await host.createSession({ path: model.paths[role], executionProviders: ['cpu'], graphOptimizationLevel: level });
     sessions.push({ role, ms: performance.now() - t, rssAfter: process.memoryUsage().rss });
     runners[role] = new ModelRunner(role, session);
     process.stderr.write(`  ${role}: ${duration(sessions.at(-1)!.ms)}, RSS ${bytes(process.memoryUsage().rss)}\n`);
   }
   const report: LoadReport = {
-    baselineRss, sessions, loadMs: performance.now() - t0, rssAfterLoad: process.memoryUsage().rss, peakRssAfterLoad: peakRss(), peakRss: 0,
+    level, roles, baselineRss, sessions, loadMs: performance.now() - t0, rssAfterLoad: process.memoryUsage().rss, peakRssAfterLoad: peakRss(), peakRss: 0,
   };
-  if (unetStep) {
-    // one CFG step at 64×64 pixels: latent 8×8, 2 frames, batch 2 (uncond, cond)
-    const [B, F, C, h, w] = [2, 2, 8, 8, 8];
+  if (runners.unet) {
+    // one CFG step (default: 64×64 pixels = latent 8×8, 2 frames), batch 2 (uncond, cond)
+    const [B, F, C, h, w] = [2, step.frames, 8, step.latent, step.latent];
     const unet = runners.unet;
     const sample = Float32Array.from({ length: B * F * C * h * w }, (_, i) => Math.sin(i * 0.37));
     const context = Float32Array.from({ length: B * 1024 }, (_, i) => (i < 1024 ? 0 : Math.cos(i * 0.11)));
@@ -146,6 +152,25 @@ function ensureCheckpoint(dir: string, seed: number): { path: string; bytes: num
   return { path, bytes: r.bytes, params, writtenMs };
 }
 
+/** The session loads to measure: dtype:level[:split] (split = each graph in its own process). */
+const DEFAULT_LOADS = 'float16:all:split,float16:basic,float16:disabled,float32:basic,float32:all:split';
+const LOAD_ORDER: GraphRole[] = ['imageEncoder', 'vaeEncoder', 'vaeDecoder', 'unet'];
+
+interface LoadPlan {
+  dtype: Dtype;
+  level: OptLevel;
+  split: boolean;
+}
+
+function parsePlan(spec: string): LoadPlan {
+  const [dtype, level, split] = spec.split(':');
+  if ((dtype !== 'float16' && dtype !== 'float32') || !['all', 'extended', 'basic', 'disabled'].includes(level) || (split !== undefined && split !== 'split')) {
+    console.error(`--loads: "${spec}" is not dtype:level[:split] (dtype float16|float32, level all|extended|basic|disabled)`);
+    process.exit(2);
+  }
+  return { dtype, level: level as OptLevel, split: split === 'split' };
+}
+
 function ratio(a: number, b: number): string {
   return `${(a / b).toFixed(2)}×`;
 }
@@ -155,18 +180,21 @@ async function main(): Promise<void> {
     options: {
       dir: { type: 'string', default: '/tmp/svd-bench' },
       seed: { type: 'string', default: '20261121' },
-      'fp32-cap-gib': { type: 'string', default: '12' },
-      'skip-fp32-load': { type: 'boolean', default: false },
+      loads: { type: 'string', default: DEFAULT_LOADS },
       child: { type: 'string' },
       checkpoint: { type: 'string' },
       out: { type: 'string' },
       dtype: { type: 'string' },
       model: { type: 'string' },
-      'unet-step': { type: 'boolean', default: false },
+      latent: { type: 'string', default: '8' },
+      frames: { type: 'string', default: '2' },
+      graphs: { type: 'string', default: 'imageEncoder,vaeEncoder,vaeDecoder,unet' },
+      level: { type: 'string', default: 'all' },
+      'cap-gib': { type: 'string', default: '12' },
     },
   });
   if (values.child === 'build') return childBuild(values.checkpoint!, values.out!, values.dtype as Dtype);
-  if (values.child === 'load') return childLoad(values.model!, values['unet-step']!);
+  if (values.child === 'load') return childLoad(values.model!, values.graphs!.split(',') as GraphRole[], values.level as OptLevel, { latent: Number(values.latent), frames: Number(values.frames) });
 
   const dir = resolve(values.dir!);
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
@@ -195,43 +223,62 @@ async function main(): Promise<void> {
     results[`unetNodeCounts_${dtype}`] = counts;
   }
 
-  for (const dtype of ['float16', 'float32'] as Dtype[]) {
-    const b = builds[dtype]!;
-    const weightBytes = GRAPH_ROLES.reduce((a, r) => a + b.graphs[r].weightBytes, 0);
-    // float32 graphs hold fp16 weights + Cast: ORT folds the Casts into fp32 copies, twice the stored bytes
-    const resident = dtype === 'float16' ? weightBytes : 2 * weightBytes;
+  const plans = values.loads!.split(',').map(parsePlan);
+  for (const plan of plans) {
+    const b = builds[plan.dtype]!;
+    const label = `${plan.dtype}, graphOptimizationLevel '${plan.level}'${plan.split ? ', one process per graph' : ''}`;
     const available = memAvailableBytes();
-    const cap = dtype === 'float16' ? Math.min(2 * weightBytes + 2 * GiB, available - 2 * GiB) : Math.min(Number(values['fp32-cap-gib']) * GiB, available - 3 * GiB);
-    console.log(`\nload ${dtype} sessions (CPU EP): weights ${bytes(weightBytes)} stored, ${bytes(resident)} as ${dtype}; memory available ${bytes(available)}, RSS cap ${bytes(cap)}`);
-    if (dtype === 'float32' && values['skip-fp32-load']) {
-      console.log('  skipped (--skip-fp32-load)');
-      results.load_float32 = { skipped: 'flag' };
-      continue;
+    const cap = Math.min(Number(values['cap-gib']) * GiB, available - 3 * GiB);
+    console.log(`\nload sessions (CPU EP; ${label}): memory available ${bytes(available)}, RSS cap per process ${bytes(cap)}`);
+    const groups: GraphRole[][] = plan.split ? LOAD_ORDER.map((r) => [r]) : [LOAD_ORDER];
+    const reports: LoadReport[] = [];
+    const failures: string[] = [];
+    for (const roles of groups) {
+      const args = ['--child', 'load', '--model', join(dir, `model-${plan.dtype}`), '--graphs', roles.join(','), '--level', plan.level, '--latent', values.latent!, '--frames', values.frames!];
+      const run = await runChild<LoadReport>(SCRIPT, args, { rssCapBytes: cap, echoStderr: true });
+      if (run.result) {
+        reports.push(run.result);
+        continue;
+      }
+      const why = run.killedForMemory ? `killed at the RSS cap (peak ${bytes(run.polledPeakRss)} > ${bytes(cap)})` : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-3).join(' | ')}`;
+      failures.push(`${roles.join('+')}: ${why}`);
+      console.log(`  FAILED ${roles.join('+')}: ${why}`);
     }
-    if (cap < resident) {
-      console.log(`  not attempted: ${bytes(resident)} of ${dtype} weights exceed what this machine can give now (${bytes(cap)})`);
-      results[`load_${dtype}`] = { skipped: `needs ≥ ${bytes(resident)}, cap ${bytes(cap)}` };
-      continue;
+    const loaded = reports.flatMap((r) => r.roles);
+    const weightBytes = loaded.reduce((a, r) => a + b.graphs[r].weightBytes, 0);
+    const baseline = reports.length ? Math.min(...reports.map((r) => r.baselineRss)) : 0;
+    // one process holding all of them would need its baseline once plus what each graph added
+    const peak = baseline + reports.reduce((a, r) => a + r.peakRssAfterLoad - r.baselineRss, 0);
+    const loadMs = reports.reduce((a, r) => a + r.loadMs, 0);
+    const sessions = reports.flatMap((r) => r.sessions);
+    const step = reports.find((r) => r.unetStep)?.unetStep;
+    const entry: Record<string, unknown> = { ...plan, failures, loaded, weightBytes, baseline, peakRss: peak, loadMs, sessions, unetStep: step, reports };
+    results[`load_${plan.dtype}_${plan.level}${plan.split ? '_split' : ''}`] = entry;
+    if (!reports.length) continue;
+    console.log(`  sessions created in ${duration(loadMs)}: ${sessions.map((s) => `${s.role} ${duration(s.ms)}`).join(', ')}`);
+    console.log(
+      `  peak RSS ${plan.split ? '(estimated for one process: baseline + Σ per-graph growth) ' : ''}${bytes(peak)} for ${bytes(weightBytes)} of stored weights (${loaded.join(', ')}) = ${ratio(peak, weightBytes)} ` +
+        `(goal ≤ 1.2×: ${failures.length === 0 && peak <= 1.2 * weightBytes ? 'met' : 'NOT met'}); baseline ${bytes(baseline)}`,
+    );
+    for (const r of reports) {
+      r.sessions.forEach((s, i) => {
+        // one graph per process: its peak; several: what its session creation added to the RSS
+        const growth = r.sessions.length === 1 ? r.peakRssAfterLoad - r.baselineRss : s.rssAfter - (i === 0 ? r.baselineRss : r.sessions[i - 1].rssAfter);
+        console.log(`    ${s.role}: ${duration(s.ms)}, RSS +${bytes(growth)} for ${bytes(b.graphs[s.role].weightBytes)} stored (${ratio(growth, b.graphs[s.role].weightBytes)})`);
+      });
     }
-    const run = await runChild<LoadReport>(SCRIPT, ['--child', 'load', '--model', join(dir, `model-${dtype}`), '--unet-step'], { rssCapBytes: cap, echoStderr: true });
-    if (!run.result) {
-      const why = run.killedForMemory ? `killed at the RSS cap (${bytes(run.polledPeakRss)} > ${bytes(cap)})` : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-3).join(' | ')}`;
-      console.log(`  FAILED: ${why}`);
-      results[`load_${dtype}`] = { failed: why, polledPeakRss: run.polledPeakRss };
-      continue;
+    if (step) {
+      const stepReport = reports.find((r) => r.unetStep)!;
+      console.log(
+        `  UNet step (latent ${step.dims[3]}×${step.dims[4]}, ${step.dims[1]} frames, batch ${step.dims[0]}, ${step.inputType} in): ${duration(step.ms)}, output [${step.dims.join(',')}] ` +
+          `finite=${step.finite} mean|v|=${step.outputMeanAbs.toFixed(4)}; peak RSS of that process after the step ${bytes(stepReport.peakRss)}`,
+      );
     }
-    const l = run.result;
-    console.log(`  sessions created in ${duration(l.loadMs)}: ${l.sessions.map((s) => `${s.role} ${duration(s.ms)}`).join(', ')}`);
-    console.log(`  RSS: baseline ${bytes(l.baselineRss)}, after load ${bytes(l.rssAfterLoad)}, peak during load ${bytes(l.peakRssAfterLoad)} = ${ratio(l.peakRssAfterLoad, weightBytes)} the stored weight bytes (goal ≤ 1.2×: ${l.peakRssAfterLoad <= 1.2 * weightBytes ? 'met' : 'NOT met'}); ${ratio(l.peakRssAfterLoad - l.baselineRss, weightBytes)} above the baseline`);
-    if (l.unetStep) {
-      console.log(`  UNet step (64×64 px, latent 8×8, 2 frames, batch 2, ${l.unetStep.inputType}): ${duration(l.unetStep.ms)}, output [${l.unetStep.dims.join(',')}] finite=${l.unetStep.finite} mean|v|=${l.unetStep.outputMeanAbs.toFixed(4)}`);
-    }
-    console.log(`  peak RSS of the whole child (load + step): ${bytes(l.peakRss)}`);
-    results[`load_${dtype}`] = { ...l, weightBytes, childWallMs: run.wallMs };
   }
 
-  writeFileSync(join(dir, 'bench-build.json'), `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nresults: ${join(dir, 'bench-build.json')}`);
+  const name = values.latent === '8' && values.frames === '2' ? 'bench-build.json' : `bench-build-latent${values.latent}-frames${values.frames}.json`;
+  writeFileSync(join(dir, name), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nresults: ${join(dir, name)}`);
 }
 
 main().catch((err) => {

@@ -65,7 +65,7 @@ export function defineClipImageEncoder(g: GraphBuilder, cfg: ClipVisionConfig): 
 export function buildClipImageEncoderGraph(source: ComponentSource, options: GraphBuildOptions): BuildInfo {
   const c = resolveComponent(source, 'image_encoder', options.variant);
   const cfg = parseClipVisionConfig(c.config, c.configPath);
-  const g = new GraphBuilder({ name: 'image_encoder', dtype: options.dtype ?? 'float32', weights: c.weights, weightStorage: options.weightStorage });
+  const g = new GraphBuilder({ name: 'image_encoder', dtype: options.dtype ?? 'float32', weights: c.weights, weightStorage: options.weightStorage, target: options.target });
   defineClipImageEncoder(g, cfg);
   const info = saveGraph(g, options.outDir, options.fileName ?? 'image_encoder.onnx', { docString: `svd-runtime CLIP image encoder (target ${options.target ?? 'cpu'})` });
   // position_ids is a buffer some older checkpoints carry; it is not a weight

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync }
 import { join, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
 import type { BuildInfo } from '../onnx/save.js';
-import { buildUnetGraph } from '../unet/build.js';
+import { buildUnetGraph, type UnetBuildResult } from '../unet/build.js';
 import type { TemporalContextOrder } from '../unet/context.js';
 import { buildVaeDecoderGraph } from '../vae/decoderGraph.js';
 import { buildVaeEncoderGraph } from '../vae/encoderGraph.js';
@@ -17,7 +17,7 @@ import { assertCheckpointUsable, inspectCheckpoint } from './inspect.js';
 import { MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
 
 /** Bumped whenever graph building changes what it writes; part of the build-cache key. */
-export const BUILDER_VERSION = '1';
+export const BUILDER_VERSION = '2';
 
 export interface BuildModelOptions {
   checkpoint: string;
@@ -38,7 +38,7 @@ export interface BuildModelOptions {
 
 export interface BuildModelResult {
   manifest: ModelManifest;
-  graphs: Record<'imageEncoder' | 'vaeEncoder' | 'unet' | 'vaeDecoder', BuildInfo>;
+  graphs: Record<'imageEncoder' | 'vaeEncoder' | 'vaeDecoder', BuildInfo> & { unet: UnetBuildResult };
   ms: number;
 }
 

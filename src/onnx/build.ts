@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelFormatError, ModelNotFoundError } from '../errors.js';
-import type { ComputeDtype, WeightStorage } from './graph.js';
+import type { ComputeDtype, GraphTarget, WeightStorage } from './graph.js';
 import { checkpointWeights, type WeightSource } from './weights.js';
 
 export interface GraphBuildOptions {
@@ -13,8 +13,12 @@ export interface GraphBuildOptions {
   outDir: string;
   /** Compute dtype; the graph's inputs and outputs have it too. Default float32. */
   dtype?: ComputeDtype;
-  /** Execution target the graph is meant for. Recorded in the model; the graphs are the same ops today. */
-  target?: 'cpu' | 'cuda';
+  /**
+   * Execution provider the graph is meant for (default 'cpu'); recorded in the model. 'cuda' swaps ops the
+   * CUDA EP has no kernel for (GroupNormalization → InstanceNormalization, layers/basic.ts) and lets the UNet
+   * use com.microsoft MultiHeadAttention.
+   */
+  target?: GraphTarget;
   /** How weights whose dtype differs from `dtype` are stored; default 'reference' (Cast nodes, no copy). */
   weightStorage?: WeightStorage;
   /** Checkpoint variant to read, e.g. 'fp16' for `*.fp16.safetensors`. */

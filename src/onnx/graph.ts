@@ -23,6 +23,12 @@ export interface Value {
 export type ComputeDtype = 'float32' | 'float16';
 
 /**
+ * Execution provider a graph is built for. Layers consult it where ORT's CUDA EP lacks a kernel for the op
+ * the CPU graph uses (see `groupNorm` in layers/basic.ts); every other op is the same for both.
+ */
+export type GraphTarget = 'cpu' | 'cuda';
+
+/**
  * Attribute shorthand: integer number → INT, non-integer number → FLOAT, string → STRING,
  * number[] of integers → INTS, otherwise FLOATS. Use `attr.float(1)` / `attr.floats([..])` to force floats.
  */
@@ -70,6 +76,8 @@ export interface GraphBuilderOptions {
   weightStorage?: WeightStorage;
   /** Extra opset imports, e.g. `{ 'com.microsoft': 1 }`. ai.onnx is always OPSET (21). */
   opsets?: Record<string, number>;
+  /** Execution provider the graph is meant for; default 'cpu'. */
+  target?: GraphTarget;
 }
 
 /** Inline threshold: tensors below this are stored in the .onnx itself (ONNX's usual 1 KiB; runtime-notes §2). */
@@ -94,6 +102,7 @@ export class GraphBuilder {
   readonly weights: WeightSource;
   readonly weightStorage: WeightStorage;
   readonly opsets: Record<string, number>;
+  readonly target: GraphTarget;
 
   readonly nodes: NodeDef[] = [];
   readonly inputs: ValueInfoDef[] = [];
@@ -118,6 +127,7 @@ export class GraphBuilder {
     this.weights = options.weights;
     this.weightStorage = options.weightStorage ?? 'reference';
     this.opsets = { '': OPSET, ...(options.opsets ?? {}) };
+    this.target = options.target ?? 'cpu';
   }
 
   /** A fresh value name derived from a hint (diffusers module path or op type). */

@@ -5,7 +5,7 @@
  * server-made; a client only ever names a job by looking it up in the map.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AbortError, SvdError } from '../errors.js';
@@ -74,6 +74,8 @@ export interface JobQueueOptions {
   maxQueued: number;
   /** How long a finished job (result, file) is kept, in milliseconds. */
   resultTtlMs: number;
+  /** Where a fresh folder for the videos is made (removed again on close). Default: the system temp dir. */
+  workDir?: string;
   log?: (message: string) => void;
 }
 
@@ -216,6 +218,7 @@ export class JobQueue {
     job.status = 'running';
     job.startedAt = Date.now();
     this.addLog(job, 'started');
+    this.o.log?.(`job ${job.id} started (${String(job.meta.dialect ?? 'api')}, ${this.waiting.length} waiting)`);
     const t0 = performance.now();
     try {
       const output = join(await this.dir(), `${job.id}.mp4`);
@@ -266,6 +269,7 @@ export class JobQueue {
     job.completedAt = Date.now();
     job.expiresAt = job.completedAt + this.o.resultTtlMs;
     this.addLog(job, failure ? `${status}: ${failure.message}` : status);
+    if (status !== 'failed') this.o.log?.(`job ${job.id} ${failure ? `${status}: ${failure.message}` : status}`);
     job.expiryTimer = setTimeout(() => void this.forget(job), this.o.resultTtlMs);
     job.expiryTimer.unref();
     job.listeners.clear();
@@ -297,7 +301,7 @@ export class JobQueue {
   }
 
   private dir(): Promise<string> {
-    return (this.outDir ??= mkdtemp(join(tmpdir(), 'svd-serve-')));
+    return (this.outDir ??= mkdir(this.o.workDir ?? tmpdir(), { recursive: true }).then(() => mkdtemp(join(this.o.workDir ?? tmpdir(), 'svd-serve-'))));
   }
 
   /** Seconds until a place in the queue is likely free: the running job's expected remaining time. */

@@ -14,7 +14,7 @@ for (const [net, prefix] of [
   ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const) blocked.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of [
-  ['::', 128], ['::1', 128], ['::ffff:0:0', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32],
+  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32],
   ['2001:db8::', 32], ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
 ] as const) blocked.addSubnet(net, prefix, 'ipv6');
 
@@ -24,8 +24,9 @@ export function isPrivateAddress(address: string): boolean {
   const family = isIP(ip);
   if (family === 4) return blocked.check(ip, 'ipv4');
   if (family === 6) {
-    const mapped = mappedIpv4(ip);
-    if (mapped) return true; // ::ffff:a.b.c.d is never needed to reach a public host; refuse it outright
+    // IPv4-mapped forms (::ffff:a.b.c.d) are never needed to reach a public host; refuse them outright.
+    // (They are not in the BlockList: a ::ffff:0:0/96 rule there would also match every plain IPv4 address.)
+    if (mappedIpv4(ip)) return true;
     return blocked.check(ip, 'ipv6');
   }
   return true;

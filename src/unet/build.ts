@@ -18,7 +18,8 @@ export interface UnetPrecision {
   dtype: ComputeDtype;
   /**
    * 'cpu': standard ONNX ops only. 'cuda': self-attention as com.microsoft MultiHeadAttention, so the CUDA EP
-   * runs fused attention instead of materialising [N, heads, hw, hw] scores (ORT also runs it on CPU).
+   * runs fused attention instead of materialising [N, heads, hw, hw] scores (ORT also runs it on CPU), and
+   * GroupNorm as InstanceNormalization (the CUDA EP has no GroupNormalization kernel; layers/basic.ts).
    */
   target: 'cpu' | 'cuda';
 }
@@ -50,7 +51,7 @@ export function defineUnetGraph(
   weightStorage: WeightStorage = 'reference',
 ): { g: GraphBuilder; skipped: string[] } {
   const opts = graphOptionsFor(precision);
-  const g = new GraphBuilder({ name: 'unet', dtype: precision.dtype, weights, weightStorage, ...(opts.opsets ? { opsets: opts.opsets } : {}) });
+  const g = new GraphBuilder({ name: 'unet', dtype: precision.dtype, weights, weightStorage, target: precision.target, ...(opts.opsets ? { opsets: opts.opsets } : {}) });
   const { skipped } = defineUnet(g, config, { ...opts.graph, ...variant });
   return { g, skipped };
 }

@@ -76,7 +76,7 @@ export function defineVaeDecoder(g: GraphBuilder, cfg: VaeConfig): void {
 export function buildVaeDecoderGraph(source: ComponentSource, options: GraphBuildOptions): BuildInfo {
   const c = resolveComponent(source, 'vae', options.variant);
   const cfg = parseVaeConfig(c.config, c.configPath);
-  const g = new GraphBuilder({ name: 'vae_decoder', dtype: options.dtype ?? 'float32', weights: c.weights, weightStorage: options.weightStorage });
+  const g = new GraphBuilder({ name: 'vae_decoder', dtype: options.dtype ?? 'float32', weights: c.weights, weightStorage: options.weightStorage, target: options.target });
   defineVaeDecoder(g, cfg);
   const info = saveGraph(g, options.outDir, options.fileName ?? 'vae_decoder.onnx', { docString: `svd-runtime temporal VAE decoder (target ${options.target ?? 'cpu'})` });
   return { ...info, unusedWeights: unusedUnder(info.unusedWeights, ['decoder.']) };

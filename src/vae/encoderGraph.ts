@@ -61,7 +61,7 @@ export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig): void {
 export function buildVaeEncoderGraph(source: ComponentSource, options: GraphBuildOptions): BuildInfo {
   const c = resolveComponent(source, 'vae', options.variant);
   const cfg = parseVaeConfig(c.config, c.configPath);
-  const g = new GraphBuilder({ name: 'vae_encoder', dtype: options.dtype ?? 'float32', weights: c.weights, weightStorage: options.weightStorage });
+  const g = new GraphBuilder({ name: 'vae_encoder', dtype: options.dtype ?? 'float32', weights: c.weights, weightStorage: options.weightStorage, target: options.target });
   defineVaeEncoder(g, cfg);
   const info = saveGraph(g, options.outDir, options.fileName ?? 'vae_encoder.onnx', { docString: `svd-runtime VAE encoder (target ${options.target ?? 'cpu'})` });
   return { ...info, unusedWeights: unusedUnder(info.unusedWeights, ['encoder.', 'quant_conv.']) };

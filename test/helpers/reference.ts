@@ -27,21 +27,4 @@ export function ref(name: string): { data: Float32Array; shape: number[] } {
   return { data, shape: arr.shape };
 }
 
-/** ‖a − b‖ / ‖b‖ */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length mismatch ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    num += d * d;
-    den += b[i] * b[i];
-  }
-  return Math.sqrt(num) / Math.sqrt(den || 1);
-}
-
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
+export { relativeError as relErr, maxAbsDiff } from '../../src/tensor/compare.js';

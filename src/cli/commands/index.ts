@@ -4,8 +4,9 @@ import { registerDoctor } from './doctor.js';
 import { registerGenerate } from './generate.js';
 import { registerModelsHub } from './models-hub.js';
 import { registerModelsLocal } from './models-local.js';
+import { registerServe } from './serve.js';
 import { registerSetup } from './setup.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerGenerate, registerModelsHub, registerModelsLocal, registerSetup, registerDoctor];
+export const commands: RegisterCommand[] = [registerGenerate, registerModelsHub, registerModelsLocal, registerSetup, registerDoctor, registerServe];

@@ -30,7 +30,7 @@ export function registerModelsLocal(program: Command): void {
     .argument('<diffusers-dir>', 'checkpoint directory with unet/, vae/, image_encoder/, scheduler/ (diffusers layout)')
     .requiredOption('--out <model-dir>', 'model directory to write')
     .option('--dtype <dtype>', 'fp32 | fp16 (fp16 reads *.fp16.safetensors when present)', 'fp32')
-    .option('--target <target>', 'cpu | cuda (cuda uses fused attention ops)', 'cpu')
+    .option('--target <target>', 'cpu | cuda (cuda: fused MultiHeadAttention and InstanceNormalization-based GroupNorm, ops the CUDA EP implements)', 'cpu')
     .option('--variant <name>', 'model variant name recorded in model.json (svd, svd-xt, ...); default: guessed')
     .option('--temporal-context <order>', 'per-video (default; as sgm and diffusers >= 0.28) | diffusers-0.27 (reproduces that release)', 'per-video')
     .action(async (dir: string, opts: { out: string; dtype: string; target: string; variant?: string; temporalContext: string }) => {

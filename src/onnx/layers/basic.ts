@@ -131,14 +131,82 @@ export function conv3dTemporal(g: GraphBuilder, x: Value, prefix: string, o: { i
   }, { name: prefix });
 }
 
+// ---- group normalization ----------------------------------------------------------------------
+//
+// Which normalisation ops onnxruntime's CUDA EP implements (checked against microsoft/onnxruntime
+// docs/OperatorKernels.md, "Operators implemented by CUDAExecutionProvider", at commit 001d12d2623f; the
+// table is generated from the registered kernels):
+//   * ai.onnx GroupNormalization (18 and 21): NO kernel in the CUDA EP, and none in the CPU EP either
+//     (microsoft/onnxruntime#24538 "Implement GroupNormalization-21", #20211). It still runs because ORT
+//     inlines a function op that no EP claims into its ONNX function body (graph_partitioner.cc,
+//     InlineNodes / InlineFunctionsAOT: "expand any nodes that have an ONNX function definition but no
+//     matching ORT kernel"). Measured on our VAE decoder (ORT 1.30 CPU, optimizedModelFilePath): each
+//     GroupNormalization-21 becomes ~30 nodes (2 ReduceMean, 5 Cast, 7 Reshape, Sub/Div/Sqrt/Mul/Add);
+//     on CUDA those run as some ten separate full-tensor kernels, partly in float32.
+//   * ai.onnx InstanceNormalization: CUDA 6+, float / double / float16 (core/providers/cuda/nn/
+//     instance_norm.cc: cuDNN batch-norm statistics in float32 even for float16 data, then its own apply
+//     kernel). CPU: float only (6–21, 22+); ORT's CPU EP inserts Casts around a float16 one.
+//     The CUDA kernel clamps epsilon to CUDNN_BN_MIN_EPSILON (ClampCudnnBatchNormEpsilon); cuDNN 8/9
+//     headers define that as 0.0 (it was 1e-5 in old cuDNN), so SVD's 1e-6 is kept. UNVERIFIED on a GPU.
+//   * com.microsoft GroupNorm: CUDA only (float, float16; no CPU kernel). contrib_ops/cuda/diffusion/
+//     group_norm.cc: NHWC only ("only the channels_last layout is supported"), input must be 4-D, gamma
+//     and beta must be float32, `activation` attribute required; older releases also only num_groups = 32
+//     and batch ≤ 32 (group_norm_impl.cu). Useless for the 5-D temporal norms, and NCHW graphs would need a
+//     Transpose pair around each use.
+//   * ai.onnx LayerNormalization: CUDA 17+ (float, float16, bfloat16, double; stats float) — what we emit.
+//   * ai.onnx Gelu: CUDA 20+ (float, float16, bfloat16; core/providers/cuda/tensor/gelu.cc handles
+//     approximate 'none' and 'tanh') — Gelu-20 is fine on CUDA, no com.microsoft Gelu needed.
+//   * com.microsoft MultiHeadAttention: CUDA 1+ (float, float16, bfloat16); CPU float only.
+//   * ai.onnx Conv (3-D too, via cuDNN): CUDA [11, 21] float / float16 / double, 22+ adds bfloat16.
+//   * ai.onnx Resize: CUDA 19+ (also 18, [13, 17], [11, 12]) float / float16 / double / int32 / uint8.
+// So for target 'cuda' a GroupNorm is written as Reshape → InstanceNormalization → Reshape → per-channel
+// Mul/Add: one fused normalisation kernel with float32 statistics instead of the inlined function body.
+
+/** How `groupNorm` is expressed in ONNX. */
+export type GroupNormImpl =
+  /** ai.onnx GroupNormalization-21 (CPU target; ORT inlines its function body). */
+  | 'groupNormalization'
+  /** Reshape [N, G, -1] → InstanceNormalization → per-channel affine (CUDA target; see above). */
+  | 'instanceNormalization';
+
+export interface GroupNormOptions {
+  channels: number;
+  groups?: number;
+  eps: number;
+  /** Default: 'instanceNormalization' when `g.target` is 'cuda', else 'groupNormalization'. */
+  impl?: GroupNormImpl;
+  /**
+   * instanceNormalization only: normalise in float32 (Cast in and out) in a float16 graph. Default false:
+   * ORT's CUDA kernel already keeps the statistics in float32 (see above), so the Casts would only add two
+   * passes over the tensor.
+   */
+  normFloat32?: boolean;
+}
+
 /**
- * torch GroupNorm (affine, per-channel scale/bias) via ONNX GroupNormalization-21. Works for any rank
- * ≥ 3: on a 5-D [B, C, F, h, w] tensor the statistics span the frames too, as in the temporal blocks.
+ * torch GroupNorm (affine, per-channel scale/bias). Works for any rank ≥ 3: on a 5-D [B, C, F, h, w]
+ * tensor the statistics span the frames too, as in the temporal blocks. The ops depend on the graph's
+ * target (see the notes above); the weights read are the same either way.
  */
-export function groupNorm(g: GraphBuilder, x: Value, prefix: string, o: { channels: number; groups?: number; eps: number }): Value {
+export function groupNorm(g: GraphBuilder, x: Value, prefix: string, o: GroupNormOptions): Value {
   const scale = g.weight(`${prefix}.weight`, [o.channels]);
   const bias = g.weight(`${prefix}.bias`, [o.channels]);
-  return g.op('GroupNormalization', [x, scale, bias], { num_groups: o.groups ?? 32, epsilon: attr.float(o.eps) }, { name: prefix });
+  const groups = o.groups ?? 32;
+  const impl = o.impl ?? (g.target === 'cuda' ? 'instanceNormalization' : 'groupNormalization');
+  if (impl === 'groupNormalization') {
+    return g.op('GroupNormalization', [x, scale, bias], { num_groups: groups, epsilon: attr.float(o.eps) }, { name: prefix });
+  }
+  // [N, C, ...] → [N, G, C/G·...]: one InstanceNormalization "channel" per group, statistics over the rest
+  const normDtype = o.normFloat32 ? 'float32' : x.dtype;
+  const grouped = g.cast(reshape(g, x, [0, groups, -1], `${prefix}/groups`), normDtype);
+  const ones = g.constant(new Array<number>(groups).fill(1), [groups], normDtype);
+  const zeros = g.constant(new Array<number>(groups).fill(0), [groups], normDtype);
+  const normed = g.cast(g.op('InstanceNormalization', [grouped, ones, zeros], { epsilon: attr.float(o.eps) }, { name: prefix }), x.dtype);
+  // affine on [N, C, rest] with [C, 1] weights: the same graph for 4-D and 5-D inputs
+  const perChannel = [o.channels, 1];
+  const channels = reshape(g, normed, [0, o.channels, -1], `${prefix}/channels`);
+  const y = add(g, mul(g, channels, reshape(g, scale, perChannel), `${prefix}/scale`), reshape(g, bias, perChannel), `${prefix}/bias`);
+  return reshape(g, y, shapeOf(g, x), `${prefix}/restore`);
 }
 
 /** torch LayerNorm over the last axis. */

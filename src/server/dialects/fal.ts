@@ -77,7 +77,9 @@ async function submitJob(ctx: Ctx, aliasParam: string, sub: string | undefined):
 
 async function submit(ctx: Ctx): Promise<void> {
   const job = await submitJob(ctx, ctx.params[0], ctx.params[1]);
-  sendJson(ctx.res, 200, { ...falStatus(ctx, job, false), logs: null, metrics: {} }, { 'x-fal-request-id': job.id });
+  // fal answers a submit with IN_QUEUE even when the job starts at once; the next status poll tells the rest.
+  const position = Math.max(0, ctx.state.queue.position(job));
+  sendJson(ctx.res, 200, { status: 'IN_QUEUE', queue_position: position, ...urls(ctx, job), logs: null, metrics: {} }, { 'x-fal-request-id': job.id });
 }
 
 async function runSync(ctx: Ctx): Promise<void> {

@@ -1,0 +1,139 @@
+/**
+ * `startServer`: one Node `http` server that speaks Segmind's, fal's, OpenAI's and VoltageGPU's dialects
+ * plus our own page and API, in front of one job queue and one backend. Every request passes the same
+ * gates in order — known route, Host (loopback names only when there is no key), same-origin writes,
+ * API key — before its handler; errors come back in the route's dialect.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBackend } from '../backends/index.js';
+import type { Backend } from '../backends/types.js';
+import { hostOfHeader, isCrossOriginWrite, isLoopbackHost, keyMatches, presentedKey } from './auth.js';
+import type { Ctx, ServerState } from './context.js';
+import { baseUrlOf, HttpError } from './http.js';
+import { JobQueue } from './jobs.js';
+import { resolveServerOptions, type ServerOptions } from './options.js';
+import { toHttpError } from './problems.js';
+import { matchRoute, type ErrorWriter, type Route } from './router.js';
+import { UploadStore } from './uploads.js';
+import { falRoutes } from './dialects/fal.js';
+import { openaiRoutes } from './dialects/openai.js';
+import { segmindRoutes } from './dialects/segmind.js';
+import { voltageRoutes } from './dialects/voltage.js';
+import { webError, webRoutes } from './dialects/web.js';
+
+export interface RunningServer {
+  /** `http://host:port`, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  port: number;
+  host: string;
+  /** Whether clients must present the API key. */
+  authRequired: boolean;
+  /**
+   * Stops accepting, cancels waiting jobs, lets the running job finish for up to `graceMs` (default 0), then
+   * aborts it; answers waiting clients (503), closes connections, deletes the videos and closes the backend.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+// Order matters: OpenAI's and VoltageGPU's /v1 paths come before Segmind's catch-all /v1/<slug>.
+const ROUTES: Route[] = [...webRoutes, ...openaiRoutes, ...voltageRoutes, ...falRoutes, ...segmindRoutes];
+
+/**
+ * Starts the server and resolves once it listens.
+ *
+ * @example
+ *   const server = await startServer({ port: 8080, apiKey: process.env.SVD_SERVE_API_KEY, defaults: { steps: 20 } });
+ *   console.log(`open ${server.url}`);
+ *   process.once('SIGINT', () => server.close());
+ */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const o = resolveServerOptions(options);
+  const ownsBackend = typeof o.backend === 'string';
+  const backend: Backend = typeof o.backend === 'string'
+    ? createBackend(o.backend, { local: { model: o.model, device: o.device, log: o.log } })
+    : o.backend;
+  const queue = new JobQueue({ backend, maxQueued: o.queueSize, resultTtlMs: o.resultTtlSeconds * 1000, workDir: o.workDir, log: o.log });
+  let markClosing!: () => void;
+  const state: ServerState = {
+    queue,
+    uploads: new UploadStore({ maxItems: 64, ttlMs: o.resultTtlSeconds * 1000 }),
+    limits: { allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, timeoutMs: o.imageTimeoutMs },
+    maxBodyBytes: o.maxBodyBytes,
+    defaults: o.defaults,
+    device: o.device,
+    backendName: backend.name,
+    authRequired: o.apiKey !== undefined,
+    publicUrl: o.publicUrl,
+    listenHost: '',
+    log: o.log,
+    closing: new Promise<void>((resolve) => (markClosing = resolve)),
+  };
+
+  const server = createServer((req, res) => void handle(req, res, state, o.apiKey));
+  server.on('clientError', (_err, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host === '0.0.0.0' ? '127.0.0.1' : o.host;
+  state.listenHost = `${hostForUrl}:${port}`;
+
+  let closed: Promise<void> | undefined;
+  const close = (opts: { graceMs?: number } = {}) => (closed ??= (async () => {
+    markClosing();
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    await queue.close(opts.graceMs ?? 0);
+    state.uploads.clear();
+    // Waiting clients have had their answers written; give them a moment to flush, then drop the rest.
+    server.closeIdleConnections();
+    const force = setTimeout(() => server.closeAllConnections(), 1000);
+    await stopped;
+    clearTimeout(force);
+    if (ownsBackend) await (backend as { close?: () => Promise<void> }).close?.();
+  })());
+
+  return { url: `http://${state.listenHost}`, port, host: o.host, authRequired: state.authRequired, close };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, state: ServerState, apiKey: string | undefined): Promise<void> {
+  const t0 = performance.now();
+  const url = new URL(`http://server${(req.url ?? '/').startsWith('/') ? req.url : '/'}`);
+  const method = req.method ?? 'GET';
+  res.on('finish', () => state.log(`${method} ${url.pathname} ${res.statusCode} ${Math.round(performance.now() - t0)} ms`));
+  const ctx: Ctx = { req, res, url, params: [], base: baseUrlOf(req, state.publicUrl, state.listenHost), state };
+  let errors: ErrorWriter = webError;
+  try {
+    const m = matchRoute(ROUTES, method, url.pathname);
+    if (!m) throw new HttpError(404, 'not_found', `no route for ${method} ${url.pathname}`);
+    if ('wrongMethod' in m) {
+      errors = m.wrongMethod.errors;
+      throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`);
+    }
+    errors = m.route.errors;
+    ctx.params = m.params;
+    if (!state.authRequired && !isLoopbackHost(hostOfHeader(req.headers.host) ?? '')) {
+      // Without a key, only loopback names may address us: a DNS-rebinding page arrives with its own host name.
+      throw new HttpError(403, 'forbidden_host', 'this server has no API key and only answers requests addressed to localhost or a loopback address');
+    }
+    if (isCrossOriginWrite(req)) throw new HttpError(403, 'cross_origin', 'requests from other web origins are not accepted');
+    if (!m.route.public && apiKey !== undefined && !keyMatches(presentedKey(req), apiKey)) {
+      throw new HttpError(401, 'unauthorized', presentedKey(req) === undefined
+        ? 'missing API key: send it as x-api-key, Authorization: Key <key> or Authorization: Bearer <key>'
+        : 'invalid API key', [], { 'www-authenticate': 'Bearer' });
+    }
+    await m.route.handler(ctx);
+  } catch (err) {
+    const e = toHttpError(err, state.log);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    errors(ctx, e);
+    if (e.status === 413) req.resume();
+  }
+}
