@@ -5,6 +5,7 @@
  * On CUDA, an out-of-memory failure is retried with half the chunk, and the caller is told.
  */
 import { SvdError, throwIfAborted } from '../errors.js';
+import { defaultDecodeChunkSize } from '../runtime/gpu.js';
 import type { TensorData } from '../runtime/tensor.js';
 
 export interface DecodeArgs {
@@ -67,4 +68,31 @@ export async function decodeChunked(a: DecodeArgs): Promise<DecodeResult> {
     start += n;
   }
   return { decoded: out!, dims: outDims, chunkSize: chunk };
+}
+
+export interface ChunkChoice {
+  /** What the request asked for, if anything. */
+  requested?: number;
+  /** The model manifest's default, if any. */
+  modelDefault?: number;
+  frames: number;
+  provider: 'cuda' | 'cpu';
+  /** Free GPU memory (nvidia-smi), null when unknown. */
+  freeMiB: number | null;
+  width: number;
+  height: number;
+  dtype: 'float16' | 'float32';
+}
+
+/**
+ * The decode chunk size: the request's, else the model's, else on CUDA what fits in free GPU memory
+ * (so a 25-frame XT decode does not start by running out of memory), else all frames at once (diffusers).
+ */
+export function chooseDecodeChunk(c: ChunkChoice): { chunk: number; reason: string } {
+  if (c.requested !== undefined) return { chunk: Math.min(c.requested, c.frames), reason: 'requested' };
+  if (c.modelDefault !== undefined) return { chunk: Math.min(c.modelDefault, c.frames), reason: 'model default' };
+  if (c.provider === 'cuda' && c.freeMiB !== null) {
+    return { chunk: Math.min(c.frames, defaultDecodeChunkSize(c.freeMiB, c.width, c.height, c.dtype)), reason: `fits ${c.freeMiB} MiB of free GPU memory` };
+  }
+  return { chunk: c.frames, reason: 'all frames' };
 }

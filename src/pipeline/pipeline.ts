@@ -18,7 +18,8 @@ import { createRng, gaussianNoise } from '../tensor/random.js';
 import { setTimesteps, inputDivisor, eulerStep, guidanceRamp, applyGuidance } from '../scheduler/index.js';
 import { framesToUint8, writeVideo, defaultOutputPath } from '../video/index.js';
 import { addedTimeIds, buildUnetSample, repeatRows } from './conditioning.js';
-import { decodeChunked } from './decode.js';
+import { chooseDecodeChunk, decodeChunked } from './decode.js';
+import { gpuFreeMemoryMiB } from '../runtime/gpu.js';
 import { openModelSessions, type ModelSessions, type ModelSessionsOptions } from './session.js';
 import type { DebugDump, InjectedNoise } from './debug.js';
 
@@ -202,6 +203,13 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
 
   // 7. Decode in chunks: latents / scaling_factor → [F,C,h,w] → frames [F,3,H,W] (spec §8.4).
   throwIfAborted(o.signal);
+  const { chunk } = manifest.vae.decoderFixedFrames !== null
+    ? { chunk: req.decodeChunkSize }
+    : chooseDecodeChunk({
+      requested: input.decodeChunkSize, modelDefault: manifest.defaults.decodeChunkSize, frames: F,
+      provider: s.device.provider, freeMiB: s.device.provider === 'cuda' ? await gpuFreeMemoryMiB(s.device.deviceId) : null,
+      width: W, height: H, dtype: vaeDecoder.inputType('latent'),
+    });
   progress({ stage: 'decode', fraction: 0 });
   t = performance.now();
   const inv = 1 / manifest.vae.scalingFactor;
@@ -209,7 +217,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   for (let i = 0; i < scaled.length; i++) scaled[i] = latents[i] * inv;
   const decoded = await decodeChunked({
     latents: scaled, frames: F, channels: C, height: h, width: w,
-    chunkSize: req.decodeChunkSize, fixedFrames: manifest.vae.decoderFixedFrames,
+    chunkSize: chunk, fixedFrames: manifest.vae.decoderFixedFrames,
     runChunk: (latent) => vaeDecoder.run({ latent }),
     toInput: (data, dims) => vaeDecoder.tensor('latent', data, dims),
     signal: o.signal, onRetry: log,

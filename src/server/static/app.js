@@ -34,7 +34,8 @@ function buildForm(props, defaults) {
   for (const [name, p] of Object.entries(props)) {
     const label = document.createElement('label');
     const title = document.createElement('span');
-    title.textContent = LABELS[name] || name;
+    const range = p.minimum !== undefined && p.maximum !== undefined ? ` · ${p.minimum}–${p.maximum}` : '';
+    title.textContent = (LABELS[name] || name) + range;
     let input;
     if (Array.isArray(p.enum)) {
       input = document.createElement('select');
@@ -47,9 +48,7 @@ function buildForm(props, defaults) {
       if (p.maximum !== undefined) input.max = p.maximum;
       input.step = p.multipleOf || (p.type === 'integer' ? 1 : 'any');
       const def = defaults[name] !== undefined ? defaults[name] : p.default;
-      const range = p.minimum !== undefined && p.maximum !== undefined ? ` (${p.minimum}–${p.maximum})` : '';
-      input.placeholder = (def !== undefined ? `${def}` : 'model default') + range;
-      if (name === 'seed') input.placeholder = 'random' + range;
+      input.placeholder = name === 'seed' ? 'random' : def !== undefined ? `${def}` : 'model default';
     }
     input.name = name;
     input.id = `f-${name}`;

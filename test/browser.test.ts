@@ -1,0 +1,100 @@
+/**
+ * The web page in a real browser (Debian's chromium through playwright-core): enter the key, drop an
+ * image, set steps, generate, watch per-step progress arrive, then play the video and download it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { LocalBackend } from '../src/backends/local.js';
+import { startServer, type RunningServer } from '../src/server/index.js';
+import { FIXTURE_IMAGE, probeBytes } from './server-helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const KEY = 'browser-test-key';
+
+let backend: LocalBackend;
+let server: RunningServer;
+let context: BrowserContext;
+let profile: string;
+
+beforeAll(async () => {
+  backend = new LocalBackend();
+  await backend.pipeline();
+  server = await startServer({ port: 0, apiKey: KEY, backend, defaults: { steps: 2 } });
+  profile = mkdtempSync(join(tmpdir(), 'svd-browser-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+afterAll(async () => {
+  await context?.close();
+  await server?.close();
+  await backend?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+describe('web page', () => {
+  it('uploads an image, shows per-step progress and plays and offers the video', async () => {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    // The form comes from /schema.json: steps has the schema's range.
+    await expect.poll(() => page.locator('#f-steps').getAttribute('max')).toBe('100');
+    expect(await page.locator('#key-row').isVisible()).toBe(true);
+    await page.fill('#api-key', KEY);
+    await page.setInputFiles('#image-input', FIXTURE_IMAGE);
+    await page.fill('#f-steps', '6');
+    // Record every step label and progress value the page shows.
+    await page.evaluate(() => {
+      const w = window as unknown as { seen: { step: string; progress: number }[] };
+      w.seen = [];
+      const record = () => w.seen.push({ step: document.getElementById('step')!.textContent ?? '', progress: (document.getElementById('progress') as HTMLProgressElement).value });
+      new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
+    await page.click('#generate');
+    await page.waitForSelector('#result:not([hidden])', { timeout: 60_000 });
+
+    const seen = await page.evaluate(() => (window as unknown as { seen: { step: string; progress: number }[] }).seen);
+    const steps = new Set(seen.map((s) => s.step).filter((s) => /^step \d\/6$/.test(s)));
+    expect(steps.size).toBeGreaterThanOrEqual(2);
+    expect(seen.some((s) => s.progress > 0 && s.progress < 1)).toBe(true);
+    expect(await page.textContent('#status')).toBe('Done.');
+    expect(await page.textContent('#log')).toContain('denoise step 6/6');
+
+    // The browser can load and play it (duration known), and the download link serves the same MP4.
+    const media = await page.waitForFunction(() => {
+      const v = document.getElementById('video') as HTMLVideoElement;
+      return v.error ? { error: v.error.code } : v.readyState >= 1 && v.duration > 0 ? { duration: v.duration } : null;
+    }, undefined, { timeout: 20_000 }).then((h) => h.jsonValue());
+    expect(media).toEqual({ duration: expect.any(Number) });
+    const href = await page.getAttribute('#download', 'href');
+    expect(href).toMatch(/\/files\/[0-9a-f]{32}\/[0-9a-f]{8}\.mp4\?download=1$/);
+    const res = await fetch(new URL(href!, server.url));
+    expect(res.headers.get('content-disposition')).toMatch(/^attachment/);
+    const info = await probeBytes(new Uint8Array(await res.arrayBuffer()));
+    expect(info.frames).toBe(14);
+    expect(Math.abs(info.duration - (media as { duration: number }).duration)).toBeLessThan(0.5);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows field errors from the server next to nothing else going wrong', async () => {
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await page.fill('#api-key', 'wrong-key');
+    await page.setInputFiles('#image-input', FIXTURE_IMAGE);
+    await page.click('#generate');
+    await page.waitForSelector('#error:not([hidden])');
+    expect(await page.textContent('#error')).toMatch(/invalid API key/);
+    await page.fill('#api-key', KEY);
+    await page.fill('#f-width', '100');
+    await page.fill('#f-height', '64');
+    await page.click('#generate');
+    await expect.poll(() => page.textContent('#error')).toMatch(/Width \(px\): must be a multiple of 64/);
+  });
+});
