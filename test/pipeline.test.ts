@@ -12,12 +12,14 @@ import { buildTinyModel } from './helpers/tinyModel.js';
 
 let pipeline: SvdPipeline;
 let cacheDir: string;
+let pipelineDir: string;
 let out: string;
 const fast = { image: REFERENCE_IMAGE, frames: 4, steps: 3 } as const;
 
 beforeAll(async () => {
   const built = await buildTinyModel();
   cacheDir = built.cacheDir;
+  pipelineDir = built.modelDir;
   out = mkdtempSync(join(tmpdir(), 'svd-out-'));
   pipeline = await createPipeline({ modelDir: built.modelDir, device: 'cpu', log: () => {} });
 });
@@ -85,6 +87,29 @@ describe('local pipeline (embedded tiny model)', () => {
     const err = await pipeline.generate({ ...fast, steps: 0, fps: 99 }, { skipVideo: true }).catch((e) => e);
     expect(err).toBeInstanceOf(InvalidRequestError);
     expect(err.issues.map((i: { field: string }) => i.field).sort()).toEqual(['fps', 'steps']);
+  });
+
+  it('keeps the event loop responsive: onnxruntime runs in a worker (compared with running on the main thread)', async () => {
+    const maxTimerGap = async (p: SvdPipeline) => {
+      let last = performance.now();
+      let gap = 0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        gap = Math.max(gap, now - last);
+        last = now;
+      }, 2);
+      await p.generate({ ...fast, frames: 14, steps: 3, seed: 1 }, { skipVideo: true });
+      clearInterval(timer);
+      return gap;
+    };
+    const inProcess = await createPipeline({ modelDir: pipelineDir, device: 'cpu', inWorker: false, log: () => {} });
+    try {
+      const blocked = await maxTimerGap(inProcess);
+      const worker = await maxTimerGap(pipeline);
+      expect(worker).toBeLessThan(blocked);
+    } finally {
+      await inProcess.close();
+    }
   });
 
   it('reports a missing image as a clear error', async () => {

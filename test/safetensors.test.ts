@@ -135,3 +135,23 @@ describe('safetensors writer + reader', () => {
     expect(() => openCheckpoint(comp)).toThrow(/a: listed in the index/);
   });
 });
+
+describe('variant file naming', () => {
+  it('finds diffusers-style sharded variant indexes (<stem>.safetensors.index.fp16.json) and keeps them apart from plain ones', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { openCheckpoint } = await import('../src/safetensors/reader.js');
+    const { writeSafetensors } = await import('../src/safetensors/writer.js');
+    const dir = mkdtempSync(join(tmpdir(), 'svd-variant-'));
+    try {
+      writeSafetensors(join(dir, 'diffusion_pytorch_model-00001-of-00001.fp16.safetensors'), { a: { dtype: 'F16', shape: [2], data: new Uint16Array([0x3c00, 0x4000]) } });
+      writeFileSync(join(dir, 'diffusion_pytorch_model.safetensors.index.fp16.json'), JSON.stringify({ weight_map: { a: 'diffusion_pytorch_model-00001-of-00001.fp16.safetensors' } }));
+      writeSafetensors(join(dir, 'diffusion_pytorch_model.safetensors'), { b: { dtype: 'F32', shape: [1], data: new Float32Array([1]) } });
+      expect([...openCheckpoint(dir, { variant: 'fp16' }).tensors.keys()]).toEqual(['a']);
+      expect([...openCheckpoint(dir).tensors.keys()]).toEqual(['b']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

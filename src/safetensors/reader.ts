@@ -154,12 +154,12 @@ export function openCheckpoint(path: string, options: { variant?: string } = {})
     return p.endsWith('.json') ? readSafetensorsIndex(p) : readSafetensorsHeader(p);
   }
   const names = readdirSync(p);
-  const variantRe = /\.[A-Za-z0-9_]+\.safetensors(\.index\.json)?$/;
+  const variantRe = /\.[A-Za-z0-9_]+\.safetensors(\.index\.json)?$|\.safetensors\.index\.[A-Za-z0-9_]+\.json$/;
   const pick = (suffix: string): string | undefined => {
-    const all = names.filter((n) => n.endsWith(suffix));
-    const wanted = options.variant
-      ? all.filter((n) => n.endsWith(`.${options.variant}${suffix}`))
-      : all.filter((n) => !variantRe.test(n));
+    const all = names.filter((n) => n.endsWith(suffix) || (suffix.endsWith('.json') && /\.safetensors\.index\.[A-Za-z0-9_]+\.json$/.test(n)));
+    // diffusers names sharded variants `<stem>.safetensors.index.<variant>.json`, single files `<stem>.<variant>.safetensors`
+    const isVariant = (n: string) => n.endsWith(`.${options.variant}${suffix}`) || (suffix.endsWith('.json') && n.endsWith(`.safetensors.index.${options.variant}.json`));
+    const wanted = options.variant ? all.filter(isVariant) : all.filter((n) => !variantRe.test(n));
     const preferred = ['diffusion_pytorch_model', 'model'];
     for (const stem of preferred) {
       const hit = wanted.find((n) => n.startsWith(`${stem}.`));

@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 
 const LABELS = {
   width: 'Width (px)', height: 'Height (px)', resize: 'Resize', frames: 'Frames', steps: 'Steps', fps: 'FPS',
-  motionBucketId: 'Motion bucket', condAug: 'Noise augmentation', seed: 'Seed', minGuidance: 'Min guidance',
+  motionBucketId: 'Motion bucket', condAug: 'Noise aug.', seed: 'Seed', minGuidance: 'Min guidance',
   maxGuidance: 'Max guidance', decodeChunkSize: 'Decode chunk',
 };
 const ACTIVE = new Set(['queued', 'running']);
