@@ -137,12 +137,7 @@ describe('safetensors writer + reader', () => {
 });
 
 describe('variant file naming', () => {
-  it('finds diffusers-style sharded variant indexes (<stem>.safetensors.index.fp16.json) and keeps them apart from plain ones', async () => {
-    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { openCheckpoint } = await import('../src/safetensors/reader.js');
-    const { writeSafetensors } = await import('../src/safetensors/writer.js');
+  it('finds diffusers-style sharded variant indexes (<stem>.safetensors.index.fp16.json) and keeps them apart from plain ones', () => {
     const dir = mkdtempSync(join(tmpdir(), 'svd-variant-'));
     try {
       writeSafetensors(join(dir, 'diffusion_pytorch_model-00001-of-00001.fp16.safetensors'), { a: { dtype: 'F16', shape: [2], data: new Uint16Array([0x3c00, 0x4000]) } });

@@ -60,7 +60,9 @@ export function registerServe(program: Command): void {
         if (err instanceof InvalidRequestError) {
           throw new InvalidRequestError(err.issues.map((i) => ({
             ...i, field: FLAG_OF[i.field] ?? i.field,
-            message: i.field === 'host' ? `${i.message}: pass --api-key KEY (or set SVD_SERVE_API_KEY)` : i.message,
+            message: i.field === 'host'
+              ? 'without --api-key the server only listens on loopback (127.0.0.1, ::1, localhost); pass --api-key KEY (or set SVD_SERVE_API_KEY) to listen here'
+              : i.message,
           })));
         }
         throw err;
