@@ -3,6 +3,7 @@
  *
  *   npx tsx scripts/bench-build.ts [--dir /tmp/svd-bench] [--seed N] [--cap-gib 12] [--loads float16:all:split,float16:basic,...]
  *                                  [--latent 8] [--frames 2]      (the UNet step's latent side and frame count)
+ *                                  [--roles imageEncoder,vaeEncoder,vaeDecoder,unet]   (the graphs to load)
  *
  * 1. Writes (once) a seeded random F16 SVD-XT checkpoint from models/configs/svd-xt into <dir>/checkpoint
  *    (≈ 4.2 GiB, streamed one tensor at a time; refuses when the disk has too little room).
@@ -186,6 +187,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       dtype: { type: 'string' },
       model: { type: 'string' },
+      roles: { type: 'string', default: LOAD_ORDER.join(',') },
       latent: { type: 'string', default: '8' },
       frames: { type: 'string', default: '2' },
       graphs: { type: 'string', default: 'imageEncoder,vaeEncoder,vaeDecoder,unet' },
@@ -230,7 +232,8 @@ async function main(): Promise<void> {
     const available = memAvailableBytes();
     const cap = Math.min(Number(values['cap-gib']) * GiB, available - 3 * GiB);
     console.log(`\nload sessions (CPU EP; ${label}): memory available ${bytes(available)}, RSS cap per process ${bytes(cap)}`);
-    const groups: GraphRole[][] = plan.split ? LOAD_ORDER.map((r) => [r]) : [LOAD_ORDER];
+    const order = LOAD_ORDER.filter((r) => values.roles!.split(',').includes(r));
+    const groups: GraphRole[][] = plan.split ? order.map((r) => [r]) : [order];
     const reports: LoadReport[] = [];
     const failures: string[] = [];
     for (const roles of groups) {
@@ -276,7 +279,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const name = values.latent === '8' && values.frames === '2' ? 'bench-build.json' : `bench-build-latent${values.latent}-frames${values.frames}.json`;
+  const name = values.latent === '8' && values.frames === '2' && values.roles === LOAD_ORDER.join(',') ? 'bench-build.json' : `bench-build-latent${values.latent}-frames${values.frames}.json`;
   writeFileSync(join(dir, name), `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nresults: ${join(dir, name)}`);
 }

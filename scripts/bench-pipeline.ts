@@ -2,12 +2,13 @@
  * Pipeline overhead benchmark: how much of a generation is spent outside onnxruntime's `run`
  * (preprocessing, tensor conversion, CFG, Euler steps, worker messaging, frame conversion), measured on
  * the embedded tiny model where the sessions themselves are cheap, so the overhead is what shows.
+ * Numbers are medians over the timed generations (per-step figures: over all their steps).
  *
  *   npx tsx scripts/bench-pipeline.ts [--runs 5] [--steps 25] [--frames 14]
  *
- * The tiny checkpoint (models/tiny-svd) is built into a temporary directory (fp32, CPU). Each mode runs one
- * warm-up generation and then `--runs` timed ones with `skipVideo`: once with sessions in the worker
- * thread (the default) and once in-process (`inWorker: false`). Session run time is measured by an OrtHost
+ * The tiny checkpoint (models/tiny-svd) is built into a temporary directory (fp32, CPU). Two pipelines are
+ * opened, one with its sessions in the worker thread (the default) and one in-process (`inWorker: false`);
+ * after a warm-up generation each, they alternate for `--runs` timed generations with `skipVideo`. Session run time is measured by an OrtHost
  * wrapper around every `run` call, on the calling side: for the worker that includes the messaging.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildModel } from '../src/models/build.js';
 import { embeddedTinyCheckpoint } from '../src/models/paths.js';
-import { createPipeline } from '../src/pipeline/pipeline.js';
+import { createPipeline, type SvdPipeline } from '../src/pipeline/pipeline.js';
 import { InProcessOrtHost, WorkerOrtHost, type HostedSession, type OrtHost, type SessionSpec } from '../src/runtime/ortHost.js';
 
 interface RunRecord {
@@ -65,60 +66,68 @@ interface GenerationMeasure {
   decodeOverhead: number;
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Median: robust to the odd slow run on a machine shared with other work. */
+const median = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
 
-async function measureMode(modelDir: string, inWorker: boolean, runs: number, request: Record<string, unknown>): Promise<GenerationMeasure[]> {
+interface Mode {
+  label: string;
+  host: TimingOrtHost;
+  pipeline: SvdPipeline;
+  measures: GenerationMeasure[];
+}
+
+async function openMode(label: string, modelDir: string, inWorker: boolean): Promise<Mode> {
   const host = new TimingOrtHost(inWorker ? new WorkerOrtHost() : new InProcessOrtHost());
   const pipeline = await createPipeline({ modelDir, device: 'cpu', host, inWorker, log: () => {} });
-  const out: GenerationMeasure[] = [];
-  try {
-    for (let i = 0; i <= runs; i++) {
-      host.runs = [];
-      const r = await pipeline.generate({ ...request, seed: 1000 + i } as never, { skipVideo: true });
-      if (i === 0) continue; // warm-up: first-run allocations and JIT
-      const byGraph: Record<string, number> = {};
-      for (const x of host.runs) byGraph[x.graph] = (byGraph[x.graph] ?? 0) + x.ms;
-      const unetRuns = host.runs.filter((x) => x.graph === 'unet').map((x) => x.ms);
-      const t = r.timings;
-      out.push({
-        total: t.total,
-        runTotal: host.runs.reduce((a, x) => a + x.ms, 0),
-        runByGraph: byGraph,
-        steps: r.stepTimings.length,
-        stepTime: r.stepTimings,
-        stepOverhead: r.stepTimings.map((s, k) => s - unetRuns[k]),
-        preprocess: t.preprocess,
-        encodeOverhead: t.encode - (byGraph.image_encoder ?? 0) - (byGraph.vae_encoder ?? 0),
-        decodeOverhead: t.decode - (byGraph.vae_decoder ?? 0),
-      });
-    }
-  } finally {
-    await pipeline.close();
-    await host.close();
-  }
-  return out;
+  return { label, host, pipeline, measures: [] };
+}
+
+/** One generation on a mode; the runs recorded by its host are attributed to the pipeline's stages. */
+async function generateOnce(mode: Mode, request: Record<string, unknown>, seed: number): Promise<GenerationMeasure> {
+  mode.host.runs = [];
+  const r = await mode.pipeline.generate({ ...request, seed } as never, { skipVideo: true });
+  const byGraph: Record<string, number> = {};
+  for (const x of mode.host.runs) byGraph[x.graph] = (byGraph[x.graph] ?? 0) + x.ms;
+  const unetRuns = mode.host.runs.filter((x) => x.graph === 'unet').map((x) => x.ms);
+  const t = r.timings;
+  return {
+    total: t.total,
+    runTotal: mode.host.runs.reduce((a, x) => a + x.ms, 0),
+    runByGraph: byGraph,
+    steps: r.stepTimings.length,
+    stepTime: r.stepTimings,
+    stepOverhead: r.stepTimings.map((s, k) => s - unetRuns[k]),
+    preprocess: t.preprocess,
+    encodeOverhead: t.encode - (byGraph.image_encoder ?? 0) - (byGraph.vae_encoder ?? 0),
+    decodeOverhead: t.decode - (byGraph.vae_decoder ?? 0),
+  };
 }
 
 function summarize(label: string, ms: GenerationMeasure[]): Record<string, number | string> {
-  const total = mean(ms.map((m) => m.total));
-  const run = mean(ms.map((m) => m.runTotal));
-  const stepOverhead = mean(ms.flatMap((m) => m.stepOverhead));
-  const stepTime = mean(ms.flatMap((m) => m.stepTime));
-  const unetRun = mean(ms.map((m) => (m.runByGraph.unet ?? 0) / m.steps));
+  const total = median(ms.map((m) => m.total));
+  const run = median(ms.map((m) => m.runTotal));
+  // per generation: averages over its steps; then the median over generations (one statistic for all three)
+  const perGen = (f: (m: GenerationMeasure) => number[]) => median(ms.map((m) => f(m).reduce((a, b) => a + b, 0) / m.steps));
+  const stepOverhead = perGen((m) => m.stepOverhead);
+  const stepTime = perGen((m) => m.stepTime);
+  const unetRun = perGen((m) => [m.runByGraph.unet ?? 0]);
   const row = {
     mode: label,
     generations: ms.length,
     totalMs: total,
     sessionRunMs: run,
-    overheadMs: total - run,
-    overheadPct: (100 * (total - run)) / total,
+    overheadMs: median(ms.map((m) => m.total - m.runTotal)),
+    overheadPct: median(ms.map((m) => (100 * (m.total - m.runTotal)) / m.total)),
     unetRunPerStepMs: unetRun,
     stepMs: stepTime,
     stepOverheadMs: stepOverhead,
-    stepOverheadPct: (100 * stepOverhead) / stepTime,
-    preprocessMs: mean(ms.map((m) => m.preprocess)),
-    encodeOverheadMs: mean(ms.map((m) => m.encodeOverhead)),
-    decodeOverheadMs: mean(ms.map((m) => m.decodeOverhead)),
+    stepOverheadPct: median(ms.map((m) => (100 * m.stepOverhead.reduce((a, b) => a + b, 0)) / m.stepTime.reduce((a, b) => a + b, 0))),
+    preprocessMs: median(ms.map((m) => m.preprocess)),
+    encodeOverheadMs: median(ms.map((m) => m.encodeOverhead)),
+    decodeOverheadMs: median(ms.map((m) => m.decodeOverhead)),
   };
   const f = (x: number) => x.toFixed(2);
   console.log(`\n${label} (${ms.length} generations, ${ms[0].steps} steps each)`);
@@ -145,12 +154,20 @@ async function main(): Promise<void> {
     console.log(`tiny model built in ${built.ms.toFixed(0)} ms → ${modelDir}`);
     const request = { image: values.image, steps: Number(values.steps), frames: Number(values.frames), device: 'cpu' };
     console.log(`request: ${JSON.stringify(request)} (size: the model's default ${built.manifest.defaults.width}×${built.manifest.defaults.height})`);
-    const rows = [
-      summarize('worker thread (default)', await measureMode(modelDir, true, runs, request)),
-      summarize('in-process (inWorker: false)', await measureMode(modelDir, false, runs, request)),
-    ];
+    const modes = [await openMode('worker thread (default)', modelDir, true), await openMode('in-process (inWorker: false)', modelDir, false)];
+    try {
+      // warm-up, then the modes alternate so that drifting background load affects both alike
+      for (const m of modes) await generateOnce(m, request, 999);
+      for (let i = 0; i < runs; i++) for (const m of modes) m.measures.push(await generateOnce(m, request, 1000 + i));
+    } finally {
+      for (const m of modes) {
+        await m.pipeline.close();
+        await m.host.close();
+      }
+    }
+    const rows = modes.map((m) => summarize(m.label, m.measures));
     const [w, p] = rows as Array<Record<string, number>>;
-    console.log(`\nworker messaging cost ≈ ${(w.sessionRunMs - p.sessionRunMs).toFixed(2)} ms per generation (Σrun as seen by the caller, worker − in-process)`);
+    console.log(`\nworker − in-process, medians: Σrun ${(w.sessionRunMs - p.sessionRunMs).toFixed(2)} ms per generation, UNet run ${(w.unetRunPerStepMs - p.unetRunPerStepMs).toFixed(2)} ms per step (messaging + copies; noise on a shared machine)`);
     console.log(`\nJSON ${JSON.stringify({ date: new Date().toISOString(), node: process.version, request, rows })}`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });

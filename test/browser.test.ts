@@ -51,16 +51,16 @@ describe('web page', () => {
     await page.setInputFiles('#image-input', FIXTURE_IMAGE);
     await page.fill('#f-steps', '6');
     // Record every step label and progress value the page shows.
-    await page.evaluate(() => {
-      const w = window as unknown as { seen: { step: string; progress: number }[] };
-      w.seen = [];
-      const record = () => w.seen.push({ step: document.getElementById('step')!.textContent ?? '', progress: (document.getElementById('progress') as HTMLProgressElement).value });
+    // (Browser-side code is passed as strings: the test project's TypeScript has no DOM types.)
+    await page.evaluate(`(() => {
+      window.seen = [];
+      const record = () => window.seen.push({ step: document.getElementById('step').textContent, progress: document.getElementById('progress').value });
       new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
-    });
+    })()`);
     await page.click('#generate');
     await page.waitForSelector('#result:not([hidden])', { timeout: 60_000 });
 
-    const seen = await page.evaluate(() => (window as unknown as { seen: { step: string; progress: number }[] }).seen);
+    const seen = (await page.evaluate('window.seen')) as { step: string; progress: number }[];
     const steps = new Set(seen.map((s) => s.step).filter((s) => /^step \d\/6$/.test(s)));
     expect(steps.size).toBeGreaterThanOrEqual(2);
     expect(seen.some((s) => s.progress > 0 && s.progress < 1)).toBe(true);
@@ -68,10 +68,10 @@ describe('web page', () => {
     expect(await page.textContent('#log')).toContain('denoise step 6/6');
 
     // The browser can load and play it (duration known), and the download link serves the same MP4.
-    const media = await page.waitForFunction(() => {
-      const v = document.getElementById('video') as HTMLVideoElement;
+    const media = await page.waitForFunction(`(() => {
+      const v = document.getElementById('video');
       return v.error ? { error: v.error.code } : v.readyState >= 1 && v.duration > 0 ? { duration: v.duration } : null;
-    }, undefined, { timeout: 20_000 }).then((h) => h.jsonValue());
+    })()`, undefined, { timeout: 20_000 }).then((h) => h.jsonValue());
     expect(media).toEqual({ duration: expect.any(Number) });
     const href = await page.getAttribute('#download', 'href');
     expect(href).toMatch(/\/files\/[0-9a-f]{32}\/[0-9a-f]{8}\.mp4\?download=1$/);

@@ -166,6 +166,16 @@ describe('fal dialect (@fal-ai/client through its proxy setting)', () => {
     expect(cancel.status).toBe(400);
     expect(await cancel.json()).toEqual({ status: 'ALREADY_COMPLETED' });
   });
+
+  it('…/status/stream sends status objects as Server-Sent Events until COMPLETED', async () => {
+    const auth = { authorization: `Key ${KEY}` };
+    const s = (await (await post(server.url, '/fal-ai/stable-video', { image_url: dataUri }, auth)).json()) as Record<string, string>;
+    const res = await fetch(`${s.status_url}/stream?logs=1`, { headers: auth });
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));
+    expect(events.at(-1).status).toBe('COMPLETED');
+    expect(events.some((e) => e.status === 'IN_PROGRESS' && e.logs.some((l: { message: string }) => l.message === 'denoise step 2/2'))).toBe(true);
+  });
 });
 
 describe('OpenAI dialect (the openai v6 SDK)', () => {

@@ -54,6 +54,8 @@ describe('auth helpers', () => {
     expect(isCrossOriginWrite(req({ host: '127.0.0.1:8080', origin: 'http://127.0.0.1:8080' }))).toBe(false);
     expect(isCrossOriginWrite(req({ host: '127.0.0.1:8080' }))).toBe(false);
     expect(isCrossOriginWrite(req({ host: '127.0.0.1:8080', origin: 'http://evil.example' }, 'GET'))).toBe(false);
+    expect(isCrossOriginWrite(req({ host: '10.0.0.5:8080', origin: 'https://svd.example.org' }), 'https://svd.example.org')).toBe(false);
+    expect(isCrossOriginWrite(req({ host: '10.0.0.5:8080', origin: 'https://evil.example' }), 'https://svd.example.org')).toBe(true);
   });
 });
 

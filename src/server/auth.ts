@@ -42,13 +42,18 @@ export function hostOfHeader(host: string | undefined): string | undefined {
   return m ? m[1] : undefined;
 }
 
-/** A request from a web page of another origin that would change something (POST, PUT, DELETE). */
-export function isCrossOriginWrite(req: IncomingMessage): boolean {
+/**
+ * A request from a web page of another origin that would change something (POST, PUT, DELETE). The page's
+ * own origin is the Host it was served from, or `publicOrigin` behind a reverse proxy.
+ */
+export function isCrossOriginWrite(req: IncomingMessage, publicOrigin?: string): boolean {
   if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return false;
   const origin = req.headers.origin;
   if (!origin || origin === 'null') return origin === 'null';
   try {
-    return new URL(origin).host.toLowerCase() !== String(req.headers.host ?? '').toLowerCase();
+    const u = new URL(origin);
+    if (publicOrigin && u.origin === publicOrigin) return false;
+    return u.host.toLowerCase() !== String(req.headers.host ?? '').toLowerCase();
   } catch {
     return true;
   }

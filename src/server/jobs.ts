@@ -60,7 +60,8 @@ export interface Job {
 }
 
 interface JobEntry extends Job {
-  request: GenerationRequestInput;
+  /** Dropped when the job ends, so finished jobs do not keep their input images in memory. */
+  request?: GenerationRequestInput;
   remote?: RemoteParamsInput;
   controller: AbortController;
   finish: () => void;
@@ -120,6 +121,7 @@ export class JobQueue {
     this.jobs.set(job.id, job);
     this.waiting.push(job);
     this.addLog(job, 'queued');
+    this.o.log?.(`job ${job.id} queued (${String(meta.dialect ?? 'api')}, ${this.waiting.length} waiting)`);
     queueMicrotask(() => this.pump());
     return job;
   }
@@ -142,10 +144,6 @@ export class JobQueue {
   /** 0 for the next job to run, -1 when not waiting. */
   position(job: Job): number {
     return this.waiting.indexOf(job as JobEntry);
-  }
-
-  get queued(): number {
-    return this.waiting.length;
   }
 
   /** Calls `listener` after every change of the job until it ends; returns the unsubscribe function. */
@@ -185,7 +183,9 @@ export class JobQueue {
     if (running) {
       if (graceMs > 0) await Promise.race([running.done, new Promise((r) => setTimeout(r, graceMs).unref())]);
       if (running.status === 'running') this.stop(running, 'cancelled', 'the server is shutting down', 'shutdown');
-      await running.done;
+      // Backends stop between steps; one that does not answer the abort within 30 s is left behind.
+      const stuck = await Promise.race([running.done.then(() => false), new Promise<boolean>((r) => setTimeout(r, 30_000, true).unref())]);
+      if (stuck) this.o.log?.(`job ${running.id} did not stop within 30 s of being aborted; closing anyway`);
     }
     for (const job of this.jobs.values()) clearTimeout(job.expiryTimer);
     this.jobs.clear();
@@ -222,7 +222,7 @@ export class JobQueue {
     const t0 = performance.now();
     try {
       const output = join(await this.dir(), `${job.id}.mp4`);
-      const result = await this.o.backend.generate({ ...job.request, output, format: 'mp4' }, {
+      const result = await this.o.backend.generate({ ...job.request!, output, format: 'mp4' }, {
         signal: job.controller.signal,
         onProgress: (e) => this.onProgress(job, e),
         remote: job.remote,
@@ -267,6 +267,8 @@ export class JobQueue {
     job.status = status;
     job.failure = failure;
     job.completedAt = Date.now();
+    job.request = undefined;
+    job.remote = undefined;
     job.expiresAt = job.completedAt + this.o.resultTtlMs;
     this.addLog(job, failure ? `${status}: ${failure.message}` : status);
     if (status !== 'failed') this.o.log?.(`job ${job.id} ${failure ? `${status}: ${failure.message}` : status}`);

@@ -2,6 +2,7 @@
 import { InvalidRequestError } from '../errors.js';
 import type { Backend } from '../backends/types.js';
 import type { BackendName } from '../backends/select.js';
+import type { RemoteBackendOptions } from '../backends/options.js';
 import { parseRequest, type GenerationRequestInput } from '../request/schema.js';
 import { isLoopbackHost } from './auth.js';
 
@@ -18,6 +19,8 @@ export interface ServerOptions {
   device?: string;
   /** Who makes the videos: `local` (default), a hosted provider by name (keys from its environment variable), or a Backend object. */
   backend?: BackendName | Backend;
+  /** How a hosted backend is reached (key, base URL, ...); default: each provider's environment variables. */
+  remote?: RemoteBackendOptions;
   /** Jobs that may wait behind the running one before new ones get 429. Default 16. */
   queueSize?: number;
   /** Seconds a finished job's result and video are kept. Default 3600. */
@@ -40,7 +43,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
-export interface ResolvedServerOptions extends Required<Omit<ServerOptions, 'apiKey' | 'model' | 'publicUrl' | 'backend' | 'log' | 'workDir'>> {
+export interface ResolvedServerOptions extends Required<Omit<ServerOptions, 'apiKey' | 'model' | 'publicUrl' | 'backend' | 'log' | 'workDir' | 'remote'>> {
+  remote: RemoteBackendOptions;
   apiKey?: string;
   workDir?: string;
   model?: string;
@@ -58,6 +62,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     model: o.model,
     device: o.device ?? 'auto',
     backend: o.backend ?? 'local',
+    remote: o.remote ?? {},
     queueSize: o.queueSize ?? 16,
     resultTtlSeconds: o.resultTtlSeconds ?? 3600,
     allowPrivateUrls: o.allowPrivateUrls ?? false,

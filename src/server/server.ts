@@ -51,13 +51,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const o = resolveServerOptions(options);
   const ownsBackend = typeof o.backend === 'string';
   const backend: Backend = typeof o.backend === 'string'
-    ? createBackend(o.backend, { local: { model: o.model, device: o.device, log: o.log } })
+    ? createBackend(o.backend, { ...o.remote, local: { model: o.model, device: o.device, log: o.log } })
     : o.backend;
   const queue = new JobQueue({ backend, maxQueued: o.queueSize, resultTtlMs: o.resultTtlSeconds * 1000, workDir: o.workDir, log: o.log });
   let markClosing!: () => void;
   const state: ServerState = {
     queue,
-    uploads: new UploadStore({ maxItems: 64, ttlMs: o.resultTtlSeconds * 1000 }),
+    uploads: new UploadStore({ maxItems: 16, ttlMs: o.resultTtlSeconds * 1000 }),
     limits: { allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, timeoutMs: o.imageTimeoutMs },
     maxBodyBytes: o.maxBodyBytes,
     defaults: o.defaults,
@@ -104,7 +104,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: ServerSt
   const t0 = performance.now();
   const url = new URL(`http://server${(req.url ?? '/').startsWith('/') ? req.url : '/'}`);
   const method = req.method ?? 'GET';
-  res.on('finish', () => state.log(`${method} ${url.pathname} ${res.statusCode} ${Math.round(performance.now() - t0)} ms`));
+  // File and upload tokens are capabilities: keep them out of the log.
+  const shown = url.pathname.replace(/[0-9a-f]{32}/g, '<token>');
+  res.on('finish', () => state.log(`${method} ${shown} ${res.statusCode} ${Math.round(performance.now() - t0)} ms`));
   const ctx: Ctx = { req, res, url, params: [], base: baseUrlOf(req, state.publicUrl, state.listenHost), state };
   let errors: ErrorWriter = webError;
   try {
@@ -120,7 +122,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: ServerSt
       // Without a key, only loopback names may address us: a DNS-rebinding page arrives with its own host name.
       throw new HttpError(403, 'forbidden_host', 'this server has no API key and only answers requests addressed to localhost or a loopback address');
     }
-    if (isCrossOriginWrite(req)) throw new HttpError(403, 'cross_origin', 'requests from other web origins are not accepted');
+    if (isCrossOriginWrite(req, state.publicUrl && new URL(state.publicUrl).origin)) throw new HttpError(403, 'cross_origin', 'requests from other web origins are not accepted');
     if (!m.route.public && apiKey !== undefined && !keyMatches(presentedKey(req), apiKey)) {
       throw new HttpError(401, 'unauthorized', presentedKey(req) === undefined
         ? 'missing API key: send it as x-api-key, Authorization: Key <key> or Authorization: Bearer <key>'

@@ -7,11 +7,11 @@
  * Outputs are `{ video: File, seed }` with URLs on this server. Errors: 422 `{detail: [{loc, msg, type}]}`
  * for fields, `{detail, error_type}` (+ `X-Fal-Error-Type`) otherwise.
  */
-import type { ServerResponse } from 'node:http';
 import { body, fileUrl, findJob, waitForJob, type Ctx } from '../context.js';
-import { HttpError, parseJsonObject, sendJson, sendText } from '../http.js';
+import { HttpError, parseJsonObject, readBody, sendJson, sendText } from '../http.js';
 import type { Job } from '../jobs.js';
 import { jobError } from '../problems.js';
+import { streamEvents } from '../events.js';
 import { matchRoute, type ErrorWriter, type Route } from '../router.js';
 import { falRequest, isFalAlias, type FalAlias } from './falModels.js';
 
@@ -108,22 +108,6 @@ async function statusStream(ctx: Ctx): Promise<void> {
   await streamEvents(ctx, job, () => falStatus(ctx, job, withLogs));
 }
 
-/** Writes `data: <json>` on every change of the job, and once more when it ends; then closes. */
-export async function streamEvents(ctx: Ctx, job: Job, snapshot: () => unknown): Promise<void> {
-  const res: ServerResponse = ctx.res;
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-fal-request-id': job.id });
-  const write = () => res.write(`data: ${JSON.stringify(snapshot())}\n\n`);
-  write();
-  const unsubscribe = ctx.state.queue.subscribe(job, write);
-  const gone = new Promise<void>((resolve) => res.on('close', () => resolve()));
-  await Promise.race([job.done, gone, ctx.state.closing]);
-  unsubscribe();
-  if (!res.writableEnded) {
-    write();
-    res.end();
-  }
-}
-
 function result(ctx: Ctx): void {
   const job = jobFor(ctx);
   if (job.status === 'queued' || job.status === 'running') throw new HttpError(400, 'in_progress', 'Request is still in progress');
@@ -153,7 +137,8 @@ async function uploadInitiate(ctx: Ctx): Promise<void> {
 }
 
 async function uploadPut(ctx: Ctx): Promise<void> {
-  const bytes = await body(ctx);
+  // Uploads are job inputs (images), so the image limit applies, not the general body limit.
+  const bytes = await readBody(ctx.req, Math.min(ctx.state.maxBodyBytes, ctx.state.limits.maxBytes));
   const ct = ctx.req.headers['content-type'];
   if (!ctx.state.uploads.put(ctx.params[0], new Uint8Array(bytes), typeof ct === 'string' ? ct : undefined)) {
     throw new HttpError(404, 'not_found', 'unknown or expired upload URL');

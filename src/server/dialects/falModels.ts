@@ -8,10 +8,10 @@ import { MAX_SEED, type GenerationRequestInput } from '../../request/schema.js';
 import { buildRequest, type Ctx } from '../context.js';
 import { HttpError } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
-import { parseWire, wireInt, wireNumber, wireString } from './fields.js';
+import { parseWire, wireImage, wireInt, wireNumber } from './fields.js';
 
 const common = {
-  image_url: wireString,
+  image_url: wireImage,
   motion_bucket_id: wireInt(1, 255).optional(),
   cond_aug: wireNumber(0, 10).optional(),
   fps: wireInt(1, 60).optional(),

@@ -28,7 +28,8 @@ export const wireEnum = <const T extends readonly [string, ...string[]]>(values:
 
 export const wireBool = z.preprocess(looseBoolean, z.boolean({ error: 'must be true or false' }));
 
-export const wireString = z.string({ error: 'must be a string' });
+/** A required image field: URL, data: URI or base64 (what is inside is checked when it is read). */
+export const wireImage = z.string({ error: 'is required: an http(s) URL, a data: URI or base64 image data' });
 
 /** Validates a wire body (unknown fields pass through untouched); issues are named by wire field. */
 export function parseWire<S extends z.ZodObject>(schema: S, body: Record<string, unknown>): z.output<S> {

@@ -13,7 +13,7 @@ import { HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
 import { jobError } from '../problems.js';
 import type { ErrorWriter, Route } from '../router.js';
-import { foldSeed, parseWire, unknownFields, wireBool, wireEnum, wireInt, wireIntOneOf, wireNumber, wireString } from './fields.js';
+import { foldSeed, parseWire, unknownFields, wireBool, wireEnum, wireInt, wireIntOneOf, wireImage, wireNumber } from './fields.js';
 
 const segmindError: ErrorWriter = (ctx, err) => {
   sendJson(ctx.res, err.status, { error: err.message }, err.headers);
@@ -21,7 +21,7 @@ const segmindError: ErrorWriter = (ctx, err) => {
 
 /** `/v1/svd`'s documented body (seed 000): motion 1–180, cond_aug 0–1, frames 14 or 25, seed up to 15 digits. */
 const svdBody = z.object({
-  image: wireString,
+  image: wireImage,
   base64: wireBool.optional(),
   cond_aug: wireNumber(0, 1).optional(),
   fps: wireInt(1, 60).optional(),
@@ -33,7 +33,7 @@ const svdBody = z.object({
 
 /** `/v1/motionctrl-svd`'s documented body (seed 001): motion bucket 127–255, fps 5–30, a camera preset. */
 const motionCtrlBody = z.object({
-  input_image: wireString,
+  input_image: wireImage,
   motion: wireEnum(CAMERA_MOTIONS).optional(),
   motion_bucket_id: wireInt(127, 255).optional(),
   fps: wireInt(5, 30).optional(),

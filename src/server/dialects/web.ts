@@ -17,7 +17,7 @@ import type { Job } from '../jobs.js';
 import { isFormContentType, parseForm } from '../multipart.js';
 import { jobError } from '../problems.js';
 import type { ErrorWriter, Route } from '../router.js';
-import { streamEvents } from './fal.js';
+import { streamEvents } from '../events.js';
 
 const webError: ErrorWriter = (ctx, err) => {
   sendJson(ctx.res, err.status, { error: { code: err.code, message: err.message, issues: err.issues } }, err.headers);
