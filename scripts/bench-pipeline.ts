@@ -4,7 +4,7 @@
  * the embedded tiny model where the sessions themselves are cheap, so the overhead is what shows.
  * Numbers are medians over the timed generations (per-step figures: over all their steps).
  *
- *   npx tsx scripts/bench-pipeline.ts [--runs 5] [--steps 25] [--frames 14]
+ *   npx tsx scripts/bench-pipeline.ts [--runs 5] [--steps 25] [--frames 14] [--threads N]
  *
  * The tiny checkpoint (models/tiny-svd) is built into a temporary directory (fp32, CPU). Two pipelines are
  * opened, one with its sessions in the worker thread (the default) and one in-process (`inWorker: false`);
@@ -79,9 +79,9 @@ interface Mode {
   measures: GenerationMeasure[];
 }
 
-async function openMode(label: string, modelDir: string, inWorker: boolean): Promise<Mode> {
+async function openMode(label: string, modelDir: string, inWorker: boolean, intraOpNumThreads?: number): Promise<Mode> {
   const host = new TimingOrtHost(inWorker ? new WorkerOrtHost() : new InProcessOrtHost());
-  const pipeline = await createPipeline({ modelDir, device: 'cpu', host, inWorker, log: () => {} });
+  const pipeline = await createPipeline({ modelDir, device: 'cpu', host, inWorker, intraOpNumThreads, log: () => {} });
   return { label, host, pipeline, measures: [] };
 }
 
@@ -143,6 +143,8 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '5' },
       steps: { type: 'string', default: '25' },
       frames: { type: 'string', default: '14' },
+      /** onnxruntime intra-op threads (default: onnxruntime's choice, all cores). */
+      threads: { type: 'string' },
       image: { type: 'string', default: resolve(fileURLToPath(new URL('../test/fixtures/reference/input_64x128.png', import.meta.url))) },
     },
   });
@@ -154,7 +156,8 @@ async function main(): Promise<void> {
     console.log(`tiny model built in ${built.ms.toFixed(0)} ms → ${modelDir}`);
     const request = { image: values.image, steps: Number(values.steps), frames: Number(values.frames), device: 'cpu' };
     console.log(`request: ${JSON.stringify(request)} (size: the model's default ${built.manifest.defaults.width}×${built.manifest.defaults.height})`);
-    const modes = [await openMode('worker thread (default)', modelDir, true), await openMode('in-process (inWorker: false)', modelDir, false)];
+    const threads = values.threads ? Number(values.threads) : undefined;
+    const modes = [await openMode('worker thread (default)', modelDir, true, threads), await openMode('in-process (inWorker: false)', modelDir, false, threads)];
     try {
       // warm-up, then the modes alternate so that drifting background load affects both alike
       for (const m of modes) await generateOnce(m, request, 999);
@@ -168,7 +171,7 @@ async function main(): Promise<void> {
     const rows = modes.map((m) => summarize(m.label, m.measures));
     const [w, p] = rows as Array<Record<string, number>>;
     console.log(`\nworker − in-process, medians: Σrun ${(w.sessionRunMs - p.sessionRunMs).toFixed(2)} ms per generation, UNet run ${(w.unetRunPerStepMs - p.unetRunPerStepMs).toFixed(2)} ms per step (messaging + copies; noise on a shared machine)`);
-    console.log(`\nJSON ${JSON.stringify({ date: new Date().toISOString(), node: process.version, request, rows })}`);
+    console.log(`\nJSON ${JSON.stringify({ date: new Date().toISOString(), node: process.version, threads: threads ?? 'default', request, rows })}`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -55,3 +55,4 @@ export async function generateVideo(request: GenerationRequestInput, options: Ge
 export function createLocalBackend(options: ConstructorParameters<typeof LocalBackend>[0] = {}): LocalBackend {
   return new LocalBackend(options);
 }
+export { startServer, type ServerOptions } from './server/index.js';
