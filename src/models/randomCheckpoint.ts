@@ -3,7 +3,8 @@
  * tests' other-config checkpoints and the full-size build benchmarks. The tensors written are exactly
  * those the graph builder asks for under the configs (a dry run), so they always build.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { writeAll, writeFileAtomically } from '../io/atomicFile.js';
 import { dirname, join } from 'node:path';
 import { clipImageEncoderWeights } from '../encoders/clipGraph.js';
 import { randomTensors, writeRandomCheckpoint } from '../onnx/randomWeights.js';
@@ -170,10 +171,7 @@ export function writeRandomSafetensorsStreaming(
   lengthBytes.writeBigUInt64LE(BigInt(headerBytes.length));
   const totalBytes = 8 + headerBytes.length + offset;
 
-  const tmp = `${path}.tmp-${process.pid}`;
-  mkdirSync(dirname(path), { recursive: true });
-  const fd = openSync(tmp, 'w');
-  try {
+  writeFileAtomically(path, (fd) => {
     writeAll(fd, lengthBytes);
     writeAll(fd, headerBytes);
     let written = 8 + headerBytes.length;
@@ -184,24 +182,11 @@ export function writeRandomSafetensorsStreaming(
       written += data.byteLength;
       onProgress?.({ file: path, tensors: i + 1, totalTensors: requests.length, bytes: written, totalBytes });
     });
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  });
   return { path, tensors: requests.length, parameters: offset / size, bytes: totalBytes };
 }
 
 /** writeSync in ≤ 1 GiB pieces until everything is written (writeSync may write less than asked). */
-function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, Math.min(1 << 30, bytes.byteLength - done));
-}
 
 export interface StreamingCheckpointOptions {
   seed: number;

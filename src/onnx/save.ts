@@ -10,7 +10,8 @@
  * `<outDir>/weights/<component>-<file>` (no copy, no extra disk), falling back to a copy (a reflink where
  * the filesystem can) when the checkpoint is on another filesystem.
  */
-import { constants, copyFileSync, existsSync, linkSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, closeSync, openSync, writeSync } from 'node:fs';
+import { constants, copyFileSync, existsSync, linkSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { writeAll, writeFileAtomically } from '../io/atomicFile.js';
 import { basename, dirname, join } from 'node:path';
 import type { GraphBuilder } from './graph.js';
 import { encodeModel, IR_VERSION, type TensorDef } from './model.js';
@@ -102,29 +103,17 @@ export function saveGraph(g: GraphBuilder, outDir: string, fileName: string, opt
   const dataPath = join(outDir, dataName);
   let dataBytes = 0;
   if (g.dataInitializers.length) {
-    const tmp = `${dataPath}.tmp-${process.pid}`;
-    const fd = openSync(tmp, 'w');
-    try {
+    writeFileAtomically(dataPath, (fd) => {
       for (const { tensor, bytes } of g.dataInitializers) {
         const pad = (64 - (dataBytes % 64)) % 64; // 64-byte alignment keeps mmap'd reads aligned
         if (pad) writeSync(fd, new Uint8Array(pad));
         dataBytes += pad;
         const b = bytes();
-        for (let done = 0; done < b.byteLength; ) done += writeSync(fd, b, done, Math.min(1 << 30, b.byteLength - done));
+        writeAll(fd, b);
         external.push({ ...tensor, external: { location: dataName, offset: dataBytes, length: b.byteLength } });
         dataBytes += b.byteLength;
       }
-      closeSync(fd);
-      renameSync(tmp, dataPath);
-    } catch (err) {
-      try {
-        closeSync(fd);
-      } catch {
-        /* already closed */
-      }
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    });
   } else {
     rmSync(dataPath, { force: true }); // a stale side file from an earlier build would mislead
   }

@@ -2,7 +2,7 @@
  * Writes .safetensors files (used by the tiny-checkpoint generator and tests). The file is written to a
  * temporary name and renamed, so a failure never leaves a partial checkpoint behind.
  */
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { writeAll, writeFileAtomically } from '../io/atomicFile.js';
 import { float32ToBytes, SAFETENSORS_DTYPE_SIZE, type SafetensorsDtype } from './dtype.js';
 
 export interface TensorToWrite {
@@ -52,23 +52,9 @@ export function writeSafetensors(path: string, tensors: Record<string, TensorToW
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(headerBytes.length));
 
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, len);
-    writeSync(fd, headerBytes);
-    for (const b of blobs) {
-      for (let done = 0; done < b.byteLength; ) done += writeSync(fd, b, done, Math.min(1 << 30, b.byteLength - done));
-    }
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeFileAtomically(path, (fd) => {
+    writeAll(fd, len);
+    writeAll(fd, headerBytes);
+    for (const b of blobs) writeAll(fd, b);
+  });
 }
