@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { writeAll, writeFileAtomically } from '../io/atomicFile.js';
 import { dirname, join } from 'node:path';
 import { clipImageEncoderWeights } from '../encoders/clipGraph.js';
-import { randomTensors, writeRandomCheckpoint } from '../onnx/randomWeights.js';
+import { randomTensors } from '../onnx/randomWeights.js';
 import { dryWeights, type WeightRequest } from '../onnx/weights.js';
 import { float32ToFloat16 } from '../tensor/float16.js';
 import { defineUnetGraph } from '../unet/build.js';
@@ -44,51 +44,16 @@ export function readCheckpointConfigs(dir: string): RandomCheckpointConfigs {
 
 /**
  * Writes `<outDir>/{unet,vae,image_encoder,scheduler,feature_extractor}` + model_index.json with seeded
- * random weights (F32, or F16 as `*.fp16.safetensors` when `dtype` is 'F16').
+ * random weights (F32, or F16 as `*.fp16.safetensors` when `dtype` is 'F16'); one tensor in memory at a time.
  */
 export function writeRandomCheckpointDir(outDir: string, configs: RandomCheckpointConfigs, seed: number, dtype: 'F32' | 'F16' = 'F32'): void {
-  const staging = `${outDir}.tmp-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  const json = (rel: string, value: unknown) => {
-    mkdirSync(join(staging, rel, '..'), { recursive: true });
-    writeFileSync(join(staging, rel), `${JSON.stringify(value, null, 2)}\n`);
-  };
-  json('model_index.json', {
-    _class_name: 'StableVideoDiffusionPipeline',
-    feature_extractor: ['transformers', 'CLIPImageProcessor'],
-    image_encoder: ['transformers', 'CLIPVisionModelWithProjection'],
-    scheduler: ['diffusers', 'EulerDiscreteScheduler'],
-    unet: ['diffusers', 'UNetSpatioTemporalConditionModel'],
-    vae: ['diffusers', 'AutoencoderKLTemporalDecoder'],
-  });
-  json('unet/config.json', configs.unet);
-  json('vae/config.json', configs.vae);
-  json('image_encoder/config.json', configs.imageEncoder);
-  json('scheduler/scheduler_config.json', configs.scheduler);
-  if (configs.featureExtractor) json('feature_extractor/preprocessor_config.json', configs.featureExtractor);
-
-  const unet = defineUnetGraph(parseUnetConfig(configs.unet), dryWeights(), { dtype: 'float32', target: 'cpu' });
-  const requests = {
-    unet: unet.g.requests,
-    vae: [...vaeEncoderWeights(configs.vae), ...vaeDecoderWeights(configs.vae)],
-    imageEncoder: clipImageEncoderWeights(configs.imageEncoder),
-  };
-  const suffix = dtype === 'F16' ? '.fp16.safetensors' : '.safetensors';
-  let k = 0;
-  for (const [component, [dir, stem]] of Object.entries(COMPONENT_FILES) as Array<[keyof typeof requests, readonly [string, string]]>) {
-    const seen = new Set<string>();
-    const unique = requests[component].filter((r) => !seen.has(r.name) && seen.add(r.name));
-    writeRandomCheckpoint(join(staging, dir, `${stem}${suffix}`), unique, seed + 1000 * k++, dtype);
-  }
-  rmSync(outDir, { recursive: true, force: true });
-  mkdirSync(join(outDir, '..'), { recursive: true });
-  renameSync(staging, outDir);
+  writeRandomCheckpointDirStreaming(outDir, configs, { seed, dtype });
 }
 
 
 // ---------------------------------------------------------------------------------------------------------
-// Streaming writer for full-size checkpoints: the SVD UNet alone is 1.5 G parameters (3 GB in F16), far too
-// much to hold in memory at once as `writeRandomCheckpointDir` does. Every shape is known from a dry run, so
+// Streaming writer, for checkpoints of any size: the SVD UNet alone is 1.5 G parameters (3 GB in F16), far
+// too much to hold in memory at once. Every shape is known from a dry run, so
 // the safetensors header is written first and then each tensor is generated, converted and written alone.
 
 export type CheckpointComponent = keyof typeof COMPONENT_FILES;
