@@ -3,21 +3,15 @@
  * worker, so the line updates as steps finish). Plain lines when stderr is not a terminal.
  */
 import type { ProgressEvent } from '../backends/types.js';
+import { formatDuration } from '../hub/progress.js';
 
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms)) return '?';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-}
-
-/** Renders "step 3/25 [######......] 1.52 it/s ETA 14s". Pure, for tests. */
+/** Renders "step 5/25 [#####...................] 2.00 it/s ETA 0:10". */
 export function renderStep(step: number, total: number, elapsedMs: number, width = 24): string {
   const filled = Math.round((step / total) * width);
   const rate = step / (elapsedMs / 1000);
   const eta = ((total - step) / rate) * 1000;
   const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
-  return `step ${step}/${total} [${bar}] ${rate >= 1 ? rate.toFixed(2) + ' it/s' : (1 / rate).toFixed(2) + ' s/it'} ETA ${formatDuration(eta)}`;
+  return `step ${step}/${total} [${bar}] ${rate >= 1 ? rate.toFixed(2) + ' it/s' : (1 / rate).toFixed(2) + ' s/it'} ETA ${Number.isFinite(eta) ? formatDuration(eta / 1000) : '?'}`;
 }
 
 export function createProgressReporter(stream: NodeJS.WriteStream = process.stderr): (e: ProgressEvent) => void {
