@@ -116,18 +116,17 @@ describe('chunked decoding', () => {
 
 describe('decode chunk choice', () => {
   const base = { frames: 25, width: 1024, height: 576, dtype: 'float16' as const };
-  it('takes the request, then the model default, then what fits on the GPU, else all frames', async () => {
+  it('keeps a chosen size, else takes what fits on the GPU, else all frames', async () => {
     const { chooseDecodeChunk } = await import('../src/pipeline/decode.js');
-    expect(chooseDecodeChunk({ ...base, requested: 7, modelDefault: 14, provider: 'cuda', freeMiB: 80000 }).chunk).toBe(7);
-    expect(chooseDecodeChunk({ ...base, requested: 40, provider: 'cpu', freeMiB: null }).chunk).toBe(25);
-    expect(chooseDecodeChunk({ ...base, modelDefault: 14, provider: 'cuda', freeMiB: 2000 }).chunk).toBe(14);
-    const small = chooseDecodeChunk({ ...base, provider: 'cuda', freeMiB: 8000 });
-    const large = chooseDecodeChunk({ ...base, provider: 'cuda', freeMiB: 80000 });
+    expect(chooseDecodeChunk({ ...base, resolved: 7, chosen: true, provider: 'cuda', freeMiB: 80000 }).chunk).toBe(7);
+    expect(chooseDecodeChunk({ ...base, resolved: 14, chosen: true, provider: 'cuda', freeMiB: 2000 }).chunk).toBe(14);
+    const small = chooseDecodeChunk({ ...base, resolved: 25, chosen: false, provider: 'cuda', freeMiB: 8000 });
+    const large = chooseDecodeChunk({ ...base, resolved: 25, chosen: false, provider: 'cuda', freeMiB: 80000 });
     expect(small.chunk).toBeGreaterThanOrEqual(1);
     expect(small.chunk).toBeLessThan(25);
     expect(large.chunk).toBe(25);
     expect(small.reason).toMatch(/8000 MiB/);
-    expect(chooseDecodeChunk({ ...base, provider: 'cuda', freeMiB: null }).chunk).toBe(25);
-    expect(chooseDecodeChunk({ ...base, provider: 'cpu', freeMiB: 100 }).chunk).toBe(25);
+    expect(chooseDecodeChunk({ ...base, resolved: 25, chosen: false, provider: 'cuda', freeMiB: null }).chunk).toBe(25);
+    expect(chooseDecodeChunk({ ...base, resolved: 25, chosen: false, provider: 'cpu', freeMiB: 100 }).chunk).toBe(25);
   });
 });

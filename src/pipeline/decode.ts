@@ -71,10 +71,10 @@ export async function decodeChunked(a: DecodeArgs): Promise<DecodeResult> {
 }
 
 export interface ChunkChoice {
-  /** What the request asked for, if anything. */
-  requested?: number;
-  /** The model manifest's default, if any. */
-  modelDefault?: number;
+  /** The chunk size the request resolved to (the request's, else the model's, else all frames). */
+  resolved: number;
+  /** True when the request or the model chose it; then it is kept as it is. */
+  chosen: boolean;
   frames: number;
   provider: 'cuda' | 'cpu';
   /** Free GPU memory (nvidia-smi), null when unknown. */
@@ -85,14 +85,13 @@ export interface ChunkChoice {
 }
 
 /**
- * The decode chunk size: the request's, else the model's, else on CUDA what fits in free GPU memory
+ * The decode chunk size: what the request or the model chose, else on CUDA what fits in free GPU memory
  * (so a 25-frame XT decode does not start by running out of memory), else all frames at once (diffusers).
  */
 export function chooseDecodeChunk(c: ChunkChoice): { chunk: number; reason: string } {
-  if (c.requested !== undefined) return { chunk: Math.min(c.requested, c.frames), reason: 'requested' };
-  if (c.modelDefault !== undefined) return { chunk: Math.min(c.modelDefault, c.frames), reason: 'model default' };
+  if (c.chosen) return { chunk: c.resolved, reason: 'requested or model default' };
   if (c.provider === 'cuda' && c.freeMiB !== null) {
     return { chunk: Math.min(c.frames, defaultDecodeChunkSize(c.freeMiB, c.width, c.height, c.dtype)), reason: `fits ${c.freeMiB} MiB of free GPU memory` };
   }
-  return { chunk: c.frames, reason: 'all frames' };
+  return { chunk: c.resolved, reason: 'all frames' };
 }

@@ -206,7 +206,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   const { chunk } = manifest.vae.decoderFixedFrames !== null
     ? { chunk: req.decodeChunkSize }
     : chooseDecodeChunk({
-      requested: input.decodeChunkSize, modelDefault: manifest.defaults.decodeChunkSize, frames: F,
+      resolved: req.decodeChunkSize, chosen: input.decodeChunkSize !== undefined || manifest.defaults.decodeChunkSize !== undefined, frames: F,
       provider: s.device.provider, freeMiB: s.device.provider === 'cuda' ? await gpuFreeMemoryMiB(s.device.deviceId) : null,
       width: W, height: H, dtype: vaeDecoder.inputType('latent'),
     });
