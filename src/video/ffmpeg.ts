@@ -1,6 +1,6 @@
 /**
  * Locating the ffmpeg and ffprobe executables: `FFMPEG_PATH` / `FFPROBE_PATH` first, then `PATH`
- * (runtime-notes §5). A missing binary is a FfmpegError that says how to fix it.
+ * (docs/runtime.md §5). A missing binary is a FfmpegError that says how to fix it.
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
