@@ -8,6 +8,7 @@ import { LocalBackend } from './backends/local.js';
 import type { GenerateCallOptions } from './backends/types.js';
 import { resolveModelDir } from './models/resolve.js';
 import { createPipeline, type GenerateOptions, type GenerateResult } from './pipeline/pipeline.js';
+import { checkBeforeModelLoad } from './pipeline/preflight.js';
 import { parseRequest, type GenerationRequestInput } from './request/schema.js';
 
 export { createPipeline, resolveForModel, type SvdPipeline, type PipelineOptions, type GenerateOptions, type GenerateResult } from './pipeline/pipeline.js';
@@ -40,7 +41,7 @@ export interface GenerateVideoOptions extends GenerateCallOptions, Pick<Generate
  *   console.log(r.outputPath, r.seed, r.timings);
  */
 export async function generateVideo(request: GenerationRequestInput, options: GenerateVideoOptions = {}): Promise<GenerateResult> {
-  parseRequest(request); // field errors before any model work
+  await checkBeforeModelLoad(parseRequest(request), options.signal); // field, image and ffmpeg errors before any model work
   const log = options.log ?? ((m: string) => process.stderr.write(`svd: ${m}\n`));
   const modelDir = await resolveModelDir(request.model, { device: request.device, log, signal: options.signal });
   const pipeline = await createPipeline({ modelDir, device: request.device, log });

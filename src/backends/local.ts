@@ -3,7 +3,8 @@
  * server or a script making many videos loads the models once.
  */
 import type { Backend, BackendResult, GenerateCallOptions } from './types.js';
-import type { GenerationRequestInput } from '../request/schema.js';
+import { parseRequest, type GenerationRequestInput } from '../request/schema.js';
+import { checkBeforeModelLoad } from '../pipeline/preflight.js';
 import { createPipeline, type SvdPipeline } from '../pipeline/pipeline.js';
 import { resolveModelDir } from '../models/resolve.js';
 
@@ -35,6 +36,7 @@ export class LocalBackend implements Backend {
   }
 
   async generate(request: GenerationRequestInput, options: GenerateCallOptions = {}): Promise<BackendResult> {
+    await checkBeforeModelLoad(parseRequest(request), options.signal); // image and ffmpeg errors before a model loads
     const pipeline = await this.pipeline(request.model, request.device);
     const result = await pipeline.generate(request, options);
     return {

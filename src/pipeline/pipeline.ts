@@ -1,5 +1,5 @@
 /**
- * The local SVD pipeline, a port of diffusers' StableVideoDiffusionPipeline.__call__ (spec §1):
+ * The local SVD pipeline, a port of diffusers' StableVideoDiffusionPipeline.__call__ (docs/pipeline.md §1):
  *
  *   image → preprocess (two branches) → CLIP embedding ┐
  *                                     → VAE latent     ├→ denoise loop (Euler + UNet + CFG ramp) → chunked decode → frames → video
@@ -135,7 +135,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   const preprocessMs = performance.now() - t;
   await dump?.('clip_pixel_values', clipPixels, [1, 3, enc.imageSize, enc.imageSize]);
 
-  // 2. Noise, in diffusers' draw order: augmentation noise first, then the initial latents (spec §4).
+  // 2. Noise, in diffusers' draw order: augmentation noise first, then the initial latents (docs/pipeline.md §4).
   const F = req.frames;
   const scale = manifest.vae.spatialScaleFactor;
   const h = H / scale, w = W / scale, C = manifest.vae.latentChannels, plane = h * w;
@@ -145,7 +145,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   checkNoise(augNoise, 3 * H * W, 'aug_noise', [1, 3, H, W]);
   checkNoise(initNoise, F * C * plane, 'init_noise', [1, F, C, h, w]);
 
-  // 3. Encode: CLIP image embedding and the VAE posterior mean of the noise-augmented image (not scaled, spec §2.4).
+  // 3. Encode: CLIP image embedding and the VAE posterior mean of the noise-augmented image (not scaled, docs/pipeline.md §2.4).
   progress({ stage: 'encode', fraction: 0 });
   t = performance.now();
   const embeds = (await imageEncoder.run({ pixel_values: imageEncoder.tensor('pixel_values', clipPixels, [1, 3, enc.imageSize, enc.imageSize]) })).data; /* [1,D] */
@@ -158,7 +158,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   await dump?.('image_latents', imageLatent, [1, C, h, w]);
   throwIfAborted(o.signal);
 
-  // 4. Conditioning for the CFG batch [uncond, cond]: zero embedding and zero image latent for uncond (spec §6).
+  // 4. Conditioning for the CFG batch [uncond, cond]: zero embedding and zero image latent for uncond (docs/pipeline.md §6).
   const guided = req.maxGuidance > 1;
   const batch = guided ? 2 : 1;
   const timeIds = addedTimeIds(req.fps, req.motionBucketId, req.condAug);
@@ -169,7 +169,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   const timeIdsTensor = unet.tensor('added_time_ids', repeatRows(timeIds, batch), [batch, 3]);
   const ramp = guidanceRamp(req.minGuidance, req.maxGuidance, F);
 
-  // 5. Scheduler: Karras sigmas, continuous timesteps, initial latents scaled by init_noise_sigma (spec §5).
+  // 5. Scheduler: Karras sigmas, continuous timesteps, initial latents scaled by init_noise_sigma (docs/pipeline.md §5).
   const { sigmas, timesteps, initNoiseSigma: sigma0 } = setTimesteps(manifest.scheduler, req.steps);
   await dump?.('sigmas', sigmas, [sigmas.length]);
   await dump?.('timesteps', timesteps, [timesteps.length]);
@@ -201,7 +201,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
     progress({ stage: 'denoise', step: i + 1, totalSteps: req.steps, fraction: (i + 1) / req.steps });
   }
 
-  // 7. Decode in chunks: latents / scaling_factor → [F,C,h,w] → frames [F,3,H,W] (spec §8.4).
+  // 7. Decode in chunks: latents / scaling_factor → [F,C,h,w] → frames [F,3,H,W] (docs/pipeline.md §8.4).
   throwIfAborted(o.signal);
   const { chunk } = manifest.vae.decoderFixedFrames !== null
     ? { chunk: req.decodeChunkSize }

@@ -8,6 +8,7 @@ import { modelPath } from '../../hub/index.js';
 import { resolveModelDir } from '../../models/resolve.js';
 import { npyDumper, readNoiseDir } from '../../pipeline/debug.js';
 import { createPipeline, type GenerateResult } from '../../pipeline/pipeline.js';
+import { checkBeforeModelLoad } from '../../pipeline/preflight.js';
 import { parseRequest, type GenerationRequestInput } from '../../request/schema.js';
 import { findCudaProviderLibrary } from '../../runtime/device.js';
 import { createProgressReporter } from '../progress.js';
@@ -30,7 +31,7 @@ export function registerGenerate(program: Command): void {
       process.once('SIGTERM', onSignal);
       try {
         const request = requestFromFlags(image, opts);
-        parseRequest(request); // every field error before anything loads or connects
+        const parsed = parseRequest(request); // every field error before anything loads or connects
         const { backend, options } = remoteOptionsFromFlags(opts);
         // --noise/--dump are local debugging tools; otherwise `auto`: local when sensible, else a provider with a key
         const choice = backend ?? (opts.noise || opts.dump ? 'local' : 'auto');
@@ -43,6 +44,7 @@ export function registerGenerate(program: Command): void {
           printRemote({ ...result, backend: selection.name, reason: selection.reason }, Boolean(opts.json));
           return;
         }
+        await checkBeforeModelLoad(parsed, controller.signal);
         const modelDir = await resolveModelDir(request.model, { device: request.device, log: (m) => process.stderr.write(`${m}\n`), signal: controller.signal });
         const pipeline = await createPipeline({ modelDir, device: request.device });
         try {
