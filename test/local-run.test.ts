@@ -4,6 +4,7 @@
  * builds CPU graphs and a pull can be cancelled. The resolver is replaced by a recorder here.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { REFERENCE_IMAGE } from './helpers/reference.js';
 
 const calls: { ref: string | undefined; options: Record<string, unknown> }[] = [];
 vi.mock('../src/models/resolve.js', () => ({
@@ -25,7 +26,7 @@ describe('local run: model resolution gets the device and the signal', () => {
   it('LocalBackend passes its default device and model, and the call\'s signal', async () => {
     const backend = new LocalBackend({ device: 'cpu', model: 'svd-xt', log: () => {} });
     const signal = new AbortController().signal;
-    await expect(backend.generate({ image: 'a.png' }, { signal })).rejects.toThrow('recorded');
+    await expect(backend.generate({ image: REFERENCE_IMAGE, format: 'png' }, { signal })).rejects.toThrow('recorded');
     expect(calls).toHaveLength(1);
     expect(calls[0].ref).toBe('svd-xt');
     expect(calls[0].options).toMatchObject({ device: 'cpu', signal });
@@ -33,15 +34,15 @@ describe('local run: model resolution gets the device and the signal', () => {
 
   it('a request\'s own model and device win over the backend defaults', async () => {
     const backend = new LocalBackend({ device: 'cpu', model: 'svd-xt', log: () => {} });
-    await expect(backend.generate({ image: 'a.png', model: 'svd', device: 'cuda:1' })).rejects.toThrow('recorded');
+    await expect(backend.generate({ image: REFERENCE_IMAGE, format: 'png', model: 'svd', device: 'cuda:1' })).rejects.toThrow('recorded');
     expect(calls[0]).toMatchObject({ ref: 'svd', options: { device: 'cuda:1' } });
   });
 
   it('generateVideo passes the request\'s device and the signal, after checking every field', async () => {
     const signal = new AbortController().signal;
-    await expect(generateVideo({ image: 'a.png', device: 'cpu' }, { signal, log: () => {} })).rejects.toThrow('recorded');
+    await expect(generateVideo({ image: REFERENCE_IMAGE, format: 'png', device: 'cpu' }, { signal, log: () => {} })).rejects.toThrow('recorded');
     expect(calls[0].options).toMatchObject({ device: 'cpu', signal });
-    await expect(generateVideo({ image: 'a.png', steps: 0 }, { log: () => {} })).rejects.toBeInstanceOf(InvalidRequestError);
+    await expect(generateVideo({ image: REFERENCE_IMAGE, steps: 0 }, { log: () => {} })).rejects.toBeInstanceOf(InvalidRequestError);
     expect(calls).toHaveLength(1);
   });
 });

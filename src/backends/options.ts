@@ -16,7 +16,7 @@ import type { Backend, BackendResult, GenerateCallOptions } from './types.js';
 export const REMOTE_BACKENDS = ['segmind', 'fal', 'voltage', 'openai'] as const;
 export type RemoteBackendName = (typeof REMOTE_BACKENDS)[number];
 
-/** MotionCtrl-SVD's eight camera presets, spelled as Segmind's `motion` enum (providers.md §1.3, §5.3). */
+/** MotionCtrl-SVD's eight camera presets, spelled as Segmind's `motion` enum (docs/providers.md §1.3, §5.3). */
 export const CAMERA_MOTIONS = ['Pan Up', 'Pan Down', 'Pan Right', 'Pan Left', 'Zoom In', 'Zoom Out', 'CW', 'ACW'] as const;
 export type CameraMotion = (typeof CAMERA_MOTIONS)[number];
 export const PIXVERSE_QUALITIES = ['360p', '540p', '720p', '1080p'] as const;

@@ -13,7 +13,7 @@ export interface RegistryVariant {
   repo: string;
   revision: string;
   description: string;
-  /** Per-variant generation defaults (spec §10, diffusers column). */
+  /** Per-variant generation defaults (docs/pipeline.md §10, diffusers column). */
   defaults: ModelDefaults & { steps: number; decodeChunkSize: number };
   /** Licence / access note shown by `svd models list` and in gated-repo errors. */
   licence: string;
@@ -24,7 +24,7 @@ const GATED_NOTE =
 
 /**
  * Diffusers' defaults: frames = unet.config.num_frames, fps 7, motion bucket 127, noise_aug 0.02,
- * guidance 1.0→3.0, 25 steps, decode chunk = all frames, 576×1024 (spec §10).
+ * guidance 1.0→3.0, 25 steps, decode chunk = all frames, 576×1024 (docs/pipeline.md §10).
  */
 function diffusersDefaults(frames: number) {
   return {

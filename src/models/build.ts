@@ -29,7 +29,7 @@ export interface BuildModelOptions {
   /** Manifest name of the variant (svd, svd-xt, ...); default: guessed from the configs. */
   modelVariant?: string;
   /**
-   * The temporal transformer's cross-attention context: 'per-video' (default; sgm, spec §7.6, diffusers ≥ 0.28) or
+   * The temporal transformer's cross-attention context: 'per-video' (default; sgm, docs/pipeline.md §7.6, diffusers ≥ 0.28) or
    * 'diffusers-0.27', which reproduces that release's pixel-interleaved layout (our reference run was made with it).
    */
   temporalContextOrder?: TemporalContextOrder;

@@ -66,7 +66,7 @@ export interface ManifestOverrides {
 }
 
 /**
- * Manifest fields derived from the checkpoint configs. Defaults follow diffusers' pipeline (spec §10):
+ * Manifest fields derived from the checkpoint configs. Defaults follow diffusers' pipeline (docs/pipeline.md §10):
  * 1024×576 for SVD-size models, fps 7, motion bucket 127, cond_aug 0.02, guidance 1→3, 25 steps,
  * frames = unet.num_frames. Smaller (test) models get a small default size so they run in seconds.
  */

@@ -1,11 +1,11 @@
 /**
- * Conditioning tensors of the denoising loop (spec §2.4, §3, §6, §7.1): the UNet input with the image
+ * Conditioning tensors of the denoising loop (docs/pipeline.md §2.4, §3, §6, §7.1): the UNet input with the image
  * latent concatenated on channels, the CFG batch (unconditional first, zeros for the image branches) and
  * the micro-conditioning ids. Pure functions on Float32Array.
  */
 import { guidanceRamp } from '../scheduler/guidance.js';
 
-/** `[fps − 1, motion_bucket_id, cond_aug]`: SVD was conditioned on fps − 1 (spec §3). */
+/** `[fps − 1, motion_bucket_id, cond_aug]`: SVD was conditioned on fps − 1 (docs/pipeline.md §3). */
 export function addedTimeIds(fps: number, motionBucketId: number, condAug: number): Float32Array /* [3] */ {
   return Float32Array.of(fps - 1, motionBucketId, condAug);
 }
@@ -24,7 +24,7 @@ export interface UnetSampleArgs {
   latentChannels: number;
   imageChannels: number;
   plane: number; /* h · w */
-  /** sqrt(σ²+1): the noisy latents are divided by it (c_in, spec §5.4); the image latent is not scaled. */
+  /** sqrt(σ²+1): the noisy latents are divided by it (c_in, docs/pipeline.md §5.4); the image latent is not scaled. */
   inputDivisor: number;
   /** With CFG the batch is [uncond, cond]; the unconditional half gets a zero image latent. */
   guided: boolean;
@@ -60,7 +60,7 @@ export interface Conditioning {
 }
 
 /**
- * The CFG batch (spec §6): guidance runs when the largest scale exceeds 1, as in diffusers'
+ * The CFG batch (docs/pipeline.md §6): guidance runs when the largest scale exceeds 1, as in diffusers'
  * `do_classifier_free_guidance`; the unconditional half gets a zero embedding (and a zero image latent,
  * see buildUnetSample); both halves get the same micro-conditioning.
  */

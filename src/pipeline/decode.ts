@@ -1,5 +1,5 @@
 /**
- * Chunked temporal VAE decoding (spec §8.4). Each chunk is decoded as its own short video: temporal
+ * Chunked temporal VAE decoding (docs/pipeline.md §8.4). Each chunk is decoded as its own short video: temporal
  * convolutions and temporal GroupNorm statistics see only the chunk, so the chunk size changes the
  * pixels — it is part of the request (`decodeChunkSize`, Segmind's `decoding_t`), not a tuning knob.
  * On CUDA, an out-of-memory failure is retried with half the chunk, and the caller is told.

@@ -6,6 +6,7 @@
 import { throwIfAborted } from '../errors.js';
 import { resolveModelDir } from '../models/resolve.js';
 import { parseRequest, type GenerationRequestInput } from '../request/schema.js';
+import { checkBeforeModelLoad } from './preflight.js';
 import { createPipeline, type GenerateOptions, type GenerateResult, type SvdPipeline } from './pipeline.js';
 
 export interface OpenModelOptions {
@@ -30,7 +31,7 @@ export const stderrLog = (message: string): void => {
 
 /**
  * One video from one image with the local pipeline: resolves (and builds, once) the model, runs, writes
- * the video, closes the model. Field errors come before any model work. For many videos, pass a `pool`
+ * the video, closes the model. Field, image and ffmpeg errors come before any model work. For many videos, pass a `pool`
  * or keep a pipeline from `createPipeline`.
  *
  * @example
@@ -38,7 +39,8 @@ export const stderrLog = (message: string): void => {
  *   console.log(r.outputPath, r.seed, r.timings);
  */
 export async function generateVideo(request: GenerationRequestInput, options: GenerateVideoOptions = {}): Promise<GenerateResult> {
-  parseRequest(request);
+  // field, image and ffmpeg errors before any model work
+  await checkBeforeModelLoad(parseRequest(request), options.signal);
   const { defaults, pool, log = stderrLog, ...generateOptions } = options;
   const pipeline = await openModelPipeline(request.model ?? defaults?.model, {
     device: request.device ?? defaults?.device, signal: options.signal, log, pool,

@@ -1,5 +1,5 @@
 /**
- * The local SVD pipeline, a port of diffusers' StableVideoDiffusionPipeline.__call__ (spec §1):
+ * The local SVD pipeline, a port of diffusers' StableVideoDiffusionPipeline.__call__ (docs/pipeline.md §1):
  *
  *   image → preprocess (two branches) → CLIP embedding ┐
  *                                     → VAE latent     ├→ denoise loop (Euler + UNet + CFG ramp) → chunked decode → frames → video

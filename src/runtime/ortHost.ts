@@ -1,6 +1,6 @@
 /**
  * Hosts onnxruntime sessions, by default in a worker thread: `InferenceSession.run` is synchronous native
- * work that blocks the event loop for the whole call (runtime-notes §1.3), which would freeze progress
+ * work that blocks the event loop for the whole call (docs/runtime.md §1.3), which would freeze progress
  * bars, the HTTP server and AbortSignal handling during a UNet step. In the worker the main thread stays
  * responsive; tensors cross the boundary by transfer (no copy of the underlying buffers).
  *

@@ -1,7 +1,7 @@
 /**
  * diffusers `attention.py` as SVD's UNet uses it: `Attention` (q/k/v without bias, `to_out.0` with bias,
  * scale 1/sqrt(head_dim)), `FeedForward` (GEGLU, ×4), `BasicTransformerBlock` and
- * `TemporalBasicTransformerBlock` (pre-LayerNorm, eps 1e-5) — spec §7.6.
+ * `TemporalBasicTransformerBlock` (pre-LayerNorm, eps 1e-5) — docs/pipeline.md §7.6.
  */
 import type { Value } from '../onnx/graph.js';
 import { attention } from '../onnx/layers/attention.js';
@@ -37,7 +37,7 @@ export function selfAttention(ctx: UnetContext, x: Value, prefix: string, s: Att
 
 /**
  * Cross-attention whose context is a single token: softmax over one key is exactly 1, so every query
- * gets `to_out(to_v(context))` (spec §7.6). Returns that vector with the context's shape [.., 1, dim];
+ * gets `to_out(to_v(context))` (docs/pipeline.md §7.6). Returns that vector with the context's shape [.., 1, dim];
  * the caller adds it to the hidden states by broadcasting. to_q and to_k (and the block's norm2, which
  * only feeds the query) are recorded in `ctx.skipped` instead of being loaded.
  */

@@ -1,6 +1,6 @@
 /**
  * What every UNet block receives besides its hidden states: the per-frame conditioning computed once at the
- * top of the forward pass (spec §7.1), plus the build's settings and its list of checkpoint tensors that are
+ * top of the forward pass (docs/pipeline.md §7.1), plus the build's settings and its list of checkpoint tensors that are
  * deliberately not used.
  */
 import type { GraphBuilder, Value } from '../onnx/graph.js';

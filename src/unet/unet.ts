@@ -1,5 +1,5 @@
 /**
- * diffusers `UNetSpatioTemporalConditionModel.forward` as an ONNX graph (spec §7): embeddings, conv_in,
+ * diffusers `UNetSpatioTemporalConditionModel.forward` as an ONNX graph (docs/pipeline.md §7): embeddings, conv_in,
  * down blocks, mid block, up blocks, conv_norm_out → SiLU → conv_out. Knows nothing about files.
  */
 import type { GraphBuilder, Value } from '../onnx/graph.js';
@@ -23,7 +23,7 @@ export interface UnetGraphOptions {
   attentionImpl?: 'primitive' | 'mha';
   /** Softmax in float32 inside fp16 graphs ('primitive' attention only). */
   softmaxFloat32?: boolean;
-  /** Default 'per-video' (sgm, spec §7.6, diffusers ≥ 0.28); 'diffusers-0.27' reproduces that release's run (see TemporalContextOrder). */
+  /** Default 'per-video' (sgm, docs/pipeline.md §7.6, diffusers ≥ 0.28); 'diffusers-0.27' reproduces that release's run (see TemporalContextOrder). */
   temporalContextOrder?: TemporalContextOrder;
   /** Build the single-token cross-attentions literally (for node-count / equivalence measurements). */
   literalCrossAttention?: boolean;
@@ -60,7 +60,7 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
   const batch = shapeOf(g, inputs.sample, 0, 1); // [1] int64: B
   const frames = shapeOf(g, inputs.sample, 1, 2); // [1] int64: F
 
-  // 1. time: the scalar timestep broadcast to the batch, plus the added time ids (spec §7.3)
+  // 1. time: the scalar timestep broadcast to the batch, plus the added time ids (docs/pipeline.md §7.3)
   const t = g.op('Expand', [inputs.timestep, batch], {}, { name: 'timesteps' }); // [B] float32
   let emb = timestepEmbedding(g, timestepSinusoid(g, t, c0), 'time_embedding', { inDim: c0, hiddenDim: embedDim });
   const ids = reshape(g, inputs.addedTimeIds, [-1]);

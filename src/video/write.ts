@@ -27,7 +27,7 @@ export interface WriteVideoOptions {
   signal?: AbortSignal;
 }
 
-/** Codec arguments per container (runtime-notes §5). Every format plays at the requested fps. */
+/** Codec arguments per container (docs/runtime.md §5). Every format plays at the requested fps. */
 const CODEC_ARGS: Record<Exclude<VideoFormat, 'png'>, string[]> = {
   mp4: ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-crf', '18', '-preset', 'medium', '-movflags', '+faststart', '-f', 'mp4'],
   webm: ['-c:v', 'libvpx-vp9', '-pix_fmt', 'yuv420p', '-crf', '32', '-b:v', '0', '-row-mt', '1', '-deadline', 'good', '-cpu-used', '4', '-f', 'webm'],

@@ -1,5 +1,5 @@
 /**
- * VoltageGPU's `POST /v1/video/generations` (seed 004, providers.md §3.1), a community convention also used by
+ * VoltageGPU's `POST /v1/video/generations` (docs/providers.md §3.1), a community convention also used by
  * Xinference and relays: a JSON body with `model`, `prompt`, `num_frames`, `fps`, `width`, `height`, answered
  * with `{data: [{url} | {b64_json}]}`. The image field is not documented; we send it as `image` (URL or
  * data: URI). SVD makes 14–25 frames at up to 1024 px a side there.

@@ -1,5 +1,5 @@
 /**
- * fal.ai's protocol (providers.md §2): the queue (`POST /fal-ai/<alias>` → `request_id`, `status_url`,
+ * fal.ai's protocol (docs/providers.md §2): the queue (`POST /fal-ai/<alias>` → `request_id`, `status_url`,
  * `response_url`, `cancel_url`; status with per-step logs; result; `PUT …/cancel`), the blocking form
  * (fal.run, here under `/run/fal-ai/<alias>`), the storage upload its clients use for Blobs, and fal's
  * server-proxy convention (`x-fal-target-url`), which is how the official client is pointed at this server:

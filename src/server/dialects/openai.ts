@@ -1,5 +1,5 @@
 /**
- * OpenAI's Videos API (providers.md §3.2): `POST /v1/videos` (multipart with an `input_reference` file, or
+ * OpenAI's Videos API (docs/providers.md §3.2): `POST /v1/videos` (multipart with an `input_reference` file, or
  * JSON with `input_reference: {image_url}`), `GET /v1/videos[/{id}[/content]]`, `DELETE /v1/videos/{id}`,
  * with `Authorization: Bearer`. The `Video` object's `status` and `progress` follow the job; `prompt` is
  * accepted and echoed (SVD has no text input); `size` sets width×height (multiples of 64); `seconds` sets

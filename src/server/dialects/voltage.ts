@@ -1,5 +1,5 @@
 /**
- * The community `POST /v1/video/generations` shape (VoltageGPU, seed 004; providers.md §3.1): a JSON body
+ * The community `POST /v1/video/generations` shape (VoltageGPU; docs/providers.md §3.1): a JSON body
  * with `model`, `prompt`, `num_frames`, `fps`, `width`, `height` and the image (`image` or `image_url`: URL,
  * data: URI or base64), answered when the video is ready with `{created, data: [{url}]}` — or
  * `[{b64_json}]` with `response_format: "b64_json"`. OpenAI-style errors.
