@@ -24,7 +24,7 @@ export { createFalBackend, pickFalEndpoint } from './fal/index.js';
 export { FAL_MODELS } from './fal/endpoints.js';
 export { createOpenAIBackend, SVD_EXTENSION_FIELDS, OPENAI_DEFAULT_MODEL } from './openai/videos.js';
 export { createVoltageBackend, VOLTAGE_DEFAULT_MODEL } from './openai/generations.js';
-export type { RetryPolicy } from './retry.js';
+export type { RetryPolicy } from '../net/retry.js';
 
 export interface CreateBackendOptions extends RemoteBackendOptions {
   /** Options of the local pipeline backend. */
