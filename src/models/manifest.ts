@@ -16,7 +16,6 @@ export const MANIFEST_VERSION = 1;
  */
 export const DIFFUSERS_CALL_DEFAULTS = { fps: 7, motionBucketId: 127, condAug: 0.02, minGuidance: 1.0, maxGuidance: 3.0, steps: 25 } as const;
 
-const dtype = z.enum(['float32', 'float16']);
 const positive = z.number().positive();
 const positiveInt = z.number().int().positive();
 
