@@ -56,7 +56,7 @@ export function registerServe(program: Command): void {
         publicUrl: opts.publicUrl as string | undefined,
         log: (line) => process.stderr.write(`${line}\n`),
       };
-      let server;
+      let server: Awaited<ReturnType<typeof startServer>>;
       try {
         server = await startServer(options);
       } catch (err) {

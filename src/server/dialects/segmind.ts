@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { CAMERA_MOTIONS } from '../../backends/options.js';
-import { RESIZE_MODES } from '../../request/schema.js';
+import type { RESIZE_MODES } from '../../request/schema.js';
 import { body, buildRequest, waitForJob, type Ctx } from '../context.js';
 import { HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
