@@ -16,11 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents, type Job as BullJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { GenerationRequestInput } from '../request/schema.js';
-import { HttpError } from '../server/http.js';
+import type { GenerationRequestInput } from '../../request/schema.js';
+import { HttpError } from '../http.js';
 import {
   QueueFullError, ShuttingDownError, type Job, type JobFailure, type JobQueue, type JobStatus, type QueueHealth,
-} from '../server/jobs.js';
+} from '../jobs.js';
 import { connectRedis, keys, KEY_PREFIX, openRedis, QUEUE_NAME, QueueUnavailableError, redactQueueUrl } from './connection.js';
 import { sharedQueueStatus, readWorkers, type WorkerInfo } from './status.js';
 import { decodeFailure, encodeJobData, type QueuedJobData, type QueuedProgress, type QueuedResult } from './wire.js';
