@@ -1,7 +1,7 @@
 /**
  * Execution-provider choice. `cuda[:N]` asks for the CUDA EP and fails with install instructions when it
  * cannot load; `auto` tries CUDA and falls back to CPU, saying so once. onnxruntime does not fall back by
- * itself: `['cuda', 'cpu']` fails as a whole when the CUDA library is missing (runtime-notes §1.2).
+ * itself: `['cuda', 'cpu']` fails as a whole when the CUDA library is missing (docs/runtime.md §1.2).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

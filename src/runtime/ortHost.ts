@@ -1,6 +1,6 @@
 /**
  * Hosts onnxruntime sessions, by default in a worker thread: `InferenceSession.run` is synchronous native
- * work that blocks the event loop for the whole call (runtime-notes §1.3), which would freeze progress
+ * work that blocks the event loop for the whole call (docs/runtime.md §1.3), which would freeze progress
  * bars, the HTTP server and AbortSignal handling during a UNet step. In the worker the main thread stays
  * responsive; tensors cross the boundary by transfer (no copy of the underlying buffers).
  *
@@ -9,6 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { disableOrtTelemetry } from './ortTelemetry.js';
 import type { TensorData, TensorType } from './tensor.js';
 
 export interface ValueInfo {
@@ -104,10 +105,10 @@ export class WorkerOrtHost implements OrtHost {
   private worker: Worker | undefined;
   private pending = new Map<number, Pending>();
   private nextId = 1;
-  private exited: Error | undefined;
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
+    disableOrtTelemetry();
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortEntry: ortEntry() } });
     worker.unref();
     worker.on('message', (msg: { id: number; ok: boolean; error?: string }) => {
@@ -118,7 +119,6 @@ export class WorkerOrtHost implements OrtHost {
       else p.reject(new Error(msg.error));
     });
     const fail = (err: Error) => {
-      this.exited = err;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
       this.worker = undefined;
@@ -176,6 +176,7 @@ export class WorkerOrtHost implements OrtHost {
 /** Sessions on the calling thread: less overhead, but `run` blocks the event loop. For benchmarks and tools. */
 export class InProcessOrtHost implements OrtHost {
   async createSession(spec: SessionSpec): Promise<HostedSession> {
+    disableOrtTelemetry();
     const mod: any = await import('onnxruntime-node');
     const ort = mod.InferenceSession ? mod : mod.default;
     const opts: Record<string, unknown> = {
