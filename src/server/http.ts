@@ -75,22 +75,25 @@ export const MAX_BODY_DEPTH = 16;
  * prototype key at any depth. Iterative, so a 10,000-deep body costs a loop, not the stack.
  */
 export function checkClientObject(root: Record<string, unknown>): void {
-  const stack: Array<{ value: unknown; depth: number; field: string }> = [];
+  const stack: Array<{ value: unknown; depth: number; path: string }> = [];
   for (const key of Object.keys(root)) {
     checkKey(key, key);
-    stack.push({ value: root[key], depth: 1, field: key });
+    stack.push({ value: root[key], depth: 1, path: key });
   }
   while (stack.length) {
-    const { value, depth, field } = stack.pop()!;
+    const { value, depth, path } = stack.pop()!;
     if (value === null || typeof value !== 'object' || value instanceof Uint8Array) continue;
     if (depth >= MAX_BODY_DEPTH) {
-      throw new HttpError(400, 'invalid_request', `${shownField(field)}: nests deeper than ${MAX_BODY_DEPTH} levels`, [
-        { field: shownField(field), message: `nests deeper than ${MAX_BODY_DEPTH} levels` },
+      const field = shownField(path);
+      throw new HttpError(400, 'invalid_request', `${field}: nests deeper than ${MAX_BODY_DEPTH} levels`, [
+        { field, message: `nests deeper than ${MAX_BODY_DEPTH} levels` },
       ]);
     }
+    const isArray = Array.isArray(value);
     for (const key of Object.keys(value)) {
-      if (!Array.isArray(value)) checkKey(key, `${field}.${key}`);
-      stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1, field });
+      const child = isArray ? path : `${path}.${key}`;
+      if (!isArray) checkKey(key, child);
+      stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1, path: child });
     }
   }
 }
