@@ -25,7 +25,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-const post = (path: string, body: BodyInit, headers: Record<string, string> = json) =>
+const post = (path: string, body: RequestInit['body'], headers: Record<string, string> = json) =>
   fetch(`${server.url}${path}`, { method: 'POST', headers, body });
 
 function form(fields: Record<string, string | Uint8Array>): FormData {
@@ -56,7 +56,7 @@ describe('prototype keys (audit item 1)', () => {
   });
 
   it('constructor / prototype names are refused in forms and JSON, at any depth, in every dialect', async () => {
-    const cases: Array<[string, BodyInit, Record<string, string>, string]> = [
+    const cases: Array<[string, RequestInit['body'], Record<string, string>, string]> = [
       ['/v1/videos', form({ 'input_reference[constructor]': 'x', prompt: 'p' }), {}, 'input_reference.constructor'],
       ['/v1/videos', JSON.stringify({ input_reference: { image_url: b64, prototype: 1 } }), json, 'input_reference.prototype'],
       ['/fal-ai/svd', '{"image_url":"x","__proto__":{"model":"evil"}}', json, '__proto__'],
@@ -132,7 +132,7 @@ describe('image bombs and truncated images (audit item 5)', () => {
   });
 
   it('a truncated image is refused at submit, named by the client\'s field', async () => {
-    const big = await sharp({ create: { width: 256, height: 256, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+    const big = await sharp({ create: { width: 256, height: 256, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
     const cut = big.subarray(0, Math.floor(big.length / 2));
     const res = await post('/fal-ai/svd', JSON.stringify({ image_url: `data:image/png;base64,${cut.toString('base64')}` }));
     expect(res.status).toBe(422);

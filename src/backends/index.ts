@@ -18,7 +18,6 @@ import { selectBackend, type BackendName, type Selection, type SelectOptions } f
 export type { Backend, BackendResult, GenerateCallOptions, ProgressEvent } from './types.js';
 export * from './options.js';
 export { selectBackend, BACKEND_CHOICES, isBackendChoice, type BackendChoice, type BackendName, type Selection, type SelectOptions } from './select.js';
-export { REMOTE_FLAGS, addRemoteFlags, remoteOptionsFromFlags, withRemoteFlagNames, type BackendFlags } from './flags.js';
 export { createSegmindBackend, pickSegmindEndpoint } from './segmind/index.js';
 export { SEGMIND_SLUGS } from './segmind/endpoints.js';
 export { createFalBackend, pickFalEndpoint } from './fal/index.js';

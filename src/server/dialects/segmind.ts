@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { CAMERA_MOTIONS } from '../../backends/options.js';
-import { RESIZE_MODES } from '../../request/schema.js';
+import type { RESIZE_MODES } from '../../request/schema.js';
 import { body, buildRequest, waitForJob, type Ctx } from '../context.js';
 import { boundedName } from '../../errors.js';
 import { headerSafe, HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
@@ -77,7 +77,7 @@ async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Rec
   const { queue } = ctx.state;
   // Ignored names are the client's own text: encoded for the header (CR/LF, non-Latin-1) before any work starts.
   const ignoredHeader = ignored.length ? headerSafe(ignored.map(boundedName).join(', ')) : undefined;
-  const job = queue.submit(request, { dialect: 'segmind', ...meta }, remote);
+  const job = await queue.submit(request, { dialect: 'segmind', ...meta }, remote);
   await waitForJob(ctx, job);
   if (job.status !== 'completed' || !job.result) throw jobError(job, ctx.state.log);
   const r = job.result;
@@ -88,11 +88,11 @@ async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Rec
   };
   if (ignoredHeader) headers['x-svd-ignored-fields'] = ignoredHeader;
   try {
+    const path = await queue.resultFile(job);
     if (base64) {
       const ignoredFields = ignored.length ? { ignored_fields: ignored.map(boundedName) } : {};
-      sendJson(ctx.res, 200, { image: (await readFile(r.path)).toString('base64'), ...ignoredFields }, headers);
-    }
-    else await sendFile(ctx.req, ctx.res, r.path, r.contentType, headers);
+      sendJson(ctx.res, 200, { image: (await readFile(path)).toString('base64'), ...ignoredFields }, headers);
+    } else await sendFile(ctx.req, ctx.res, path, r.contentType, headers);
   } finally {
     // A sync answer is the only way to get this video; nothing will ask for it again.
     await queue.delete(job.id);
