@@ -6,7 +6,7 @@ import type { RemoteBackendOptions } from '../backends/options.js';
 import { parseRequest, type GenerationRequestInput } from '../request/schema.js';
 import { isLoopbackHost } from './auth.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from './imageInput.js';
-import { checkQueueUrl } from '../queue/connection.js';
+import { checkQueueUrl } from './queue/connection.js';
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. Default 8080. */
