@@ -4,7 +4,7 @@
  * renamed to the flags the user typed.
  */
 import type { Command } from 'commander';
-import { InvalidRequestError } from '../errors.js';
+import { InvalidRequestError, MemoryBudgetError } from '../errors.js';
 import { OUTPUT_FORMATS, RESIZE_MODES, type GenerationRequestInput } from '../request/schema.js';
 
 interface FlagSpec {
@@ -25,7 +25,7 @@ export const REQUEST_FLAGS: FlagSpec[] = [
   { field: 'seed', flag: '--seed <n>', help: 'random seed, 0-4294967295; -1 or absent: random (always printed)', kind: 'int' },
   { field: 'minGuidance', flag: '--min-guidance <x>', help: 'guidance scale of the first frame, 0-30 (default 1.0)', kind: 'number' },
   { field: 'maxGuidance', flag: '--max-guidance <x>', help: 'guidance scale of the last frame, 0-30 (default 3.0)', kind: 'number' },
-  { field: 'decodeChunkSize', flag: '--decode-chunk-size <n>', help: 'frames decoded per VAE call (= decoding_t); default: all frames', kind: 'int' },
+  { field: 'decodeChunkSize', flag: '--decode-chunk-size <n>', help: 'frames decoded per VAE call (= decoding_t), or auto: the most that fit in memory; default: all frames', kind: 'int' },
   { field: 'width', flag: '--width <px>', help: 'video width, multiple of 64 (default: the model\'s, 1024 for SVD)', kind: 'int' },
   { field: 'height', flag: '--height <px>', help: 'video height, multiple of 64 (default: the model\'s, 576 for SVD)', kind: 'int' },
   { field: 'resize', flag: '--resize <mode>', help: `how the image is fitted: ${RESIZE_MODES.join(' | ')} (default stretch)`, kind: 'string' },
@@ -60,5 +60,9 @@ function parseNumberFlag(raw: string): number | string {
 /** Renames schema fields to the CLI flags in field errors (`motionBucketId` → `--motion-bucket-id`). */
 export function withFlagNames(err: unknown): unknown {
   if (!(err instanceof InvalidRequestError)) return err;
-  return new InvalidRequestError(err.issues.map((i) => ({ ...i, field: FLAG_OF.get(i.field) ?? i.field })));
+  const issues = err.issues.map((i) => ({ ...i, field: FLAG_OF.get(i.field) ?? i.field }));
+  if (err instanceof MemoryBudgetError) {
+    return new MemoryBudgetError([...issues, { field: '--force', message: 'runs it anyway (the estimate is within ±25 %; see README "Memory")' }]);
+  }
+  return new InvalidRequestError(issues);
 }

@@ -7,7 +7,8 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
-import type { AttentionChoice } from '../onnx/build.js';
+import { defaultAttention, type AttentionChoice } from '../onnx/build.js';
+import type { WeightStorage } from '../onnx/graph.js';
 import type { BuildInfo } from '../onnx/save.js';
 import { buildUnetGraph, type UnetBuildResult } from '../unet/build.js';
 import type { TemporalContextOrder } from '../unet/context.js';
@@ -34,6 +35,12 @@ export interface BuildModelOptions {
    * 'diffusers-0.27', which reproduces that release's pixel-interleaved layout (our reference run was made with it).
    */
   temporalContextOrder?: TemporalContextOrder;
+  /**
+   * How weights stored in another dtype than `dtype` reach the graphs: 'reference' (Cast nodes over the checkpoint,
+   * default) or 'convert' (converted once into each graph's `.data` file; what a float32 CPU build over fp16 weights
+   * should use, see bench/RESULTS.md §4).
+   */
+  weightStorage?: WeightStorage;
   /** Attention formulation of the UNet and VAE graphs; default `defaultAttention(target)` (src/onnx/build.ts). */
   attention?: AttentionChoice;
   log?: (message: string) => void;
@@ -73,7 +80,9 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   try {
-    const common = { outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}) } as const;
+    const common = {
+      outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}), ...(o.weightStorage ? { weightStorage: o.weightStorage } : {}),
+    } as const;
     log(`building image encoder (${dtype}, ${target})`);
     const imageEncoder = buildClipImageEncoderGraph(checkpoint, common);
     log('building VAE encoder');
@@ -86,7 +95,18 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     const manifest = manifestSchema.parse(
       manifestFromConfigs(configs, {
         variant: o.modelVariant,
-        source: { checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null, temporalContextOrder },
+        source: {
+          checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null, temporalContextOrder,
+          attention: (o.attention ?? defaultAttention(target)).impl,
+          // what the memory estimate (src/models/memory.ts) needs without opening the graphs
+          computeWeightBytes: {
+            imageEncoder: imageEncoder.computeWeightBytes, vaeEncoder: vaeEncoder.computeWeightBytes,
+            vaeDecoder: vaeDecoder.computeWeightBytes, unet: unet.computeWeightBytes,
+          },
+          unetBlockOutChannels: unet.config.blockOutChannels,
+          unetAttentionHeads: unet.config.numAttentionHeads,
+          vaeBlockOutChannels: configs.vae.block_out_channels,
+        },
       }),
     );
     writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);

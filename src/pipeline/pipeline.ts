@@ -16,6 +16,7 @@ import type { BackendResult, RunOptions } from '../request/types.js';
 import type { ModelManifest } from '../models/manifest.js';
 import { setTimesteps } from '../scheduler/index.js';
 import { writeVideo, defaultOutputPath } from '../video/index.js';
+import { autoDecodeChunk, type MemoryContext } from './admission.js';
 import { buildConditioning, addedTimeIds } from './conditioning.js';
 import { decodeLatents, fixedDecoderRule } from './decode.js';
 import { denoise } from './denoise.js';
@@ -84,17 +85,24 @@ export async function createPipeline(options: PipelineOptions): Promise<SvdPipel
 }
 
 /** Validates and resolves a request against a model's defaults and limits (no model needs to be loaded). */
-export function resolveForModel(input: GenerationRequestInput, manifest: ModelManifest, seed = () => randomInt(0, MAX_SEED)): ResolvedRequest {
+export function resolveForModel(
+  input: GenerationRequestInput,
+  manifest: ModelManifest,
+  seed = () => randomInt(0, MAX_SEED),
+  memory?: MemoryContext,
+): ResolvedRequest {
   const req = resolveRequest(parseRequest(input), manifest.defaults, seed);
   const issues: FieldIssue[] = [];
   const cell = manifest.vae.spatialScaleFactor * manifest.unet.latentMultiple;
   for (const field of ['width', 'height'] as const) {
     if (req[field] % cell !== 0) issues.push({ field, value: req[field], message: `must be a multiple of ${cell} for this model` });
   }
-  const fixed = fixedDecoderRule(manifest.vae.decoderFixedFrames, req.frames, input.decodeChunkSize);
+  const asked = typeof input.decodeChunkSize === 'number' ? input.decodeChunkSize : undefined;
+  const fixed = fixedDecoderRule(manifest.vae.decoderFixedFrames, req.frames, asked);
   issues.push(...fixed.issues);
-  if (fixed.decodeChunkSize !== undefined) req.decodeChunkSize = fixed.decodeChunkSize;
   if (issues.length) throw new InvalidRequestError(issues);
+  if (fixed.decodeChunkSize !== undefined) req.decodeChunkSize = fixed.decodeChunkSize;
+  else if (req.decodeChunkAuto) req.decodeChunkSize = autoDecodeChunk(req, manifest, memory);
   return req;
 }
 

@@ -27,6 +27,10 @@ export interface SessionSpec {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** 0 verbose … 4 fatal. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /** onnxruntime's CPU memory arena (its default: on). */
+  enableCpuMemArena?: boolean;
+  /** Session config entries (`session.disable_prepacking`, `optimization.disable_specified_optimizers`, …). */
+  extra?: Record<string, string>;
 }
 
 export interface HostedSession {
@@ -67,6 +71,8 @@ parentPort.on('message', async (msg) => {
       const opts = { executionProviders: s.executionProviders, graphOptimizationLevel: s.graphOptimizationLevel || 'all' };
       if (s.intraOpNumThreads) opts.intraOpNumThreads = s.intraOpNumThreads;
       if (s.logSeverityLevel !== undefined) opts.logSeverityLevel = s.logSeverityLevel;
+      if (s.enableCpuMemArena !== undefined) opts.enableCpuMemArena = s.enableCpuMemArena;
+      if (s.extra) opts.extra = s.extra;
       const session = await ort.InferenceSession.create(s.path, opts);
       const sid = nextId++;
       sessions.set(sid, session);
@@ -185,6 +191,8 @@ export class InProcessOrtHost implements OrtHost {
     };
     if (spec.intraOpNumThreads) opts.intraOpNumThreads = spec.intraOpNumThreads;
     if (spec.logSeverityLevel !== undefined) opts.logSeverityLevel = spec.logSeverityLevel;
+    if (spec.enableCpuMemArena !== undefined) opts.enableCpuMemArena = spec.enableCpuMemArena;
+    if (spec.extra) opts.extra = spec.extra;
     const session = await ort.InferenceSession.create(spec.path, opts as any);
     const meta = (list: readonly any[]): ValueInfo[] =>
       list.map((m) => ({ name: m.name, type: m.isTensor ? m.type : 'non-tensor', shape: m.isTensor ? Array.from(m.shape) : [] }));
