@@ -58,7 +58,7 @@ export function modelPath(ref: string, options: { env?: Env; revision?: string }
   if (desc.kind === 'local') return desc.dir;
   const { cacheDir } = hubSettings(options.env ?? process.env);
   const hint = `svd models pull ${ref}${options.revision ? ` --revision ${options.revision}` : ''}`;
-  return findCachedSnapshot(cacheDir, desc.repo, desc.revision, hint).dir;
+  return findCachedSnapshot(cacheDir, desc.repo, desc.revision, hint, '', desc.variant?.unetFrom ? ['unet'] : []).dir;
 }
 
 /** Deletes every cached revision of a Hub model; returns the repo and the bytes freed. */

@@ -10,6 +10,7 @@
  * the StageRunner for abort checks, progress and timing.
  */
 import { randomInt } from 'node:crypto';
+import { cameraIssues, cameraPoseBatch } from '../camera/request.js';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
 import { parseRequest, resolveRequest, MAX_SEED, type GenerationRequestInput, type ResolvedRequest } from '../request/schema.js';
 import type { BackendResult, RunOptions } from '../request/types.js';
@@ -89,6 +90,7 @@ export function resolveForModel(input: GenerationRequestInput, manifest: ModelMa
   for (const field of ['width', 'height'] as const) {
     if (req[field] % cell !== 0) issues.push({ field, value: req[field], message: `must be a multiple of ${cell} for this model` });
   }
+  issues.push(...cameraIssues(req, { variant: manifest.variant, cameraPoseDim: manifest.unet.cameraPoseDim }));
   const fixed = fixedDecoderRule(manifest.vae.decoderFixedFrames, req.frames, input.decodeChunkSize);
   issues.push(...fixed.issues);
   if (fixed.decodeChunkSize !== undefined) req.decodeChunkSize = fixed.decodeChunkSize;
@@ -113,6 +115,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
     encodeImage({ imageEncoder, vaeEncoder }, image, req.condAug, noise.augNoise, shape, dump));
 
   const conditioning = buildConditioning(embeds, req);
+  if (manifest.unet.cameraPoseDim !== null) conditioning.cameraPose = cameraPoseBatch(req, shape.frames, conditioning.batch);
   await dump?.('added_time_ids', addedTimeIds(req.fps, req.motionBucketId, req.condAug), [1, 3]);
   const { sigmas, timesteps, initNoiseSigma } = setTimesteps(manifest.scheduler, req.steps);
   await dump?.('sigmas', sigmas, [sigmas.length]);

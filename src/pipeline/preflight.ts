@@ -4,15 +4,18 @@
  * typo in the image path or a machine without ffmpeg would be reported only after the model loaded or, for ffmpeg,
  * after the whole generation.
  */
+import { customTrajectory } from '../camera/request.js';
 import { readImageBytes } from '../image/source.js';
 import type { GenerationRequest } from '../request/schema.js';
 import { findFfmpeg } from '../video/ffmpeg.js';
 
 /**
  * Throws the error the pipeline would throw later: ImageLoadError for an unreadable local image, data: URI or base64
- * (http(s) images are downloaded once, by the pipeline), FfmpegError when a video format has no ffmpeg.
+ * (http(s) images are downloaded once, by the pipeline), FfmpegError when a video format has no ffmpeg, and
+ * InvalidRequestError for a camera trajectory file that cannot be read or parsed.
  */
-export async function checkBeforeModelLoad(request: Pick<GenerationRequest, 'image' | 'format'>, signal?: AbortSignal): Promise<void> {
+export async function checkBeforeModelLoad(request: Pick<GenerationRequest, 'image' | 'format'> & Partial<Pick<GenerationRequest, 'camera'>>, signal?: AbortSignal): Promise<void> {
+  customTrajectory(request.camera); // a camera trajectory file that cannot be read or parsed
   if (request.format !== 'png') findFfmpeg();
   const image: unknown = request.image;
   if (typeof image === 'string' && !/^https?:\/\//i.test(image)) await readImageBytes(image, { signal });

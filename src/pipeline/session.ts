@@ -3,7 +3,7 @@
  * output dtypes are read from the model (fp32 or fp16), never assumed.
  */
 import { ModelFormatError } from '../errors.js';
-import { checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
+import { checkCameraInput, checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
 import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole } from '../models/manifest.js';
 import { DeviceSessionFactory, parseDevice, type DeviceDecision } from '../runtime/device.js';
 import { InProcessOrtHost, WorkerOrtHost, type HostedSession, type OrtHost } from '../runtime/ortHost.js';
@@ -72,6 +72,7 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
       const session = await factory.open(model.paths[role]);
       opened.push(session);
       checkGraphContract(role, session);
+      if (role === 'unet') checkCameraInput(session, model.manifest.unet.cameraPoseDim);
       runners[role] = new ModelRunner(role, session);
     }
     return { model, runners, device: factory.provider!, close };
