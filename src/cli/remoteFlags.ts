@@ -1,11 +1,11 @@
 /**
  * CLI flags for choosing and configuring a backend (`--backend`, `--api-key`, `--base-url`, `--remote-model`
  * and the provider-only fields). Values are only parsed here; `parseRemoteParams` validates them, and
- * `withRemoteFlagNames` renames `remote.cameraMotion` in its errors to the `--camera-motion` the user typed.
+ * `withRemoteFlagNames` renames `remote.prompt` in its errors to the `--prompt` the user typed.
  */
 import type { Command } from 'commander';
 import { InvalidRequestError } from '../errors.js';
-import { CAMERA_MOTIONS, PIXVERSE_QUALITIES, parseRemoteParams, type RemoteBackendOptions, type RemoteParams } from '../backends/options.js';
+import { PIXVERSE_QUALITIES, parseRemoteParams, type RemoteBackendOptions, type RemoteParams } from '../backends/options.js';
 import { BACKEND_CHOICES } from '../backends/select.js';
 
 interface RemoteFlag {
@@ -24,8 +24,6 @@ export const REMOTE_FLAGS: RemoteFlag[] = [
   { key: 'baseUrl', flag: '--base-url <url>', help: 'provider base URL, e.g. a compatible server or proxy', target: 'baseUrl', kind: 'string' },
   { key: 'remoteModel', flag: '--remote-model <id>', help: 'provider endpoint or model: svd | motionctrl-svd | pixverse-image2video (segmind), fal-ai/stable-video | fal-ai/fast-svd-lcm | fal-ai/svd (fal), a model name (openai, voltage)', target: 'remote.model', kind: 'string' },
   { key: 'timeout', flag: '--timeout <seconds>', help: 'give up on a hosted job after this long (default 900)', target: 'deadlineMs', kind: 'number' },
-  { key: 'cameraMotion', flag: '--camera-motion <preset>', help: `camera preset (segmind motionctrl-svd): ${CAMERA_MOTIONS.map((m) => m.toLowerCase().replace(' ', '-')).join(' | ')}`, target: 'remote.cameraMotion', kind: 'string' },
-  { key: 'motionSpeed', flag: '--motion-speed <x>', help: 'camera preset speed, 0-10 (segmind motionctrl-svd, default 1)', target: 'remote.motionSpeed', kind: 'number' },
   { key: 'prompt', flag: '--prompt <text>', help: 'text prompt (segmind pixverse, voltage, openai)', target: 'remote.prompt', kind: 'string' },
   { key: 'negativePrompt', flag: '--negative-prompt <text>', help: 'what to avoid (segmind pixverse)', target: 'remote.negativePrompt', kind: 'string' },
   { key: 'duration', flag: '--duration <seconds>', help: 'video length (segmind pixverse: 5 or 8; openai: seconds)', target: 'remote.duration', kind: 'number' },
@@ -75,7 +73,7 @@ export function remoteOptionsFromFlags(opts: Record<string, unknown>): BackendFl
   return out;
 }
 
-/** Renames `remote.*` fields in an InvalidRequestError to the CLI flags (`remote.cameraMotion` → `--camera-motion`). */
+/** Renames `remote.*` fields in an InvalidRequestError to the CLI flags (`remote.maskImage` → `--mask`). */
 export function withRemoteFlagNames(err: unknown): unknown {
   if (!(err instanceof InvalidRequestError)) return err;
   return new InvalidRequestError(err.issues.map((i) => ({ ...i, field: FLAG_OF.get(i.field) ?? i.field })));

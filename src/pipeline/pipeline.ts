@@ -17,7 +17,7 @@ import type { BackendResult, RunOptions } from '../request/types.js';
 import type { ModelManifest } from '../models/manifest.js';
 import { setTimesteps } from '../scheduler/index.js';
 import { writeVideo, defaultOutputPath } from '../video/index.js';
-import { buildConditioning, addedTimeIds } from './conditioning.js';
+import { buildConditioning, addedTimeIds, repeatRows } from './conditioning.js';
 import { decodeLatents, fixedDecoderRule } from './decode.js';
 import { denoise } from './denoise.js';
 import { encodeImage, preprocessImage } from './encode.js';
@@ -103,6 +103,8 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   const { imageEncoder, vaeEncoder, unet, vaeDecoder } = s.runners;
   const tStart = performance.now();
   const req = resolveForModel(input, manifest);
+  // before any model runs: a trajectory file that cannot be read fails here
+  const poses = manifest.unet.cameraPoseDim !== null ? cameraPoseBatch(req, req.frames, 1) : undefined; /* [1, F, 12] */
   const stages = new StageRunner(o.signal, o.onProgress);
   const dump = o.dump;
 
@@ -115,7 +117,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
     encodeImage({ imageEncoder, vaeEncoder }, image, req.condAug, noise.augNoise, shape, dump));
 
   const conditioning = buildConditioning(embeds, req);
-  if (manifest.unet.cameraPoseDim !== null) conditioning.cameraPose = cameraPoseBatch(req, shape.frames, conditioning.batch);
+  if (poses) conditioning.cameraPose = repeatRows(poses, conditioning.batch);
   await dump?.('added_time_ids', addedTimeIds(req.fps, req.motionBucketId, req.condAug), [1, 3]);
   const { sigmas, timesteps, initNoiseSigma } = setTimesteps(manifest.scheduler, req.steps);
   await dump?.('sigmas', sigmas, [sigmas.length]);

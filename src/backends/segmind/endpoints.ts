@@ -3,7 +3,8 @@
  * each one takes, with its ranges, and how our request maps onto it.
  */
 import { z } from 'zod';
-import { CAMERA_MOTIONS, PIXVERSE_MOTION_MODES, PIXVERSE_QUALITIES, PIXVERSE_STYLES, type RemoteParams } from '../options.js';
+import { CAMERA_PRESETS } from '../../camera/trajectory.js';
+import { PIXVERSE_MOTION_MODES, PIXVERSE_QUALITIES, PIXVERSE_STYLES, type RemoteParams } from '../options.js';
 import { defined, intIn, numIn, oneOf, type EndpointSpec } from '../endpoint.js';
 import type { GenerationRequest } from '../../request/schema.js';
 
@@ -59,12 +60,12 @@ export const segmindMotionCtrl: SegmindEndpoint = {
   id: 'motionctrl-svd',
   slug: 'motionctrl-svd',
   image: 'url-or-base64',
-  uses: ['fps', 'motionBucketId', 'seed', 'condAug', 'decodeChunkSize', 'resize', 'frames'],
-  usesRemote: ['cameraMotion', 'motionSpeed'],
+  uses: ['fps', 'motionBucketId', 'seed', 'condAug', 'decodeChunkSize', 'resize', 'frames', 'camera', 'motionSpeed'],
+  usesRemote: [],
   fixedFrames: [14],
   schema: z.object({
     input_image: imageField,
-    motion: oneOf(CAMERA_MOTIONS),
+    motion: oneOf(CAMERA_PRESETS),
     motion_bucket_id: intIn(127, 255),
     fps: intIn(5, 30),
     cond_aug: numIn(0, 1),
@@ -75,12 +76,13 @@ export const segmindMotionCtrl: SegmindEndpoint = {
     base64: z.boolean(),
   }),
   fieldOf: {
-    input_image: 'image', motion: 'remote.cameraMotion', motion_bucket_id: 'motionBucketId', fps: 'fps', cond_aug: 'condAug',
-    seed: 'seed', decoding_t: 'decodeChunkSize', maintain_aspect_ratio: 'resize', motion_speed: 'remote.motionSpeed',
+    input_image: 'image', motion: 'camera', motion_bucket_id: 'motionBucketId', fps: 'fps', cond_aug: 'condAug',
+    seed: 'seed', decoding_t: 'decodeChunkSize', maintain_aspect_ratio: 'resize', motion_speed: 'motionSpeed',
   },
-  build: (req, remote, seed, image, base64) => defined({
+  build: (req, _remote, seed, image, base64) => defined({
     input_image: image,
-    motion: remote.cameraMotion ?? 'CW',
+    // a trajectory file or inline poses cannot be sent: the wire check names `camera` and the presets
+    motion: req.camera ?? 'CW',
     motion_bucket_id: req.motionBucketId ?? 127,
     fps: req.fps ?? 7,
     cond_aug: req.condAug ?? 0.02,
@@ -88,7 +90,7 @@ export const segmindMotionCtrl: SegmindEndpoint = {
     decoding_t: req.decodeChunkSize,
     // MotionCtrl's choice is "keep original spatial ratio" or "center crop to 576x1024" (docs/providers.md §1.3).
     maintain_aspect_ratio: req.resize === undefined ? undefined : req.resize === 'maintain_aspect_ratio' ? true : req.resize === 'crop_to_16_9' ? false : (req.resize as unknown as boolean),
-    motion_speed: remote.motionSpeed,
+    motion_speed: req.motionSpeed,
     base64,
   }),
 };

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { CAMERA_MOTIONS } from '../../backends/options.js';
+import { CAMERA_PRESETS } from '../../camera/trajectory.js';
 import type { RESIZE_MODES } from '../../request/schema.js';
 import { body, buildRequest, waitForJob, type Ctx } from '../context.js';
 import { HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
@@ -34,7 +34,7 @@ const svdBody = z.object({
 /** `/v1/motionctrl-svd`'s documented body (docs/providers.md §1.3): motion bucket 127–255, fps 5–30, a camera preset. */
 const motionCtrlBody = z.object({
   input_image: wireImage,
-  motion: wireEnum(CAMERA_MOTIONS).optional(),
+  motion: wireEnum(CAMERA_PRESETS).optional(),
   motion_bucket_id: wireInt(127, 255).optional(),
   fps: wireInt(5, 30).optional(),
   cond_aug: wireNumber(0, 1).optional(),
@@ -65,11 +65,13 @@ async function motionCtrl(ctx: Ctx): Promise<void> {
     image, frames: 14, fps: w.fps, motionBucketId: w.motion_bucket_id, condAug: w.cond_aug,
     seed: w.seed === undefined ? 985445 : foldSeed(w.seed), decodeChunkSize: w.decoding_t,
     resize: w.maintain_aspect_ratio === false ? 'crop_to_16_9' : 'maintain_aspect_ratio',
-  }, { fps: 'fps', motionBucketId: 'motion_bucket_id', condAug: 'cond_aug', seed: 'seed', decodeChunkSize: 'decoding_t' });
-  const remote = { cameraMotion: w.motion ?? 'CW', motionSpeed: w.motion_speed };
-  // The local pipeline has no camera control; say so instead of pretending.
-  const ignored = [...unknownFields(motionCtrlBody, raw), ...(ctx.state.backendName === 'local' ? ['motion', 'motion_speed'].filter((k) => k in raw) : [])];
-  await run(ctx, request, { endpoint: 'motionctrl-svd' }, remote, ignored, w.base64 ?? false);
+    // Segmind's documented default preset is CW; locally a model without MotionCtrl's module refuses it by name
+    camera: w.motion ?? 'CW', motionSpeed: w.motion_speed,
+  }, {
+    fps: 'fps', motionBucketId: 'motion_bucket_id', condAug: 'cond_aug', seed: 'seed', decodeChunkSize: 'decoding_t',
+    camera: 'motion', motionSpeed: 'motion_speed',
+  });
+  await run(ctx, request, { endpoint: 'motionctrl-svd' }, undefined, unknownFields(motionCtrlBody, raw), w.base64 ?? false);
 }
 
 async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Record<string, unknown>, remote: Record<string, unknown> | undefined, ignored: string[], base64: boolean): Promise<void> {
