@@ -5,10 +5,11 @@
  * when a tensor is missing or mis-shaped.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
 import type { BuildInfo } from '../onnx/save.js';
 import { buildSgmUnetGraph, openSgmCheckpoint } from '../camera/checkpoint.js';
+import { variantDefaultOverrides } from './variants.js';
 import { buildUnetGraph, type UnetBuildResult } from '../unet/build.js';
 import type { TemporalContextOrder } from '../unet/context.js';
 import { buildVaeDecoderGraph } from '../vae/decoderGraph.js';
@@ -40,7 +41,7 @@ export interface BuildModelOptions {
    * camera module gives a UNet with the `camera_pose` input.
    */
   unetCheckpoint?: string;
-  /** Generation defaults that differ from diffusers' (e.g. MotionCtrl's fps 10 and guidance 1→2.5). */
+  /** Generation defaults over the configs' (default: the variant's own, e.g. MotionCtrl's fps 10 and guidance 1→2.5). */
   defaults?: Partial<ModelManifest['defaults']>;
   log?: (message: string) => void;
 }
@@ -104,13 +105,16 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     const manifest = manifestSchema.parse({
       ...fromConfigs,
       unet: { ...fromConfigs.unet, cameraPoseDim: unet.cameraPoseDim },
-      defaults: { ...fromConfigs.defaults, ...o.defaults },
+      defaults: { ...fromConfigs.defaults, ...(o.defaults ?? variantDefaultOverrides(o.modelVariant)) },
     });
     writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     rmSync(outDir, { recursive: true, force: true });
     mkdirSync(resolve(outDir, '..'), { recursive: true });
     renameSync(staging, outDir);
-    return { manifest, graphs: { imageEncoder, vaeEncoder, unet, vaeDecoder }, ms: performance.now() - t0 };
+    // the graphs were written into the staging directory: report where they are now
+    const moved = <T extends { path: string }>(info: T): T => ({ ...info, path: join(outDir, relative(staging, info.path)) });
+    const graphs = { imageEncoder: moved(imageEncoder), vaeEncoder: moved(vaeEncoder), unet: moved(unet), vaeDecoder: moved(vaeDecoder) };
+    return { manifest, graphs, ms: performance.now() - t0 };
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
     throw err;

@@ -48,7 +48,7 @@ export async function resolveModelDir(ref: string | undefined, o: ResolveModelOp
     onWarning: log,
     onProgress: o.onPullProgress ?? ((p) => { if (p.status !== 'downloading') log(formatProgressLine(p)); }),
   });
-  const unet = pulled.unetCheckpoint ? { unetCheckpoint: pulled.unetCheckpoint, defaults: desc.variant?.defaults } : {};
+  const unet = pulled.unetCheckpoint ? { unetCheckpoint: pulled.unetCheckpoint } : {};
   return ensureBuilt(pulled.snapshotDir, desc.variant?.name, o, unet);
 }
 

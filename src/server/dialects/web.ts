@@ -84,7 +84,7 @@ async function create(ctx: Ctx): Promise<void> {
   const fields: Record<string, unknown> = { image };
   for (const f of WEB_FIELDS) if (raw[f] !== undefined && raw[f] !== '') fields[f] = f === 'resize' ? raw[f] : looseNumber(raw[f]);
   const request = buildRequest(ctx, fields, {});
-  const job = await ctx.state.queue.submit(request, { dialect: 'web' });
+  const job = await ctx.state.queue.submit(request, { dialect: 'web', imageField: 'image' });
   sendJson(ctx.res, 202, jobJson(ctx, job), { location: `/api/jobs/${job.id}` });
 }
 
