@@ -114,9 +114,10 @@ describe('MotionCtrl-layout model, locally', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ input_image: readFileSync(FIXTURE_IMAGE).toString('base64'), motion: 'Pan Left', motion_speed: 2, decoding_t: 7 }),
       });
-      expect(res.status, await res.clone().text()).toBe(200);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      expect(res.status, bytes.subarray(0, 300).toString()).toBe(200);
       expect(res.headers.get('x-svd-ignored-fields')).toBeNull();
-      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(100);
+      expect(bytes.subarray(4, 8).toString()).toBe('ftyp'); // an MP4
     } finally {
       await server?.close();
       await backend.close();
