@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, InvalidRequestError } from '../src/errors.js';
 import { createPipeline, type SvdPipeline } from '../src/pipeline/pipeline.js';
 import { probeVideo } from '../src/video/index.js';
-import type { ProgressEvent } from '../src/backends/types.js';
+import type { ProgressEvent } from '../src/request/types.js';
 import { REFERENCE_IMAGE } from './helpers/reference.js';
 import { buildTinyModel } from './helpers/tinyModel.js';
 

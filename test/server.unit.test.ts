@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../src/errors.js';
-import { isPrivateAddress } from '../src/server/netGuard.js';
+import { isPrivateAddress } from '../src/net/netGuard.js';
 import { isCrossOriginWrite, isLoopbackHost, keyMatches, presentedKey } from '../src/server/auth.js';
 import { resolveServerOptions } from '../src/server/options.js';
 import { JobQueue, QueueFullError, ShuttingDownError, overallFraction } from '../src/server/jobs.js';

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { InvalidRequestError, ProviderError } from '../errors.js';
 import { fieldIssuesFromZod } from '../request/schema.js';
 import type { GenerationRequestInput } from '../request/schema.js';
-import type { RetryPolicy } from './retry.js';
+import type { RetryPolicy } from '../net/retry.js';
 import type { Backend, BackendResult, GenerateCallOptions } from './types.js';
 
 export const REMOTE_BACKENDS = ['segmind', 'fal', 'voltage', 'openai'] as const;
@@ -98,6 +98,13 @@ export interface RemoteBackendOptions {
   segmindBase64?: boolean;
   /** OpenAI-style servers: also send the SVD knobs (num_frames, fps, motion_bucket_id, ...) as extra fields. */
   svdExtensions?: boolean;
+  /**
+   * Let result URLs the provider returns point at loopback/private addresses on other hosts than the
+   * configured endpoints (local mocks). Default false: such URLs are refused like a server client's.
+   */
+  allowPrivateUrls?: boolean;
+  /** Largest result video accepted, in bytes. Default: sized from the job (see resultSizeLimit). */
+  maxDownloadBytes?: number;
 }
 
 /** Per-call options of a remote backend (`remote` carries the provider-only fields for this call). */

@@ -9,6 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { disableOrtTelemetry } from './ortTelemetry.js';
 import type { TensorData, TensorType } from './tensor.js';
 
 export interface ValueInfo {
@@ -108,6 +109,7 @@ export class WorkerOrtHost implements OrtHost {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
+    disableOrtTelemetry();
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortEntry: ortEntry() } });
     worker.unref();
     worker.on('message', (msg: { id: number; ok: boolean; error?: string }) => {
@@ -176,6 +178,7 @@ export class WorkerOrtHost implements OrtHost {
 /** Sessions on the calling thread: less overhead, but `run` blocks the event loop. For benchmarks and tools. */
 export class InProcessOrtHost implements OrtHost {
   async createSession(spec: SessionSpec): Promise<HostedSession> {
+    disableOrtTelemetry();
     const mod: any = await import('onnxruntime-node');
     const ort = mod.InferenceSession ? mod : mod.default;
     const opts: Record<string, unknown> = {
