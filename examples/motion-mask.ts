@@ -14,7 +14,7 @@ const image = new URL('./input.png', import.meta.url).pathname;
 const width = 64, height = 32;
 const pixels = Buffer.alloc(width * height, 0);
 for (let y = 0; y < height; y++) pixels.fill(255, y * width, y * width + width / 2);
-const mask = new Uint8Array(await sharp(pixels, { raw: { width, height, channels: 1 } }).png().toBuffer());
+const mask = Uint8Array.from(await sharp(pixels, { raw: { width, height, channels: 1 } }).png().toBuffer());
 
 const r = await generateVideo({ image, mask, frames: 8, steps: 4, seed: 1, output });
 console.log(`${r.outputPath}: ${r.metadata.frames} frames, seed ${r.seed}, still fraction ${r.metadata.maskCoverage}`);

@@ -22,10 +22,10 @@ let cacheDir: string;
 let out: string;
 const base = { image: REFERENCE_IMAGE, frames: 8, steps: 4, seed: 7 } as const;
 
-async function maskPng(width: number, height: number, value: (x: number, y: number) => number): Promise<Uint8Array> {
+async function maskPng(width: number, height: number, value: (x: number, y: number) => number): Promise<Uint8Array<ArrayBuffer>> {
   const raw = Buffer.alloc(width * height);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) raw[y * width + x] = value(x, y);
-  return new Uint8Array(await sharp(raw, { raw: { width, height, channels: 1 } }).png().toBuffer());
+  return Uint8Array.from(await sharp(raw, { raw: { width, height, channels: 1 } }).png().toBuffer());
 }
 
 /** Mean |frame − first frame| over frames 1.. and the pixel columns [x0, x1), in 0..255 units. */

@@ -9,7 +9,6 @@ export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'svd-runtime/model';
 export const MANIFEST_VERSION = 1;
 
-const dtype = z.enum(['float32', 'float16']);
 const positive = z.number().positive();
 const positiveInt = z.number().int().positive();
 

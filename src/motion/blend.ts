@@ -1,6 +1,6 @@
 /**
  * Latent blending used by the motion controls, all in the latent space of the denoising loop
- * (latents = x0 + σ·ε in the Karras/EDM parametrisation the Euler scheduler uses, spec §5):
+ * (latents = x0 + σ·ε in the Karras/EDM parametrisation the Euler scheduler uses, docs/pipeline.md §5):
  *
  * - `blendStillRegion`: the still part of every frame is pulled towards the conditioning image's latent
  *   noised to the current σ (inpainting-style latent blending, docs/motion-controls.md §1).

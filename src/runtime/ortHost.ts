@@ -105,7 +105,6 @@ export class WorkerOrtHost implements OrtHost {
   private worker: Worker | undefined;
   private pending = new Map<number, Pending>();
   private nextId = 1;
-  private exited: Error | undefined;
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
@@ -120,7 +119,6 @@ export class WorkerOrtHost implements OrtHost {
       else p.reject(new Error(msg.error));
     });
     const fail = (err: Error) => {
-      this.exited = err;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
       this.worker = undefined;

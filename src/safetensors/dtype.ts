@@ -21,7 +21,7 @@ export const SAFETENSORS_DTYPE_SIZE: Record<SafetensorsDtype, number> = {
 };
 
 export function isSafetensorsDtype(s: unknown): s is SafetensorsDtype {
-  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(SAFETENSORS_DTYPE_SIZE, s);
+  return typeof s === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_SIZE, s);
 }
 
 const f32 = new Float32Array(1);

@@ -89,9 +89,24 @@ export function temporalBasicTransformerBlock(ctx: UnetContext, x: Value, prefix
   const seq = reshape(g, n1, shapeConcat(g, [[-1], shapeOf(g, n1, 2, 4)])); // [B·hw, F, dim]
   const a1 = reshape(g, selfAttention(ctx, seq, `${prefix}.attn1`, o), shapeOf(g, h));
   h = add(g, h, a1);
+  if (ctx.video.cameraPose) h = cameraProjection(ctx, h, prefix, o.dim);
   h = add(g, h, temporalCrossAttention(ctx, h, prefix, o));
   h = add(g, h, feedForward(ctx, layerNorm(g, h, `${prefix}.norm3`, { channels: o.dim, eps: LN_EPS }), `${prefix}.ff`, o.dim));
   return transpose(g, h, [0, 2, 1, 3]); // [B, F, hw, dim]
+}
+
+/**
+ * MotionCtrl's camera motion control module (docs/camera-motion.md): between the temporal self-attention and
+ * the cross-attention, each pixel's frame sequence h [B, hw, F, dim] gets its video's poses [B, F, P] appended
+ * on the channel axis and is projected back, `cc_projection`: Linear(dim + P → dim), with no residual around it
+ * (MotionCtrl initialises it to the identity on the hidden part and zero on the pose part).
+ */
+function cameraProjection(ctx: UnetContext, h: Value, prefix: string, dim: number): Value {
+  const { g } = ctx;
+  const { value: pose, poseDim } = ctx.video.cameraPose!;
+  const perPixel = g.op('Expand', [g.op('Unsqueeze', [pose, g.int64([1])]), shapeConcat(g, [shapeOf(g, h, 0, 3), [poseDim]])]);
+  const joined = g.op('Concat', [h, perPixel], { axis: -1 }, { name: `${prefix}.cc_projection/concat` }); // hidden first, pose after
+  return linear(g, joined, `${prefix}.cc_projection`, dim + poseDim, dim);
 }
 
 /**

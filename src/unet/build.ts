@@ -24,7 +24,9 @@ export interface UnetPrecision {
   target: 'cpu' | 'cuda';
 }
 
-export interface UnetBuildOptions extends GraphBuildOptions, Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention'> {}
+export type UnetVariantOptions = Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention' | 'camera'>;
+
+export interface UnetBuildOptions extends GraphBuildOptions, UnetVariantOptions {}
 
 export interface UnetBuildResult extends BuildInfo {
   config: UnetConfig;
@@ -47,7 +49,7 @@ export function defineUnetGraph(
   config: UnetConfig,
   weights: WeightSource,
   precision: UnetPrecision,
-  variant: Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention'> = {},
+  variant: UnetVariantOptions = {},
   weightStorage: WeightStorage = 'reference',
 ): { g: GraphBuilder; skipped: string[] } {
   const opts = graphOptionsFor(precision);
@@ -64,11 +66,12 @@ export function unetNodeCounts(config: UnetConfig, precision: UnetPrecision = { 
 
 /**
  * Every tensor a diffusers checkpoint of this config holds (name and shape), including the cross-attention
- * tensors the built graph skips: what a random test checkpoint must contain.
+ * tensors the built graph skips: what a random test checkpoint must contain. `camera` adds MotionCtrl's
+ * cc_projection of every temporal transformer block.
  */
-export function unetWeights(config: Record<string, unknown>): WeightRequest[] {
+export function unetWeights(config: Record<string, unknown>, options: Pick<UnetGraphOptions, 'camera'> = {}): WeightRequest[] {
   const cfg = parseUnetConfig(config);
-  return listWeights((g) => void defineUnet(g, cfg, { literalCrossAttention: true }));
+  return listWeights((g) => void defineUnet(g, cfg, { literalCrossAttention: true, ...options }));
 }
 
 /** 'fp16' when a float16 build reads a checkpoint directory that has `*.fp16.safetensors` files. */
@@ -99,7 +102,7 @@ export function buildUnetGraph(source: ComponentSource, options: UnetBuildOption
     config,
     c.weights,
     precision,
-    { literalCrossAttention: options.literalCrossAttention, temporalContextOrder: options.temporalContextOrder },
+    { literalCrossAttention: options.literalCrossAttention, temporalContextOrder: options.temporalContextOrder, camera: options.camera },
     options.weightStorage,
   );
   const info = saveGraph(g, options.outDir, options.fileName ?? 'unet.onnx', {

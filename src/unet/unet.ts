@@ -15,6 +15,8 @@ export const UNET_IO = {
   timestep: 'timestep',
   encoderHiddenStates: 'encoder_hidden_states',
   addedTimeIds: 'added_time_ids',
+  /** MotionCtrl-SVD only: per-frame camera poses [B, F, 12]. */
+  cameraPose: 'camera_pose',
   output: 'noise_pred',
 } as const;
 
@@ -27,12 +29,15 @@ export interface UnetGraphOptions {
   temporalContextOrder?: TemporalContextOrder;
   /** Build the single-token cross-attentions literally (for node-count / equivalence measurements). */
   literalCrossAttention?: boolean;
+  /** MotionCtrl's camera module: adds the `camera_pose` input [B, F, poseDim] and a cc_projection per temporal block. */
+  camera?: { poseDim: number };
 }
 
 /**
  * Declares the inputs, builds the whole UNet on `g` and declares `noise_pred`.
  * IO: sample [B, F, Cin, h, w], timestep float32 0-d, encoder_hidden_states [B, 1, D],
- * added_time_ids [B, nIds] → noise_pred [B, F, Cout, h, w] (B = 2·batch with CFG; B, F, h, w dynamic).
+ * added_time_ids [B, nIds] (+ camera_pose [B, F, poseDim] with `options.camera`) → noise_pred [B, F, Cout, h, w]
+ * (B = 2·batch with CFG; B, F, h, w dynamic).
  * Returns the checkpoint tensors deliberately left out (see UnetContext.skipped).
  */
 export function defineUnet(g: GraphBuilder, config: UnetConfig, options: UnetGraphOptions = {}): { skipped: string[] } {
@@ -41,7 +46,8 @@ export function defineUnet(g: GraphBuilder, config: UnetConfig, options: UnetGra
   // parseUnetConfig guarantees one cross_attention_dim for all levels
   const encoderHiddenStates = g.input(UNET_IO.encoderHiddenStates, ['batch', 1, config.crossAttentionDim[0]]);
   const addedTimeIds = g.input(UNET_IO.addedTimeIds, ['batch', numAddedTimeIds(config)]);
-  const out = unetSpatioTemporal(g, config, { sample, timestep, encoderHiddenStates, addedTimeIds }, options);
+  const cameraPose = options.camera ? g.input(UNET_IO.cameraPose, ['batch', 'frames', options.camera.poseDim]) : undefined;
+  const out = unetSpatioTemporal(g, config, { sample, timestep, encoderHiddenStates, addedTimeIds, cameraPose }, options);
   g.output(out.noisePred, UNET_IO.output, ['batch', 'frames', config.outChannels, 'height', 'width']);
   return { skipped: out.skipped };
 }
@@ -51,6 +57,8 @@ export interface UnetInputs {
   timestep: Value;
   encoderHiddenStates: Value;
   addedTimeIds: Value;
+  /** [B, F, poseDim]; required when `options.camera` is set. */
+  cameraPose?: Value;
 }
 
 /** The forward pass on given values. */
@@ -81,6 +89,7 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
       timeEmbedDim: embedDim,
       frameContext: perFrame(inputs.encoderHiddenStates, [1, config.crossAttentionDim[0]]),
       videoContext: inputs.encoderHiddenStates,
+      ...(options.camera && inputs.cameraPose ? { cameraPose: { value: inputs.cameraPose, poseDim: options.camera.poseDim } } : {}),
     },
     attentionImpl: options.attentionImpl ?? 'primitive',
     softmaxFloat32: options.softmaxFloat32 ?? false,

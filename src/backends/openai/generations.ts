@@ -76,7 +76,7 @@ async function runVoltage(job: Job, apiKey: string, baseUrl: string): Promise<Jo
   job.timings.remote = performance.now() - t;
   const item = answer.data?.[0];
   const d = performance.now();
-  let saved;
+  let saved: Awaited<ReturnType<typeof saveBytes>>;
   if (item?.url) saved = await downloadVideo(job.ctx, item.url, job.videoPath, job.onProgress);
   else if (item?.b64_json) saved = await saveBytes(job.ctx, decodeBase64Video(item.b64_json), job.videoPath);
   else throw badResponse(job.ctx, 'video/generations answered without data[0].url or data[0].b64_json');

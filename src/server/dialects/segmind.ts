@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { CAMERA_MOTIONS } from '../../backends/options.js';
-import { RESIZE_MODES } from '../../request/schema.js';
+import type { RESIZE_MODES } from '../../request/schema.js';
 import { body, buildRequest, waitForJob, type Ctx } from '../context.js';
 import { HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
@@ -74,7 +74,7 @@ async function motionCtrl(ctx: Ctx): Promise<void> {
 
 async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Record<string, unknown>, remote: Record<string, unknown> | undefined, ignored: string[], base64: boolean): Promise<void> {
   const { queue } = ctx.state;
-  const job = queue.submit(request, { dialect: 'segmind', ...meta }, remote);
+  const job = await queue.submit(request, { dialect: 'segmind', ...meta }, remote);
   await waitForJob(ctx, job);
   if (job.status !== 'completed' || !job.result) throw jobError(job, ctx.state.log);
   const r = job.result;
@@ -85,8 +85,9 @@ async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Rec
   };
   if (ignored.length) headers['x-svd-ignored-fields'] = ignored.join(', ');
   try {
-    if (base64) sendJson(ctx.res, 200, { image: (await readFile(r.path)).toString('base64') }, headers);
-    else await sendFile(ctx.req, ctx.res, r.path, r.contentType, headers);
+    const path = await queue.resultFile(job);
+    if (base64) sendJson(ctx.res, 200, { image: (await readFile(path)).toString('base64') }, headers);
+    else await sendFile(ctx.req, ctx.res, path, r.contentType, headers);
   } finally {
     // A sync answer is the only way to get this video; nothing will ask for it again.
     await queue.delete(job.id);
