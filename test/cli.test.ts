@@ -124,3 +124,24 @@ describe('svd generate', () => {
     expect(b.stderr).toMatch(/SEGMIND_API_KEY/);
   });
 });
+
+describe('svd models inspect / build on the embedded model', () => {
+  it('inspect reads its fp16-only weight files and finds nothing missing', () => {
+    const r = svd(['models', 'inspect', join(import.meta.dirname, '..', 'models', 'tiny-svd')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/unet: ok .*diffusion_pytorch_model\.fp16\.safetensors/);
+    expect(r.stdout).toContain('ok: the checkpoint builds');
+  });
+
+  it('build logs the final paths of the graphs, which exist (not the staging directory)', () => {
+    const target = join(out, 'built-tiny');
+    const r = svd(['models', 'build', join(import.meta.dirname, '..', 'models', 'tiny-svd'), '--out', target]);
+    expect(r.code, r.stderr).toBe(0);
+    const logged = [...r.stderr.matchAll(/^(?:svd: )?\w+: (\/\S+\.onnx) \(/gm)].map((m) => m[1]);
+    expect(logged).toHaveLength(4);
+    for (const path of logged) {
+      expect(path.startsWith(`${target}/`), path).toBe(true);
+      expect(existsSync(path), path).toBe(true);
+    }
+  });
+});

@@ -13,10 +13,12 @@ export interface DenoiseHooks {
   /** Before step `i` (0-based): the abort point. */
   beforeStep?: (i: number) => void;
   /**
-   * After step `i` with its new latents [1, F, C, h, w]. Returning an array replaces the latents that go
-   * into the next step (e.g. to blend in known latents); returning nothing keeps them.
+   * After the Euler step of step `i`: returns the latents [1, F, C, h, w] the next step starts from
+   * (e.g. with known latents blended in). Absent: the Euler step's latents as they are.
    */
-  afterStep?: (i: number, latents: Float32Array) => Promise<Float32Array | void> | Float32Array | void;
+  adjustLatents?: (i: number, latents: Float32Array) => Float32Array;
+  /** After step `i` with its final latents (progress, debugging dumps). */
+  afterStep?: (i: number, latents: Float32Array) => Promise<void> | void;
 }
 
 export interface DenoiseArgs {
@@ -55,7 +57,8 @@ export async function denoise(a: DenoiseArgs): Promise<Float32Array> {
     }); /* [B, F, C, h, w] */
     const v = cond.guided ? applyGuidance(out.data, cond.guidance, F, frameSize(shape)) : out.data;
     latents = eulerStep(latents, v, sigma, sigmas[i + 1], a.predictionType);
-    latents = (await hooks?.afterStep?.(i, latents)) ?? latents;
+    if (hooks?.adjustLatents) latents = hooks.adjustLatents(i, latents);
+    await hooks?.afterStep?.(i, latents);
   }
   return latents;
 }

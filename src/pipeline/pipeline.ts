@@ -81,7 +81,9 @@ export async function createPipeline(options: PipelineOptions): Promise<SvdPipel
     async generate(request, opts = {}) {
       const result = await runPipeline(sessions, request, opts, log);
       if (first) {
+        // the call that paid for loading the model reports it, inside its total too
         result.timings.load = loadMs;
+        result.timings.total += loadMs;
         first = false;
       }
       return result;
@@ -232,11 +234,10 @@ async function runClip(s: ModelSessions, a: ClipArgs): Promise<{ frames: Uint8Ar
     latents: initial, imageLatent, shape, conditioning, sigmas, timesteps,
     hooks: {
       beforeStep: () => stages.beginStep(),
+      adjustLatents: controls && ((i, x) => controls.afterStep(i, x)),
       afterStep: async (i, x) => {
-        const next = controls ? controls.afterStep(i, x) : x;
         stages.endStep(i + 1, req.steps);
-        await dump?.(`latents_${i}`, next, [1, shape.frames, shape.channels, shape.height, shape.width]);
-        return next;
+        await dump?.(`latents_${i}`, x, [1, shape.frames, shape.channels, shape.height, shape.width]);
       },
     },
   }), { step: 0, totalSteps: req.steps });

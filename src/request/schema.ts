@@ -55,7 +55,7 @@ export const generationRequestSchema = z.strictObject({
   height: side.optional(),
   resize: z.enum(RESIZE_MODES, { error: `must be one of ${RESIZE_MODES.join(', ')}` }).optional(),
   frames: int(1, 128).optional(),
-  steps: int(1, 100).default(25),
+  steps: int(1, 100).optional(),
   fps: int(1, 60).optional(),
   motionBucketId: int(1, 255).optional(),
   condAug: num(0, 10).optional(),
@@ -88,12 +88,13 @@ export interface ModelDefaults {
   maxGuidance: number;
   width: number;
   height: number;
-  steps?: number;
+  steps: number;
+  /** Frames per VAE decoder call; absent: all frames at once. */
   decodeChunkSize?: number;
 }
 
 /** A request with every field decided; what the local pipeline runs. */
-export interface ResolvedRequest extends Omit<GenerationRequest, 'frames' | 'fps' | 'motionBucketId' | 'condAug' | 'minGuidance' | 'maxGuidance' | 'seed' | 'resize' | 'clips' | 'overlap' | 'loop'> {
+export interface ResolvedRequest extends Omit<GenerationRequest, 'frames' | 'fps' | 'motionBucketId' | 'condAug' | 'minGuidance' | 'maxGuidance' | 'seed' | 'resize' | 'steps' | 'clips' | 'overlap' | 'loop'> {
   /** Frames of one clip (one UNet call). */
   frames: number;
   /** Chained clips (1 unless `clips` or `duration` asked for more), the frames they share, and the video's length. */
@@ -106,6 +107,7 @@ export interface ResolvedRequest extends Omit<GenerationRequest, 'frames' | 'fps
   condAug: number;
   minGuidance: number;
   maxGuidance: number;
+  steps: number;
   /** Target size before `resize` is applied to the image; see `src/image`. */
   width: number;
   height: number;
@@ -179,6 +181,7 @@ export function resolveRequest(req: GenerationRequest, defaults: ModelDefaults, 
     totalFrames: plan.totalFrames,
     loop: req.loop ?? false,
     fps,
+    steps: req.steps ?? defaults.steps,
     motionBucketId: req.motionBucketId ?? defaults.motionBucketId,
     condAug: req.condAug ?? defaults.condAug,
     minGuidance: req.minGuidance ?? defaults.minGuidance,

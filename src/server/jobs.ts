@@ -3,7 +3,7 @@
  * jobs run one at a time (one GPU), first in first out; a full queue is refused with a retry hint; each
  * job's progress, logs and result are what every dialect's status reports; results are kept for a while,
  * then their files are deleted. Ids and file tokens are random and server-made; a client only ever names a
- * job by looking it up. The Redis-backed form for several workers is `src/queue/redisQueue.ts`.
+ * job by looking it up. The Redis-backed form for several workers is `src/server/queue/redisQueue.ts`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -13,7 +13,7 @@ import { AbortError, SvdError } from '../errors.js';
 import type { Backend, ProgressEvent } from '../backends/types.js';
 import type { GenerationRequestInput } from '../request/schema.js';
 import type { RemoteParamsInput } from '../backends/options.js';
-import type { WorkerInfo } from '../queue/status.js';
+import type { WorkerInfo } from './queue/status.js';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 

@@ -5,7 +5,7 @@ import type { BackendName } from '../backends/select.js';
 import type { RemoteBackendOptions } from '../backends/options.js';
 import { parseRequest, type GenerationRequestInput } from '../request/schema.js';
 import { isLoopbackHost } from './auth.js';
-import { checkQueueUrl } from '../queue/connection.js';
+import { checkQueueUrl } from './queue/connection.js';
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. Default 8080. */

@@ -5,7 +5,7 @@
 import { AbortError, ImageLoadError, InvalidRequestError, ProviderError, SvdError, type FieldIssue } from '../errors.js';
 import { HttpError } from './http.js';
 import { QueueFullError, ShuttingDownError, type Job } from './jobs.js';
-import { QueueUnavailableError } from '../queue/connection.js';
+import { QueueUnavailableError } from './queue/connection.js';
 
 export function toHttpError(err: unknown, log?: (m: string) => void): HttpError {
   if (err instanceof HttpError) return err;

@@ -12,7 +12,7 @@ import { hostOfHeader, isCrossOriginWrite, isLoopbackHost, keyMatches, presented
 import type { Ctx, ServerState } from './context.js';
 import { baseUrlOf, HttpError } from './http.js';
 import { EmbeddedQueue, type JobQueue } from './jobs.js';
-import { RedisJobQueue } from '../queue/redisQueue.js';
+import { RedisJobQueue } from './queue/redisQueue.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
 import { toHttpError } from './problems.js';
 import { matchRoute, type ErrorWriter, type Route } from './router.js';

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { Queue } from 'bullmq';
 import { InvalidRequestError } from '../../errors.js';
-import { checkQueueUrl, KEY_PREFIX, openRedis, QUEUE_NAME, redactQueueUrl } from '../../queue/connection.js';
-import { sharedQueueStatus, type SharedQueueStatus } from '../../queue/status.js';
+import { checkQueueUrl, KEY_PREFIX, openRedis, QUEUE_NAME, redactQueueUrl } from '../../server/queue/connection.js';
+import { sharedQueueStatus, type SharedQueueStatus } from '../../server/queue/status.js';
 
 export function registerQueue(program: Command): void {
   const queue = program.command('queue').description('the shared job queue of svd serve --queue / svd worker');

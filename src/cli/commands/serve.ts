@@ -8,7 +8,7 @@ import { InvalidRequestError } from '../../errors.js';
 import { startServer } from '../../server/index.js';
 import type { ServerOptions } from '../../server/options.js';
 import type { BackendName } from '../../backends/select.js';
-import { redactQueueUrl } from '../../queue/connection.js';
+import { redactQueueUrl } from '../../server/queue/connection.js';
 
 const BACKENDS = ['local', 'segmind', 'fal', 'openai', 'voltage'] as const;
 

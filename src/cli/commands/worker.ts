@@ -6,8 +6,8 @@
 import type { Command } from 'commander';
 import { InvalidRequestError } from '../../errors.js';
 import { DEVICE_PATTERN } from '../../request/schema.js';
-import { checkQueueUrl } from '../../queue/connection.js';
-import { startQueueWorker } from '../../queue/worker.js';
+import { checkQueueUrl } from '../../server/queue/connection.js';
+import { startQueueWorker } from '../../server/queue/worker.js';
 
 export function registerWorker(program: Command): void {
   program

@@ -4,7 +4,7 @@
  * password, so it is only ever shown through `redactQueueUrl`.
  */
 import { Redis } from 'ioredis';
-import { InvalidRequestError, SvdError } from '../errors.js';
+import { InvalidRequestError, SvdError } from '../../errors.js';
 
 /** The BullMQ queue every API server and worker of one deployment shares. */
 export const QUEUE_NAME = 'generate';

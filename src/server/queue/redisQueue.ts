@@ -16,11 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents, type Job as BullJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { GenerationRequestInput } from '../request/schema.js';
-import { HttpError } from '../server/http.js';
+import type { GenerationRequestInput } from '../../request/schema.js';
+import { HttpError } from '../http.js';
 import {
   QueueFullError, ShuttingDownError, type Job, type JobFailure, type JobQueue, type JobStatus, type QueueHealth,
-} from '../server/jobs.js';
+} from '../jobs.js';
 import { connectRedis, keys, KEY_PREFIX, openRedis, QUEUE_NAME, QueueUnavailableError, redactQueueUrl } from './connection.js';
 import { sharedQueueStatus, readWorkers, type WorkerInfo } from './status.js';
 import { decodeFailure, encodeJobData, type QueuedJobData, type QueuedProgress, type QueuedResult } from './wire.js';
@@ -267,7 +267,7 @@ export class RedisJobQueue implements JobQueue {
     if (typeof bj.progress === 'object' && bj.progress) this.applyProgress(job, bj.progress as unknown as QueuedProgress, false);
     if (state === 'active') this.markRunning(job, bj.processedOn);
     else if (state === 'completed') this.complete(job, bj.returnvalue, bj.processedOn, bj.finishedOn);
-    else if (state === 'failed') this.end(job, 'failed', decodeFailure(bj.failedReason, bj.attemptsStarted || bj.stalledCounter + 1));
+    else if (state === 'failed') this.end(job, 'failed', decodeFailure(bj.failedReason, attemptsOf(bj)));
     else if (WAITING_STATES.includes(state as BullState)) job.status = 'queued';
     return job;
   }
@@ -293,7 +293,7 @@ export class RedisJobQueue implements JobQueue {
     const job = await this.ensure(id);
     if (!job || isFinal(job.status)) return;
     const bj = await this.queue.getJob(id).catch(() => undefined);
-    const failure = decodeFailure(reason, bj ? bj.attemptsStarted || bj.stalledCounter + 1 : 1);
+    const failure = decodeFailure(reason, attemptsOf(bj));
     this.end(job, failure.code === 'cancelled' ? 'cancelled' : 'failed', failure.code === 'cancelled' && job.cancelling ? job.cancelling : failure);
   }
 
@@ -412,6 +412,11 @@ export class RedisJobQueue implements JobQueue {
     const mean = this.recentMs.length ? this.recentMs.reduce((a, b) => a + b, 0) / this.recentMs.length : 10_000;
     return Math.max(1, Math.ceil(mean / Math.max(1, this.workers.length) / 1000));
   }
+}
+
+/** Starts a job had: for one given up because its workers kept dying, one per dead worker (BullMQ's stall count). */
+function attemptsOf(bj: { stalledCounter?: number; attemptsStarted?: number } | undefined | null): number {
+  return bj ? bj.stalledCounter || bj.attemptsStarted || 1 : 1;
 }
 
 function isFinal(status: JobStatus): boolean {

@@ -5,10 +5,10 @@
  * the result's description (its bytes sit in their own key) or a failure already shaped as an HTTP problem.
  * No provider API key is ever part of a job: workers run the local pipeline only.
  */
-import { HttpError } from '../server/http.js';
-import type { JobFailure, JobResult } from '../server/jobs.js';
-import type { GenerationRequestInput } from '../request/schema.js';
-import type { ProgressEvent } from '../backends/types.js';
+import { HttpError } from '../http.js';
+import type { JobFailure, JobResult } from '../jobs.js';
+import type { GenerationRequestInput } from '../../request/schema.js';
+import type { ProgressEvent } from '../../backends/types.js';
 
 export interface QueuedJobData {
   /** The request with `image` replaced by `imageBase64`; model, output and device are the worker's own. */
