@@ -32,7 +32,7 @@ async function generate(ctx: Ctx): Promise<void> {
   const request = buildRequest(ctx, { ...fromExtensions(w), image, width: w.width, height: w.height }, {
     ...EXTENSION_WIRE_NAMES, width: 'width', height: 'height',
   });
-  const job = await ctx.state.queue.submit(request, { dialect: 'voltage', model: w.model ?? 'svd' }, w.prompt ? { prompt: w.prompt } : undefined);
+  const job = await ctx.state.queue.submit(request, { dialect: 'voltage', imageField: field, model: w.model ?? 'svd' }, w.prompt ? { prompt: w.prompt } : undefined);
   await waitForJob(ctx, job);
   if (job.status !== 'completed' || !job.result) throw jobError(job, ctx.state.log);
   const created = Math.floor(job.createdAt / 1000);

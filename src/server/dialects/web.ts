@@ -94,7 +94,7 @@ async function create(ctx: Ctx): Promise<void> {
     fields[f] = f === 'resize' ? raw[f] : f === 'loop' ? looseBoolean(raw[f]) : looseNumber(raw[f]);
   }
   const request = buildRequest(ctx, fields, {});
-  const job = await ctx.state.queue.submit(request, { dialect: 'web' });
+  const job = await ctx.state.queue.submit(request, { dialect: 'web', imageField: 'image' });
   sendJson(ctx.res, 202, jobJson(ctx, job), { location: `/api/jobs/${job.id}` });
 }
 
