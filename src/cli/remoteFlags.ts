@@ -28,11 +28,9 @@ export const REMOTE_FLAGS: RemoteFlag[] = [
   { key: 'maxDownloadBytes', flag: '--max-download-bytes <n>', help: 'largest result video accepted from a provider (default: all frames as raw RGB + 64 MiB)', target: 'maxDownloadBytes', kind: 'number' },
   { key: 'prompt', flag: '--prompt <text>', help: 'text prompt (segmind pixverse, voltage, openai)', target: 'remote.prompt', kind: 'string' },
   { key: 'negativePrompt', flag: '--negative-prompt <text>', help: 'what to avoid (segmind pixverse)', target: 'remote.negativePrompt', kind: 'string' },
-  { key: 'duration', flag: '--duration <seconds>', help: 'video length (segmind pixverse: 5 or 8; openai: seconds)', target: 'remote.duration', kind: 'number' },
   { key: 'quality', flag: '--quality <q>', help: `video quality (segmind pixverse): ${PIXVERSE_QUALITIES.join(' | ')}`, target: 'remote.quality', kind: 'string' },
   { key: 'motionMode', flag: '--motion-mode <mode>', help: 'normal | fast (segmind pixverse; fast only at 5 s and below 1080p)', target: 'remote.motionMode', kind: 'string' },
   { key: 'style', flag: '--style <style>', help: 'anime | 3d_animation | clay | comic | cyberpunk (segmind pixverse)', target: 'remote.style', kind: 'string' },
-  { key: 'mask', flag: '--mask <image>', help: 'motion mask, black moves and white stays (fal-ai/svd)', target: 'remote.maskImage', kind: 'string' },
   { key: 'controlMaps', flag: '--control-maps <archive>', help: 'zip of one depth map per frame (fal-ai/svd)', target: 'remote.controlMaps', kind: 'string' },
 ];
 

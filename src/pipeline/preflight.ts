@@ -9,6 +9,7 @@ import { customTrajectory } from '../camera/request.js';
 import { ExecutionProviderError } from '../errors.js';
 import { expectImageFormat } from '../image/decode.js';
 import { readImageBytes } from '../image/source.js';
+import { loadMaskImage } from '../motion/mask.js';
 import type { GenerationRequest } from '../request/schema.js';
 import { CUDA_INSTALL_HINT, findCudaProviderLibrary } from '../runtime/device.js';
 import { findFfmpeg } from '../video/ffmpeg.js';
@@ -26,7 +27,7 @@ export interface PreflightOptions {
  * InvalidRequestError for a camera trajectory file that cannot be read or parsed.
  */
 export async function checkBeforeModelLoad(
-  request: Pick<GenerationRequest, 'image' | 'format' | 'device'> & Partial<Pick<GenerationRequest, 'camera'>>,
+  request: Pick<GenerationRequest, 'image' | 'format' | 'device' | 'mask'> & Partial<Pick<GenerationRequest, 'camera'>>,
   options: PreflightOptions = {},
 ): Promise<void> {
   customTrajectory(request.camera); // a camera trajectory file that cannot be read or parsed
@@ -40,5 +41,10 @@ export async function checkBeforeModelLoad(
   if (typeof image === 'string' && !/^https?:\/\//i.test(image)) {
     const { bytes, label } = await readImageBytes(image, { signal: options.signal });
     expectImageFormat(bytes, label);
+  }
+  // a motion mask is decoded whole (it is small and read again later): a bad one is an error on `mask`
+  const mask: unknown = request.mask;
+  if (mask instanceof Uint8Array || (typeof mask === 'string' && !/^https?:\/\//i.test(mask))) {
+    await loadMaskImage(mask, { signal: options.signal });
   }
 }
