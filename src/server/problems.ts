@@ -47,6 +47,14 @@ export function jobError(job: Job, log?: (m: string) => void): HttpError {
 /** Renames our schema's field names in issues to a dialect's wire names (`motionBucketId` → `motion`). */
 export function renameIssues(err: unknown, wireName: Record<string, string>): unknown {
   if (!(err instanceof InvalidRequestError)) return err;
-  const issues: FieldIssue[] = err.issues.map((i) => ({ ...i, field: wireName[i.field] ?? i.field }));
+  // two of our fields sent as one wire field (OpenAI's size = width and height) would repeat the same message:
+  // keep one, without a value, which would be only half of what the client sent
+  const issues: FieldIssue[] = [];
+  for (const i of err.issues) {
+    const field = wireName[i.field] ?? i.field;
+    const twin = issues.findIndex((seen) => seen.field === field && seen.message === i.message);
+    if (twin < 0) issues.push({ ...i, field });
+    else issues[twin] = { field, message: i.message };
+  }
   return new InvalidRequestError(issues);
 }

@@ -21,7 +21,8 @@ const common = {
 /** Input schema per model alias (`fal-ai/<alias>`). */
 export const FAL_INPUTS = {
   svd: z.object({ ...common, steps: wireInt(1, 100).optional(), mask_image_url: z.unknown().optional(), control_maps_data_url: z.unknown().optional() }),
-  'stable-video': z.object(common),
+  // fal's hosted stable-video takes no steps; ours runs the full sampler, so `steps` is honoured (README), not dropped
+  'stable-video': z.object({ ...common, steps: wireInt(1, 100).optional() }),
   'fast-svd-lcm': z.object({ ...common, steps: wireInt(1, 20).optional() }),
   'fast-svd': z.object({ ...common, steps: wireInt(1, 100).optional() }),
 } as const;
