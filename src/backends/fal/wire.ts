@@ -36,8 +36,8 @@ export const FAL_INPUTS = {
   'fal-ai/svd': z.object({
     ...common,
     steps: loose(intRange(1, 100)).optional(),
-    mask_image_url: z.string({ error: 'must be a URL or a data: URI' }).optional(),
-    control_maps_data_url: z.string({ error: 'must be a URL or a data: URI' }).optional(),
+    mask_image_url: z.string({ error: 'must be a URL or a data: URI' }).nullish(),
+    control_maps_data_url: z.string({ error: 'must be a URL or a data: URI' }).nullish(),
   }),
 } as const;
 export type FalInputModel = keyof typeof FAL_INPUTS;
@@ -46,7 +46,7 @@ export type FalInput = z.output<(typeof FAL_INPUTS)['fal-ai/svd']>;
 /** fal input field → our field. */
 export const FAL_FIELDS = {
   image_url: 'image', motion_bucket_id: 'motionBucketId', cond_aug: 'condAug', fps: 'fps', seed: 'seed', steps: 'steps',
-  mask_image_url: 'remote.maskImage', control_maps_data_url: 'remote.controlMaps',
+  mask_image_url: 'mask', control_maps_data_url: 'remote.controlMaps',
 } as const;
 
 /** Our request fields from a parsed fal input (the image is read by the caller). */
@@ -103,7 +103,7 @@ export const falSvd: FalEndpoint = {
   provider: 'fal',
   id: 'fal-ai/svd',
   modelId: 'fal-ai/svd',
-  uses: ['motionBucketId', 'condAug', 'seed', 'steps'],
+  uses: ['motionBucketId', 'condAug', 'seed', 'steps', 'mask'],
   usesRemote: ['maskImage', 'controlMaps'],
   schema: FAL_INPUTS['fal-ai/svd'],
   fieldOf: FAL_FIELDS,

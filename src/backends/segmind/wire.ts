@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { CAMERA_MOTIONS, PIXVERSE_MOTION_MODES, PIXVERSE_QUALITIES, PIXVERSE_STYLES, type RemoteParams } from '../options.js';
 import { defined, type EndpointSpec } from '../endpoint.js';
 import { intRange, loose, looseBool, numRange, oneOf } from '../../request/fields.js';
-import { RESIZE_MODES, type GenerationRequest, type GenerationRequestInput } from '../../request/schema.js';
+import type { GenerationRequest, GenerationRequestInput, RESIZE_MODES } from '../../request/schema.js';
 
 export const SEGMIND_SLUGS = ['svd', 'motionctrl-svd', 'pixverse-image2video'] as const;
 export type SegmindSlug = (typeof SEGMIND_SLUGS)[number];
@@ -151,7 +151,7 @@ export const segmindPixverse: SegmindEndpoint = {
   id: 'pixverse-image2video',
   slug: 'pixverse-image2video',
   image: 'url',
-  uses: ['seed'],
+  uses: ['seed', 'duration'],
   usesRemote: ['prompt', 'negativePrompt', 'duration', 'quality', 'motionMode', 'style'],
   schema: z.object({
     image_url: z.string().regex(/^https?:\/\//i, { error: 'must be an http(s) URL' }),
@@ -171,11 +171,11 @@ export const segmindPixverse: SegmindEndpoint = {
     image_url: 'image', prompt: 'remote.prompt', negative_prompt: 'remote.negativePrompt', duration: 'remote.duration',
     quality: 'remote.quality', motion_mode: 'remote.motionMode', style: 'remote.style', seed: 'seed',
   },
-  build: (_req, remote, seed, image) => defined({
+  build: (req, remote, seed, image) => defined({
     image_url: image,
     prompt: remote.prompt,
     negative_prompt: remote.negativePrompt,
-    duration: remote.duration ?? 5,
+    duration: remote.duration ?? req.duration ?? 5,
     quality: remote.quality ?? '540p',
     motion_mode: remote.motionMode ?? 'normal',
     style: remote.style,

@@ -4,28 +4,38 @@
  * model's (fal-ai/fast-svd-lcm defaults to 4 steps because it is an LCM model; ours is not).
  */
 import { FAL_FIELDS, FAL_INPUTS, requestFromFalInput, type FalInput, type FalInputModel } from '../../backends/fal/wire.js';
+import { intRange, loose } from '../../request/fields.js';
 import type { GenerationRequestInput } from '../../request/schema.js';
 import { buildRequest, type Ctx } from '../context.js';
 import { HttpError } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
 import { parseWire, wireNamesOf } from './fields.js';
 
+/** What this server takes per model: fal's inputs, except where our full sampler does more. */
+const SERVED = {
+  ...FAL_INPUTS,
+  // fal's hosted stable-video takes no steps; ours runs the full sampler, so `steps` is honoured (README), not dropped
+  'fal-ai/stable-video': FAL_INPUTS['fal-ai/stable-video'].extend({ steps: loose(intRange(1, 100)).optional() }),
+};
+
 /** Model aliases served (`fal-ai/<alias>`). */
 export type FalAlias = FalInputModel extends `fal-ai/${infer A}` ? A : never;
 
 export function isFalAlias(alias: string): alias is FalAlias {
-  return Object.hasOwn(FAL_INPUTS, `fal-ai/${alias}`);
+  return Object.hasOwn(SERVED, `fal-ai/${alias}`);
 }
 
-/** Validates a fal input and reads its image; throws InvalidRequestError / HttpError named by fal field. */
+/** Validates a fal input and reads its images; throws InvalidRequestError / HttpError named by fal field. */
 export async function falRequest(ctx: Ctx, alias: FalAlias, input: Record<string, unknown>): Promise<GenerationRequestInput> {
-  const w = parseWire(FAL_INPUTS[`fal-ai/${alias}`], input) as FalInput;
-  for (const field of ['mask_image_url', 'control_maps_data_url'] as const) {
-    if (w[field] !== undefined && w[field] !== null) {
-      const message = 'is not supported by this server (motion masks and depth maps need fal\'s hosted model)';
-      throw new HttpError(422, 'unsupported_field', `${field}: ${message}`, [{ field, message }]);
-    }
+  const w = parseWire(SERVED[`fal-ai/${alias}`], input) as FalInput;
+  if (w.control_maps_data_url !== undefined && w.control_maps_data_url !== null) {
+    const message = "is not supported by this server (per-frame depth maps need fal's hosted model)";
+    throw new HttpError(422, 'unsupported_field', `control_maps_data_url: ${message}`, [{ field: 'control_maps_data_url', message }]);
   }
-  const image = await imageFromClient(w.image_url, 'image_url', { ...ctx.state.limits, ownUpload: (u) => ctx.state.uploads.bytesForUrl(u) });
-  return buildRequest(ctx, { ...requestFromFalInput(w), image }, wireNamesOf(FAL_FIELDS));
+  const limits = { ...ctx.state.limits, ownUpload: (u: URL) => ctx.state.uploads.bytesForUrl(u) };
+  const image = await imageFromClient(w.image_url, 'image_url', limits);
+  // fal's motion mask (white stays still, black moves) is our `mask`; see docs/motion-controls.md.
+  const hasMask = w.mask_image_url !== undefined && w.mask_image_url !== null && w.mask_image_url !== '';
+  const mask = hasMask ? await imageFromClient(w.mask_image_url, 'mask_image_url', limits) : undefined;
+  return buildRequest(ctx, { ...requestFromFalInput(w), image, mask }, wireNamesOf(FAL_FIELDS));
 }

@@ -49,7 +49,7 @@ async function create(ctx: Ctx): Promise<void> {
     ...SVD_EXTENSION_FIELDS, width: 'size', height: 'size', ...(w.seconds !== undefined && w.num_frames === undefined ? { frames: 'seconds' } : {}),
   });
   const job = await ctx.state.queue.submit(request, {
-    dialect: 'openai', model: w.model ?? 'svd', prompt: w.prompt ?? null, size: w.size ?? null,
+    dialect: 'openai', imageField: 'input_reference', model: w.model ?? 'svd', prompt: w.prompt ?? null, size: w.size ?? null,
     seconds: w.seconds === undefined ? null : String(w.seconds), ignored: unknownFields(videoCreateBody, raw),
   }, w.prompt ? { prompt: w.prompt } : undefined);
   sendJson(ctx.res, 200, videoObject(job));
