@@ -30,7 +30,7 @@ export const REQUEST_FLAGS: FlagSpec[] = [
   { field: 'height', flag: '--height <px>', help: 'video height, multiple of 64 (default: the model\'s, 576 for SVD)', kind: 'int' },
   { field: 'resize', flag: '--resize <mode>', help: `how the image is fitted: ${RESIZE_MODES.join(' | ')} (default stretch)`, kind: 'string' },
   { field: 'format', flag: '--format <fmt>', help: `output format: ${OUTPUT_FORMATS.join(' | ')} (default mp4)`, kind: 'string' },
-  { field: 'device', flag: '--device <dev>', help: 'auto | cpu | cuda | cuda:N (default auto: CUDA when installed, else CPU)', kind: 'string' },
+  { field: 'device', flag: '--device <dev>', help: 'auto | cpu | cuda | cuda:N | webgpu (default auto: CUDA when installed, else WebGPU on a real GPU, else CPU)', kind: 'string' },
 ];
 
 const FLAG_OF = new Map(REQUEST_FLAGS.map((f) => [f.field as string, `--${/--([a-z-]+)/.exec(f.flag)![1]}`]));

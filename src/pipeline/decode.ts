@@ -76,9 +76,11 @@ export interface ChunkChoice {
   /** True when the request or the model chose it; then it is kept as it is. */
   chosen: boolean;
   frames: number;
-  provider: 'cuda' | 'cpu';
+  provider: 'cuda' | 'webgpu' | 'cpu';
   /** Free GPU memory (nvidia-smi), null when unknown. */
   freeMiB: number | null;
+  /** WebGPU: the most frames per call whose tensors all fit the adapter's binding limit (0: not even one). */
+  framesWithinBindingLimit?: number;
   width: number;
   height: number;
   dtype: 'float16' | 'float32';
@@ -86,10 +88,15 @@ export interface ChunkChoice {
 
 /**
  * The decode chunk size: what the request or the model chose, else on CUDA what fits in free GPU memory
- * (so a 25-frame XT decode does not start by running out of memory), else all frames at once (diffusers).
+ * (so a 25-frame XT decode does not start by running out of memory), on WebGPU the most frames whose
+ * tensors fit one storage-buffer binding (runtime/bindingGuard.ts), else all frames at once (diffusers).
  */
 export function chooseDecodeChunk(c: ChunkChoice): { chunk: number; reason: string } {
   if (c.chosen) return { chunk: c.resolved, reason: 'requested or model default' };
+  if (c.provider === 'webgpu' && c.framesWithinBindingLimit !== undefined) {
+    // 0 frames fit: keep 1 and let the binding guard refuse the run with its explanation
+    return { chunk: Math.max(1, Math.min(c.resolved, c.framesWithinBindingLimit)), reason: 'fits the WebGPU binding limit' };
+  }
   if (c.provider === 'cuda' && c.freeMiB !== null) {
     return { chunk: Math.min(c.frames, defaultDecodeChunkSize(c.freeMiB, c.width, c.height, c.dtype)), reason: `fits ${c.freeMiB} MiB of free GPU memory` };
   }

@@ -20,6 +20,7 @@ import { framesToUint8, writeVideo, defaultOutputPath } from '../video/index.js'
 import { addedTimeIds, buildUnetSample, repeatRows } from './conditioning.js';
 import { chooseDecodeChunk, decodeChunked } from './decode.js';
 import { gpuFreeMemoryMiB } from '../runtime/gpu.js';
+import { framesWithinLimit } from '../runtime/bindingGuard.js';
 import { openModelSessions, type ModelSessions, type ModelSessionsOptions } from './session.js';
 import type { DebugDump, InjectedNoise } from './debug.js';
 
@@ -62,7 +63,7 @@ export interface GenerateResult extends BackendResult {
 
 export interface SvdPipeline {
   readonly manifest: ModelManifest;
-  /** The execution provider in use ('cuda' or 'cpu'). */
+  /** The execution provider in use ('cuda', 'webgpu' or 'cpu'). */
   readonly provider: string;
   generate(request: GenerationRequestInput, options?: GenerateOptions): Promise<GenerateResult>;
   close(): Promise<void>;
@@ -208,6 +209,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
     : chooseDecodeChunk({
       resolved: req.decodeChunkSize, chosen: input.decodeChunkSize !== undefined || manifest.defaults.decodeChunkSize !== undefined, frames: F,
       provider: s.device.provider, freeMiB: s.device.provider === 'cuda' ? await gpuFreeMemoryMiB(s.device.deviceId) : null,
+      framesWithinBindingLimit: vaeDecoder.guard ? framesWithinLimit(vaeDecoder.guard, { latent: [1, C, h, w] }, F) : undefined,
       width: W, height: H, dtype: vaeDecoder.inputType('latent'),
     });
   progress({ stage: 'decode', fraction: 0 });

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { resolveComponent, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
-import { GraphBuilder, type ComputeDtype, type WeightStorage } from '../onnx/graph.js';
+import { GraphBuilder, type ComputeDtype, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';
 import { dryWeights, type WeightRequest, type WeightSource } from '../onnx/weights.js';
@@ -21,8 +21,17 @@ export interface UnetPrecision {
    * runs fused attention instead of materialising [N, heads, hw, hw] scores (ORT also runs it on CPU), and
    * GroupNorm as InstanceNormalization (the CUDA EP has no GroupNormalization kernel; layers/basic.ts).
    */
-  target: 'cpu' | 'cuda';
+  target: GraphTarget;
 }
+
+/**
+ * WebGPU target: query chunks of the spatial self-attention per resolution level. Sides are multiples of
+ * 64 px, so with the usual ×8 VAE a level-L map has a multiple of (8/2^L)² tokens: 64, 16, 4, 1 — the chunk
+ * counts must divide those. The counts keep each chunk's scores of SVD-XT at 1024×576, 25 frames, CFG, fp16
+ * near 1.3 GiB (level 0: 42.5 GB / 32), below the 2-4 GiB desktop GPUs allow; anything still too large for
+ * the adapter at hand is refused by the binding guard (runtime/bindingGuard.ts) rather than computed wrong.
+ */
+export const WEBGPU_QUERY_CHUNKS = [32, 8, 2, 1];
 
 export interface UnetBuildOptions extends GraphBuildOptions, Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention'> {}
 
@@ -38,6 +47,10 @@ export interface UnetBuildResult extends BuildInfo {
 /** Graph options implied by a precision choice. */
 export function graphOptionsFor(p: UnetPrecision): { opsets?: Record<string, number>; graph: UnetGraphOptions } {
   if (p.target === 'cuda') return { opsets: { 'com.microsoft': 1 }, graph: { attentionImpl: 'mha' } };
+  if (p.target === 'webgpu') {
+    // MatMul/Softmax in query chunks: exact whatever the scores' size (docs/webgpu.md, "Attention")
+    return { graph: { attentionImpl: 'primitive', softmaxFloat32: p.dtype === 'float16', queryChunksByLevel: WEBGPU_QUERY_CHUNKS } };
+  }
   // fp16 scores of long pixel sequences can overflow the softmax's exp; diffusers' SDPA accumulates in fp32 too
   return { graph: { attentionImpl: 'primitive', softmaxFloat32: p.dtype === 'float16' } };
 }

@@ -33,6 +33,8 @@ export interface UnetContext {
   attentionImpl: 'primitive' | 'mha';
   /** Compute attention softmax in float32 (fp16 graphs). */
   softmaxFloat32: boolean;
+  /** Query chunks of the spatial self-attention per resolution level (UnetGraphOptions.queryChunksByLevel). */
+  queryChunksByLevel: number[];
   /**
    * Checkpoint tensors the graph leaves out on purpose (the single-token cross-attention shortcut needs
    * neither to_q, to_k nor the LayerNorm in front of it). Listed so a checkpoint check can tell them from

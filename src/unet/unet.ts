@@ -23,6 +23,11 @@ export interface UnetGraphOptions {
   attentionImpl?: 'primitive' | 'mha';
   /** Softmax in float32 inside fp16 graphs ('primitive' attention only). */
   softmaxFloat32?: boolean;
+  /**
+   * 'primitive' only: per resolution level (0 = full latent size), how many query chunks the spatial
+   * self-attention is split into; default none. Each must divide that level's token count at every allowed size.
+   */
+  queryChunksByLevel?: number[];
   /** Default 'per-video' (sgm, spec §7.6, diffusers ≥ 0.28); 'diffusers-0.27' reproduces that release's run (see TemporalContextOrder). */
   temporalContextOrder?: TemporalContextOrder;
   /** Build the single-token cross-attentions literally (for node-count / equivalence measurements). */
@@ -84,6 +89,7 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
     },
     attentionImpl: options.attentionImpl ?? 'primitive',
     softmaxFloat32: options.softmaxFloat32 ?? false,
+    queryChunksByLevel: options.queryChunksByLevel ?? [],
     literalCrossAttention: options.literalCrossAttention ?? false,
     temporalContextOrder: options.temporalContextOrder ?? 'per-video',
     skipped: [],
