@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// onnxruntime-node rejects typed arrays from another realm, so the vm pools are out (runtime-notes §6).
+// onnxruntime-node rejects typed arrays from another realm, so the vm pools are out (docs/runtime.md §6).
 export default defineConfig({
   test: {
     pool: 'forks',

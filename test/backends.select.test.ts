@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createBackend, createSelectedBackend, remoteOptionsFromFlags, selectBackend } from '../src/backends/index.js';
+import { createBackend, createSelectedBackend, selectBackend } from '../src/backends/index.js';
+import { remoteOptionsFromFlags } from '../src/cli/remoteFlags.js';
 import { InvalidRequestError, ProviderError } from '../src/errors.js';
 import { startMockServer, type MockServer } from './mocks/server.js';
 import { mockSegmind } from './mocks/segmind.js';

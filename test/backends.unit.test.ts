@@ -1,6 +1,6 @@
 /** Pure pieces of the hosted backends: retry arithmetic, error bodies, redaction, sniffing, log progress. */
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, isRetryableStatus, parseRetryAfter } from '../src/backends/retry.js';
+import { backoffDelay, isRetryableStatus, parseRetryAfter } from '../src/net/retry.js';
 import { messageFromBody, providerErrorFromResponse, redact } from '../src/backends/providerErrors.js';
 import { sniffVideo } from '../src/backends/download.js';
 import { readImageMedia, sniffImage } from '../src/backends/media.js';

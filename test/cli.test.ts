@@ -91,13 +91,28 @@ describe('svd generate', () => {
     expect(readdirSync(dir).sort()).toEqual(['frame_0000.png', 'frame_0001.png', 'frame_0002.png']);
   });
 
-  it('says how to get ffmpeg when it is missing and leaves no file behind', () => {
+  it('says how to get ffmpeg when it is missing, before any model work, and leaves no file behind', () => {
     const target = join(out, 'noffmpeg.mp4');
-    const r = svd(['generate', REFERENCE_IMAGE, '-o', target, '--frames', '2', '--steps', '1'], { FFMPEG_PATH: join(out, 'no-such-ffmpeg') });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/ffmpeg/i);
-    expect(r.stderr).toMatch(/apt-get install ffmpeg|FFMPEG_PATH/);
+    // a model that does not exist: the ffmpeg error must come first, so nothing was loaded
+    const args = ['generate', REFERENCE_IMAGE, '-o', target, '--model', './nowhere'];
+    const typo = svd(args, { FFMPEG_PATH: join(out, 'no-such-ffmpeg') });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/FFMPEG_PATH=.*no-such-ffmpeg is not an executable file/);
+    const none = svd(args, { PATH: join(out, 'empty-path'), SVD_BUNDLED_FFMPEG: '0' });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/ffmpeg not found .*apt-get install ffmpeg/);
+    expect(none.stderr).not.toMatch(/nowhere/);
     expect(existsSync(target)).toBe(false);
+    // png frames need no ffmpeg: then the model is the first thing at fault
+    const png = svd([...args, '--format', 'png'], { PATH: join(out, 'empty-path'), SVD_BUNDLED_FFMPEG: '0' });
+    expect(png.stderr).toMatch(/nowhere: no such directory/);
+  });
+
+  it('reports a missing image file before any model work', () => {
+    const r = svd(['generate', join(out, 'no-such-image.png'), '--model', './nowhere']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no-such-image\.png.*no such file/);
+    expect(r.stderr).not.toMatch(/nowhere/);
   });
 
   it('refuses a model that does not exist, and a remote backend without a key, naming the fix', () => {
@@ -107,5 +122,26 @@ describe('svd generate', () => {
     const b = svd(['generate', REFERENCE_IMAGE, '--backend', 'segmind'], { SEGMIND_API_KEY: '' });
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/SEGMIND_API_KEY/);
+  });
+});
+
+describe('svd models inspect / build on the embedded model', () => {
+  it('inspect reads its fp16-only weight files and finds nothing missing', () => {
+    const r = svd(['models', 'inspect', join(import.meta.dirname, '..', 'models', 'tiny-svd')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/unet: ok .*diffusion_pytorch_model\.fp16\.safetensors/);
+    expect(r.stdout).toContain('ok: the checkpoint builds');
+  });
+
+  it('build logs the final paths of the graphs, which exist (not the staging directory)', () => {
+    const target = join(out, 'built-tiny');
+    const r = svd(['models', 'build', join(import.meta.dirname, '..', 'models', 'tiny-svd'), '--out', target]);
+    expect(r.code, r.stderr).toBe(0);
+    const logged = [...r.stderr.matchAll(/^(?:svd: )?\w+: (\/\S+\.onnx) \(/gm)].map((m) => m[1]);
+    expect(logged).toHaveLength(4);
+    for (const path of logged) {
+      expect(path.startsWith(`${target}/`), path).toBe(true);
+      expect(existsSync(path), path).toBe(true);
+    }
   });
 });

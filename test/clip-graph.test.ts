@@ -112,7 +112,7 @@ describe('CLIP image encoder graph (another config, random weights)', () => {
 });
 
 describe('CLIP weight list for the real SVD image encoder config', () => {
-  it('matches the analytic parameter count of spec §7.7 (632,076,800)', () => {
+  it('matches the analytic parameter count of docs/pipeline.md §7.7 (632,076,800)', () => {
     const config = { hidden_size: 1280, intermediate_size: 5120, num_hidden_layers: 32, num_attention_heads: 16, patch_size: 14, image_size: 224, projection_dim: 1024, hidden_act: 'gelu' };
     const ws = clipImageEncoderWeights(config);
     expect(ws.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0)).toBe(632_076_800);

@@ -41,7 +41,7 @@ describe('clipPreprocess', () => {
     expect(max).toBeLessThan(1e-5);
   });
 
-  it('the blur parameters of the spec worked example: 576×1024 → sigmas (0.78571, 1.78571), kernels (3, 7)', () => {
+  it('the blur parameters of the docs/pipeline.md §2.2 worked example: 576×1024 → sigmas (0.78571, 1.78571), kernels (3, 7)', () => {
     const { sigmas, kernelSizes } = antialiasBlur(576, 1024, 224, 224);
     expect(sigmas[0]).toBeCloseTo(0.78571, 5);
     expect(sigmas[1]).toBeCloseTo(1.78571, 5);

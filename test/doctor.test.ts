@@ -70,15 +70,24 @@ afterEach(() => {
 });
 
 describe('svd doctor', () => {
-  it('CLI: without GPU and without ffmpeg it prints both problems with their fixes and exits non-zero', async () => {
-    const env = { PATH: join(dir, 'empty'), HOME: dir, HF_HUB_CACHE: join(dir, 'cache') };
+  it('CLI: without GPU (a warning: CPU works) and without ffmpeg (a problem) prints both with fixes, exits 1', async () => {
+    const env = { PATH: join(dir, 'empty'), HOME: dir, HF_HUB_CACHE: join(dir, 'cache'), SVD_BUNDLED_FFMPEG: '0' };
     const err = await run(process.execPath, [join(ROOT, 'bin/svd.js'), 'doctor'], { env, cwd: ROOT }).catch((e) => e);
     expect(err.code).toBe(1);
     const out: string = err.stdout;
-    expect(out).toMatch(/FAIL\s+gpu\s+no NVIDIA GPU found: nvidia-smi not found on PATH\n\s+fix: install the NVIDIA driver/);
+    expect(out).toMatch(/warn\s+gpu\s+no NVIDIA GPU found \(generation runs on CPU\): nvidia-smi not found on PATH\n\s+fix: install the NVIDIA driver/);
     expect(out).toMatch(/FAIL\s+ffmpeg\s+not found.*\n\s+fix: install ffmpeg: `sudo apt-get install ffmpeg`/);
     expect(out).toMatch(/ok\s+provider cpu\s+creates a session and runs/);
-    expect(out).toContain('2 problems');
+    expect(out).toContain('1 problem, ');
+  }, 30_000);
+
+  it('CLI: a CPU-only machine without a system ffmpeg works (npm ffmpeg build), so it exits 0', async () => {
+    const env = { PATH: join(dir, 'empty'), HOME: dir, HF_HUB_CACHE: join(dir, 'cache') };
+    const { stdout } = await run(process.execPath, [join(ROOT, 'bin/svd.js'), 'doctor'], { env, cwd: ROOT });
+    expect(stdout).toMatch(/warn\s+gpu\s+no NVIDIA GPU found \(generation runs on CPU\)/);
+    expect(stdout).toMatch(/ok\s+ffmpeg\s+.*@ffmpeg-installer.*the npm build from @ffmpeg-installer\)/);
+    for (const e of ['libx264', 'libvpx-vp9', 'gif']) expect(stdout).toMatch(new RegExp(`ok\\s+encoder ${e}`));
+    expect(stdout).toMatch(/no problems, \d+ warnings?\n$/);
   }, 30_000);
 
   it('with fakes for everything it reports no problem (exit 0)', async () => {

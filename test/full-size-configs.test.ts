@@ -1,7 +1,7 @@
 /**
- * The full-size SVD configs in models/configs/{svd,svd-xt,svd-xt-1-1} against spec §5.1, §7.2, §7.7, §8.1
+ * The full-size SVD configs in models/configs/{svd,svd-xt,svd-xt-1-1} against docs/pipeline.md §5.1, §7.2, §7.7, §8.1
  * and §9, and the streaming random-checkpoint writer (on the tiny configs: cheap, no big allocations).
- * The parameter counts are the spec's analytic ones, so they check the config files and the graph
+ * The parameter counts are the analytic ones of docs/pipeline.md §7.7, so they check the config files and the graph
  * builders' weight lists together. (test/vae-graph.test.ts and test/clip-graph.test.ts check the same
  * totals for inline configs; here the inputs are the shipped config files, and the UNet is new.)
  */
@@ -36,7 +36,7 @@ const dirOf = (variant: string) => join('models', 'configs', variant);
 describe.each(VARIANTS)('models/configs/$name', ({ name, frames }) => {
   const configs = readDiffusersConfigs(dirOf(name));
 
-  it('parses, and gives a valid manifest with the spec §10 defaults', () => {
+  it('parses, and gives a valid manifest with the docs/pipeline.md §10 defaults', () => {
     const m = manifestSchema.parse(manifestFromConfigs(configs, { variant: name }));
     expect(m.defaults).toMatchObject({ frames, width: 1024, height: 576, fps: 7, motionBucketId: 127, condAug: 0.02, minGuidance: 1, maxGuidance: 3, steps: 25 });
     expect(detectVariant(configs)).toBe(frames === 14 ? 'svd' : 'svd-xt');
@@ -48,7 +48,7 @@ describe.each(VARIANTS)('models/configs/$name', ({ name, frames }) => {
     expect(configs.scheduler.use_karras_sigmas).toBe(true);
   });
 
-  it('has the UNet structure of spec §7.2/§7.4 and the VAE/CLIP settings of §8.1/§9', () => {
+  it('has the UNet structure of docs/pipeline.md §7.2/§7.4 and the VAE/CLIP settings of §8.1/§9', () => {
     const unet = parseUnetConfig(configs.unet);
     expect(planDownBlocks(unet).map((b) => [b.outChannels, b.hasCrossAttention, b.resample])).toEqual([
       [320, true, true],
@@ -64,7 +64,7 @@ describe.each(VARIANTS)('models/configs/$name', ({ name, frames }) => {
     });
   });
 
-  it('lists exactly the spec §7.7 parameter counts for a full checkpoint', () => {
+  it('lists exactly the docs/pipeline.md §7.7 parameter counts for a full checkpoint', () => {
     const lists = checkpointTensorLists(configs);
     expect(parameterCount(lists.unet)).toBe(1_524_623_082);
     const unetPart = (prefix: string) => parameterCount(lists.unet.filter((r) => r.name.startsWith(prefix)));

@@ -15,6 +15,7 @@ import { listModels, modelPath, removeModel } from '../src/hub/models.js';
 import { formatBytes, formatProgressLine } from '../src/hub/progress.js';
 import { pullModel } from '../src/hub/pull.js';
 import { resolveModelRef } from '../src/hub/registry.js';
+import { variantDefaults } from '../src/models/variants.js';
 import { hubCacheDir, hubSettings } from '../src/hub/settings.js';
 
 const run = promisify(execFile);
@@ -177,7 +178,11 @@ describe('model references', () => {
   it('resolves registry names, repo ids and local directories', () => {
     expect(resolveModelRef('svd')).toMatchObject({ kind: 'hub', repo: 'stabilityai/stable-video-diffusion-img2vid', revision: 'main' });
     const xt11 = resolveModelRef('svd-xt-1-1');
-    expect(xt11.kind === 'hub' && xt11.variant?.defaults).toMatchObject({ frames: 25, steps: 25, fps: 7, minGuidance: 1, maxGuidance: 3, decodeChunkSize: 25 });
+    expect(xt11.kind === 'hub' && xt11.variant?.name).toBe('svd-xt-1-1');
+    // a variant's defaults are its manifest's, derived from its bundled configs
+    expect(variantDefaults('svd-xt-1-1')).toEqual({ frames: 25, steps: 25, fps: 7, motionBucketId: 127, condAug: 0.02, minGuidance: 1, maxGuidance: 3, width: 1024, height: 576 });
+    expect(variantDefaults('svd')).toMatchObject({ frames: 14 });
+    expect(variantDefaults('no-such-variant')).toBeUndefined();
     expect(resolveModelRef('someone/svd-finetune', 'v2')).toMatchObject({ kind: 'hub', repo: 'someone/svd-finetune', revision: 'v2', variant: undefined });
 
     mkdirSync(join(cache, 'ckpt'));

@@ -1,7 +1,10 @@
 /**
- * The whole local pipeline against diffusers' own run (test/fixtures/reference): with the reference's
+ * The whole local pipeline against diffusers' own runs (test/fixtures/reference): with the reference's
  * two noise draws injected, every intermediate of the debugging contract must match within 1e-4
- * relative error and the uint8 frames within ±1 level.
+ * relative error and the uint8 frames within ±1 level. Two recorded runs: `out` (diffusers 0.27.2, whose temporal
+ * cross-attention context interleaves the CFG batch; reproduced by the 'diffusers-0.27' build option and by its own
+ * ONNX export) and `out-fixed-context` (the same call with the per-video context of diffusers >= 0.28 and sgm,
+ * which our graphs build by default).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,75 +12,23 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../src/models/build.js';
 import { importOnnx } from '../src/models/importOnnx.js';
-import { createPipeline, type GenerateResult, type SvdPipeline } from '../src/pipeline/pipeline.js';
-import { REFERENCE_CALL, REFERENCE_CHECKPOINT, REFERENCE_IMAGE, REFERENCE_ONNX, maxAbsDiff, ref, relErr } from './helpers/reference.js';
+import { createPipeline, type SvdPipeline } from '../src/pipeline/pipeline.js';
+import { expectParity, runReferenceCall } from './helpers/parity.js';
+import { REFERENCE_CALL, REFERENCE_CHECKPOINT, REFERENCE_ONNX, type ReferenceRun } from './helpers/reference.js';
 
-type Dumped = Map<string, { data: Float32Array | Uint8Array; shape: number[] }>;
-
-/** Runs the reference call on a model directory with the reference noise, collecting the dump. */
-export async function runReferenceCall(pipeline: SvdPipeline): Promise<{ dumped: Dumped; result: GenerateResult }> {
-  const dumped: Dumped = new Map();
-  const result = await pipeline.generate(
-    { image: REFERENCE_IMAGE, ...REFERENCE_CALL, seed: 42 },
-    {
-      noise: { initNoise: ref('initial_noise').data, augNoise: ref('noise_aug_noise').data },
-      dump: (name, data, shape) => {
-        dumped.set(name, { data: data.slice(), shape });
-      },
-      skipVideo: true,
-    },
-  );
-  return { dumped, result };
-}
-
-/** Asserts every intermediate; returns the measured relative errors for reporting. */
-export function expectParity(dumped: Dumped): Record<string, number> {
-  const errors: Record<string, number> = {};
-  const check = (name: string, refName: string, shape: number[], transform?: (x: Float32Array) => Float32Array) => {
-    const ours = dumped.get(name);
-    expect(ours, `dump ${name}`).toBeDefined();
-    expect(ours!.shape).toEqual(shape);
-    const reference = ref(refName).data;
-    const err = relErr(ours!.data as Float32Array, transform ? transform(reference) : reference);
-    errors[name] = err;
-    expect(err, `${name} vs ${refName}`).toBeLessThan(1e-4);
-  };
-  const { frames: F, height: H, width: W, steps } = REFERENCE_CALL;
-  const h = 32, w = 64;
-  check('clip_pixel_values', 'clip_pixel_values', [1, 3, 224, 224]);
-  check('image_embeddings', 'image_embeds', [1, 1, 32]);
-  check('image_latents', 'image_latents_mode', [1, 4, h, w]);
-  check('added_time_ids', 'added_time_ids', [1, 3], (x) => x.subarray(0, 3));
-  check('sigmas', 'scheduler_sigmas', [steps + 1]);
-  check('timesteps', 'scheduler_timesteps', [steps]);
-  for (let i = 0; i < steps; i++) check(`latents_${i}`, `step${i}_latents`, [1, F, 4, h, w]);
-  // diffusers records decoded frames as [1,3,F,H,W]; the contract dumps [F,3,H,W].
-  check('decoded', 'decoded_frames', [F, 3, H, W], (x) => permuteCF(x, F, H * W));
-  const frames = dumped.get('frames')!;
-  expect(frames.shape).toEqual([F, H, W, 3]);
-  const expected = ref('frames_np').data.map((v) => Math.round(v * 255));
-  errors.frames_max_level_diff = maxAbsDiff(frames.data, expected);
-  expect(errors.frames_max_level_diff).toBeLessThanOrEqual(1);
-  return errors;
-}
-
-function permuteCF(x: Float32Array, F: number, plane: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let c = 0; c < 3; c++) for (let f = 0; f < F; f++) out.set(x.subarray((c * F + f) * plane, (c * F + f + 1) * plane), (f * 3 + c) * plane);
-  return out;
-}
-
-describe.each([
-  ['graphs built by our builder from the reference safetensors', 'build'],
-  ['the reference ONNX export, imported', 'import'],
-])('pipeline parity with diffusers: %s', (_label, how) => {
+describe.each<[string, 'build-0.27' | 'import' | 'build', ReferenceRun]>([
+  ['graphs built by our builder from the reference safetensors, 0.27 context (out)', 'build-0.27', 'out'],
+  ['the reference ONNX export, imported (out)', 'import', 'out'],
+  ['graphs built with the default per-video context (out-fixed-context)', 'build', 'out-fixed-context'],
+])('pipeline parity with diffusers: %s', (_label, how, run) => {
   let dir: string;
   let pipeline: SvdPipeline;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'svd-parity-'));
     const modelDir = join(dir, 'model');
-    // diffusers 0.27.2 made the reference: its temporal cross-attention context layout is reproduced on request
-    if (how === 'build') await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: modelDir, temporalContextOrder: 'diffusers-0.27' });
+    // diffusers 0.27.2 made `out`: its temporal cross-attention context layout is reproduced on request
+    if (how === 'build-0.27') await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: modelDir, temporalContextOrder: 'diffusers-0.27' });
+    else if (how === 'build') await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: modelDir });
     else await importOnnx({ onnxDir: REFERENCE_ONNX, configDir: REFERENCE_CHECKPOINT, outDir: modelDir });
     pipeline = await createPipeline({ modelDir, device: 'cpu', log: () => {} });
   });
@@ -88,9 +39,9 @@ describe.each([
 
   it('reproduces every intermediate and the final frames', async () => {
     const { dumped, result } = await runReferenceCall(pipeline);
-    const errors = expectParity(dumped);
+    const errors = expectParity(dumped, run);
     expect(result.seed).toBe(42);
     expect(result.frames).toHaveLength(REFERENCE_CALL.frames);
-    console.log(`parity (${how}):`, JSON.stringify(errors));
+    console.log(`parity (${how} vs ${run}):`, JSON.stringify(errors));
   });
 });

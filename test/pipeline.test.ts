@@ -2,11 +2,12 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AbortError, InvalidRequestError } from '../src/errors.js';
-import { createPipeline, type SvdPipeline } from '../src/pipeline/pipeline.js';
+import { createPipeline, resolveForModel, type SvdPipeline } from '../src/pipeline/pipeline.js';
+import { InProcessOrtHost, WorkerOrtHost } from '../src/runtime/ortHost.js';
 import { probeVideo } from '../src/video/index.js';
-import type { ProgressEvent } from '../src/backends/types.js';
+import type { ProgressEvent } from '../src/request/types.js';
 import { REFERENCE_IMAGE } from './helpers/reference.js';
 import { buildTinyModel } from './helpers/tinyModel.js';
 
@@ -65,9 +66,23 @@ describe('local pipeline (embedded tiny model)', () => {
     expect(Buffer.compare(Buffer.from(all.frames[0]), Buffer.from(chunked.frames[0]))).not.toBe(0);
   });
 
-  it('runs without guidance when maxGuidance is 1 (no CFG batch)', async () => {
-    const r = await pipeline.generate({ ...fast, seed: 3, minGuidance: 1, maxGuidance: 1, steps: 1 }, { skipVideo: true });
-    expect(r.frames).toHaveLength(4);
+  it('runs without guidance when maxGuidance is 1: one UNet batch, the same result as the CFG formula with scale 1', async () => {
+    // With scale 1 everywhere, CFG gives uncond + 1·(cond − uncond) = cond, so the guided run (batch of 2) and
+    // the unguided one (batch of 1, cond only) must agree up to float rounding; a wrong half, a zeroed
+    // embedding or a missing image latent in the unguided batch would not.
+    const unguided = await pipeline.generate({ ...fast, seed: 3, minGuidance: 1, maxGuidance: 1, steps: 2 }, { skipVideo: true });
+    const guided = await pipeline.generate({ ...fast, seed: 3, minGuidance: 1, maxGuidance: 1.0001, steps: 2 }, { skipVideo: true });
+    const other = await pipeline.generate({ ...fast, seed: 3, minGuidance: 1, maxGuidance: 3, steps: 2 }, { skipVideo: true });
+    expect(unguided.frames).toHaveLength(4);
+    const maxDiff = (a: Uint8Array[], b: Uint8Array[]) => Math.max(...a.map((f, k) => Math.max(...f.map((v, i) => Math.abs(v - b[k][i])))));
+    expect(maxDiff(unguided.frames, guided.frames)).toBeLessThanOrEqual(1);
+    expect(maxDiff(unguided.frames, other.frames)).toBeGreaterThan(1);
+  });
+
+  it('takes the number of steps from the model manifest when the request gives none', () => {
+    const fourSteps = { ...pipeline.manifest, defaults: { ...pipeline.manifest.defaults, steps: 4 } };
+    expect(resolveForModel({ image: REFERENCE_IMAGE }, fourSteps).steps).toBe(4);
+    expect(resolveForModel({ image: REFERENCE_IMAGE, steps: 2 }, fourSteps).steps).toBe(2);
   });
 
   it('stops between steps on abort and leaves no output file', async () => {
@@ -89,26 +104,19 @@ describe('local pipeline (embedded tiny model)', () => {
     expect(err.issues.map((i: { field: string }) => i.field).sort()).toEqual(['fps', 'steps']);
   });
 
-  it('keeps the event loop responsive: onnxruntime runs in a worker (compared with running on the main thread)', async () => {
-    const maxTimerGap = async (p: SvdPipeline) => {
-      let last = performance.now();
-      let gap = 0;
-      const timer = setInterval(() => {
-        const now = performance.now();
-        gap = Math.max(gap, now - last);
-        last = now;
-      }, 2);
-      await p.generate({ ...fast, frames: 14, steps: 3, seed: 1 }, { skipVideo: true });
-      clearInterval(timer);
-      return gap;
-    };
-    const inProcess = await createPipeline({ modelDir: pipelineDir, device: 'cpu', inWorker: false, log: () => {} });
+  it('hosts onnxruntime in a worker thread by default (the main thread stays free for progress, HTTP, abort), in-process on request', async () => {
+    const inWorker = vi.spyOn(WorkerOrtHost.prototype, 'createSession');
+    const inProcess = vi.spyOn(InProcessOrtHost.prototype, 'createSession');
     try {
-      const blocked = await maxTimerGap(inProcess);
-      const worker = await maxTimerGap(pipeline);
-      expect(worker).toBeLessThan(blocked);
+      const byDefault = await createPipeline({ modelDir: pipelineDir, device: 'cpu', log: () => {} });
+      await byDefault.close();
+      expect([inWorker.mock.calls.length, inProcess.mock.calls.length]).toEqual([4, 0]);
+      const onMain = await createPipeline({ modelDir: pipelineDir, device: 'cpu', inWorker: false, log: () => {} });
+      await onMain.close();
+      expect([inWorker.mock.calls.length, inProcess.mock.calls.length]).toEqual([4, 4]);
     } finally {
-      await inProcess.close();
+      inWorker.mockRestore();
+      inProcess.mockRestore();
     }
   });
 

@@ -4,7 +4,7 @@ import { InvalidRequestError } from '../src/errors.js';
 import { generationRequestSchema, parseRequest, resolveRequest } from '../src/request/schema.js';
 import { createRng } from '../src/tensor/random.js';
 
-const defaults = { frames: 14, fps: 7, motionBucketId: 127, condAug: 0.02, minGuidance: 1, maxGuidance: 3, width: 1024, height: 576 };
+const defaults = { frames: 14, fps: 7, motionBucketId: 127, condAug: 0.02, minGuidance: 1, maxGuidance: 3, width: 1024, height: 576, steps: 25 };
 
 describe('request schema', () => {
   it('applies schema defaults, then model defaults, and reports the seed it picked', () => {
@@ -12,6 +12,17 @@ describe('request schema', () => {
     expect(req).toMatchObject({ steps: 25, format: 'mp4', device: 'auto', frames: 14, fps: 7, motionBucketId: 127, condAug: 0.02, width: 1024, height: 576, seed: 1234, decodeChunkSize: 14, resize: 'stretch' });
     expect(resolveRequest(parseRequest({ image: 'a.png', seed: -1 }), defaults, () => 99).seed).toBe(99);
     expect(resolveRequest(parseRequest({ image: 'a.png', seed: 5, frames: 6, decodeChunkSize: 9 }), defaults, () => 99)).toMatchObject({ seed: 5, decodeChunkSize: 6 });
+  });
+
+  it('takes every model-dependent value from the model: a manifest default of 4 steps applies, a request\'s own wins', () => {
+    expect(parseRequest({ image: 'a.png' }).steps).toBeUndefined();
+    const lcm = { ...defaults, steps: 4, fps: 6, decodeChunkSize: 2 };
+    expect(resolveRequest(parseRequest({ image: 'a.png' }), lcm, () => 1)).toMatchObject({ steps: 4, fps: 6, decodeChunkSize: 2 });
+    expect(resolveRequest(parseRequest({ image: 'a.png', steps: 9 }), lcm, () => 1).steps).toBe(9);
+    // the schema itself carries no default for a field the model decides
+    const modelFields = Object.keys(defaults);
+    const shape = generationRequestSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean; data?: unknown } }>;
+    for (const field of modelFields) expect(shape[field].safeParse(undefined)).toEqual({ success: true, data: undefined });
   });
 
   it('names every bad field with its value and what is allowed, in one error', () => {

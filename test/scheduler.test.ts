@@ -10,13 +10,13 @@ import { ref } from './helpers/reference.js';
 
 const SVD = { sigmaMin: 0.002, sigmaMax: 700, rho: 7 };
 
-/** Relative float32 agreement: a few ulps (the spec's values are printed to 6–9 significant digits). */
+/** Relative float32 agreement: a few ulps (docs/pipeline.md prints the values to 6–9 significant digits). */
 function expectF32(got: number, want: number, rel = 2e-6): void {
   const tol = Math.max(Math.abs(want) * rel, 1e-12);
   if (Math.abs(got - want) > tol) throw new Error(`got ${got}, want ${want} (±${tol})`);
 }
 
-// spec §5.6, num_inference_steps = 25: [sigma, t, c_in, c_skip, c_out]
+// docs/pipeline.md §5.6, num_inference_steps = 25: [sigma, t, c_in, c_skip, c_out]
 const TABLE_25: [number, number, number, number, number][] = [
   [700, 1.6377701, 0.00142857, 2.0408122e-06, -0.99999898],
   [545.729248, 1.5755308, 0.0018324074, 3.3577169e-06, -0.99999832],
@@ -50,7 +50,7 @@ const SIGMAS_30 = [700, 570.026733, 461.312958, 370.878082, 296.085663, 234.6127
   2.63993216, 1.65943551, 1.00924981, 0.590900242, 0.330953896, 0.175904155, 0.0878047869, 0.0405950658,
   0.0170559660, 0.00633785361, 0.00200000009];
 
-describe('Karras sigmas, timesteps and the EDM factors (spec §5.6 tables)', () => {
+describe('Karras sigmas, timesteps and the EDM factors (docs/pipeline.md §5.6 tables)', () => {
   for (const [steps, table] of [[25, TABLE_25], [4, TABLE_4]] as const) {
     it(`${steps} steps`, () => {
       const sigmas = sigmasKarras(steps, SVD);
@@ -186,18 +186,18 @@ describe('Euler step formulas', () => {
 });
 
 describe('guidance ramp', () => {
-  it('first frame min, last frame max, linear in between (spec §6 examples)', () => {
+  it('first frame min, last frame max, linear in between (docs/pipeline.md §6 examples)', () => {
     const r25 = guidanceRamp(1, 3, 25);
     expect(r25[0]).toBe(1);
     expect(r25[24]).toBe(3);
-    expectF32(r25[1], 1.08333, 5e-6); // spec prints 6 digits
-    expectF32(r25[2], 1.16667, 5e-6); // spec prints 6 digits
-    expectF32(r25[3], 1.25, 5e-6); // spec prints 6 digits
-    expectF32(r25[23], 2.91667, 5e-6); // spec prints 6 digits
+    expectF32(r25[1], 1.08333, 5e-6); // docs/pipeline.md prints 6 digits
+    expectF32(r25[2], 1.16667, 5e-6); // docs/pipeline.md prints 6 digits
+    expectF32(r25[3], 1.25, 5e-6); // docs/pipeline.md prints 6 digits
+    expectF32(r25[23], 2.91667, 5e-6); // docs/pipeline.md prints 6 digits
     const r14 = guidanceRamp(1, 3, 14);
-    expectF32(r14[1], 1.15385, 5e-6); // spec prints 6 digits
-    expectF32(r14[2], 1.30769, 5e-6); // spec prints 6 digits
-    expectF32(r14[12], 2.84615, 5e-6); // spec prints 6 digits
+    expectF32(r14[1], 1.15385, 5e-6); // docs/pipeline.md prints 6 digits
+    expectF32(r14[2], 1.30769, 5e-6); // docs/pipeline.md prints 6 digits
+    expectF32(r14[12], 2.84615, 5e-6); // docs/pipeline.md prints 6 digits
     expect(Array.from(guidanceRamp(1.5, 3, 1))).toEqual([1.5]);
   });
 

@@ -5,10 +5,10 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../src/errors.js';
-import { isPrivateAddress } from '../src/server/netGuard.js';
+import { isPrivateAddress } from '../src/net/netGuard.js';
 import { isCrossOriginWrite, isLoopbackHost, keyMatches, presentedKey } from '../src/server/auth.js';
 import { resolveServerOptions } from '../src/server/options.js';
-import { JobQueue, QueueFullError, ShuttingDownError, overallFraction } from '../src/server/jobs.js';
+import { EmbeddedQueue, QueueFullError, ShuttingDownError, overallFraction } from '../src/server/jobs.js';
 import { parseForm } from '../src/server/multipart.js';
 import { imageFromClient } from '../src/server/imageInput.js';
 import { HttpError } from '../src/server/http.js';
@@ -72,14 +72,14 @@ describe('resolveServerOptions', () => {
   });
 });
 
-describe('JobQueue', () => {
+describe('EmbeddedQueue', () => {
   const request = (seed: number) => ({ image: new Uint8Array([1]), seed });
 
   it('runs jobs one at a time in submission order and reports per-step progress', async () => {
     const backend = new FakeBackend(30);
-    const q = new JobQueue({ backend, maxQueued: 10, resultTtlMs: 60_000 });
-    const jobs = [1, 2, 3, 4].map((s) => q.submit(request(s)));
-    expect(jobs.map((j) => q.position(j))).toEqual([0, 1, 2, 3]);
+    const q = new EmbeddedQueue({ backend, maxQueued: 10, resultTtlMs: 60_000 });
+    const jobs = await Promise.all([1, 2, 3, 4].map((s) => q.submit(request(s))));
+    expect(jobs.map((j) => q.position(j))).toEqual([-1, 0, 1, 2]);
     await Promise.all(jobs.map((j) => j.done));
     expect(backend.started).toEqual(['1', '2', '3', '4']);
     for (const [a, b] of [[0, 1], [1, 2], [2, 3]]) expect(jobs[a].completedAt!).toBeLessThanOrEqual(jobs[b].startedAt!);
@@ -91,26 +91,21 @@ describe('JobQueue', () => {
   });
 
   it('refuses jobs beyond the queue size with a retry hint', async () => {
-    const q = new JobQueue({ backend: new FakeBackend(200), maxQueued: 1, resultTtlMs: 60_000 });
-    q.submit(request(1));
+    const q = new EmbeddedQueue({ backend: new FakeBackend(200), maxQueued: 1, resultTtlMs: 60_000 });
+    await q.submit(request(1));
     await new Promise((r) => setTimeout(r, 20)); // let job 1 start
-    q.submit(request(2));
-    let err: unknown;
-    try {
-      q.submit(request(3));
-    } catch (e) {
-      err = e;
-    }
+    await q.submit(request(2));
+    const err: unknown = await q.submit(request(3)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QueueFullError);
     expect((err as QueueFullError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
     await q.close();
-    expect(() => q.submit(request(4))).toThrow(ShuttingDownError);
+    await expect(q.submit(request(4))).rejects.toThrow(ShuttingDownError);
   });
 
   it('cancels a waiting job and a running one, leaving no file', async () => {
-    const q = new JobQueue({ backend: new FakeBackend(300), maxQueued: 5, resultTtlMs: 60_000 });
-    const a = q.submit(request(1));
-    const b = q.submit(request(2));
+    const q = new EmbeddedQueue({ backend: new FakeBackend(300), maxQueued: 5, resultTtlMs: 60_000 });
+    const a = await q.submit(request(1));
+    const b = await q.submit(request(2));
     expect(q.cancel(b.id)).toBe('cancelled');
     expect(b.status).toBe('cancelled');
     await new Promise((r) => setTimeout(r, 50));
@@ -125,8 +120,8 @@ describe('JobQueue', () => {
   });
 
   it('forgets finished jobs and deletes their files after the result TTL', async () => {
-    const q = new JobQueue({ backend: new FakeBackend(10), maxQueued: 5, resultTtlMs: 150 });
-    const job = q.submit(request(7));
+    const q = new EmbeddedQueue({ backend: new FakeBackend(10), maxQueued: 5, resultTtlMs: 150 });
+    const job = await q.submit(request(7));
     await job.done;
     const path = job.result!.path;
     expect(existsSync(path)).toBe(true);

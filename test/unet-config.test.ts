@@ -1,6 +1,6 @@
 /**
  * The UNet block plan (channels, layer counts, GroupNorm eps) against two independent oracles: the tensor
- * shapes stored in the tiny reference checkpoint, and the SVD-XT channel table of spec §7.4.
+ * shapes stored in the tiny reference checkpoint, and the SVD-XT channel table of docs/pipeline.md §7.4.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -63,7 +63,7 @@ describe('parseUnetConfig / block plan', () => {
     }
   });
 
-  it('reproduces the SVD-XT channel table and GroupNorm eps of spec §7.4', () => {
+  it('reproduces the SVD-XT channel table and GroupNorm eps of docs/pipeline.md §7.4', () => {
     const c = parseUnetConfig(SVD_XT);
     const ups = planUpBlocks(c);
     const resnetInputs = ups.map((b) =>

@@ -168,7 +168,7 @@ describe('VAE graphs for another config (random weights)', () => {
 });
 
 describe('VAE weight lists for the real SVD config', () => {
-  it('match the analytic parameter counts of spec §7.7 (encoder + quant_conv 34,163,664; decoder 63,579,183)', () => {
+  it('match the analytic parameter counts of docs/pipeline.md §7.7 (encoder + quant_conv 34,163,664; decoder 63,579,183)', () => {
     const config = { in_channels: 3, out_channels: 3, latent_channels: 4, block_out_channels: [128, 256, 512, 512], layers_per_block: 2, down_block_types: Array(4).fill('DownEncoderBlock2D') };
     const count = (ws: { shape: number[] }[]) => ws.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0);
     expect(count(vaeEncoderWeights(config))).toBe(34_163_592 + 72);

@@ -1,8 +1,9 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { AbortError, FfmpegError, InvalidRequestError } from '../src/errors.js';
 import { defaultOutputPath, findFfmpeg, framesToUint8, pngFrameName, probeVideo, writeVideo, type VideoFormat } from '../src/video/index.js';
 import { ref } from './helpers/reference.js';
@@ -66,10 +67,20 @@ describe('framesToUint8', () => {
   });
 });
 
+/** The static build of the optional npm dependency, the fallback when a machine has no ffmpeg of its own. */
+const NPM_FFMPEG: string = createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg').path;
+
 describe('writeVideo', () => {
   const cases: [VideoFormat, string, number][] = [['mp4', 'h264', 7], ['webm', 'vp9', 7], ['gif', 'gif', 7]];
-  for (const [format, codec, fps] of cases) {
-    it(`${format}: frame count, fps, codec and size as asked; no temp file left`, async () => {
+  const ffmpegs: [string, string | undefined][] = [['the ffmpeg found', undefined], ['the npm ffmpeg build', NPM_FFMPEG]];
+  for (const [format, codec, fps] of cases) for (const [which, ffmpegPath] of ffmpegs) {
+    it(`${format} with ${which}: frame count, fps, codec and size as asked; no temp file left`, async () => {
+      const saved = process.env.FFMPEG_PATH;
+      if (ffmpegPath) process.env.FFMPEG_PATH = ffmpegPath;
+      onTestFinished(() => {
+        if (saved === undefined) delete process.env.FFMPEG_PATH;
+        else process.env.FFMPEG_PATH = saved;
+      });
       const dir = freshDir();
       const output = join(dir, `out.${format}`);
       const written = await writeVideo(frames(10), { width: W, height: H, fps, format, output });
@@ -161,7 +172,7 @@ describe('writeVideo', () => {
   });
 
   describe('ffmpeg location and failures', () => {
-    const saved = { FFMPEG_PATH: process.env.FFMPEG_PATH, PATH: process.env.PATH };
+    const saved = { FFMPEG_PATH: process.env.FFMPEG_PATH, PATH: process.env.PATH, SVD_BUNDLED_FFMPEG: process.env.SVD_BUNDLED_FFMPEG };
     afterEach(() => {
       for (const [k, v] of Object.entries(saved)) {
         if (v === undefined) delete process.env[k];
@@ -178,11 +189,18 @@ describe('writeVideo', () => {
       expect(readdirSync(dir)).toEqual([]);
     });
 
-    it('no ffmpeg on PATH says how to install it; png output still works without ffmpeg', async () => {
+    it('no ffmpeg on PATH: the npm build is used; without it too, says how to install one', () => {
+      delete process.env.FFMPEG_PATH;
+      process.env.PATH = freshDir();
+      expect(findFfmpeg()).toBe(NPM_FFMPEG);
+      expect(() => findFfmpeg({ ...process.env, SVD_BUNDLED_FFMPEG: '0' })).toThrow(/ffmpeg not found .*; install ffmpeg \(e\.g\. `apt-get install ffmpeg`/);
+    });
+
+    it('no ffmpeg at all: video formats fail, png output still works', async () => {
       const dir = freshDir();
       delete process.env.FFMPEG_PATH;
       process.env.PATH = dir;
-      expect(() => findFfmpeg()).toThrow(/ffmpeg was not found on PATH; install ffmpeg \(e\.g\. `apt-get install ffmpeg`/);
+      process.env.SVD_BUNDLED_FFMPEG = '0';
       await expect(writeVideo(frames(2), { width: W, height: H, fps: 7, format: 'gif', output: join(dir, 'a.gif') })).rejects.toThrow(FfmpegError);
       await writeVideo(frames(2), { width: W, height: H, fps: 7, format: 'png', output: join(dir, 'pngs') });
       expect(readdirSync(join(dir, 'pngs'))).toHaveLength(2);

@@ -1,17 +1,21 @@
 /**
  * Getting a provider's video onto disk: streamed from a response, fetched from a result URL, or decoded
  * from base64. Always written to a temp file beside the target and renamed, so an abort, a deadline or a
- * dropped connection leaves no partial file; the bytes must start like a video container.
+ * dropped connection leaves no partial file (and partials of killed processes are swept, io/partial.ts);
+ * the bytes must start like a video container and stay within the job's size limit. Result URLs are
+ * fetched under the same address policy as a client's image URL (net/urlFetch.ts).
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ProviderError } from '../errors.js';
+import { partialPathFor, sweepStalePartials } from '../io/partial.js';
+import { backoffDelay, isRetryableStatus, withRetries } from '../net/retry.js';
+import { checkDeclaredSize, openUrl, UrlFetchError, type OpenedUrl } from '../net/urlFetch.js';
 import type { ProgressEvent } from './types.js';
-import { badResponse, guard, httpRequest, stopReason, type CallContext } from './http.js';
+import { badResponse, guard, sleep, stopReason, type CallContext } from './http.js';
 
 /** The container from its first bytes: ISO-BMFF (`ftyp` box) for mp4/mov, EBML for webm, GIF. */
 export function sniffVideo(b: Uint8Array): 'mp4' | 'webm' | 'gif' | undefined {
@@ -28,8 +32,14 @@ export interface SavedVideo {
   contentType?: string;
 }
 
-function tempPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
+async function tempPathFor(target: string): Promise<string> {
+  await mkdir(dirname(target), { recursive: true });
+  await sweepStalePartials(dirname(target));
+  return partialPathFor(target);
+}
+
+function tooLarge(ctx: CallContext, what: string): ProviderError {
+  return badResponse(ctx, `the video ${what}; the limit for this job is ${ctx.maxDownloadBytes} bytes`);
 }
 
 function describeStart(b: Uint8Array): string {
@@ -46,24 +56,40 @@ export async function saveResponseBody(
 ): Promise<SavedVideo> {
   if (!res.body) throw badResponse(ctx, 'the response has no body');
   const total = Number(res.headers.get('content-length')) || undefined;
-  await mkdir(dirname(target), { recursive: true });
-  const temp = tempPathFor(target);
+  if (total !== undefined && total > ctx.maxDownloadBytes) {
+    await res.body.cancel().catch(() => {});
+    throw tooLarge(ctx, `is ${total} bytes`);
+  }
+  return saveStream(ctx, Readable.fromWeb(res.body as any), total, target, res.headers.get('content-type') ?? undefined, onProgress);
+}
+
+/** Streams a body to `target` (temp + rename), counting bytes against the job's limit. */
+async function saveStream(
+  ctx: CallContext,
+  body: Readable,
+  total: number | undefined,
+  target: string,
+  contentType: string | undefined,
+  onProgress?: (e: ProgressEvent) => void,
+): Promise<SavedVideo> {
+  const temp = await tempPathFor(target);
   let received = 0;
   let head = new Uint8Array(0);
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       received += chunk.length;
+      if (received > ctx.maxDownloadBytes) return done(tooLarge(ctx, `is larger than ${ctx.maxDownloadBytes} bytes`));
       if (head.length < 16) head = Buffer.concat([head, chunk.subarray(0, 16 - head.length)]);
       onProgress?.({ stage: 'download', fraction: total ? Math.min(1, received / total) : undefined, message: `${received} bytes` });
       done(null, chunk);
     },
   });
   try {
-    await guard(ctx, pipeline(Readable.fromWeb(res.body as any), counter, createWriteStream(temp)));
+    await guard(ctx, pipeline(body, counter, createWriteStream(temp)));
     if (total !== undefined && received !== total) {
       throw badResponse(ctx, `the download stopped after ${received} of ${total} bytes`);
     }
-    return await finish(ctx, temp, target, head, received, res.headers.get('content-type') ?? undefined);
+    return await finish(ctx, temp, target, head, received, contentType);
   } catch (err) {
     await rm(temp, { force: true });
     if (ctx.signal.aborted) throw stopReason(ctx);
@@ -74,8 +100,8 @@ export async function saveResponseBody(
 
 /** Writes decoded bytes (base64 answers) to `target` (temp + rename). */
 export async function saveBytes(ctx: CallContext, bytes: Uint8Array, target: string, contentType?: string): Promise<SavedVideo> {
-  await mkdir(dirname(target), { recursive: true });
-  const temp = tempPathFor(target);
+  if (bytes.length > ctx.maxDownloadBytes) throw tooLarge(ctx, `is ${bytes.length} bytes`);
+  const temp = await tempPathFor(target);
   try {
     await writeFile(temp, bytes);
     return await finish(ctx, temp, target, bytes.subarray(0, 16), bytes.length, contentType);
@@ -106,8 +132,48 @@ export async function downloadVideo(ctx: CallContext, url: string, target: strin
     return saveBytes(ctx, Buffer.from(m[2], 'base64'), target, m[1] || undefined);
   }
   if (!/^https?:\/\//i.test(url)) throw badResponse(ctx, `the result URL is not http(s): ${url.slice(0, 60)}`);
-  const res = await httpRequest(ctx, url, { method: 'GET', action: 'download' });
-  return saveResponseBody(ctx, res, target, onProgress);
+  const opened = await openResult(ctx, url);
+  try {
+    const total = Number(opened.res.headers['content-length']) || undefined;
+    try {
+      checkDeclaredSize(opened.res, opened.url, ctx.maxDownloadBytes);
+    } catch {
+      throw tooLarge(ctx, `is ${total} bytes`);
+    }
+    return await saveStream(ctx, opened.res, total, target, opened.res.headers['content-type'], onProgress);
+  } finally {
+    opened.close();
+  }
+}
+
+/**
+ * Opens a result URL under the address policy: private and loopback addresses are refused unless the URL
+ * is on a provider endpoint the operator configured or `allowPrivateUrls` is set (local mocks). Gateway
+ * errors and dropped connections are retried like API calls.
+ */
+async function openResult(ctx: CallContext, url: string): Promise<OpenedUrl> {
+  return withRetries(() => openUrl(url, { signal: ctx.signal, allowPrivate: ctx.allowPrivateUrls, trustedOrigins: ctx.trustedOrigins }), {
+    retries: ctx.retry.retries,
+    delayFor: (err, attempt) => {
+      if (ctx.signal.aborted || !(err instanceof UrlFetchError)) return undefined;
+      const again = err.kind === 'network' || (err.kind === 'status' && isRetryableStatus(err.status ?? 0));
+      return again ? backoffDelay(attempt, ctx.retry, ctx.random) : undefined;
+    },
+    wait: (ms, err) => {
+      ctx.log(`${ctx.provider}: download ${(err as UrlFetchError).detail}; retrying in ${Math.round(ms)} ms`);
+      return sleep(ctx, ms);
+    },
+  }).catch((err: unknown) => {
+    if (ctx.signal.aborted) throw stopReason(ctx);
+    if (err instanceof UrlFetchError) {
+      const hint = err.kind === 'refused' && /private/.test(err.detail) ? ' (allow it with --allow-private-urls, for local mocks)' : '';
+      throw new ProviderError({
+        provider: ctx.provider, status: err.status, retryable: err.kind === 'network' || err.kind === 'status',
+        providerMessage: `result ${err.message}${hint}`, code: err.kind === 'refused' ? 'result_url_refused' : 'provider_download_failed',
+      });
+    }
+    throw err;
+  });
 }
 
 /** Decodes base64 that may carry a `data:*;base64,` prefix. */

@@ -4,8 +4,10 @@
  * with keys redacted. Providers only build URLs, headers and bodies.
  */
 import { AbortError, ProviderError } from '../errors.js';
+import { networkCause } from '../net/cause.js';
+import { startDeadline } from '../net/deadline.js';
+import { backoffDelay, DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, withRetries, type RetryPolicy } from '../net/retry.js';
 import { providerErrorFromResponse, redact } from './providerErrors.js';
-import { backoffDelay, DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, type RetryPolicy } from './retry.js';
 
 /** Everything one job's HTTP calls share. */
 export interface CallContext {
@@ -20,6 +22,14 @@ export interface CallContext {
   retry: RetryPolicy;
   log: (message: string) => void;
   random: () => number;
+  /** Origins of the provider endpoints the operator configured: their result URLs may be on loopback (mocks). */
+  trustedOrigins: string[];
+  /** Let result URLs reach private/loopback addresses anywhere (local mocks on other ports). */
+  allowPrivateUrls: boolean;
+  /** Largest result download accepted, in bytes. */
+  maxDownloadBytes: number;
+  /** Stops the deadline timer; called when the job ends. */
+  dispose(): void;
 }
 
 export const DEFAULT_DEADLINE_MS = 15 * 60_000;
@@ -32,20 +42,39 @@ export function createCallContext(init: {
   retry?: Partial<RetryPolicy>;
   log?: (message: string) => void;
   random?: () => number;
+  trustedOrigins?: string[];
+  allowPrivateUrls?: boolean;
+  maxDownloadBytes?: number;
 }): CallContext {
   const deadlineMs = init.deadlineMs ?? DEFAULT_DEADLINE_MS;
-  const timeout = AbortSignal.timeout(deadlineMs);
+  // Our own timer, not AbortSignal.timeout + any (collected on Node 20; see net/deadline.ts).
+  const deadline = startDeadline(deadlineMs, init.userSignal);
   return {
     provider: init.provider,
     secrets: init.secrets.filter(Boolean),
-    signal: init.userSignal ? AbortSignal.any([init.userSignal, timeout]) : timeout,
+    signal: deadline.signal,
     userSignal: init.userSignal,
     deadlineMs,
-    deadlineAt: Date.now() + deadlineMs,
+    deadlineAt: deadline.at,
     retry: { ...DEFAULT_RETRY, ...init.retry },
     log: init.log ?? (() => {}),
     random: init.random ?? Math.random,
+    trustedOrigins: (init.trustedOrigins ?? []).map(originOf).filter((o): o is string => o !== undefined),
+    allowPrivateUrls: init.allowPrivateUrls ?? false,
+    maxDownloadBytes: init.maxDownloadBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES,
+    dispose: () => deadline.dispose(),
   };
+}
+
+/** A result download larger than this is refused unless the job sizes its own limit (download.ts). */
+export const DEFAULT_MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024;
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why the job's signal fired: the caller aborted (AbortError) or the deadline passed (ProviderError). */
@@ -100,35 +129,66 @@ export interface HttpRequest {
  */
 export async function httpRequest(ctx: CallContext, url: string, req: HttpRequest): Promise<Response> {
   const action = req.action ?? `${req.method} ${safePath(url)}`;
-  for (let attempt = 0; ; attempt++) {
+  return withRetries(async () => {
     if (ctx.signal.aborted) throw stopReason(ctx);
     let res: Response;
     try {
-      res = await fetch(url, { method: req.method, headers: req.headers, body: req.body as RequestInit["body"], signal: ctx.signal });
+      res = await fetch(url, { method: req.method, headers: req.headers, body: req.body as RequestInit['body'], signal: ctx.signal });
     } catch (err) {
       if (ctx.signal.aborted) throw stopReason(ctx);
       const cause = networkCause(err);
-      const error = new ProviderError({
+      throw new RetriableFailure(new ProviderError({
         provider: ctx.provider,
         providerMessage: `cannot reach the server (${cause})`,
         retryable: true,
         code: 'provider_unreachable',
         message: redact(`${ctx.provider} ${action}: cannot reach the server (${cause})`, ctx.secrets),
-      });
-      const resendable = req.method !== 'POST' || cause === 'ECONNREFUSED';
-      if (!resendable || attempt >= ctx.retry.retries) throw error;
-      await waitBeforeRetry(ctx, error, backoffDelay(attempt, ctx.retry, ctx.random), attempt);
-      continue;
+      }), req.method !== 'POST' || cause === 'ECONNREFUSED', undefined);
     }
     if (res.ok) return res;
-    const body = await guard(ctx, res.text());
+    const body = await guard(ctx, readCapped(res, ERROR_BODY_LIMIT));
     const error = providerErrorFromResponse({
       provider: ctx.provider, action, status: res.status, body, contentType: res.headers.get('content-type'), secrets: ctx.secrets,
     });
-    if (!isRetryableStatus(res.status) || attempt >= ctx.retry.retries) throw error;
-    const delay = parseRetryAfter(res.headers.get('retry-after')) ?? backoffDelay(attempt, ctx.retry, ctx.random);
-    await waitBeforeRetry(ctx, error, delay, attempt);
+    throw new RetriableFailure(error, isRetryableStatus(res.status), parseRetryAfter(res.headers.get('retry-after')));
+  }, {
+    retries: ctx.retry.retries,
+    delayFor: (err, attempt) => {
+      if (!(err instanceof RetriableFailure) || !err.resendable) return undefined;
+      return err.retryAfterMs ?? backoffDelay(attempt, ctx.retry, ctx.random);
+    },
+    wait: (ms, err, attempt) => waitBeforeRetry(ctx, (err as RetriableFailure).error, ms, attempt),
+  }).catch((err: unknown) => {
+    throw err instanceof RetriableFailure ? err.error : err;
+  });
+}
+
+/** A failed attempt and whether sending it again may help; unwrapped before it reaches the caller. */
+class RetriableFailure extends Error {
+  constructor(readonly error: ProviderError, readonly resendable: boolean, readonly retryAfterMs: number | undefined) {
+    super(error.message);
   }
+}
+
+/** An error answer is read for its message only; a provider that streams an endless error body is cut here. */
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+async function readCapped(res: Response, limit: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.length;
+    if (total >= limit) {
+      await reader.cancel().catch(() => {});
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 /** Sleeps before a retry, unless the wait would run past the deadline: then the last error is the answer. */
@@ -164,12 +224,15 @@ export function badResponse(ctx: CallContext, what: string): ProviderError {
  * after an abort or a missed deadline. Never throws.
  */
 export async function bestEffort(url: string, req: HttpRequest, timeoutMs = 5000): Promise<number | undefined> {
+  const deadline = startDeadline(timeoutMs);
   try {
-    const res = await fetch(url, { method: req.method, headers: req.headers, body: req.body as RequestInit["body"], signal: AbortSignal.timeout(timeoutMs) });
-    await res.arrayBuffer().catch(() => undefined);
+    const res = await fetch(url, { method: req.method, headers: req.headers, body: req.body as RequestInit['body'], signal: deadline.signal });
+    await res.body?.cancel().catch(() => undefined);
     return res.status;
   } catch {
     return undefined;
+  } finally {
+    deadline.dispose();
   }
 }
 
@@ -182,7 +245,3 @@ export function safePath(url: string): string {
   }
 }
 
-function networkCause(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
-  return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
-}

@@ -18,14 +18,13 @@ import { selectBackend, type BackendName, type Selection, type SelectOptions } f
 export type { Backend, BackendResult, GenerateCallOptions, ProgressEvent } from './types.js';
 export * from './options.js';
 export { selectBackend, BACKEND_CHOICES, isBackendChoice, type BackendChoice, type BackendName, type Selection, type SelectOptions } from './select.js';
-export { REMOTE_FLAGS, addRemoteFlags, remoteOptionsFromFlags, withRemoteFlagNames, type BackendFlags } from './flags.js';
 export { createSegmindBackend, pickSegmindEndpoint } from './segmind/index.js';
 export { SEGMIND_SLUGS } from './segmind/endpoints.js';
 export { createFalBackend, pickFalEndpoint } from './fal/index.js';
 export { FAL_MODELS } from './fal/endpoints.js';
 export { createOpenAIBackend, SVD_EXTENSION_FIELDS, OPENAI_DEFAULT_MODEL } from './openai/videos.js';
 export { createVoltageBackend, VOLTAGE_DEFAULT_MODEL } from './openai/generations.js';
-export type { RetryPolicy } from './retry.js';
+export type { RetryPolicy } from '../net/retry.js';
 
 export interface CreateBackendOptions extends RemoteBackendOptions {
   /** Options of the local pipeline backend. */

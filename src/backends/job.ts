@@ -10,7 +10,7 @@ import { InvalidRequestError } from '../errors.js';
 import { parseRequest, type GenerationRequest, type GenerationRequestInput } from '../request/schema.js';
 import type { BackendResult, ProgressEvent } from './types.js';
 import { createCallContext, type CallContext } from './http.js';
-import { parseRemoteParams, type RemoteBackendOptions, type RemoteCallOptions, type RemoteParams, type RemoteParamsInput } from './options.js';
+import { baseUrlFor, REMOTE_BACKENDS, parseRemoteParams, type RemoteBackendName, type RemoteBackendOptions, type RemoteCallOptions, type RemoteParams, type RemoteParamsInput } from './options.js';
 import type { SavedVideo } from './download.js';
 import { defined } from './endpoint.js';
 
@@ -55,6 +55,26 @@ export function defaultOutputPath(image: string | Uint8Array, format: string, ta
   return resolve(format === 'png' ? `${stem}-${tag}` : `${stem}-${tag}.${format}`);
 }
 
+/**
+ * The largest result a job may download: every frame as raw RGB24 (no video encoding is larger than its
+ * frames uncompressed) plus 64 MiB of slack. Providers return mp4 (other formats are made here, after the
+ * download). Frames and size fall back to the largest SVD defaults (25 frames, 1024×576), or a duration at
+ * 30 fps for providers that take seconds. 25 frames of 1024×576: 108 MiB.
+ */
+export function resultSizeLimit(req: GenerationRequest, remote: RemoteParams): number {
+  const frames = Math.max(req.frames ?? 25, (remote.duration ?? 0) * 30);
+  const pixels = Math.max((req.width ?? 1024) * (req.height ?? 576), remote.quality === '1080p' ? 1920 * 1080 : 0);
+  return 64 * 1024 * 1024 + frames * pixels * 3;
+}
+
+/** Origins of the endpoints the operator configured for this provider (option, environment or default). */
+function configuredEndpoints(provider: string, options: RemoteBackendOptions): string[] {
+  if (!(REMOTE_BACKENDS as readonly string[]).includes(provider)) return [];
+  const env = options.env ?? process.env;
+  return [baseUrlFor(provider as RemoteBackendName, options), options.queueUrl, env.FAL_QUEUE_URL, options.uploadUrl]
+    .filter((u): u is string => typeof u === 'string' && u !== '');
+}
+
 export async function runRemoteJob(
   provider: string,
   options: RemoteBackendOptions,
@@ -78,10 +98,17 @@ export async function runRemoteJob(
   const videoPath = req.format === 'mp4' ? output : `${output}.${randomBytes(4).toString('hex')}.remote.mp4`;
   const ctx = createCallContext({
     provider, secrets, userSignal: call.signal, deadlineMs: options.deadlineMs, retry: options.retry, log: options.log,
+    trustedOrigins: configuredEndpoints(provider, options), allowPrivateUrls: options.allowPrivateUrls,
+    maxDownloadBytes: options.maxDownloadBytes ?? resultSizeLimit(req, remote),
   });
   const timings: Record<string, number> = {};
   const onProgress = call.onProgress ?? (() => {});
-  const outcome = await run({ input, req, remote, remoteInput, ctx, seed, videoPath, onProgress, timings });
+  let outcome: JobOutcome;
+  try {
+    outcome = await run({ input, req, remote, remoteInput, ctx, seed, videoPath, onProgress, timings });
+  } finally {
+    ctx.dispose();
+  }
   if (req.format !== 'mp4') {
     const t = performance.now();
     try {

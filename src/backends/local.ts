@@ -1,42 +1,38 @@
 /**
- * The local pipeline as a Backend. Keeps one pipeline per model directory open between calls, so a
- * server or a script making many videos loads the models once.
+ * The local pipeline as a Backend. Keeps one pipeline per model directory and device open between calls,
+ * so a server or a script making many videos loads the models once.
  */
 import type { Backend, BackendResult, GenerateCallOptions } from './types.js';
 import type { GenerationRequestInput } from '../request/schema.js';
-import { createPipeline, type SvdPipeline } from '../pipeline/pipeline.js';
-import { resolveModelDir } from '../models/resolve.js';
+import { generateVideo, openModelPipeline, PipelinePool } from '../pipeline/local.js';
+import type { SvdPipeline } from '../pipeline/pipeline.js';
 
 export interface LocalBackendOptions {
   /** Default model when a request names none (registry name, directory or repo id); default: embedded tiny model. */
   model?: string;
+  /** Default device when a request names none; default `auto`. */
   device?: string;
   log?: (message: string) => void;
 }
 
 export class LocalBackend implements Backend {
   readonly name = 'local';
-  private pipelines = new Map<string, Promise<SvdPipeline>>();
+  private readonly pool = new PipelinePool();
 
   constructor(private readonly options: LocalBackendOptions = {}) {}
 
   /** Opens (once) and returns the pipeline for a model reference. */
-  async pipeline(model?: string, device?: string): Promise<SvdPipeline> {
-    const modelDir = await resolveModelDir(model ?? this.options.model, { log: this.options.log });
-    const dev = device ?? this.options.device ?? 'auto';
-    const key = `${modelDir}\u0000${dev}`;
-    let p = this.pipelines.get(key);
-    if (!p) {
-      p = createPipeline({ modelDir, device: dev, log: this.options.log });
-      this.pipelines.set(key, p);
-      p.catch(() => this.pipelines.delete(key));
-    }
-    return p;
+  pipeline(model?: string, device?: string, signal?: AbortSignal): Promise<SvdPipeline> {
+    return openModelPipeline(model ?? this.options.model, {
+      device: device ?? this.options.device, signal, log: this.options.log, pool: this.pool,
+    });
   }
 
   async generate(request: GenerationRequestInput, options: GenerateCallOptions = {}): Promise<BackendResult> {
-    const pipeline = await this.pipeline(request.model, request.device);
-    const result = await pipeline.generate(request, options);
+    const result = await generateVideo(request, {
+      signal: options.signal, onProgress: options.onProgress, log: this.options.log, pool: this.pool,
+      defaults: { model: this.options.model, device: this.options.device },
+    });
     return {
       outputPath: result.outputPath,
       format: result.format,
@@ -47,9 +43,7 @@ export class LocalBackend implements Backend {
     };
   }
 
-  async close(): Promise<void> {
-    const all = [...this.pipelines.values()];
-    this.pipelines.clear();
-    for (const p of all) await (await p.catch(() => undefined))?.close();
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }

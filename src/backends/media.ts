@@ -88,7 +88,7 @@ export function asUrlOrDataUri(media: Media): string {
   return media.kind === 'url' ? media.url : `data:${media.mime};base64,${Buffer.from(media.bytes).toString('base64')}`;
 }
 
-/** Bare base64 without a data: prefix, as Segmind wants it (providers.md §1.5); URLs pass through. */
+/** Bare base64 without a data: prefix, as Segmind wants it (docs/providers.md §1.5); URLs pass through. */
 export function asUrlOrBase64(media: Media): string {
   return media.kind === 'url' ? media.url : Buffer.from(media.bytes).toString('base64');
 }

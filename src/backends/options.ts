@@ -10,13 +10,13 @@ import { z } from 'zod';
 import { InvalidRequestError, ProviderError } from '../errors.js';
 import { fieldIssuesFromZod } from '../request/schema.js';
 import type { GenerationRequestInput } from '../request/schema.js';
-import type { RetryPolicy } from './retry.js';
+import type { RetryPolicy } from '../net/retry.js';
 import type { Backend, BackendResult, GenerateCallOptions } from './types.js';
 
 export const REMOTE_BACKENDS = ['segmind', 'fal', 'voltage', 'openai'] as const;
 export type RemoteBackendName = (typeof REMOTE_BACKENDS)[number];
 
-/** MotionCtrl-SVD's eight camera presets, spelled as Segmind's `motion` enum (providers.md §1.3, §5.3). */
+/** MotionCtrl-SVD's eight camera presets, spelled as Segmind's `motion` enum (docs/providers.md §1.3, §5.3). */
 export const CAMERA_MOTIONS = ['Pan Up', 'Pan Down', 'Pan Right', 'Pan Left', 'Zoom In', 'Zoom Out', 'CW', 'ACW'] as const;
 export type CameraMotion = (typeof CAMERA_MOTIONS)[number];
 export const PIXVERSE_QUALITIES = ['360p', '540p', '720p', '1080p'] as const;
@@ -98,6 +98,13 @@ export interface RemoteBackendOptions {
   segmindBase64?: boolean;
   /** OpenAI-style servers: also send the SVD knobs (num_frames, fps, motion_bucket_id, ...) as extra fields. */
   svdExtensions?: boolean;
+  /**
+   * Let result URLs the provider returns point at loopback/private addresses on other hosts than the
+   * configured endpoints (local mocks). Default false: such URLs are refused like a server client's.
+   */
+  allowPrivateUrls?: boolean;
+  /** Largest result video accepted, in bytes. Default: sized from the job (see resultSizeLimit). */
+  maxDownloadBytes?: number;
 }
 
 /** Per-call options of a remote backend (`remote` carries the provider-only fields for this call). */

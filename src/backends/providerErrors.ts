@@ -4,7 +4,7 @@
  * servers echo the key they were given ("invalid key sk-...").
  */
 import { ProviderError, type FieldIssue } from '../errors.js';
-import { isRetryableStatus } from './retry.js';
+import { isRetryableStatus } from '../net/retry.js';
 
 /** Status → stable code and a plain-words meaning (Segmind's table, fal's and OpenAI's conventions). */
 const STATUS_MEANING: Record<number, [code: string, meaning: string]> = {

@@ -2,7 +2,7 @@
  * A step-counting progress line on stderr (the pipeline reports between steps; onnxruntime runs in a
  * worker, so the line updates as steps finish). Plain lines when stderr is not a terminal.
  */
-import type { ProgressEvent } from '../backends/types.js';
+import type { ProgressEvent } from '../request/types.js';
 import { formatDuration } from '../hub/progress.js';
 
 /** Renders "step 5/25 [#####...................] 2.00 it/s ETA 0:10". */

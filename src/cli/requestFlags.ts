@@ -18,7 +18,7 @@ export const REQUEST_FLAGS: FlagSpec[] = [
   { field: 'output', flag: '-o, --output <path>', help: 'output file (mp4/webm/gif) or directory (png frames)', kind: 'string' },
   { field: 'model', flag: '--model <dir|name|repo>', help: 'model directory, registry name (svd, svd-xt, svd-xt-1-1) or Hugging Face repo id; default: the embedded tiny model', kind: 'string' },
   { field: 'frames', flag: '--frames <n>', help: 'number of frames, 1-128 (default: the model\'s, 14 for SVD, 25 for XT)', kind: 'int' },
-  { field: 'steps', flag: '--steps <n>', help: 'denoising steps, 1-100 (default 25)', kind: 'int' },
+  { field: 'steps', flag: '--steps <n>', help: 'denoising steps, 1-100 (default: the model\'s, 25 for SVD)', kind: 'int' },
   { field: 'fps', flag: '--fps <n>', help: 'frames per second of the video, 1-60 (default 7; the model is conditioned on fps-1)', kind: 'int' },
   { field: 'motionBucketId', flag: '--motion-bucket-id <n>', help: 'amount of motion, 1-255 (default 127)', kind: 'int' },
   { field: 'condAug', flag: '--cond-aug <x>', help: 'noise added to the conditioning image, 0-10 (default 0.02)', kind: 'number' },

@@ -1,8 +1,9 @@
 /**
- * ffmpeg for `svd doctor`: found through FFMPEG_PATH, then PATH; its version; and whether the encoders
+ * ffmpeg for `svd doctor`: the one the video writer would use (FFMPEG_PATH, PATH, then the npm build); its version; and whether the encoders
  * the video writer uses exist (`ffmpeg -hide_banner -encoders`).
  */
-import { findExecutable, runCommand, type Env } from '../runtime/executables.js';
+import { runCommand, type Env } from '../runtime/executables.js';
+import { locateFfmpeg } from '../video/ffmpeg.js';
 import type { Check } from './types.js';
 
 /** Encoders per output format; mp4 is the default format, so libx264 missing is a problem, the rest warnings. */
@@ -17,16 +18,6 @@ export function ffmpegInstallHint(platform: NodeJS.Platform = process.platform):
   return `install ffmpeg: ${install}, or set FFMPEG_PATH=/path/to/ffmpeg`;
 }
 
-/** The ffmpeg to use: FFMPEG_PATH when set (even if broken, so the report names it), else PATH. */
-export function locateFfmpeg(env: Env): { path?: string; problem?: string } {
-  if (env.FFMPEG_PATH) {
-    const path = findExecutable(env.FFMPEG_PATH, env);
-    return path ? { path } : { problem: `FFMPEG_PATH=${env.FFMPEG_PATH} is not an executable file` };
-  }
-  const path = findExecutable('ffmpeg', env);
-  return path ? { path } : { problem: 'not found (FFMPEG_PATH is unset and there is no ffmpeg on PATH)' };
-}
-
 /** Encoder names from `ffmpeg -encoders` lines like ` V....D libx264   libx264 H.264 / AVC ...`. */
 export function parseEncoders(output: string): Set<string> {
   const names = new Set<string>();
@@ -38,15 +29,16 @@ export function parseEncoders(output: string): Set<string> {
 }
 
 export async function checkFfmpeg(env: Env): Promise<Check[]> {
-  const { path, problem } = locateFfmpeg(env);
-  if (!path) return [{ id: 'ffmpeg', label: 'ffmpeg', status: 'fail', detail: problem!, fix: ffmpegInstallHint() }];
+  const found = locateFfmpeg(env);
+  if (!('path' in found)) return [{ id: 'ffmpeg', label: 'ffmpeg', status: 'fail', detail: found.problem, fix: ffmpegInstallHint() }];
+  const { path, source } = found;
   const [version, encoders] = await Promise.all([runCommand(path, ['-hide_banner', '-version'], { env }), runCommand(path, ['-hide_banner', '-encoders'], { env })]);
   if (version.code !== 0) {
     const why = (version.stderr || version.stdout).trim().split('\n')[0] || version.error || `exit code ${version.code}`;
     return [{ id: 'ffmpeg', label: 'ffmpeg', status: 'fail', detail: `${path} does not run: ${why}`, fix: ffmpegInstallHint() }];
   }
   const versionText = /ffmpeg version (\S+)/.exec(version.stdout)?.[1] ?? version.stdout.split('\n')[0].trim();
-  const checks: Check[] = [{ id: 'ffmpeg', label: 'ffmpeg', status: 'ok', detail: `${versionText} (${path})` }];
+  const checks: Check[] = [{ id: 'ffmpeg', label: 'ffmpeg', status: 'ok', detail: `${versionText} (${path}${source === 'bundled' ? ', the npm build from @ffmpeg-installer' : ''})` }];
   const available = parseEncoders(encoders.stdout);
   for (const { encoder, format, required } of REQUIRED_ENCODERS) {
     const id = `ffmpeg.encoder.${encoder}`;

@@ -1,5 +1,5 @@
 /**
- * image_encoder/config.json of transformers' CLIPVisionModelWithProjection (spec §9). Absent keys take
+ * image_encoder/config.json of transformers' CLIPVisionModelWithProjection (docs/pipeline.md §9). Absent keys take
  * transformers' CLIPVisionConfig defaults — note hidden_act defaults to "quick_gelu" there, while SVD's
  * config says "gelu".
  */

@@ -1,5 +1,5 @@
 /**
- * The CLIP image encoder graph (spec §9): transformers' CLIPVisionModelWithProjection.
+ * The CLIP image encoder graph (docs/pipeline.md §9): transformers' CLIPVisionModelWithProjection.
  *
  *   pixel_values [B, 3, S, S] (already resized and normalised) → image_embeds [B, projection_dim]
  *

@@ -1,10 +1,10 @@
 /**
- * The CLIP branch of SVD's image preprocessing (spec §2.2, diffusers `_encode_image` with its
+ * The CLIP branch of SVD's image preprocessing (docs/pipeline.md §2.2, diffusers `_encode_image` with its
  * `_resize_with_antialiasing`): RGB uint8 → [0,1] → ×2−1 → Gaussian blur (sigma per axis from the
  * downscale factor, odd kernel, reflect padding, width pass then height pass) → bicubic resize
  * (A = −0.75, align_corners=True, border indices clamped) → (x+1)/2 → (x − mean)/std per channel.
  *
- * No image library reproduces this (runtime-notes §4), so it is done here in float32 arithmetic
+ * No image library reproduces this (docs/runtime.md §4), so it is done here in float32 arithmetic
  * (Math.fround after each operation, in torch's order). The blur is only evaluated where the bicubic
  * resize reads it, which keeps large inputs cheap without changing any value.
  */

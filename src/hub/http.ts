@@ -4,6 +4,7 @@
  * origin (never to the CDN it redirects to) and never appears in a message.
  */
 import { AbortError, HubError } from '../errors.js';
+import { networkCause } from '../net/cause.js';
 
 export type FetchLike = typeof fetch;
 
@@ -60,8 +61,7 @@ export function hubStatusError(res: Response, repo: string, path: string, hadTok
  */
 export function connectionError(err: unknown, url: string, repo: string): Error {
   if (isAbort(err)) return new AbortError('download aborted; run the same command again to resume');
-  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
-  const reason = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+  const reason = networkCause(err);
   return new HubError(
     'hub_unreachable',
     repo,

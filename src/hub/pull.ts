@@ -12,6 +12,7 @@ import { CONFIG_FILES, isShardIndex, shardsFromIndex, WEIGHTS } from './files.js
 import type { FetchLike } from './http.js';
 import { fetchFileMetadata, type HubRequestContext, type RemoteFile } from './metadata.js';
 import { resolveModelRef, type ModelDescriptor } from './registry.js';
+import { withRetries } from '../net/retry.js';
 import { hubSettings, type Env } from './settings.js';
 import { findCachedSnapshot } from './snapshot.js';
 
@@ -182,19 +183,19 @@ async function transferWithRetries(ctx: HubRequestContext, file: RemoteFile, blo
   const partial = `${blob}.incomplete`;
   const alreadyOnDisk = existsSync(partial) ? statSync(partial).size : 0;
   let current = file;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await downloadBlob(ctx, current, blob, onProgress);
-      break;
-    } catch (err) {
+  await withRetries(() => downloadBlob(ctx, current, blob, onProgress), {
+    retries,
+    delayFor: (err, attempt) => {
       const transient = err instanceof RetryableDownloadError || (err instanceof HubError && err.code === 'hub_unreachable');
-      if (!transient || attempt >= retries || options.signal?.aborted) throw err;
-      options.onWarning?.(`${err.message}; retrying (${attempt + 1}/${retries})`);
-      await sleep(delay * 2 ** attempt, options.signal);
+      return transient && !options.signal?.aborted ? delay * 2 ** attempt : undefined;
+    },
+    wait: async (ms, err, attempt) => {
+      options.onWarning?.(`${(err as Error).message}; retrying (${attempt + 1}/${retries})`);
+      await sleep(ms, options.signal);
       // a fresh HEAD: CDN links are signed and expire
       current = (await fetchFileMetadata(ctx, file.repo, file.commit, file.path)) ?? file;
-    }
-  }
+    },
+  });
   return Math.max(0, file.size - alreadyOnDisk);
 }
 

@@ -1,20 +1,18 @@
 /**
  * Known SVD checkpoints on the Hugging Face Hub and how a model reference (`--model`) is resolved:
- * a registry name, a local directory, or any Hub repo id in diffusers layout.
+ * a registry name, a local directory, or any Hub repo id in diffusers layout. A variant's generation
+ * defaults are its manifest's (`variantDefaults` in src/models reads them from models/configs/<name>).
  */
 import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ModelNotFoundError } from '../errors.js';
-import type { ModelDefaults } from '../request/schema.js';
 
 export interface RegistryVariant {
   name: string;
   repo: string;
   revision: string;
   description: string;
-  /** Per-variant generation defaults (spec §10, diffusers column). */
-  defaults: ModelDefaults & { steps: number; decodeChunkSize: number };
   /** Licence / access note shown by `svd models list` and in gated-repo errors. */
   licence: string;
 }
@@ -22,32 +20,12 @@ export interface RegistryVariant {
 const GATED_NOTE =
   'gated on the Hub: sign in on the model page, read and accept the Stability AI licence there, then set HF_TOKEN';
 
-/**
- * Diffusers' defaults: frames = unet.config.num_frames, fps 7, motion bucket 127, noise_aug 0.02,
- * guidance 1.0→3.0, 25 steps, decode chunk = all frames, 576×1024 (spec §10).
- */
-function diffusersDefaults(frames: number) {
-  return {
-    frames,
-    fps: 7,
-    motionBucketId: 127,
-    condAug: 0.02,
-    minGuidance: 1.0,
-    maxGuidance: 3.0,
-    width: 1024,
-    height: 576,
-    steps: 25,
-    decodeChunkSize: frames,
-  };
-}
-
 export const REGISTRY: readonly RegistryVariant[] = [
   {
     name: 'svd',
     repo: 'stabilityai/stable-video-diffusion-img2vid',
     revision: 'main',
     description: 'SVD image-to-video, 14 frames at 576x1024',
-    defaults: diffusersDefaults(14),
     licence: GATED_NOTE,
   },
   {
@@ -55,7 +33,6 @@ export const REGISTRY: readonly RegistryVariant[] = [
     repo: 'stabilityai/stable-video-diffusion-img2vid-xt',
     revision: 'main',
     description: 'SVD-XT image-to-video, 25 frames at 576x1024',
-    defaults: diffusersDefaults(25),
     licence: GATED_NOTE,
   },
   {
@@ -63,7 +40,6 @@ export const REGISTRY: readonly RegistryVariant[] = [
     repo: 'stabilityai/stable-video-diffusion-img2vid-xt-1-1',
     revision: 'main',
     description: 'SVD-XT 1.1, 25 frames at 576x1024, fine-tuned at fixed fps 6 / motion bucket 127',
-    defaults: diffusersDefaults(25),
     licence: GATED_NOTE,
   },
 ];

@@ -1,6 +1,6 @@
 /**
  * Hub settings read from the environment, with the same names and precedence as Python's
- * huggingface_hub (runtime-notes §7), so a cache and a token set up for diffusers are used as they are.
+ * huggingface_hub (docs/runtime.md §7), so a cache and a token set up for diffusers are used as they are.
  * Every function takes the environment as a parameter so tests can inject one.
  */
 import { existsSync, readFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * Input images: load from any supported source, apply the resize policy, and produce what both
- * preprocessing branches need (spec §2).
+ * preprocessing branches need (docs/pipeline.md §2).
  *
  *   const image = await loadImage('cat.jpg');                       // RGB24, EXIF-oriented
  *   const p = await prepareImage(image, { width: 1024, height: 576, resize: 'stretch' });

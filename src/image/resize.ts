@@ -1,5 +1,5 @@
 /**
- * Resize policies for the VAE branch (spec §2.1). diffusers itself only stretches (PIL LANCZOS to W×H,
+ * Resize policies for the VAE branch (docs/pipeline.md §2.1). diffusers itself only stretches (PIL LANCZOS to W×H,
  * no crop); the other two policies prepare the image the way the hosted APIs and the SVD docs do
  * before calling the pipeline.
  *
@@ -8,7 +8,7 @@
  * - `maintain_aspect_ratio`: pick the size with the image's aspect ratio whose area fits width·height
  *   (the model's pixel budget), sides multiples of 64; centre-crop the few pixels the rounding leaves, then resize.
  *
- * sharp's lanczos3 stands in for PIL's LANCZOS (runtime-notes §4: mean difference ≈ 0.4/255).
+ * sharp's lanczos3 stands in for PIL's LANCZOS (docs/runtime.md §4: mean difference ≈ 0.4/255).
  */
 import sharp from 'sharp';
 import type { RgbImage } from './decode.js';

@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { AbortError, ImageLoadError } from '../errors.js';
 import { sniffImageFormat } from './decode.js';
+import { fetchUrlBytes, safeUrl, UrlFetchError } from '../net/urlFetch.js';
 
 export interface ImageSourceOptions {
   /** Cancels a download or read in progress (AbortError). */
@@ -16,8 +17,11 @@ export interface ImageSourceOptions {
   maxBytes?: number;
   /** Time limit for an http(s) download, in milliseconds. Default 30 s. */
   timeoutMs?: number;
-  /** The fetch implementation for URLs (default: global fetch). */
-  fetch?: typeof fetch;
+  /**
+   * Let URLs reach loopback/private/reserved addresses. Default true: the caller chose the URL on its own
+   * machine (CLI, module API); the server passes false for its clients' URLs.
+   */
+  allowPrivateUrls?: boolean;
 }
 
 export const DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024;
@@ -105,72 +109,21 @@ function fromDataUri(uri: string, maxBytes: number): ImageBytes {
 }
 
 async function download(url: string, options: ImageSourceOptions, maxBytes: number): Promise<Uint8Array> {
-  const label = safeUrl(url);
-  const timeoutMs = options.timeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-  const failure = (err: unknown): Error => {
-    if (options.signal?.aborted) return new AbortError();
-    if (timeout.aborted) return new ImageLoadError(label, `download timed out after ${timeoutMs} ms`);
-    if (err instanceof ImageLoadError) return err;
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    return new ImageLoadError(label, `download failed (${cause ?? (err as Error).message ?? String(err)})`);
-  };
-  let res: Response;
   try {
-    res = await (options.fetch ?? fetch)(url, { signal, redirect: 'follow' });
+    return await fetchUrlBytes(url, {
+      maxBytes, timeoutMs: options.timeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS, signal: options.signal,
+      allowPrivate: options.allowPrivateUrls ?? true,
+    });
   } catch (err) {
-    throw failure(err);
+    if (err instanceof UrlFetchError && err.kind === 'aborted') throw new AbortError();
+    if (err instanceof UrlFetchError) throw new ImageLoadError(err.url, err.detail);
+    throw err;
   }
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => {});
-    throw new ImageLoadError(label, `download failed: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
-  }
-  const declared = Number(res.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel().catch(() => {});
-    throw new ImageLoadError(label, `is ${declared} bytes; the limit is ${maxBytes} bytes`);
-  }
-  if (!res.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = res.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > maxBytes) {
-        await reader.cancel().catch(() => {});
-        throw new ImageLoadError(label, `is larger than the limit of ${maxBytes} bytes`);
-      }
-      chunks.push(value);
-    }
-  } catch (err) {
-    throw failure(err);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.length;
-  }
-  return bytes;
 }
 
 function checkSize(size: number, maxBytes: number, label: string): void {
   if (size > maxBytes) throw new ImageLoadError(label, `is ${size} bytes; the limit is ${maxBytes} bytes`);
   if (size === 0) throw new ImageLoadError(label, 'is empty');
-}
-
-/** `scheme://host/path` only: no user info, query or fragment. */
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return url.split(/[?#]/)[0].slice(0, 100);
-  }
 }
 
 function looksLikeBase64(s: string): boolean {

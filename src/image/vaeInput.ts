@@ -1,4 +1,4 @@
-/** The VAE branch's pixel tensor (spec §2.1): uint8 → /255 → ×2 − 1 in float32, HWC → NCHW. */
+/** The VAE branch's pixel tensor (docs/pipeline.md §2.1): uint8 → /255 → ×2 − 1 in float32, HWC → NCHW. */
 
 /** RGB24 HWC → [1, 3, H, W] float32 in [−1, 1], rounded exactly as numpy/torch float32 do. */
 export function toVaeInput(rgb: Uint8Array, width: number, height: number): Float32Array /* [1,3,H,W] */ {

@@ -1,6 +1,7 @@
 /** Files that appear whole or not at all: written to a temp file next to the target, then renamed. */
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { partialPathFor, sweepStalePartialsSync } from './partial.js';
 
 /** Writes every byte; one writeSync call takes at most 2 GiB − 1 and may write less. */
 export function writeAll(fd: number, bytes: Uint8Array): void {
@@ -8,12 +9,14 @@ export function writeAll(fd: number, bytes: Uint8Array): void {
 }
 
 /**
- * Creates `path` through `<path>.tmp-…` and a rename, so an error or a crash never leaves a partial file at
- * `path`; `fill` writes the content through the descriptor it is given.
+ * Creates `path` through a hidden partial file and a rename, so an error or a crash never leaves a partial
+ * file at `path` (and what a killed process left there is swept, see partial.ts); `fill` writes the content
+ * through the descriptor it is given.
  */
 export function writeFileAtomically(path: string, fill: (fd: number) => void): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  sweepStalePartialsSync(dirname(path));
+  const tmp = partialPathFor(path);
   const fd = openSync(tmp, 'w');
   try {
     fill(fd);

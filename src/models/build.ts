@@ -5,7 +5,7 @@
  * when a tensor is missing or mis-shaped.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
 import type { GraphTarget } from '../onnx/graph.js';
 import type { BuildInfo } from '../onnx/save.js';
@@ -30,7 +30,7 @@ export interface BuildModelOptions {
   /** Manifest name of the variant (svd, svd-xt, ...); default: guessed from the configs. */
   modelVariant?: string;
   /**
-   * The temporal transformer's cross-attention context: 'per-video' (default; sgm, spec §7.6, diffusers ≥ 0.28) or
+   * The temporal transformer's cross-attention context: 'per-video' (default; sgm, docs/pipeline.md §7.6, diffusers ≥ 0.28) or
    * 'diffusers-0.27', which reproduces that release's pixel-interleaved layout (our reference run was made with it).
    */
   temporalContextOrder?: TemporalContextOrder;
@@ -91,7 +91,10 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     rmSync(outDir, { recursive: true, force: true });
     mkdirSync(resolve(outDir, '..'), { recursive: true });
     renameSync(staging, outDir);
-    return { manifest, graphs: { imageEncoder, vaeEncoder, unet, vaeDecoder }, ms: performance.now() - t0 };
+    // the graphs were written into the staging directory: report where they are now
+    const moved = <T extends { path: string }>(info: T): T => ({ ...info, path: join(outDir, relative(staging, info.path)) });
+    const graphs = { imageEncoder: moved(imageEncoder), vaeEncoder: moved(vaeEncoder), unet: moved(unet), vaeDecoder: moved(vaeDecoder) };
+    return { manifest, graphs, ms: performance.now() - t0 };
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
     throw err;

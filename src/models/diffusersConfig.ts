@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelNotFoundError, ModelFormatError } from '../errors.js';
 import { parseSchedulerConfig } from '../scheduler/index.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type ModelManifestInput } from './manifest.js';
+import { DIFFUSERS_CALL_DEFAULTS, MANIFEST_FORMAT, MANIFEST_VERSION, type ModelManifestInput } from './manifest.js';
 
 export interface DiffusersConfigs {
   dir: string;
@@ -66,9 +66,9 @@ export interface ManifestOverrides {
 }
 
 /**
- * Manifest fields derived from the checkpoint configs. Defaults follow diffusers' pipeline (spec §10):
- * 1024×576 for SVD-size models, fps 7, motion bucket 127, cond_aug 0.02, guidance 1→3, 25 steps,
- * frames = unet.num_frames. Smaller (test) models get a small default size so they run in seconds.
+ * Manifest fields derived from the checkpoint configs. Defaults follow diffusers' pipeline (docs/pipeline.md §10):
+ * DIFFUSERS_CALL_DEFAULTS, frames = unet.num_frames, 1024×576 for SVD-size models. Smaller (test) models get
+ * a small default size so they run in seconds.
  */
 export function manifestFromConfigs(c: DiffusersConfigs, o: ManifestOverrides = {}): ModelManifestInput {
   const scale = vaeScaleFactor(c.vae);
@@ -107,15 +107,10 @@ export function manifestFromConfigs(c: DiffusersConfigs, o: ManifestOverrides = 
       latentMultiple: 2 ** (levels - 1),
     },
     defaults: {
+      ...DIFFUSERS_CALL_DEFAULTS,
       frames: c.unet.num_frames ?? 14,
-      fps: 7,
-      motionBucketId: 127,
-      condAug: 0.02,
-      minGuidance: 1.0,
-      maxGuidance: 3.0,
       width,
       height,
-      steps: 25,
       ...(o.decodeChunkSize ? { decodeChunkSize: o.decodeChunkSize } : {}),
     },
   };

@@ -9,7 +9,13 @@ export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'svd-runtime/model';
 export const MANIFEST_VERSION = 1;
 
-const dtype = z.enum(['float32', 'float16']);
+/**
+ * The generation defaults of diffusers' `StableVideoDiffusionPipeline.__call__` that do not depend on the
+ * checkpoint (frames and size do). Written into every manifest the builder and the importer make; a
+ * manifest's own `defaults` are what a run uses (docs/pipeline.md §10).
+ */
+export const DIFFUSERS_CALL_DEFAULTS = { fps: 7, motionBucketId: 127, condAug: 0.02, minGuidance: 1.0, maxGuidance: 3.0, steps: 25 } as const;
+
 const positive = z.number().positive();
 const positiveInt = z.number().int().positive();
 
@@ -69,7 +75,8 @@ export const manifestSchema = z.object({
     maxGuidance: z.number().min(0),
     width: positiveInt,
     height: positiveInt,
-    steps: positiveInt.default(25),
+    /** Manifests written before `steps` was recorded get diffusers' 25. */
+    steps: positiveInt.default(DIFFUSERS_CALL_DEFAULTS.steps),
     decodeChunkSize: positiveInt.optional(),
   }),
 });

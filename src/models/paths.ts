@@ -19,3 +19,8 @@ export function packageRoot(): string {
 export function embeddedTinyCheckpoint(): string {
   return join(packageRoot(), 'models', 'tiny-svd');
 }
+
+/** The diffusers configs (no weights) of a known variant or of the tiny test model: models/configs/<name>. */
+export function variantConfigDir(name: string): string {
+  return join(packageRoot(), 'models', 'configs', name);
+}

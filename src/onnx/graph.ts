@@ -81,7 +81,7 @@ export interface GraphBuilderOptions {
   target?: GraphTarget;
 }
 
-/** Inline threshold: tensors below this are stored in the .onnx itself (ONNX's usual 1 KiB; runtime-notes §2). */
+/** Inline threshold: tensors below this are stored in the .onnx itself (ONNX's usual 1 KiB; docs/runtime.md §2). */
 export const INLINE_LIMIT = 1024;
 
 /** An initializer whose bytes live in a checkpoint file (location assigned at save time). */

@@ -93,7 +93,7 @@ export interface ModelDef {
   graph: GraphDef;
 }
 
-/** The IR version and default opset we target; ORT 1.30 loads IR 10–13 with opsets 21–26 (runtime-notes §1.3). */
+/** The IR version and default opset we target; ORT 1.30 loads IR 10–13 with opsets 21–26 (docs/runtime.md §1.3). */
 export const IR_VERSION = 10;
 export const OPSET = 21;
 

@@ -1,6 +1,6 @@
 /**
  * A minimal protobuf *writer* (no reader): just the wire types ONNX's ModelProto needs.
- * Hand-rolled so the package has no protobuf dependency (runtime-notes §2).
+ * Hand-rolled so the package has no protobuf dependency (docs/runtime.md §2).
  *
  * Why BigInt for int64: negative int64 values (e.g. `axis = -1`) must be encoded as 10-byte
  * two's-complement varints; JS numbers lose that above 2^53 and bit ops truncate to 32 bits.

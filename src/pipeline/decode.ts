@@ -1,12 +1,22 @@
 /**
- * Chunked temporal VAE decoding (spec §8.4). Each chunk is decoded as its own short video: temporal
+ * Chunked temporal VAE decoding (docs/pipeline.md §8.4). Each chunk is decoded as its own short video: temporal
  * convolutions and temporal GroupNorm statistics see only the chunk, so the chunk size changes the
  * pixels — it is part of the request (`decodeChunkSize`, Segmind's `decoding_t`), not a tuning knob.
  * On CUDA, an out-of-memory failure is retried with half the chunk, and the caller is told.
+ *
+ * Every decision about the chunk size lives here: the request's check against a decoder graph that
+ * takes a fixed number of frames (`fixedDecoderRule`), the size a run uses (`chooseDecodeChunk`) and
+ * the out-of-memory retry (`decodeChunked`).
  */
-import { SvdError, throwIfAborted } from '../errors.js';
-import { defaultDecodeChunkSize } from '../runtime/gpu.js';
+import { SvdError, throwIfAborted, type FieldIssue } from '../errors.js';
+import type { ModelManifest } from '../models/manifest.js';
+import { framesWithinLimit } from '../runtime/bindingGuard.js';
+import { defaultDecodeChunkSize, gpuFreeMemoryMiB } from '../runtime/gpu.js';
 import type { TensorData } from '../runtime/tensor.js';
+import { framesToUint8 } from '../video/frames.js';
+import type { DebugDump } from './debug.js';
+import type { LatentShape } from './latents.js';
+import type { ModelRunner } from './session.js';
 
 export interface DecodeArgs {
   latents: Float32Array; /* [F, C, h, w], already divided by the VAE scaling factor */
@@ -73,6 +83,8 @@ export async function decodeChunked(a: DecodeArgs): Promise<DecodeResult> {
 export interface ChunkChoice {
   /** The chunk size the request resolved to (the request's, else the model's, else all frames). */
   resolved: number;
+  /** A decoder graph that takes exactly this many frames per call (traced exports), else null/absent. */
+  fixedFrames?: number | null;
   /** True when the request or the model chose it; then it is kept as it is. */
   chosen: boolean;
   frames: number;
@@ -92,6 +104,7 @@ export interface ChunkChoice {
  * tensors fit one storage-buffer binding (runtime/bindingGuard.ts), else all frames at once (diffusers).
  */
 export function chooseDecodeChunk(c: ChunkChoice): { chunk: number; reason: string } {
+  if (c.fixedFrames) return { chunk: c.fixedFrames, reason: `the decoder graph takes exactly ${c.fixedFrames} frames` };
   if (c.chosen) return { chunk: c.resolved, reason: 'requested or model default' };
   if (c.provider === 'webgpu' && c.framesWithinBindingLimit !== undefined) {
     // 0 frames fit: keep 1 and let the binding guard refuse the run with its explanation
@@ -101,4 +114,77 @@ export function chooseDecodeChunk(c: ChunkChoice): { chunk: number; reason: stri
     return { chunk: Math.min(c.frames, defaultDecodeChunkSize(c.freeMiB, c.width, c.height, c.dtype)), reason: `fits ${c.freeMiB} MiB of free GPU memory` };
   }
   return { chunk: c.resolved, reason: 'all frames' };
+}
+
+/**
+ * A decoder graph with a fixed frame axis (`vae.decoderFixedFrames`) decides the chunk size: a request
+ * may not ask for another one, and its frame count must be a multiple of it.
+ */
+export function fixedDecoderRule(
+  fixedFrames: number | null,
+  frames: number,
+  requestedChunk: number | undefined,
+): { issues: FieldIssue[]; decodeChunkSize?: number } {
+  if (fixedFrames === null) return { issues: [] };
+  const why = `this model's VAE decoder graph takes exactly ${fixedFrames} frames per call`;
+  const issues: FieldIssue[] = [];
+  if (requestedChunk !== undefined && requestedChunk !== fixedFrames) {
+    issues.push({ field: 'decodeChunkSize', value: requestedChunk, message: `must be ${fixedFrames}: ${why}` });
+  }
+  if (frames % fixedFrames !== 0) issues.push({ field: 'frames', value: frames, message: `must be a multiple of ${fixedFrames}: ${why}` });
+  return { issues, decodeChunkSize: fixedFrames };
+}
+
+export interface DecodeLatentsArgs {
+  vaeDecoder: ModelRunner;
+  manifest: ModelManifest;
+  latents: Float32Array; /* [1, F, C, h, w] */
+  shape: LatentShape;
+  /** The chunk size the request resolved to, and whether the request or the model chose it. */
+  decodeChunkSize: number;
+  chosen: boolean;
+  device: { provider: 'cuda' | 'webgpu' | 'cpu'; deviceId: number };
+  signal?: AbortSignal;
+  log?: (message: string) => void;
+  dump?: DebugDump;
+}
+
+export interface DecodedVideo {
+  /** RGB24, row-major HWC, one array per frame. */
+  frames: Uint8Array[];
+  /** The chunk size finally used. */
+  chunkSize: number;
+}
+
+/** latents / scaling_factor → chunked decode → [F, 3, H, W] → RGB24 frames (diffusers `decode_latents` + postprocess). */
+export async function decodeLatents(a: DecodeLatentsArgs): Promise<DecodedVideo> {
+  const { manifest, shape, vaeDecoder } = a;
+  const W = shape.width * manifest.vae.spatialScaleFactor;
+  const H = shape.height * manifest.vae.spatialScaleFactor;
+  const { chunk } = chooseDecodeChunk({
+    resolved: a.decodeChunkSize, chosen: a.chosen, fixedFrames: manifest.vae.decoderFixedFrames, frames: shape.frames,
+    provider: a.device.provider, freeMiB: a.device.provider === 'cuda' ? await gpuFreeMemoryMiB(a.device.deviceId) : null,
+    framesWithinBindingLimit: vaeDecoder.guard
+      ? framesWithinLimit(vaeDecoder.guard, { latent: [1, shape.channels, shape.height, shape.width] }, shape.frames)
+      : undefined,
+    width: W, height: H, dtype: vaeDecoder.inputType('latent'),
+  });
+  const inv = 1 / manifest.vae.scalingFactor;
+  const scaled = new Float32Array(a.latents.length);
+  for (let i = 0; i < scaled.length; i++) scaled[i] = a.latents[i] * inv;
+  const decoded = await decodeChunked({
+    latents: scaled, frames: shape.frames, channels: shape.channels, height: shape.height, width: shape.width,
+    chunkSize: chunk, fixedFrames: manifest.vae.decoderFixedFrames,
+    runChunk: (latent) => vaeDecoder.run({ latent }),
+    toInput: (data, dims) => vaeDecoder.tensor('latent', data, dims),
+    signal: a.signal, onRetry: a.log,
+  });
+  await a.dump?.('decoded', decoded.decoded, decoded.dims);
+  const frames = framesToUint8(decoded.decoded, shape.frames, H, W);
+  if (a.dump) {
+    const all = new Uint8Array(shape.frames * H * W * 3);
+    frames.forEach((f, k) => all.set(f, k * H * W * 3));
+    await a.dump('frames', all, [shape.frames, H, W, 3]);
+  }
+  return { frames, chunkSize: decoded.chunkSize };
 }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
+import { MAX_CLIPS, planClips } from '../motion/clips.js';
 
 export const RESIZE_MODES = ['maintain_aspect_ratio', 'crop_to_16_9', 'stretch'] as const;
 export const OUTPUT_FORMATS = ['mp4', 'webm', 'gif', 'png'] as const;
@@ -28,17 +29,33 @@ const side = z.number({ error: 'must be a multiple of 64 from 64 to 2048' })
   .refine((v) => v % 64 === 0, { error: 'must be a multiple of 64 from 64 to 2048' });
 
 export const DEVICE_PATTERN = /^(auto|cpu|cuda(:\d+)?|webgpu)$/;
+export const MAX_DURATION_SECONDS = 600;
+
+const imageSource = z.union([z.string().min(1, { error: 'must not be empty' }), z.instanceof(Uint8Array)], {
+  error: 'must be a file path, an http(s) URL, a data: URI, base64 text or image bytes',
+});
 
 export const generationRequestSchema = z.strictObject({
   /** Local path, http(s) URL, `data:` URI or bare base64 string; or the encoded bytes (module API). */
-  image: z.union([z.string().min(1, { error: 'must not be empty' }), z.instanceof(Uint8Array)], {
-    error: 'must be a file path, an http(s) URL, a data: URI, base64 text or image bytes',
-  }),
+  image: imageSource,
+  /**
+   * Motion mask, any size, same sources as `image`: white stays still, black moves (fal's `mask_image_url`).
+   * Resized to the latent grid and feathered; see docs/motion-controls.md.
+   */
+  mask: imageSource.optional(),
+  /** Chain this many clips, each conditioned on the previous one (default 1). Exclusive with `duration`. */
+  clips: int(1, MAX_CLIPS).optional(),
+  /** Video length in seconds: as many chained clips as needed, trimmed to round(duration·fps) frames. */
+  duration: num(0, MAX_DURATION_SECONDS).refine((v) => v > 0, { error: `must be more than 0 and at most ${MAX_DURATION_SECONDS} seconds` }).optional(),
+  /** Frames consecutive chained clips share and cross-fade (default 3, fewer for short clips). */
+  overlap: int(1, 127).optional(),
+  /** Steer the last frames back to the first so the video plays as a seamless loop. */
+  loop: z.boolean({ error: 'must be true or false' }).optional(),
   width: side.optional(),
   height: side.optional(),
   resize: z.enum(RESIZE_MODES, { error: `must be one of ${RESIZE_MODES.join(', ')}` }).optional(),
   frames: int(1, 128).optional(),
-  steps: int(1, 100).default(25),
+  steps: int(1, 100).optional(),
   fps: int(1, 60).optional(),
   motionBucketId: int(1, 255).optional(),
   condAug: num(0, 10).optional(),
@@ -71,18 +88,26 @@ export interface ModelDefaults {
   maxGuidance: number;
   width: number;
   height: number;
-  steps?: number;
+  steps: number;
+  /** Frames per VAE decoder call; absent: all frames at once. */
   decodeChunkSize?: number;
 }
 
 /** A request with every field decided; what the local pipeline runs. */
-export interface ResolvedRequest extends Omit<GenerationRequest, 'frames' | 'fps' | 'motionBucketId' | 'condAug' | 'minGuidance' | 'maxGuidance' | 'seed' | 'resize'> {
+export interface ResolvedRequest extends Omit<GenerationRequest, 'frames' | 'fps' | 'motionBucketId' | 'condAug' | 'minGuidance' | 'maxGuidance' | 'seed' | 'resize' | 'steps' | 'clips' | 'overlap' | 'loop'> {
+  /** Frames of one clip (one UNet call). */
   frames: number;
+  /** Chained clips (1 unless `clips` or `duration` asked for more), the frames they share, and the video's length. */
+  clips: number;
+  overlap: number;
+  totalFrames: number;
+  loop: boolean;
   fps: number;
   motionBucketId: number;
   condAug: number;
   minGuidance: number;
   maxGuidance: number;
+  steps: number;
   /** Target size before `resize` is applied to the image; see `src/image`. */
   width: number;
   height: number;
@@ -131,6 +156,9 @@ export function parseRequest(input: unknown): GenerationRequest {
   if (req.minGuidance !== undefined && req.maxGuidance !== undefined && req.minGuidance > req.maxGuidance) {
     issues.push({ field: 'minGuidance', value: req.minGuidance, message: `must not exceed maxGuidance (${req.maxGuidance})` });
   }
+  if (req.clips !== undefined && req.duration !== undefined) {
+    issues.push({ field: 'duration', value: req.duration, message: 'give clips or duration, not both' });
+  }
   if ((req.width === undefined) !== (req.height === undefined) && req.resize !== 'maintain_aspect_ratio') {
     issues.push({ field: req.width === undefined ? 'width' : 'height', message: 'width and height must be given together' });
   }
@@ -143,10 +171,17 @@ export function resolveRequest(req: GenerationRequest, defaults: ModelDefaults, 
   const frames = req.frames ?? defaults.frames;
   const seed = req.seed === undefined || req.seed === -1 ? randomSeed() : req.seed;
   const decodeChunkSize = Math.min(req.decodeChunkSize ?? defaults.decodeChunkSize ?? frames, frames);
+  const fps = req.fps ?? defaults.fps;
+  const plan = planClips({ frames, fps, clips: req.clips, duration: req.duration, overlap: req.overlap });
   return {
     ...req,
     frames,
-    fps: req.fps ?? defaults.fps,
+    clips: plan.clips,
+    overlap: plan.overlap,
+    totalFrames: plan.totalFrames,
+    loop: req.loop ?? false,
+    fps,
+    steps: req.steps ?? defaults.steps,
     motionBucketId: req.motionBucketId ?? defaults.motionBucketId,
     condAug: req.condAug ?? defaults.condAug,
     minGuidance: req.minGuidance ?? defaults.minGuidance,

@@ -4,7 +4,7 @@
  * it gets, even a CPU-emulated one; `auto` tries CUDA, then WebGPU on a real GPU adapter (never lavapipe or
  * SwiftShader, which are far slower than the CPU provider), then CPU, saying once what it chose and why.
  * onnxruntime does not fall back by itself: `['cuda', 'cpu']` fails as a whole when the CUDA library is
- * missing (docs/runtime.md).
+ * missing (docs/runtime.md §1.2).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,6 +1,6 @@
 /**
  * Hosts onnxruntime sessions, by default in a worker thread: `InferenceSession.run` is synchronous native
- * work that blocks the event loop for the whole call (runtime-notes §1.3), which would freeze progress
+ * work that blocks the event loop for the whole call (docs/runtime.md §1.3), which would freeze progress
  * bars, the HTTP server and AbortSignal handling during a UNet step. In the worker the main thread stays
  * responsive; tensors cross the boundary by transfer (no copy of the underlying buffers).
  *
@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { disableOrtTelemetry } from './ortTelemetry.js';
 import type { TensorData, TensorType } from './tensor.js';
 
 export interface ValueInfo {
@@ -140,6 +141,7 @@ abstract class RpcOrtHost implements OrtHost {
       this.pending.clear();
       this.channel = undefined;
     };
+    disableOrtTelemetry(); // before the first session of the process (ortTelemetry.ts); the child inherits it
     this.channel = this.start(onMessage, onExit);
     this.channel.hold(false);
     return this.channel;
@@ -261,6 +263,7 @@ export class ChildProcessOrtHost extends RpcOrtHost {
 /** Sessions on the calling thread: less overhead, but `run` blocks the event loop. For benchmarks and tools. */
 export class InProcessOrtHost implements OrtHost {
   async createSession(spec: SessionSpec): Promise<HostedSession> {
+    disableOrtTelemetry();
     const mod: any = await import('onnxruntime-node');
     const ort = mod.InferenceSession ? mod : mod.default;
     const opts: Record<string, unknown> = {

@@ -6,6 +6,7 @@
  * about failed library loads stay out of the user's terminal.
  */
 import { execFile } from 'node:child_process';
+import { ORT_TELEMETRY_OFF } from './ortTelemetry.js';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -98,6 +99,7 @@ export async function probeExecutionProviders(options: ProbeOptions = {}): Promi
   const providers = options.providers ?? ['cpu', 'cuda'];
   const env = {
     ...process.env,
+    ...ORT_TELEMETRY_OFF,
     SVD_PROBE_ORT: require.resolve('onnxruntime-node'),
     SVD_PROBE_MODEL: Buffer.from(tinyAddModel()).toString('base64'),
     SVD_PROBE_PROVIDERS: JSON.stringify(providers),

@@ -1,6 +1,6 @@
 /**
  * Safetensors dtype names and element conversions. Node 20 has no Float16Array, so halves travel as
- * raw Uint16Array bits and are converted by hand (runtime-notes §1.3).
+ * raw Uint16Array bits and are converted by hand (docs/runtime.md §1.3).
  */
 
 import { float16ToFloat32, float32ToFloat16, halfBitsToNumber, numberToHalfBits } from '../tensor/float16.js';
@@ -21,7 +21,7 @@ export const SAFETENSORS_DTYPE_SIZE: Record<SafetensorsDtype, number> = {
 };
 
 export function isSafetensorsDtype(s: unknown): s is SafetensorsDtype {
-  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(SAFETENSORS_DTYPE_SIZE, s);
+  return typeof s === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_SIZE, s);
 }
 
 const f32 = new Float32Array(1);

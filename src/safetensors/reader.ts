@@ -1,6 +1,6 @@
 /**
  * Reads safetensors checkpoints without loading them: the header gives each tensor's dtype, shape and
- * absolute byte range, which the graph builder points ONNX external data at (runtime-notes §3).
+ * absolute byte range, which the graph builder points ONNX external data at (docs/runtime.md §3).
  * Tensor data is read on demand with chunked positional reads, because Node 20 refuses `fs.readFile`
  * above 2 GiB and a single `fs.read` above 2^31−1 bytes.
  *

@@ -1,6 +1,6 @@
 /**
  * The diffusers `scheduler/scheduler_config.json` of an SVD checkpoint, read into the few fields the
- * EulerDiscreteScheduler port uses (spec §5.1). Settings we do not implement are refused with an
+ * EulerDiscreteScheduler port uses (docs/pipeline.md §5.1). Settings we do not implement are refused with an
  * error naming the key, rather than silently sampling with a different schedule.
  */
 import { ModelFormatError } from '../errors.js';
@@ -17,7 +17,7 @@ export interface SchedulerConfig {
   sigmaMax: number;
   /** Karras ρ; diffusers hard-codes 7. */
   rho: number;
-  /** Only decides `init_noise_sigma` (spec §5.3). */
+  /** Only decides `init_noise_sigma` (docs/pipeline.md §5.3). */
   timestepSpacing: TimestepSpacing;
   /** `continuous` (t = 0.25·ln σ) applies only with v_prediction, as in diffusers; otherwise discrete. */
   timestepType: TimestepType;

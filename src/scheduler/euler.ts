@@ -1,5 +1,5 @@
 /**
- * One step of diffusers' EulerDiscreteScheduler with SVD's settings (spec §5.4–5.5): no churn (γ = 0, so
+ * One step of diffusers' EulerDiscreteScheduler with SVD's settings (docs/pipeline.md §5.4–5.5): no churn (γ = 0, so
  * σ̂ = σ and no noise is drawn), float32 arithmetic reproduced with Math.fround after every operation, in
  * diffusers' order, so results agree with torch to the last bit or so.
  *
@@ -14,7 +14,7 @@ export function inputDivisor(sigma: number): number {
   return f(Math.sqrt(f(f(sigma * sigma) + 1)));
 }
 
-/** c_in = 1/sqrt(σ²+1): the UNet sees latents · c_in (spec §5.4). */
+/** c_in = 1/sqrt(σ²+1): the UNet sees latents · c_in (docs/pipeline.md §5.4). */
 export function cIn(sigma: number): number {
   return f(1 / inputDivisor(sigma));
 }

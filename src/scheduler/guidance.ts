@@ -1,5 +1,5 @@
 /**
- * Classifier-free guidance with SVD's per-frame linear ramp (spec §6): frame 0 gets the minimum scale,
+ * Classifier-free guidance with SVD's per-frame linear ramp (docs/pipeline.md §6): frame 0 gets the minimum scale,
  * the last frame the maximum, and the guided output is v_u + g_f·(v_c − v_u). Float32 arithmetic as torch.
  */
 import { linspaceFloat32 } from './sigmas.js';

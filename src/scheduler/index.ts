@@ -2,7 +2,7 @@
  * The sampler of the SVD pipeline: diffusers' EulerDiscreteScheduler (Karras sigmas, v-prediction,
  * continuous timesteps) and the per-frame CFG ramp. Pure functions on numbers and Float32Array; no I/O.
  *
- * Typical loop (spec §1):
+ * Typical loop (docs/pipeline.md §1):
  *   const { sigmas, timesteps, initNoiseSigma } = setTimesteps(cfg, steps);
  *   latents = noise · initNoiseSigma
  *   for i: v = applyGuidance(unet(scaleModelInput(latents, σ_i) ⊕ image latents, timesteps[i]), ramp, F, C·h·w)

@@ -1,5 +1,5 @@
 /**
- * `EulerDiscreteScheduler.set_timesteps` for SVD's configuration (spec §5.2–5.3): Karras sigmas,
+ * `EulerDiscreteScheduler.set_timesteps` for SVD's configuration (docs/pipeline.md §5.2–5.3): Karras sigmas,
  * timesteps and the initial noise scale. diffusers builds the sigmas in float64 (numpy) and keeps them
  * as float32; everything after that is float32 torch arithmetic, reproduced here with Math.fround.
  */
@@ -78,7 +78,7 @@ export function timestepsDiscrete(sigmas: Float32Array, training: Float32Array):
 }
 
 /**
- * The factor the unit-normal initial latents are multiplied by (spec §5.3): max σ for `linspace`/`trailing`
+ * The factor the unit-normal initial latents are multiplied by (docs/pipeline.md §5.3): max σ for `linspace`/`trailing`
  * spacing, else sqrt(max σ² + 1) in float32 (SVD: "leading" → 700.00073).
  */
 export function initNoiseSigma(sigmas: Float32Array, timestepSpacing: TimestepSpacing | string): number {

@@ -76,15 +76,24 @@ export function fileUrl(ctx: Ctx, result: JobResult): string {
   return `${ctx.base}/files/${result.fileToken}/${result.fileName}`;
 }
 
-/** Waits for a job to end; a client that hangs up first cancels it (the sync dialects' semantics). */
+/**
+ * Waits for a job to end; a client that hangs up first cancels it (the sync dialects' semantics). When the
+ * server shuts down first with a shared queue, the job goes on in its worker: the client gets a 503.
+ */
 export async function waitForJob(ctx: Ctx, job: Job): Promise<void> {
+  let closing = false;
   const onClose = () => {
-    if (!ctx.res.writableEnded) ctx.state.queue.cancel(job.id, 'the client disconnected');
+    if (!ctx.res.writableEnded && !closing) ctx.state.queue.cancel(job.id, 'the client disconnected');
   };
   ctx.res.on('close', onClose);
   try {
-    await job.done;
+    // The embedded queue ends its jobs itself on close (after the grace period); a shared queue keeps them.
+    const detached = ctx.state.queue.mode === 'redis' ? ctx.state.closing.then(() => void (closing = true)) : new Promise<void>(() => {});
+    await Promise.race([job.done, detached]);
   } finally {
     ctx.res.off('close', onClose);
+  }
+  if (job.status === 'queued' || job.status === 'running') {
+    throw new HttpError(503, 'shutting_down', `the server is restarting; job ${job.id} goes on in the queue`, [], { 'retry-after': '5' });
   }
 }

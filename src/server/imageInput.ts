@@ -4,14 +4,11 @@
  * the filesystem (the pipeline's image loader would read a local path). URLs are fetched with scheme, size,
  * time and address limits (see netGuard.ts), each redirect checked again.
  */
-import { get as httpGet, type IncomingMessage } from 'node:http';
-import { get as httpsGet } from 'node:https';
-import { isIP } from 'node:net';
 import { ImageLoadError } from '../errors.js';
 import { readImageBytes } from '../image/source.js';
 import { sniffImageFormat } from '../image/decode.js';
 import { HttpError } from './http.js';
-import { guardedLookup, isPrivateAddress, PrivateAddressError } from './netGuard.js';
+import { fetchUrlBytes, safeUrl, UrlFetchError } from '../net/urlFetch.js';
 
 export interface ImageFetchLimits {
   /** Allow URLs that resolve to loopback/private/link-local addresses. Default false. */
@@ -64,9 +61,7 @@ function decodeBase64(s: string): Uint8Array | undefined {
 }
 
 /** `scheme://host/path`: what error messages show of a URL (query strings may carry signatures). */
-export function safeUrl(u: URL): string {
-  return `${u.protocol}//${u.host}${u.pathname}`;
-}
+export { safeUrl };
 
 async function fromUrl(raw: string, field: string, limits: ImageFetchLimits, signal?: AbortSignal): Promise<Uint8Array> {
   let url: URL;
@@ -77,78 +72,17 @@ async function fromUrl(raw: string, field: string, limits: ImageFetchLimits, sig
   }
   const own = limits.ownUpload?.(url);
   if (own) return own;
-  const timeout = AbortSignal.timeout(limits.timeoutMs);
-  const all = signal ? AbortSignal.any([signal, timeout]) : timeout;
-  for (let hop = 0; ; hop++) {
-    const res = await request(url, field, limits, all, timeout);
-    const status = res.statusCode ?? 0;
-    if (status >= 300 && status < 400 && res.headers.location) {
-      res.resume();
-      if (hop >= (limits.maxRedirects ?? 3)) throw refused(field, url, 'redirects too many times');
-      url = new URL(res.headers.location, url);
-      continue;
-    }
-    if (status !== 200) {
-      res.resume();
-      throw refused(field, url, `download failed: HTTP ${status}`);
-    }
-    return readLimited(res, field, url, limits.maxBytes, timeout);
-  }
-}
-
-function refused(field: string, url: URL, message: string, code = 'image_download_failed'): HttpError {
-  const text = `${safeUrl(url)} ${message}`;
-  return new HttpError(400, code, `${field}: ${text}`, [{ field, message: text }]);
-}
-
-function request(url: URL, field: string, limits: ImageFetchLimits, signal: AbortSignal, timeout: AbortSignal): Promise<IncomingMessage> {
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return Promise.reject(refused(field, url, 'uses an unsupported scheme; only http and https URLs are fetched', 'url_refused'));
-  }
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!limits.allowPrivateUrls && isIP(host) && isPrivateAddress(host)) {
-    return Promise.reject(privateRefusal(field, url, host));
-  }
-  const get = url.protocol === 'https:' ? httpsGet : httpGet;
-  return new Promise((resolve, reject) => {
-    const req = get(url, {
-      signal,
-      headers: { accept: 'image/png, image/jpeg, image/webp;q=0.9, */*;q=0.1', 'user-agent': 'svd-runtime-server' },
-      ...(limits.allowPrivateUrls ? {} : { lookup: guardedLookup as never }),
-    }, resolve);
-    req.on('error', (err) => {
-      if (err instanceof PrivateAddressError) return reject(privateRefusal(field, url, err.address));
-      if (timeout.aborted) return reject(refused(field, url, `download timed out after ${limits.timeoutMs} ms`));
-      const code = (err as NodeJS.ErrnoException).code;
-      reject(refused(field, url, `download failed (${code ?? err.message})`));
-    });
-  });
-}
-
-function privateRefusal(field: string, url: URL, address: string): HttpError {
-  return refused(field, url, `points at ${address}, a private, loopback or reserved address; refused (start the server with --allow-private-urls to allow it)`, 'url_refused');
-}
-
-async function readLimited(res: IncomingMessage, field: string, url: URL, maxBytes: number, timeout: AbortSignal): Promise<Uint8Array> {
-  const declared = Number(res.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    res.destroy();
-    throw refused(field, url, `is ${declared} bytes; the limit is ${maxBytes} bytes`, 'image_too_large');
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
   try {
-    for await (const chunk of res) {
-      total += (chunk as Buffer).length;
-      if (total > maxBytes) {
-        res.destroy();
-        throw refused(field, url, `is larger than the limit of ${maxBytes} bytes`, 'image_too_large');
-      }
-      chunks.push(chunk as Buffer);
-    }
+    return await fetchUrlBytes(url, {
+      allowPrivate: limits.allowPrivateUrls, maxBytes: limits.maxBytes, timeoutMs: limits.timeoutMs,
+      maxRedirects: limits.maxRedirects ?? 3, signal,
+      headers: { accept: 'image/png, image/jpeg, image/webp;q=0.9, */*;q=0.1' },
+    });
   } catch (err) {
-    if (err instanceof HttpError) throw err;
-    throw refused(field, url, timeout.aborted ? 'download timed out' : 'download failed while reading');
+    if (!(err instanceof UrlFetchError)) throw err;
+    const hint = err.kind === 'refused' && /private/.test(err.detail) ? ' (start the server with --allow-private-urls to allow it)' : '';
+    const code = err.kind === 'too_large' ? 'image_too_large' : err.kind === 'refused' ? 'url_refused' : 'image_download_failed';
+    const text = `${err.message}${hint}`;
+    throw new HttpError(400, code, `${field}: ${text}`, [{ field, message: text }]);
   }
-  return new Uint8Array(Buffer.concat(chunks));
 }

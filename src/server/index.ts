@@ -10,5 +10,5 @@
  */
 export { startServer, type RunningServer } from './server.js';
 export type { ServerOptions } from './options.js';
-export { isPrivateAddress } from './netGuard.js';
+export { isPrivateAddress } from '../net/netGuard.js';
 export { QueueFullError, type Job, type JobStatus } from './jobs.js';

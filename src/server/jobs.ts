@@ -1,8 +1,9 @@
 /**
- * The one job queue behind every dialect: jobs run one at a time (one GPU), first in first out; a full queue
- * is refused with a retry hint; each job's progress, logs and result are what every dialect's status
- * reports; results are kept for a while, then their files are deleted. Ids and file tokens are random and
- * server-made; a client only ever names a job by looking it up in the map.
+ * The one job queue behind every dialect (`JobQueue`), and its default, in-process form (`EmbeddedQueue`):
+ * jobs run one at a time (one GPU), first in first out; a full queue is refused with a retry hint; each
+ * job's progress, logs and result are what every dialect's status reports; results are kept for a while,
+ * then their files are deleted. Ids and file tokens are random and server-made; a client only ever names a
+ * job by looking it up. The Redis-backed form for several workers is `src/server/queue/redisQueue.ts`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { AbortError, SvdError } from '../errors.js';
 import type { Backend, ProgressEvent } from '../backends/types.js';
 import type { GenerationRequestInput } from '../request/schema.js';
 import type { RemoteParamsInput } from '../backends/options.js';
+import type { WorkerInfo } from './queue/status.js';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -69,6 +71,44 @@ interface JobEntry extends Job {
   expiryTimer?: NodeJS.Timeout;
 }
 
+/** What every dialect needs of a job queue, whether jobs run in this process or on workers through Redis. */
+export interface JobQueue {
+  readonly mode: 'embedded' | 'redis';
+  /** Queues a job. Throws QueueFullError, ShuttingDownError or (Redis down) QueueUnavailableError. */
+  submit(request: GenerationRequestInput, meta?: Record<string, unknown>, remote?: RemoteParamsInput): Promise<Job>;
+  get(id: string): Job | undefined;
+  /** Jobs, oldest first. */
+  list(): Job[];
+  /** The finished job whose video has this file token. */
+  byFileToken(token: string): Job | undefined;
+  /** 0 for the next job to run, -1 when not waiting. */
+  position(job: Job): number;
+  /** Calls `listener` after every change of the job until it ends; returns the unsubscribe function. */
+  subscribe(job: Job, listener: (job: Job) => void): () => void;
+  /** Cancels a waiting or running job (a running one stops between steps). */
+  cancel(id: string, reason?: string): 'cancelled' | 'already_done' | 'not_found';
+  /** Cancels the job if it still runs and forgets it, deleting its video. */
+  delete(id: string): Promise<boolean>;
+  /** A local file holding a completed job's video (a Redis-backed queue fetches it on first use). */
+  resultFile(job: Job): Promise<string>;
+  /** Counts per state and the workers behind the queue, for the health endpoint. */
+  health(): Promise<QueueHealth>;
+  /** Stops taking jobs; see each implementation for what happens to jobs in flight. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface QueueHealth {
+  mode: 'embedded' | 'redis';
+  /** False when the queue's store (Redis) cannot be reached. */
+  ok: boolean;
+  counts: { queued: number; running: number; completed: number; failed: number; cancelled?: number };
+  /** Workers seen alive (Redis mode); the embedded queue runs its jobs itself. */
+  workers: WorkerInfo[];
+  /** Mean wall time of recent jobs, in milliseconds, when any finished. */
+  meanJobMs?: number;
+  message?: string;
+}
+
 export interface JobQueueOptions {
   backend: Backend;
   /** Jobs that may wait behind the running one; more are refused (429). */
@@ -96,7 +136,8 @@ export class ShuttingDownError extends SvdError {
 
 const MAX_LOGS = 200;
 
-export class JobQueue {
+export class EmbeddedQueue implements JobQueue {
+  readonly mode = 'embedded';
   private readonly jobs = new Map<string, JobEntry>();
   private readonly waiting: JobEntry[] = [];
   private running: JobEntry | undefined;
@@ -107,7 +148,7 @@ export class JobQueue {
   constructor(private readonly o: JobQueueOptions) {}
 
   /** Queues a job. Throws QueueFullError or ShuttingDownError. */
-  submit(request: GenerationRequestInput, meta: Record<string, unknown> = {}, remote?: RemoteParamsInput): Job {
+  async submit(request: GenerationRequestInput, meta: Record<string, unknown> = {}, remote?: RemoteParamsInput): Promise<Job> {
     if (this.closed) throw new ShuttingDownError();
     // The running slot counts as free until the next pump, so a burst in one tick cannot overfill the queue.
     const capacity = this.o.maxQueued + (this.running ? 0 : 1);
@@ -170,6 +211,18 @@ export class JobQueue {
     await job.done;
     await this.forget(job);
     return true;
+  }
+
+  async resultFile(job: Job): Promise<string> {
+    if (!job.result) throw new Error(`job ${job.id} has no result`);
+    return job.result.path;
+  }
+
+  async health(): Promise<QueueHealth> {
+    const counts = { queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
+    for (const job of this.jobs.values()) counts[job.status === 'queued' ? 'queued' : job.status === 'running' ? 'running' : job.status]++;
+    const mean = this.recentMs.length ? Math.round(this.recentMs.reduce((a, b) => a + b, 0) / this.recentMs.length) : undefined;
+    return { mode: 'embedded', ok: !this.closed, counts, workers: [], meanJobMs: mean };
   }
 
   /**

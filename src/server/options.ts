@@ -5,6 +5,7 @@ import type { BackendName } from '../backends/select.js';
 import type { RemoteBackendOptions } from '../backends/options.js';
 import { parseRequest, type GenerationRequestInput } from '../request/schema.js';
 import { isLoopbackHost } from './auth.js';
+import { checkQueueUrl } from './queue/connection.js';
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. Default 8080. */
@@ -21,6 +22,12 @@ export interface ServerOptions {
   backend?: BackendName | Backend;
   /** How a hosted backend is reached (key, base URL, ...); default: each provider's environment variables. */
   remote?: RemoteBackendOptions;
+  /**
+   * A shared job queue, `redis://[:password@]host[:port][/db]`: jobs are queued in Redis and run by
+   * `svd worker` processes (see README "Several GPUs, several machines"); `model`, `device` and `backend`
+   * are then the workers' business. Default: the embedded in-process queue.
+   */
+  queueUrl?: string;
   /** Jobs that may wait behind the running one before new ones get 429. Default 16. */
   queueSize?: number;
   /** Seconds a finished job's result and video are kept. Default 3600. */
@@ -43,7 +50,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
-export interface ResolvedServerOptions extends Required<Omit<ServerOptions, 'apiKey' | 'model' | 'publicUrl' | 'backend' | 'log' | 'workDir' | 'remote'>> {
+export interface ResolvedServerOptions extends Required<Omit<ServerOptions, 'apiKey' | 'model' | 'publicUrl' | 'backend' | 'log' | 'workDir' | 'remote' | 'queueUrl'>> {
+  queueUrl?: string;
   remote: RemoteBackendOptions;
   apiKey?: string;
   workDir?: string;
@@ -63,6 +71,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     device: o.device ?? 'auto',
     backend: o.backend ?? 'local',
     remote: o.remote ?? {},
+    queueUrl: o.queueUrl || undefined,
     queueSize: o.queueSize ?? 16,
     resultTtlSeconds: o.resultTtlSeconds ?? 3600,
     allowPrivateUrls: o.allowPrivateUrls ?? false,
@@ -91,6 +100,16 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   int('maxImageBytes', r.maxImageBytes, 1024, 2 ** 31);
   int('imageTimeoutMs', r.imageTimeoutMs, 100, 600_000);
   if (r.publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(r.publicUrl)) issues.push({ field: 'publicUrl', value: r.publicUrl, message: 'must be an http(s) URL' });
+  if (r.queueUrl !== undefined) {
+    try {
+      checkQueueUrl(r.queueUrl, 'queueUrl');
+    } catch (err) {
+      if (err instanceof InvalidRequestError) issues.push(...err.issues);
+    }
+    if (typeof r.backend !== 'string' || r.backend !== 'local') {
+      issues.push({ field: 'backend', message: 'with a shared queue the workers run the local pipeline; hosted backends are not queued' });
+    }
+  }
   if (issues.length) throw new InvalidRequestError(issues);
   // Bad defaults fail now, not on every request.
   try {

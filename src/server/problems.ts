@@ -5,12 +5,14 @@
 import { AbortError, ImageLoadError, InvalidRequestError, ProviderError, SvdError, type FieldIssue } from '../errors.js';
 import { HttpError } from './http.js';
 import { QueueFullError, ShuttingDownError, type Job } from './jobs.js';
+import { QueueUnavailableError } from './queue/connection.js';
 
 export function toHttpError(err: unknown, log?: (m: string) => void): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof QueueFullError) {
     return new HttpError(429, err.code, err.message, [], { 'retry-after': String(err.retryAfterSeconds) });
   }
+  if (err instanceof QueueUnavailableError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5' });
   if (err instanceof ShuttingDownError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5', connection: 'close' });
   if (err instanceof InvalidRequestError) return new HttpError(400, err.code, err.message, err.issues);
   if (err instanceof ImageLoadError) return new HttpError(400, err.code, err.message, [{ field: 'image', message: err.message }]);

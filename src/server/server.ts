@@ -11,7 +11,8 @@ import type { Backend } from '../backends/types.js';
 import { hostOfHeader, isCrossOriginWrite, isLoopbackHost, keyMatches, presentedKey } from './auth.js';
 import type { Ctx, ServerState } from './context.js';
 import { baseUrlOf, HttpError } from './http.js';
-import { JobQueue } from './jobs.js';
+import { EmbeddedQueue, type JobQueue } from './jobs.js';
+import { RedisJobQueue } from './queue/redisQueue.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
 import { toHttpError } from './problems.js';
 import { matchRoute, type ErrorWriter, type Route } from './router.js';
@@ -49,11 +50,15 @@ const ROUTES: Route[] = [...webRoutes, ...openaiRoutes, ...voltageRoutes, ...fal
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const o = resolveServerOptions(options);
-  const ownsBackend = typeof o.backend === 'string';
-  const backend: Backend = typeof o.backend === 'string'
+  // With a shared queue the workers run the jobs (the local pipeline, models loaded there); no backend here.
+  const ownsBackend = typeof o.backend === 'string' && !o.queueUrl;
+  const backend: Backend | undefined = o.queueUrl ? undefined : typeof o.backend === 'string'
     ? createBackend(o.backend, { ...o.remote, local: { model: o.model, device: o.device, log: o.log } })
     : o.backend;
-  const queue = new JobQueue({ backend, maxQueued: o.queueSize, resultTtlMs: o.resultTtlSeconds * 1000, workDir: o.workDir, log: o.log });
+  const queueOptions = { maxQueued: o.queueSize, resultTtlMs: o.resultTtlSeconds * 1000, workDir: o.workDir, log: o.log };
+  const queue: JobQueue = o.queueUrl
+    ? await RedisJobQueue.open({ ...queueOptions, url: o.queueUrl })
+    : new EmbeddedQueue({ ...queueOptions, backend: backend! });
   let markClosing!: () => void;
   const state: ServerState = {
     queue,
@@ -62,7 +67,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     maxBodyBytes: o.maxBodyBytes,
     defaults: o.defaults,
     device: o.device,
-    backendName: backend.name,
+    backendName: backend?.name ?? 'local',
     authRequired: o.apiKey !== undefined,
     publicUrl: o.publicUrl,
     listenHost: '',
@@ -73,7 +78,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const server = createServer((req, res) => void handle(req, res, state, o.apiKey));
   server.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => void queue.close().finally(() => reject(err)));
     server.listen(o.port, o.host, () => {
       server.off('error', reject);
       resolve();
@@ -94,7 +99,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const force = setTimeout(() => server.closeAllConnections(), 1000);
     await stopped;
     clearTimeout(force);
-    if (ownsBackend) await (backend as { close?: () => Promise<void> }).close?.();
+    if (ownsBackend) await (backend as { close?: () => Promise<void> } | undefined)?.close?.();
   })());
 
   return { url: `http://${state.listenHost}`, port, host: o.host, authRequired: state.authRequired, close };

@@ -1,6 +1,6 @@
 /**
  * `svd setup cuda`: installs onnxruntime-node's CUDA execution provider with onnxruntime-node's own
- * installer (runtime-notes §1.2). We run `node <ort>/script/install.js` directly with
+ * installer (docs/runtime.md §1.2). We run `node <ort>/script/install.js` directly with
  * ONNXRUNTIME_NODE_INSTALL=true, because `npm rebuild onnxruntime-node` silently does nothing when
  * package.json's allowScripts denies the package, and because the `=cuda12` flag form is ignored by
  * the 1.30.0 script (its manifest for linux/x64 is cuda12 anyway). Afterwards we report where the

@@ -1,5 +1,5 @@
 /**
- * Seeded Gaussian noise for the local pipeline's two random draws (spec §4: augmentation noise, then the
+ * Seeded Gaussian noise for the local pipeline's two random draws (docs/pipeline.md §4: augmentation noise, then the
  * initial latents). torch's Philox/MT19937 streams cannot be reproduced here, so the same seed gives a
  * different (but equally valid) video than diffusers; to compare with a diffusers run, inject its noise.
  *

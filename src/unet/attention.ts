@@ -1,7 +1,7 @@
 /**
  * diffusers `attention.py` as SVD's UNet uses it: `Attention` (q/k/v without bias, `to_out.0` with bias,
  * scale 1/sqrt(head_dim)), `FeedForward` (GEGLU, ×4), `BasicTransformerBlock` and
- * `TemporalBasicTransformerBlock` (pre-LayerNorm, eps 1e-5) — spec §7.6.
+ * `TemporalBasicTransformerBlock` (pre-LayerNorm, eps 1e-5) — docs/pipeline.md §7.6.
  */
 import type { Value } from '../onnx/graph.js';
 import { attention } from '../onnx/layers/attention.js';
@@ -39,7 +39,7 @@ export function selfAttention(ctx: UnetContext, x: Value, prefix: string, s: Att
 
 /**
  * Cross-attention whose context is a single token: softmax over one key is exactly 1, so every query
- * gets `to_out(to_v(context))` (spec §7.6). Returns that vector with the context's shape [.., 1, dim];
+ * gets `to_out(to_v(context))` (docs/pipeline.md §7.6). Returns that vector with the context's shape [.., 1, dim];
  * the caller adds it to the hidden states by broadcasting. to_q and to_k (and the block's norm2, which
  * only feeds the query) are recorded in `ctx.skipped` instead of being loaded.
  */
@@ -92,9 +92,24 @@ export function temporalBasicTransformerBlock(ctx: UnetContext, x: Value, prefix
   const seq = reshape(g, n1, shapeConcat(g, [[-1], shapeOf(g, n1, 2, 4)])); // [B·hw, F, dim]
   const a1 = reshape(g, selfAttention(ctx, seq, `${prefix}.attn1`, o), shapeOf(g, h));
   h = add(g, h, a1);
+  if (ctx.video.cameraPose) h = cameraProjection(ctx, h, prefix, o.dim);
   h = add(g, h, temporalCrossAttention(ctx, h, prefix, o));
   h = add(g, h, feedForward(ctx, layerNorm(g, h, `${prefix}.norm3`, { channels: o.dim, eps: LN_EPS }), `${prefix}.ff`, o.dim));
   return transpose(g, h, [0, 2, 1, 3]); // [B, F, hw, dim]
+}
+
+/**
+ * MotionCtrl's camera motion control module (docs/camera-motion.md): between the temporal self-attention and
+ * the cross-attention, each pixel's frame sequence h [B, hw, F, dim] gets its video's poses [B, F, P] appended
+ * on the channel axis and is projected back, `cc_projection`: Linear(dim + P → dim), with no residual around it
+ * (MotionCtrl initialises it to the identity on the hidden part and zero on the pose part).
+ */
+function cameraProjection(ctx: UnetContext, h: Value, prefix: string, dim: number): Value {
+  const { g } = ctx;
+  const { value: pose, poseDim } = ctx.video.cameraPose!;
+  const perPixel = g.op('Expand', [g.op('Unsqueeze', [pose, g.int64([1])]), shapeConcat(g, [shapeOf(g, h, 0, 3), [poseDim]])]);
+  const joined = g.op('Concat', [h, perPixel], { axis: -1 }, { name: `${prefix}.cc_projection/concat` }); // hidden first, pose after
+  return linear(g, joined, `${prefix}.cc_projection`, dim + poseDim, dim);
 }
 
 /**

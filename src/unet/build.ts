@@ -33,7 +33,9 @@ export interface UnetPrecision {
  */
 export const WEBGPU_QUERY_CHUNKS = [32, 8, 2, 1];
 
-export interface UnetBuildOptions extends GraphBuildOptions, Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention'> {}
+export type UnetVariantOptions = Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention' | 'camera'>;
+
+export interface UnetBuildOptions extends GraphBuildOptions, UnetVariantOptions {}
 
 export interface UnetBuildResult extends BuildInfo {
   config: UnetConfig;
@@ -60,7 +62,7 @@ export function defineUnetGraph(
   config: UnetConfig,
   weights: WeightSource,
   precision: UnetPrecision,
-  variant: Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention'> = {},
+  variant: UnetVariantOptions = {},
   weightStorage: WeightStorage = 'reference',
 ): { g: GraphBuilder; skipped: string[] } {
   const opts = graphOptionsFor(precision);
@@ -77,11 +79,12 @@ export function unetNodeCounts(config: UnetConfig, precision: UnetPrecision = { 
 
 /**
  * Every tensor a diffusers checkpoint of this config holds (name and shape), including the cross-attention
- * tensors the built graph skips: what a random test checkpoint must contain.
+ * tensors the built graph skips: what a random test checkpoint must contain. `camera` adds MotionCtrl's
+ * cc_projection of every temporal transformer block.
  */
-export function unetWeights(config: Record<string, unknown>): WeightRequest[] {
+export function unetWeights(config: Record<string, unknown>, options: Pick<UnetGraphOptions, 'camera'> = {}): WeightRequest[] {
   const cfg = parseUnetConfig(config);
-  return listWeights((g) => void defineUnet(g, cfg, { literalCrossAttention: true }));
+  return listWeights((g) => void defineUnet(g, cfg, { literalCrossAttention: true, ...options }));
 }
 
 /** 'fp16' when a float16 build reads a checkpoint directory that has `*.fp16.safetensors` files. */
@@ -112,7 +115,7 @@ export function buildUnetGraph(source: ComponentSource, options: UnetBuildOption
     config,
     c.weights,
     precision,
-    { literalCrossAttention: options.literalCrossAttention, temporalContextOrder: options.temporalContextOrder },
+    { literalCrossAttention: options.literalCrossAttention, temporalContextOrder: options.temporalContextOrder, camera: options.camera },
     options.weightStorage,
   );
   const info = saveGraph(g, options.outDir, options.fileName ?? 'unet.onnx', {

@@ -1,6 +1,6 @@
 /**
  * `unet/config.json` of a UNetSpatioTemporalConditionModel, normalised to per-level arrays, and the block
- * plan diffusers derives from it (channels, layer counts, heads, GroupNorm eps per block — spec §7.2, §7.4).
+ * plan diffusers derives from it (channels, layer counts, heads, GroupNorm eps per block — docs/pipeline.md §7.2, §7.4).
  * Pure: no graph, no files beyond the JSON object handed in.
  */
 import { ModelFormatError } from '../errors.js';
@@ -171,7 +171,7 @@ export interface BlockPlan {
   transformerDepths: number[];
   heads: number;
   crossAttentionDim: number;
-  /** GroupNorm eps of the block's resnets (spec §7.4: diffusers hard-codes these per block class). */
+  /** GroupNorm eps of the block's resnets (docs/pipeline.md §7.4: diffusers hard-codes these per block class). */
   resnetEps: number;
   /** Down blocks: Downsample2D at the end; up blocks: Upsample2D at the end. */
   resample: boolean;

@@ -1,6 +1,6 @@
 /**
  * What every UNet block receives besides its hidden states: the per-frame conditioning computed once at the
- * top of the forward pass (spec §7.1), plus the build's settings and its list of checkpoint tensors that are
+ * top of the forward pass (docs/pipeline.md §7.1), plus the build's settings and its list of checkpoint tensors that are
  * deliberately not used.
  */
 import type { GraphBuilder, Value } from '../onnx/graph.js';
@@ -28,6 +28,11 @@ export interface UnetContext {
     frameContext: Value;
     /** encoder_hidden_states as given, one token per video: [B, 1, D] (the temporal cross-attention context). */
     videoContext: Value;
+    /**
+     * MotionCtrl's per-frame camera poses [B, F, poseDim] (row-major 3×4 RT, docs/camera-motion.md); absent in a
+     * plain SVD UNet. When set, every temporal transformer block has a `cc_projection`.
+     */
+    cameraPose?: { value: Value; poseDim: number };
   };
   /** Attention implementation for self-attention (see `AttentionOptions.impl`). */
   attentionImpl: 'primitive' | 'mha';

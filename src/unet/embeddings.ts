@@ -1,6 +1,6 @@
 /**
  * diffusers `embeddings.py` pieces the UNet uses: the sinusoidal `Timesteps` projection and the
- * `TimestepEmbedding` MLP (spec §7.3).
+ * `TimestepEmbedding` MLP (docs/pipeline.md §7.3).
  */
 import type { GraphBuilder, Value } from '../onnx/graph.js';
 import { linear, silu } from '../onnx/layers/basic.js';

@@ -1,5 +1,5 @@
 /**
- * diffusers `TransformerSpatioTemporalModel` (spec §7.6): GroupNorm → proj_in → per depth d
+ * diffusers `TransformerSpatioTemporalModel` (docs/pipeline.md §7.6): GroupNorm → proj_in → per depth d
  * [BasicTransformerBlock over pixels; + frame position embedding; TemporalBasicTransformerBlock over frames;
  * AlphaBlender] → proj_out → + residual.
  */

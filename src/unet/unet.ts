@@ -1,5 +1,5 @@
 /**
- * diffusers `UNetSpatioTemporalConditionModel.forward` as an ONNX graph (spec §7): embeddings, conv_in,
+ * diffusers `UNetSpatioTemporalConditionModel.forward` as an ONNX graph (docs/pipeline.md §7): embeddings, conv_in,
  * down blocks, mid block, up blocks, conv_norm_out → SiLU → conv_out. Knows nothing about files.
  */
 import type { GraphBuilder, Value } from '../onnx/graph.js';
@@ -15,6 +15,8 @@ export const UNET_IO = {
   timestep: 'timestep',
   encoderHiddenStates: 'encoder_hidden_states',
   addedTimeIds: 'added_time_ids',
+  /** MotionCtrl-SVD only: per-frame camera poses [B, F, 12]. */
+  cameraPose: 'camera_pose',
   output: 'noise_pred',
 } as const;
 
@@ -28,16 +30,19 @@ export interface UnetGraphOptions {
    * self-attention is split into; default none. Each must divide that level's token count at every allowed size.
    */
   queryChunksByLevel?: number[];
-  /** Default 'per-video' (sgm, spec §7.6, diffusers ≥ 0.28); 'diffusers-0.27' reproduces that release's run (see TemporalContextOrder). */
+  /** Default 'per-video' (sgm, docs/pipeline.md §7.6, diffusers ≥ 0.28); 'diffusers-0.27' reproduces that release's run (see TemporalContextOrder). */
   temporalContextOrder?: TemporalContextOrder;
   /** Build the single-token cross-attentions literally (for node-count / equivalence measurements). */
   literalCrossAttention?: boolean;
+  /** MotionCtrl's camera module: adds the `camera_pose` input [B, F, poseDim] and a cc_projection per temporal block. */
+  camera?: { poseDim: number };
 }
 
 /**
  * Declares the inputs, builds the whole UNet on `g` and declares `noise_pred`.
  * IO: sample [B, F, Cin, h, w], timestep float32 0-d, encoder_hidden_states [B, 1, D],
- * added_time_ids [B, nIds] → noise_pred [B, F, Cout, h, w] (B = 2·batch with CFG; B, F, h, w dynamic).
+ * added_time_ids [B, nIds] (+ camera_pose [B, F, poseDim] with `options.camera`) → noise_pred [B, F, Cout, h, w]
+ * (B = 2·batch with CFG; B, F, h, w dynamic).
  * Returns the checkpoint tensors deliberately left out (see UnetContext.skipped).
  */
 export function defineUnet(g: GraphBuilder, config: UnetConfig, options: UnetGraphOptions = {}): { skipped: string[] } {
@@ -46,7 +51,8 @@ export function defineUnet(g: GraphBuilder, config: UnetConfig, options: UnetGra
   // parseUnetConfig guarantees one cross_attention_dim for all levels
   const encoderHiddenStates = g.input(UNET_IO.encoderHiddenStates, ['batch', 1, config.crossAttentionDim[0]]);
   const addedTimeIds = g.input(UNET_IO.addedTimeIds, ['batch', numAddedTimeIds(config)]);
-  const out = unetSpatioTemporal(g, config, { sample, timestep, encoderHiddenStates, addedTimeIds }, options);
+  const cameraPose = options.camera ? g.input(UNET_IO.cameraPose, ['batch', 'frames', options.camera.poseDim]) : undefined;
+  const out = unetSpatioTemporal(g, config, { sample, timestep, encoderHiddenStates, addedTimeIds, cameraPose }, options);
   g.output(out.noisePred, UNET_IO.output, ['batch', 'frames', config.outChannels, 'height', 'width']);
   return { skipped: out.skipped };
 }
@@ -56,6 +62,8 @@ export interface UnetInputs {
   timestep: Value;
   encoderHiddenStates: Value;
   addedTimeIds: Value;
+  /** [B, F, poseDim]; required when `options.camera` is set. */
+  cameraPose?: Value;
 }
 
 /** The forward pass on given values. */
@@ -65,7 +73,7 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
   const batch = shapeOf(g, inputs.sample, 0, 1); // [1] int64: B
   const frames = shapeOf(g, inputs.sample, 1, 2); // [1] int64: F
 
-  // 1. time: the scalar timestep broadcast to the batch, plus the added time ids (spec §7.3)
+  // 1. time: the scalar timestep broadcast to the batch, plus the added time ids (docs/pipeline.md §7.3)
   const t = g.op('Expand', [inputs.timestep, batch], {}, { name: 'timesteps' }); // [B] float32
   let emb = timestepEmbedding(g, timestepSinusoid(g, t, c0), 'time_embedding', { inDim: c0, hiddenDim: embedDim });
   const ids = reshape(g, inputs.addedTimeIds, [-1]);
@@ -86,6 +94,7 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
       timeEmbedDim: embedDim,
       frameContext: perFrame(inputs.encoderHiddenStates, [1, config.crossAttentionDim[0]]),
       videoContext: inputs.encoderHiddenStates,
+      ...(options.camera && inputs.cameraPose ? { cameraPose: { value: inputs.cameraPose, poseDim: options.camera.poseDim } } : {}),
     },
     attentionImpl: options.attentionImpl ?? 'primitive',
     softmaxFloat32: options.softmaxFloat32 ?? false,

@@ -1,5 +1,5 @@
 /**
- * vae/config.json of AutoencoderKLTemporalDecoder (spec §8.1), with diffusers' defaults for absent keys.
+ * vae/config.json of AutoencoderKLTemporalDecoder (docs/pipeline.md §8.1), with diffusers' defaults for absent keys.
  */
 import { ConfigReader } from '../onnx/build.js';
 

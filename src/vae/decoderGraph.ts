@@ -1,11 +1,11 @@
 /**
- * The temporal VAE decoder graph (spec §8.3): diffusers `TemporalDecoder` for ONE chunk of one video.
+ * The temporal VAE decoder graph (docs/pipeline.md §8.3): diffusers `TemporalDecoder` for ONE chunk of one video.
  *
  *   latent [n, L, h, w] → frames [n, 3, h·s, w·s]
  *
  * All n rows are the frames of one video (num_frames = n, read from the input shape, so any n works);
  * image_only_indicator is all zeros, which the "learned" AlphaBlender ignores anyway. The caller has
- * already divided the latents by scaling_factor (spec §8.4).
+ * already divided the latents by scaling_factor (docs/pipeline.md §8.4).
  */
 import { type BuildInfo, saveGraph } from '../onnx/save.js';
 import { GraphBuilder, type Value } from '../onnx/graph.js';

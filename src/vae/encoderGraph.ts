@@ -1,5 +1,5 @@
 /**
- * The VAE encoder graph (spec §8.2): diffusers `Encoder` + `quant_conv`, returning the posterior mean
+ * The VAE encoder graph (docs/pipeline.md §8.2): diffusers `Encoder` + `quant_conv`, returning the posterior mean
  * (the first latent_channels of the 2·latent_channels moments; the pipeline uses `latent_dist.mode()`).
  *
  *   sample [B, 3, H, W] → latent_mean [B, L, H/s, W/s]      (s = 2^(levels−1))

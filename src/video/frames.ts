@@ -1,4 +1,4 @@
-/** Decoded VAE frames → uint8 RGB (spec §8.4 postprocess). */
+/** Decoded VAE frames → uint8 RGB (docs/pipeline.md §8.4 postprocess). */
 
 /**
  * [F, 3, H, W] float32 in about [−1, 1] → one RGB24 HWC Uint8Array per frame, as diffusers'

@@ -7,11 +7,11 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { AbortError, FfmpegError, InvalidRequestError, throwIfAborted } from '../errors.js';
+import { partialPathFor, sweepStalePartials } from '../io/partial.js';
 import { findFfmpeg } from './ffmpeg.js';
 
 export type VideoFormat = 'mp4' | 'webm' | 'gif' | 'png';
@@ -27,7 +27,7 @@ export interface WriteVideoOptions {
   signal?: AbortSignal;
 }
 
-/** Codec arguments per container (runtime-notes §5). Every format plays at the requested fps. */
+/** Codec arguments per container (docs/runtime.md §5). Every format plays at the requested fps. */
 const CODEC_ARGS: Record<Exclude<VideoFormat, 'png'>, string[]> = {
   mp4: ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-crf', '18', '-preset', 'medium', '-movflags', '+faststart', '-f', 'mp4'],
   webm: ['-c:v', 'libvpx-vp9', '-pix_fmt', 'yuv420p', '-crf', '32', '-b:v', '0', '-row-mt', '1', '-deadline', 'good', '-cpu-used', '4', '-f', 'webm'],
@@ -51,7 +51,9 @@ export async function writeVideo(frames: AsyncIterable<Uint8Array> | Iterable<Ui
   const output = resolve(options.output);
   const ffmpeg = format === 'png' ? undefined : findFfmpeg(); // fail before creating anything
   await mkdir(dirname(output), { recursive: true });
-  const tmp = join(dirname(output), `.${basename(output)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
+  // A run killed with -9 mid-encode cannot remove its partial; the next write here does (io/partial.ts).
+  await sweepStalePartials(dirname(output));
+  const tmp = partialPathFor(output);
   try {
     if (format === 'png') {
       await writePngFrames(frames, tmp, options);

@@ -21,8 +21,14 @@ export const REFERENCE_CALL = {
   maxGuidance: 3.0,
 } as const;
 
-export function ref(name: string): { data: Float32Array; shape: number[] } {
-  const arr = readNpy(join(REFERENCE_DIR, 'out', `${name}.npy`));
+/**
+ * The recorded runs: `out` is diffusers 0.27.2 as released (its temporal cross-attention context interleaves the CFG
+ * batch); `out-fixed-context` is the same call with diffusers' later per-video context (PR #7268, v0.28), our default.
+ */
+export type ReferenceRun = 'out' | 'out-fixed-context';
+
+export function ref(name: string, run: ReferenceRun = 'out'): { data: Float32Array; shape: number[] } {
+  const arr = readNpy(join(REFERENCE_DIR, run, `${name}.npy`));
   const data = arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data as ArrayLike<number>);
   return { data, shape: arr.shape };
 }

@@ -1,5 +1,5 @@
 /**
- * fal as documented (providers.md §2): the queue under `/queue` (submit → status with logs → result, PUT
+ * fal as documented (docs/providers.md §2): the queue under `/queue` (submit → status with logs → result, PUT
  * cancel) and the sync endpoint under `/run`, with `Authorization: Key <key>`. Polls walk through
  * `statuses` (the last one repeats); results point at `/files/out.mp4` on the same server.
  */

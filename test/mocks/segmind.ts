@@ -1,5 +1,5 @@
 /**
- * Segmind v1 as documented (providers.md §1): `POST /v1/<slug>` with `x-api-key`, raw video bytes, or JSON
+ * Segmind v1 as documented (docs/providers.md §1): `POST /v1/<slug>` with `x-api-key`, raw video bytes, or JSON
  * `{video: <base64>}` when the body says `base64: true`; `POST /upload-asset` for Segmind Storage.
  * A wrong key gets 401 with the key echoed back, so tests can check that it is redacted.
  */

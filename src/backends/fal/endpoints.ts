@@ -1,5 +1,5 @@
 /**
- * fal's SVD endpoints (providers.md §2.6, seed 003): the input each one takes and how our request maps
+ * fal's SVD endpoints (docs/providers.md §2.6): the input each one takes and how our request maps
  * onto it. `steps` is sent only when the caller set it, because our default (25) is above fast-svd-lcm's
  * limit (20) and each endpoint has its own default.
  */

@@ -1,5 +1,5 @@
 /**
- * fal.ai (providers.md §2): `Authorization: Key <FAL_KEY>`, images as data: URIs, output `{video: File, seed}`.
+ * fal.ai (docs/providers.md §2): `Authorization: Key <FAL_KEY>`, images as data: URIs, output `{video: File, seed}`.
  * The queue (default) gives progress from logs and remote cancel; `falMode: 'sync'` makes one blocking call
  * to fal.run. The model is chosen from the request: a mask or depth maps → fal-ai/svd, else
  * fal-ai/stable-video; `remote.model` names one explicitly.

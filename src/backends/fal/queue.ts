@@ -1,5 +1,5 @@
 /**
- * fal's queue protocol (providers.md §2.3): submit to `queue.fal.run/<model>`, poll `.../requests/<id>/status`
+ * fal's queue protocol (docs/providers.md §2.3): submit to `queue.fal.run/<model>`, poll `.../requests/<id>/status`
  * with logs, fetch `.../requests/<id>`, and `PUT .../requests/<id>/cancel` when the caller aborts or the
  * deadline passes. Status/result/cancel URLs use only owner/alias, never an endpoint sub-path.
  */

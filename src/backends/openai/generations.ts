@@ -1,5 +1,5 @@
 /**
- * VoltageGPU's `POST /v1/video/generations` (seed 004, providers.md §3.1), a community convention also used by
+ * VoltageGPU's `POST /v1/video/generations` (docs/providers.md §3.1), a community convention also used by
  * Xinference and relays: a JSON body with `model`, `prompt`, `num_frames`, `fps`, `width`, `height`, answered
  * with `{data: [{url} | {b64_json}]}`. The image field is not documented; we send it as `image` (URL or
  * data: URI). SVD makes 14–25 frames at up to 1024 px a side there.
@@ -76,7 +76,7 @@ async function runVoltage(job: Job, apiKey: string, baseUrl: string): Promise<Jo
   job.timings.remote = performance.now() - t;
   const item = answer.data?.[0];
   const d = performance.now();
-  let saved;
+  let saved: Awaited<ReturnType<typeof saveBytes>>;
   if (item?.url) saved = await downloadVideo(job.ctx, item.url, job.videoPath, job.onProgress);
   else if (item?.b64_json) saved = await saveBytes(job.ctx, decodeBase64Video(item.b64_json), job.videoPath);
   else throw badResponse(job.ctx, 'video/generations answered without data[0].url or data[0].b64_json');

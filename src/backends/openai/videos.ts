@@ -1,5 +1,5 @@
 /**
- * OpenAI's Videos API (providers.md §3.2) and servers that copy it: `POST /videos` (multipart, like the
+ * OpenAI's Videos API (docs/providers.md §3.2) and servers that copy it: `POST /videos` (multipart, like the
  * official SDK), poll `GET /videos/{id}`, download `GET /videos/{id}/content`. A prompt is required.
  * With `svdExtensions`, the SVD knobs travel as extra form fields for SVD-serving compatible servers
  * (OpenAI itself would reject them); without it they are reported as ignored.

@@ -1,6 +1,6 @@
 /**
  * Reading a Segmind v1 answer: the raw video (`base64: false`, the default) or JSON carrying base64 or a
- * URL. The JSON key is not documented (providers.md §1.6), so the known shapes are tried in order.
+ * URL. The JSON key is not documented (docs/providers.md §1.6), so the known shapes are tried in order.
  */
 import type { ProgressEvent } from '../types.js';
 import { badResponse, guard, type CallContext } from '../http.js';

@@ -1,5 +1,5 @@
 /**
- * Segmind's three image-to-video endpoints as documented (seeds 000–002, providers.md §1.2–1.4): the body
+ * Segmind's three image-to-video endpoints as documented (docs/providers.md §1.2–1.4): the body
  * each one takes, with its ranges, and how our request maps onto it.
  */
 import { z } from 'zod';
@@ -86,7 +86,7 @@ export const segmindMotionCtrl: SegmindEndpoint = {
     cond_aug: req.condAug ?? 0.02,
     seed,
     decoding_t: req.decodeChunkSize,
-    // MotionCtrl's choice is "keep original spatial ratio" or "center crop to 576x1024" (providers.md §1.3).
+    // MotionCtrl's choice is "keep original spatial ratio" or "center crop to 576x1024" (docs/providers.md §1.3).
     maintain_aspect_ratio: req.resize === undefined ? undefined : req.resize === 'maintain_aspect_ratio' ? true : req.resize === 'crop_to_16_9' ? false : (req.resize as unknown as boolean),
     motion_speed: remote.motionSpeed,
     base64,

@@ -1,5 +1,5 @@
 /**
- * Segmind serverless v1 (providers.md §1): one blocking `POST /v1/<slug>` with `x-api-key`, answered with the
+ * Segmind serverless v1 (docs/providers.md §1): one blocking `POST /v1/<slug>` with `x-api-key`, answered with the
  * video bytes, or JSON when `base64: true`. The endpoint is chosen from the request: a camera preset →
  * motionctrl-svd, a prompt → pixverse-image2video, else svd; `remote.model` names one explicitly.
  */

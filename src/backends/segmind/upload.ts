@@ -1,5 +1,5 @@
 /**
- * Segmind Storage (providers.md §1.5): `POST /upload-asset` with `{data_urls: [...]}` answers hosted URLs.
+ * Segmind Storage (docs/providers.md §1.5): `POST /upload-asset` with `{data_urls: [...]}` answers hosted URLs.
  * Used for endpoints that take only a URL (pixverse-image2video) when the image is a local file or bytes.
  */
 import { badResponse, httpJson, type CallContext } from '../http.js';

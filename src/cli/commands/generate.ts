@@ -1,16 +1,17 @@
 /** `svd generate <image>`: one video from one image, locally or through a hosted API. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { addRemoteFlags, createBackend, remoteOptionsFromFlags, selectBackend, withRemoteFlagNames } from '../../backends/index.js';
-import type { BackendResult } from '../../backends/types.js';
+import { createBackend, selectBackend } from '../../backends/index.js';
+import type { BackendResult } from '../../request/types.js';
 import { InvalidRequestError } from '../../errors.js';
 import { modelPath } from '../../hub/index.js';
-import { resolveModelDir } from '../../models/resolve.js';
 import { npyDumper, readNoiseDir } from '../../pipeline/debug.js';
-import { createPipeline, type GenerateResult } from '../../pipeline/pipeline.js';
+import { generateVideo } from '../../pipeline/local.js';
+import type { GenerateResult } from '../../pipeline/pipeline.js';
 import { parseRequest, type GenerationRequestInput } from '../../request/schema.js';
 import { findCudaProviderLibrary } from '../../runtime/device.js';
 import { createProgressReporter } from '../progress.js';
+import { addRemoteFlags, remoteOptionsFromFlags, withRemoteFlagNames } from '../remoteFlags.js';
 import { addRequestFlags, requestFromFlags, withFlagNames } from '../requestFlags.js';
 
 export function registerGenerate(program: Command): void {
@@ -43,19 +44,13 @@ export function registerGenerate(program: Command): void {
           printRemote({ ...result, backend: selection.name, reason: selection.reason }, Boolean(opts.json));
           return;
         }
-        const modelDir = await resolveModelDir(request.model, { device: request.device, log: (m) => process.stderr.write(`${m}\n`), signal: controller.signal });
-        const pipeline = await createPipeline({ modelDir, device: request.device });
-        try {
-          const result = await pipeline.generate(request, {
-            signal: controller.signal,
-            onProgress: opts.json ? undefined : createProgressReporter(),
-            noise: opts.noise ? readNoiseDir(resolve(opts.noise)) : undefined,
-            dump: opts.dump ? npyDumper(resolve(opts.dump)) : undefined,
-          });
-          printLocal(result, Boolean(opts.json));
-        } finally {
-          await pipeline.close();
-        }
+        const result = await generateVideo(request, {
+          signal: controller.signal,
+          onProgress: opts.json ? undefined : createProgressReporter(),
+          noise: opts.noise ? readNoiseDir(resolve(opts.noise)) : undefined,
+          dump: opts.dump ? npyDumper(resolve(opts.dump)) : undefined,
+        });
+        printLocal(result, Boolean(opts.json));
       } catch (err) {
         throw withRemoteFlagNames(withFlagNames(err));
       } finally {

@@ -6,7 +6,9 @@ import { registerModelsHub } from './models-hub.js';
 import { registerModelsLocal } from './models-local.js';
 import { registerServe } from './serve.js';
 import { registerSetup } from './setup.js';
+import { registerQueue } from './queue.js';
+import { registerWorker } from './worker.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerGenerate, registerModelsHub, registerModelsLocal, registerSetup, registerDoctor, registerServe];
+export const commands: RegisterCommand[] = [registerGenerate, registerModelsHub, registerModelsLocal, registerSetup, registerDoctor, registerServe, registerWorker, registerQueue];

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { formatBytes, formatProgressLine } from '../../hub/progress.js';
 import { listModels, modelPath, removeModel } from '../../hub/models.js';
 import { pullModel, type PullProgress } from '../../hub/pull.js';
+import { variantDefaults } from '../../models/variants.js';
 import { getOrCreateModelsCommand } from './models-root.js';
 
 export function registerModelsHub(program: Command): void {
@@ -45,14 +46,14 @@ export function registerModelsHub(program: Command): void {
     .action((opts: { json?: boolean }) => {
       const { cacheDir, models: rows } = listModels();
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ cacheDir, models: rows.map(({ variant, ...r }) => ({ ...r, defaults: variant?.defaults, licence: variant?.licence })) }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ cacheDir, models: rows.map(({ variant, ...r }) => ({ ...r, defaults: variant && variantDefaults(variant.name), licence: variant?.licence })) }, null, 2)}\n`);
         return;
       }
       process.stdout.write(`cache: ${cacheDir}\n`);
       const table = rows.map((r) => [
         r.name ?? '-',
         r.repo,
-        r.variant ? `${r.variant.defaults.frames} frames` : '',
+        r.variant ? `${variantDefaults(r.variant.name)?.frames ?? '?'} frames` : '',
         !r.cache ? 'not cached' : `${formatBytes(r.cache.sizeBytes)}${r.cache.complete ? '' : ' (incomplete)'}`,
       ]);
       const widths = [0, 1, 2].map((i) => Math.max(...table.map((row) => row[i].length), 4));

@@ -8,12 +8,13 @@ import { InvalidRequestError } from '../../errors.js';
 import { startServer } from '../../server/index.js';
 import type { ServerOptions } from '../../server/options.js';
 import type { BackendName } from '../../backends/select.js';
+import { redactQueueUrl } from '../../server/queue/connection.js';
 
 const BACKENDS = ['local', 'segmind', 'fal', 'openai', 'voltage'] as const;
 
 const FLAG_OF: Record<string, string> = {
   host: '--host', port: '--port', queueSize: '--queue-size', resultTtlSeconds: '--result-ttl', maxBodyBytes: '--max-body-bytes',
-  'defaults.steps': '--steps', publicUrl: '--public-url', backend: '--backend',
+  'defaults.steps': '--steps', publicUrl: '--public-url', backend: '--backend', queueUrl: '--queue',
 };
 
 export function registerServe(program: Command): void {
@@ -27,6 +28,7 @@ export function registerServe(program: Command): void {
     .option('--device <dev>', 'auto | cpu | cuda | cuda:N | webgpu (local backend)', 'auto')
     .option('--backend <name>', `who makes the videos: ${BACKENDS.join(' | ')} (hosted ones read their key from the environment)`, 'local')
     .option('--steps <n>', 'denoising steps when a request does not say (default 25)')
+    .option('--queue <url>', 'a shared Redis queue (redis://[:password@]host[:port][/db]) that `svd worker` processes take jobs from; default: $SVD_QUEUE_URL, else this process runs the jobs')
     .option('--queue-size <n>', 'jobs that may wait behind the running one; more get 429', '16')
     .option('--result-ttl <seconds>', 'how long finished videos are kept', '3600')
     .option('--allow-private-urls', 'let image URLs point at loopback, private and link-local addresses')
@@ -45,6 +47,7 @@ export function registerServe(program: Command): void {
         model: opts.model as string | undefined,
         device: String(opts.device),
         backend: backend as BackendName,
+        queueUrl: (opts.queue as string | undefined) ?? (process.env.SVD_QUEUE_URL || undefined),
         queueSize: num(opts.queueSize),
         resultTtlSeconds: num(opts.resultTtl),
         allowPrivateUrls: Boolean(opts.allowPrivateUrls),
@@ -53,7 +56,7 @@ export function registerServe(program: Command): void {
         publicUrl: opts.publicUrl as string | undefined,
         log: (line) => process.stderr.write(`${line}\n`),
       };
-      let server;
+      let server: Awaited<ReturnType<typeof startServer>>;
       try {
         server = await startServer(options);
       } catch (err) {
@@ -67,7 +70,8 @@ export function registerServe(program: Command): void {
         }
         throw err;
       }
-      process.stderr.write(`svd serve: listening on ${server.url} (backend ${backend}${options.model ? `, model ${options.model}` : ''})\n`);
+      const runner = options.queueUrl ? `jobs queued in ${redactQueueUrl(options.queueUrl)} for svd worker processes` : `backend ${backend}${options.model ? `, model ${options.model}` : ''}`;
+      process.stderr.write(`svd serve: listening on ${server.url} (${runner})\n`);
       process.stderr.write(server.authRequired
         ? 'svd serve: API key required on every API route\n'
         : 'svd serve: no API key: listening on loopback only; anyone on this machine can use it\n');

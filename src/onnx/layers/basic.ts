@@ -117,7 +117,7 @@ export function conv2d(g: GraphBuilder, x: Value, prefix: string, o: Conv2dOptio
 
 /**
  * torch Conv3d over [B, C, F, h, w] with kernel (k, 1, 1) and padding (k/2, 0, 0): mixes frames only,
- * zero-padded at the first and last frame (SVD's temporal convs, kernel 3; spec §7.5, §8.3).
+ * zero-padded at the first and last frame (SVD's temporal convs, kernel 3; docs/pipeline.md §7.5, §8.3).
  */
 export function conv3dTemporal(g: GraphBuilder, x: Value, prefix: string, o: { inChannels: number; outChannels: number; kernel?: number; bias?: boolean }): Value {
   const k = o.kernel ?? 3;

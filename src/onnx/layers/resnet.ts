@@ -1,6 +1,6 @@
 /**
  * diffusers resnet pieces shared by the VAE temporal decoder and the UNet: ResnetBlock2D,
- * TemporalResnetBlock, AlphaBlender, SpatioTemporalResBlock, Upsample2D, Downsample2D (spec §7.5, §8.3).
+ * TemporalResnetBlock, AlphaBlender, SpatioTemporalResBlock, Upsample2D, Downsample2D (docs/pipeline.md §7.5, §8.3).
  * `temb` is optional everywhere: the VAE has no time embedding.
  */
 import type { GraphBuilder, Value } from '../graph.js';

@@ -1,5 +1,5 @@
 /**
- * fal.ai's protocol (providers.md §2): the queue (`POST /fal-ai/<alias>` → `request_id`, `status_url`,
+ * fal.ai's protocol (docs/providers.md §2): the queue (`POST /fal-ai/<alias>` → `request_id`, `status_url`,
  * `response_url`, `cancel_url`; status with per-step logs; result; `PUT …/cancel`), the blocking form
  * (fal.run, here under `/run/fal-ai/<alias>`), the storage upload its clients use for Blobs, and fal's
  * server-proxy convention (`x-fal-target-url`), which is how the official client is pointed at this server:
@@ -29,7 +29,7 @@ export const falError: ErrorWriter = (ctx, err) => {
   });
 };
 
-function aliasOf(ctx: Ctx, alias: string, sub?: string): FalAlias {
+function aliasOf(alias: string, sub?: string): FalAlias {
   if (!isFalAlias(alias) || (sub && sub !== '/')) {
     throw new HttpError(404, 'not_found', `fal-ai/${alias}${sub ?? ''} is not served here; this server has fal-ai/svd, fal-ai/stable-video, fal-ai/fast-svd-lcm and fal-ai/fast-svd (image to video)`);
   }
@@ -70,7 +70,7 @@ function output(ctx: Ctx, job: Job): Record<string, unknown> {
 }
 
 async function submitJob(ctx: Ctx, aliasParam: string, sub: string | undefined): Promise<Job> {
-  const alias = aliasOf(ctx, aliasParam, sub);
+  const alias = aliasOf(aliasParam, sub);
   const request = await falRequest(ctx, alias, parseJsonObject(await body(ctx)));
   return ctx.state.queue.submit(request, { dialect: 'fal', app: `fal-ai/${alias}` });
 }
@@ -123,7 +123,10 @@ function cancel(ctx: Ctx): void {
       return undefined;
     }
   })();
-  if (!job) return sendJson(ctx.res, 404, { status: 'NOT_FOUND' });
+  if (!job) {
+    sendJson(ctx.res, 404, { status: 'NOT_FOUND' });
+    return;
+  }
   const outcome = ctx.state.queue.cancel(job.id);
   if (outcome === 'cancelled') sendJson(ctx.res, 202, { status: 'CANCELLATION_REQUESTED' });
   else sendJson(ctx.res, 400, { status: 'ALREADY_COMPLETED' });

@@ -1,5 +1,5 @@
 /**
- * The fal SVD endpoints this server answers as (providers.md §2.6, seed 003) and how each one's input maps
+ * The fal SVD endpoints this server answers as (docs/providers.md §2.6) and how each one's input maps
  * onto our request. Fields a client leaves out take the local model's defaults, not the hosted model's
  * (fal-ai/fast-svd-lcm defaults to 4 steps because it is an LCM model; ours is not).
  */

@@ -1,5 +1,5 @@
 /**
- * OpenAI's Videos API (providers.md §3.2): `POST /v1/videos` (multipart with an `input_reference` file, or
+ * OpenAI's Videos API (docs/providers.md §3.2): `POST /v1/videos` (multipart with an `input_reference` file, or
  * JSON with `input_reference: {image_url}`), `GET /v1/videos[/{id}[/content]]`, `DELETE /v1/videos/{id}`,
  * with `Authorization: Bearer`. The `Video` object's `status` and `progress` follow the job; `prompt` is
  * accepted and echoed (SVD has no text input); `size` sets width×height (multiples of 64); `seconds` sets
@@ -57,7 +57,7 @@ async function create(ctx: Ctx): Promise<void> {
   const request = buildRequest(ctx, { ...fields, image, width: size?.[0], height: size?.[1] }, {
     ...EXTENSION_WIRE_NAMES, width: 'size', height: 'size', ...(w.seconds !== undefined && w.num_frames === undefined ? { frames: 'seconds' } : {}),
   });
-  const job = ctx.state.queue.submit(request, {
+  const job = await ctx.state.queue.submit(request, {
     dialect: 'openai', model: w.model ?? 'svd', prompt: w.prompt ?? null, size: w.size ?? null,
     seconds: w.seconds === undefined ? null : String(w.seconds), ignored: unknownFields(createBody, raw),
   }, w.prompt ? { prompt: w.prompt } : undefined);
@@ -119,7 +119,7 @@ async function content(ctx: Ctx): Promise<void> {
   }
   if (job.status === 'queued' || job.status === 'running') throw new HttpError(400, 'video_not_ready', `Video ${videoId(job)} is not ready yet (status ${STATUS[job.status]}, ${Math.round(job.progress.fraction * 100)}%)`);
   if (job.status !== 'completed' || !job.result) throw jobError(job);
-  await sendFile(ctx.req, ctx.res, job.result.path, job.result.contentType, { 'content-disposition': `inline; filename="${videoId(job)}.mp4"` });
+  await sendFile(ctx.req, ctx.res, await ctx.state.queue.resultFile(job), job.result.contentType, { 'content-disposition': `inline; filename="${videoId(job)}.mp4"` });
 }
 
 async function remove(ctx: Ctx): Promise<void> {

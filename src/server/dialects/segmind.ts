@@ -1,5 +1,5 @@
 /**
- * Segmind's v1 serverless API (seeds 000–001, providers.md §1): `POST /v1/svd` and `POST /v1/motionctrl-svd`
+ * Segmind's v1 serverless API (docs/providers.md §1): `POST /v1/svd` and `POST /v1/motionctrl-svd`
  * with `x-api-key`, answered with the video bytes (`video/mp4`) or, with `base64: true`, JSON `{image}`
  * (the key Segmind's own MCP client reads). Errors are `{error: "..."}` with Segmind's status codes. The call
  * blocks until the video is made; a client that hangs up cancels its job.
@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { CAMERA_MOTIONS } from '../../backends/options.js';
-import { RESIZE_MODES } from '../../request/schema.js';
+import type { RESIZE_MODES } from '../../request/schema.js';
 import { body, buildRequest, waitForJob, type Ctx } from '../context.js';
 import { HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
@@ -19,7 +19,7 @@ const segmindError: ErrorWriter = (ctx, err) => {
   sendJson(ctx.res, err.status, { error: err.message }, err.headers);
 };
 
-/** `/v1/svd`'s documented body (seed 000): motion 1–180, cond_aug 0–1, frames 14 or 25, seed up to 15 digits. */
+/** `/v1/svd`'s documented body (docs/providers.md §1.2): motion 1–180, cond_aug 0–1, frames 14 or 25, seed up to 15 digits. */
 const svdBody = z.object({
   image: wireImage,
   base64: wireBool.optional(),
@@ -31,7 +31,7 @@ const svdBody = z.object({
   seed: wireInt(-1, 999_999_999_999_999).optional(),
 });
 
-/** `/v1/motionctrl-svd`'s documented body (seed 001): motion bucket 127–255, fps 5–30, a camera preset. */
+/** `/v1/motionctrl-svd`'s documented body (docs/providers.md §1.3): motion bucket 127–255, fps 5–30, a camera preset. */
 const motionCtrlBody = z.object({
   input_image: wireImage,
   motion: wireEnum(CAMERA_MOTIONS).optional(),
@@ -60,7 +60,7 @@ async function motionCtrl(ctx: Ctx): Promise<void> {
   const raw = parseJsonObject(await body(ctx));
   const w = parseWire(motionCtrlBody, raw);
   const image = await imageFromClient(w.input_image, 'input_image', ctx.state.limits);
-  // MotionCtrl-SVD makes 14 frames (providers.md §5.5); the seed defaults to the documented 985445.
+  // MotionCtrl-SVD makes 14 frames (docs/providers.md §5.5); the seed defaults to the documented 985445.
   const request = buildRequest(ctx, {
     image, frames: 14, fps: w.fps, motionBucketId: w.motion_bucket_id, condAug: w.cond_aug,
     seed: w.seed === undefined ? 985445 : foldSeed(w.seed), decodeChunkSize: w.decoding_t,
@@ -74,7 +74,7 @@ async function motionCtrl(ctx: Ctx): Promise<void> {
 
 async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Record<string, unknown>, remote: Record<string, unknown> | undefined, ignored: string[], base64: boolean): Promise<void> {
   const { queue } = ctx.state;
-  const job = queue.submit(request, { dialect: 'segmind', ...meta }, remote);
+  const job = await queue.submit(request, { dialect: 'segmind', ...meta }, remote);
   await waitForJob(ctx, job);
   if (job.status !== 'completed' || !job.result) throw jobError(job, ctx.state.log);
   const r = job.result;
@@ -85,8 +85,9 @@ async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Rec
   };
   if (ignored.length) headers['x-svd-ignored-fields'] = ignored.join(', ');
   try {
-    if (base64) sendJson(ctx.res, 200, { image: (await readFile(r.path)).toString('base64') }, headers);
-    else await sendFile(ctx.req, ctx.res, r.path, r.contentType, headers);
+    const path = await queue.resultFile(job);
+    if (base64) sendJson(ctx.res, 200, { image: (await readFile(path)).toString('base64') }, headers);
+    else await sendFile(ctx.req, ctx.res, path, r.contentType, headers);
   } finally {
     // A sync answer is the only way to get this video; nothing will ask for it again.
     await queue.delete(job.id);

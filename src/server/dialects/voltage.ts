@@ -1,5 +1,5 @@
 /**
- * The community `POST /v1/video/generations` shape (VoltageGPU, seed 004; providers.md §3.1): a JSON body
+ * The community `POST /v1/video/generations` shape (VoltageGPU; docs/providers.md §3.1): a JSON body
  * with `model`, `prompt`, `num_frames`, `fps`, `width`, `height` and the image (`image` or `image_url`: URL,
  * data: URI or base64), answered when the video is ready with `{created, data: [{url}]}` — or
  * `[{b64_json}]` with `response_format: "b64_json"`. OpenAI-style errors.
@@ -32,12 +32,12 @@ async function generate(ctx: Ctx): Promise<void> {
   const request = buildRequest(ctx, { ...fromExtensions(w), image, width: w.width, height: w.height }, {
     ...EXTENSION_WIRE_NAMES, width: 'width', height: 'height',
   });
-  const job = ctx.state.queue.submit(request, { dialect: 'voltage', model: w.model ?? 'svd' }, w.prompt ? { prompt: w.prompt } : undefined);
+  const job = await ctx.state.queue.submit(request, { dialect: 'voltage', model: w.model ?? 'svd' }, w.prompt ? { prompt: w.prompt } : undefined);
   await waitForJob(ctx, job);
   if (job.status !== 'completed' || !job.result) throw jobError(job, ctx.state.log);
   const created = Math.floor(job.createdAt / 1000);
   if (w.response_format === 'b64_json') {
-    const b64 = (await readFile(job.result.path)).toString('base64');
+    const b64 = (await readFile(await ctx.state.queue.resultFile(job))).toString('base64');
     await ctx.state.queue.delete(job.id);
     sendJson(ctx.res, 200, { created, data: [{ b64_json: b64 }], seed: job.result.seed });
     return;

@@ -11,7 +11,7 @@ import { packageRoot } from '../../models/paths.js';
 import { generationRequestSchema } from '../../request/schema.js';
 import { InvalidRequestError } from '../../errors.js';
 import { body, buildRequest, fileUrl, findJob, type Ctx } from '../context.js';
-import { HttpError, looseNumber, parseJsonObject, sendFile, sendJson, sendText } from '../http.js';
+import { HttpError, looseNumber, parseJsonObject, sendFile, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
 import type { Job } from '../jobs.js';
 import { isFormContentType, parseForm } from '../multipart.js';
@@ -84,7 +84,7 @@ async function create(ctx: Ctx): Promise<void> {
   const fields: Record<string, unknown> = { image };
   for (const f of WEB_FIELDS) if (raw[f] !== undefined && raw[f] !== '') fields[f] = f === 'resize' ? raw[f] : looseNumber(raw[f]);
   const request = buildRequest(ctx, fields, {});
-  const job = ctx.state.queue.submit(request, { dialect: 'web' });
+  const job = await ctx.state.queue.submit(request, { dialect: 'web' });
   sendJson(ctx.res, 202, jobJson(ctx, job), { location: `/api/jobs/${job.id}` });
 }
 
@@ -116,12 +116,27 @@ function cancel(ctx: Ctx): void {
   sendJson(ctx.res, 200, jobJson(ctx, job));
 }
 
+/**
+ * Liveness plus the queue: jobs per state and, with a shared queue, the workers alive. 200 while jobs can be
+ * taken (`degraded` when no worker runs: they wait), 503 when the queue's Redis cannot be reached. Public,
+ * so it names no model, host or job.
+ */
+async function health(ctx: Ctx): Promise<void> {
+  const q = await ctx.state.queue.health();
+  const status = !q.ok ? 'unavailable' : q.mode === 'redis' && q.workers.length === 0 ? 'degraded' : 'ok';
+  sendJson(ctx.res, q.ok ? 200 : 503, {
+    status, backend: ctx.state.backendName,
+    queue: { mode: q.mode, ...q.counts, meanJobMs: q.meanJobMs ?? null, ...(q.message ? { message: q.message } : {}) },
+    workers: q.workers.map((w) => ({ name: w.name, device: w.device, concurrency: w.concurrency, busy: w.active.length, jobsDone: w.jobsDone })),
+  }, { 'cache-control': 'no-store' });
+}
+
 /** A finished video by its random file token; `?download=1` asks the browser to save it. */
 async function file(ctx: Ctx): Promise<void> {
   const job = ctx.state.queue.byFileToken(ctx.params[0]);
   if (!job?.result) throw new HttpError(404, 'not_found', 'no such file (videos are kept for a limited time)');
   const disposition = ctx.url.searchParams.has('download') ? 'attachment' : 'inline';
-  await sendFile(ctx.req, ctx.res, job.result.path, job.result.contentType, {
+  await sendFile(ctx.req, ctx.res, await ctx.state.queue.resultFile(job), job.result.contentType, {
     'content-disposition': `${disposition}; filename="${job.result.fileName}"`, 'x-content-type-options': 'nosniff',
   });
 }
@@ -129,7 +144,7 @@ async function file(ctx: Ctx): Promise<void> {
 export const webRoutes: Route[] = [
   ...Object.keys(STATIC).map((p) => ({ method: 'GET', path: new RegExp(`^${p.replace(/\./g, '\\.')}$`), handler: staticFile, errors: webError, public: true })),
   { method: 'GET', path: /^\/schema\.json$/, handler: schema, errors: webError, public: true },
-  { method: 'GET', path: /^\/healthz$/, handler: (ctx) => sendText(ctx.res, 200, 'ok\n', 'text/plain'), errors: webError, public: true },
+  { method: 'GET', path: /^\/healthz$/, handler: health, errors: webError, public: true },
   { method: 'GET', path: /^\/files\/([0-9a-f]{32})\/[A-Za-z0-9._-]+$/, handler: file, errors: webError, public: true },
   { method: 'POST', path: /^\/api\/jobs$/, handler: create, errors: webError },
   { method: 'GET', path: /^\/api\/jobs\/([^/]+)$/, handler: get, errors: webError },

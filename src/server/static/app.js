@@ -136,7 +136,7 @@ async function follow(id) {
         if (data) render(JSON.parse(data));
       }
     }
-  } catch (err) {
+  } catch {
     if (ctrl.signal.aborted) return;
   }
   // The stream ended (or broke) before the job did: fall back to polling.

@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import { InvalidRequestError } from '../errors.js';
-import { CAMERA_MOTIONS, PIXVERSE_QUALITIES, parseRemoteParams, type RemoteBackendOptions, type RemoteParams } from './options.js';
-import { BACKEND_CHOICES } from './select.js';
+import { CAMERA_MOTIONS, PIXVERSE_QUALITIES, parseRemoteParams, type RemoteBackendOptions, type RemoteParams } from '../backends/options.js';
+import { BACKEND_CHOICES } from '../backends/select.js';
 
 interface RemoteFlag {
   /** Option key commander produces (camelCase of the long flag). */

@@ -1,0 +1,85 @@
+/**
+ * The one path from a request to a local video: resolve the model (pull and build it when needed) →
+ * open its pipeline → generate → close. `generateVideo`, `svd generate` and `LocalBackend` all run it;
+ * `LocalBackend` passes a pool so that pipelines stay open between calls.
+ */
+import { throwIfAborted } from '../errors.js';
+import { resolveModelDir } from '../models/resolve.js';
+import { parseRequest, type GenerationRequestInput } from '../request/schema.js';
+import { checkBeforeModelLoad } from './preflight.js';
+import { createPipeline, type GenerateOptions, type GenerateResult, type SvdPipeline } from './pipeline.js';
+
+export interface OpenModelOptions {
+  /** `auto`, `cpu`, `cuda` or `cuda:N`: decides the graph flavour that is built and the execution provider. */
+  device?: string;
+  /** Cancels a pull or build in progress. */
+  signal?: AbortSignal;
+  /** Messages about pulls, builds and fallbacks. Default: stderr. */
+  log?: (message: string) => void;
+  /** Keeps pipelines open between calls; without one, every call opens its own. */
+  pool?: PipelinePool;
+}
+
+export interface GenerateVideoOptions extends GenerateOptions, Omit<OpenModelOptions, 'device' | 'signal'> {
+  /** Model and device for requests that name none (`svd serve --model ... --device ...`). */
+  defaults?: { model?: string; device?: string };
+}
+
+export const stderrLog = (message: string): void => {
+  process.stderr.write(`svd: ${message}\n`);
+};
+
+/**
+ * One video from one image with the local pipeline: resolves (and builds, once) the model, runs, writes
+ * the video, closes the model. Field, image, ffmpeg and CUDA-provider errors come before any model work. For many videos, pass a `pool`
+ * or keep a pipeline from `createPipeline`.
+ *
+ * @example
+ *   const r = await generateVideo({ image: 'photo.jpg', model: 'svd-xt', output: 'clip.mp4', seed: 42 });
+ *   console.log(r.outputPath, r.seed, r.timings);
+ */
+export async function generateVideo(request: GenerationRequestInput, options: GenerateVideoOptions = {}): Promise<GenerateResult> {
+  const { defaults, pool, log = stderrLog, ...generateOptions } = options;
+  // field, image, ffmpeg and CUDA-provider errors before any model work
+  const device = request.device ?? defaults?.device;
+  await checkBeforeModelLoad({ ...parseRequest(request), ...(device ? { device } : {}) }, { signal: options.signal });
+  const pipeline = await openModelPipeline(request.model ?? defaults?.model, {
+    device, signal: options.signal, log, pool,
+  });
+  try {
+    return await pipeline.generate(request, generateOptions);
+  } finally {
+    if (!pool) await pipeline.close();
+  }
+}
+
+/** Resolves a model reference (registry name, directory, repo id; default the embedded tiny model) and opens it. */
+export async function openModelPipeline(model: string | undefined, o: OpenModelOptions = {}): Promise<SvdPipeline> {
+  const device = o.device ?? 'auto';
+  const log = o.log ?? stderrLog;
+  const modelDir = await resolveModelDir(model, { device, log, signal: o.signal });
+  throwIfAborted(o.signal);
+  return o.pool ? o.pool.open(modelDir, device, log) : createPipeline({ modelDir, device, log });
+}
+
+/** Open pipelines by model directory and device; a pipeline that fails to open is not kept. */
+export class PipelinePool {
+  private readonly pipelines = new Map<string, Promise<SvdPipeline>>();
+
+  open(modelDir: string, device: string, log?: (message: string) => void): Promise<SvdPipeline> {
+    const key = `${modelDir}\u0000${device}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = createPipeline({ modelDir, device, log });
+      this.pipelines.set(key, p);
+      p.catch(() => this.pipelines.delete(key));
+    }
+    return p;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.pipelines.values()];
+    this.pipelines.clear();
+    for (const p of all) await (await p.catch(() => undefined))?.close();
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * A private redis-server for a test file: a free loopback port, a temp dir, no persistence, a password
+ * (so the tests also check it is never printed). Fails with a clear message when redis-server is missing
+ * (`.ci/run` installs Debian's redis-server on a fresh machine).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface TestRedis {
+  /** `redis://:<password>@127.0.0.1:<port>/0` */
+  url: string;
+  password: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    throw new Error('redis-server is not installed: these tests need a real Redis (Debian: apt-get install redis-server; .ci/run installs it)');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'svd-redis-'));
+  const password = `pw-${randomBytes(8).toString('hex')}`;
+  const port = await freePort();
+  const child: ChildProcess = spawn('redis-server', [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
+    '--requirepass', password, '--protected-mode', 'yes', '--loglevel', 'notice',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const url = `redis://:${password}@127.0.0.1:${port}/0`;
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 15_000);
+    const check = () => {
+      if (/Ready to accept connections/.test(output)) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  if (!ready) {
+    child.kill('SIGKILL');
+    throw new Error(`redis-server did not start on port ${port}: ${output.slice(-500)}`);
+  }
+  return {
+    url, password, port,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
