@@ -1,5 +1,6 @@
 /** The `svd` command line as a user runs it (a child process per call). */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,5 +144,25 @@ describe('svd models inspect / build on the embedded model', () => {
       expect(path.startsWith(`${target}/`), path).toBe(true);
       expect(existsSync(path), path).toBe(true);
     }
+  });
+});
+
+describe('svd generate, interrupted', () => {
+  it('Ctrl-C stops between steps, exits 130 (the SIGINT convention) and leaves no file', async () => {
+    const target = join(out, 'interrupted.mp4');
+    const child = spawn(process.execPath, [BIN, 'generate', REFERENCE_IMAGE, '-o', target, '--steps', '100'], {
+      env: { ...process.env, SVD_CACHE_DIR: cache },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      if (/step 1\/100/.test(stderr) && !child.killed) child.kill('SIGINT'); // once: a second signal exits at once
+    });
+    const [code] = await once(child, 'exit');
+    expect(stderr).toMatch(/step 1\/100/);
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/svd: .*abort/);
+    expect(existsSync(target)).toBe(false);
   });
 });

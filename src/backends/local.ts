@@ -31,7 +31,7 @@ export class LocalBackend implements Backend {
   async generate(request: GenerationRequestInput, options: GenerateCallOptions = {}): Promise<BackendResult> {
     const result = await generateVideo(request, {
       signal: options.signal, onProgress: options.onProgress, log: this.options.log, pool: this.pool,
-      defaults: { model: this.options.model, device: this.options.device },
+      defaults: { model: this.options.model, device: this.options.device }, keepFrames: false,
     });
     return {
       outputPath: result.outputPath,

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
+import type { AttentionChoice } from '../onnx/build.js';
 import type { GraphTarget } from '../onnx/graph.js';
 import type { BuildInfo } from '../onnx/save.js';
 import { buildUnetGraph, type UnetBuildResult } from '../unet/build.js';
@@ -18,7 +19,7 @@ import { assertCheckpointUsable, inspectCheckpoint } from './inspect.js';
 import { MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
 
 /** Bumped whenever graph building changes what it writes; part of the build-cache key. */
-export const BUILDER_VERSION = '2';
+export const BUILDER_VERSION = '3'; // 3: MultiHeadAttention on the CPU target (linear-memory attention)
 
 export interface BuildModelOptions {
   checkpoint: string;
@@ -34,6 +35,8 @@ export interface BuildModelOptions {
    * 'diffusers-0.27', which reproduces that release's pixel-interleaved layout (our reference run was made with it).
    */
   temporalContextOrder?: TemporalContextOrder;
+  /** Attention formulation of the UNet and VAE graphs; default `defaultAttention(target)` (src/onnx/build.ts). */
+  attention?: AttentionChoice;
   log?: (message: string) => void;
 }
 
@@ -71,7 +74,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   try {
-    const common = { outDir: staging, dtype, target, variant } as const;
+    const common = { outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}) } as const;
     log(`building image encoder (${dtype}, ${target})`);
     const imageEncoder = buildClipImageEncoderGraph(checkpoint, common);
     log('building VAE encoder');

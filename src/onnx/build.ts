@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelFormatError, ModelNotFoundError } from '../errors.js';
 import type { ComputeDtype, GraphTarget, WeightStorage } from './graph.js';
+import type { AttentionFormulation } from './layers/attention.js';
 import { checkpointWeights, type WeightSource } from './weights.js';
 
 export interface GraphBuildOptions {
@@ -25,6 +26,34 @@ export interface GraphBuildOptions {
   variant?: string;
   /** Output file name; each builder has its fixed default. */
   fileName?: string;
+  /** How the UNet's and the VAE's self-attentions are formulated; default `defaultAttention(target)`. */
+  attention?: AttentionChoice;
+}
+
+/** An attention formulation and, for 'chunked', the score budget (see AttentionOptions in layers/attention.ts). */
+export interface AttentionChoice {
+  impl: AttentionFormulation;
+  maxScoreBytes?: number;
+}
+
+/**
+ * MultiHeadAttention on the CPU and CUDA targets: onnxruntime's CPU EP runs it as flash attention (memory linear
+ * in the sequence, faster than MatMul/Softmax; bench/RESULTS.md §3) and the CUDA EP with fused kernels.
+ * WebGPU: query chunks whose scores stay within 128 MiB, WebGPU's default (and lavapipe's) storage-buffer binding
+ * limit, so the graph is exact on every adapter; onnxruntime's WebGPU MultiHeadAttention differs from the CPU EP
+ * by 2-4e-2 relative even on small inputs (docs/webgpu.md, "Attention").
+ */
+export function defaultAttention(target: GraphTarget): AttentionChoice {
+  if (target === 'webgpu') return { impl: 'chunked', maxScoreBytes: WEBGPU_MAX_SCORE_BYTES };
+  return { impl: 'mha' };
+}
+
+/** Score budget of the WebGPU target's chunked attention: WebGPU's default maxStorageBufferBindingSize. */
+export const WEBGPU_MAX_SCORE_BYTES = 128 * 2 ** 20;
+
+/** The opset imports an attention choice needs, to merge into a GraphBuilder's `opsets`. */
+export function attentionOpsets(choice: AttentionChoice): Record<string, number> {
+  return choice.impl === 'mha' ? { 'com.microsoft': 1 } : {};
 }
 
 /** A component given directly: its parsed config.json and a weight source (checkpoint or dry run). */

@@ -119,6 +119,7 @@ function attribute(buf: Uint8Array): [string, AttrValue] {
     case 3: return [name, { kind: 'string', value: str(get(4)!) }];
     case 4: return [name, { kind: 'tensor', value: tensor(get(5) as Uint8Array) }];
     case 6: return [name, { kind: 'floats', value: floats(fs, 7) }];
+    case 5: return [name, { kind: 'graph', value: graphProto(get(6) as Uint8Array) }];
     case 7: return [name, { kind: 'ints', value: ints(fs, 8) }];
     default: return [name, { kind: 'string', value: '' }];
   }
@@ -158,6 +159,10 @@ function node(buf: Uint8Array): NodeDef {
 export function decodeGraph(bytes: Uint8Array): GraphDef {
   const graphBytes = fields(bytes).find((f) => f.no === 7)?.value as Uint8Array | undefined;
   if (!graphBytes) throw new Error('no graph in the model');
+  return graphProto(graphBytes);
+}
+
+function graphProto(graphBytes: Uint8Array): GraphDef {
   const fs = fields(graphBytes);
   const of = <T>(no: number, fn: (b: Uint8Array) => T) => fs.filter((f) => f.no === no).map((f) => fn(f.value as Uint8Array));
   return {

@@ -275,8 +275,17 @@ export function tensorSizes(graph: GraphDef, inputDims: Record<string, number[]>
     add(input.name, 'input', k);
   }
   const unknown: string[] = [];
-  for (const n of graph.nodes) {
-    const outs = infer(n, n.inputs.map((i) => (i ? known.get(i) : undefined)));
+  propagate(graph.nodes, known, add, unknown);
+  tensors.sort((a, b) => b.bytes - a.bytes);
+  return { tensors, unknown };
+}
+
+type Add = (name: string, op: string, k: Known) => void;
+
+function propagate(nodes: NodeDef[], known: Map<string, Known>, add: Add, unknown: string[]): void {
+  for (const n of nodes) {
+    const ins = n.inputs.map((i) => (i ? known.get(i) : undefined));
+    const outs = n.opType === 'Loop' ? loop(n, ins, known, add, unknown) : infer(n, ins);
     n.outputs.forEach((name, i) => {
       const k = outs[i];
       if (!name) return;
@@ -293,6 +302,27 @@ export function tensorSizes(graph: GraphDef, inputDims: Record<string, number[]>
       if (q && kk) add(`${n.name ?? n.outputs[0]} (scores inside MultiHeadAttention)`, n.opType, { dtype: 'float32', shape: [q[0], attrInt(n, 'num_heads', 1), q[1], kk[1]] });
     }
   }
-  tensors.sort((a, b) => b.bytes - a.bytes);
-  return { tensors, unknown };
+}
+
+/**
+ * ONNX Loop with a known trip count and no loop-carried state besides `cond` (how the chunked attention of
+ * onnx/layers/attention.ts uses it): the body is sized once (every iteration has the same shapes; its tensors
+ * count once, as one iteration's buffers), and each scan output stacks the body's output over the trips.
+ */
+function loop(n: NodeDef, ins: Array<Known | undefined>, outer: Map<string, Known>, add: Add, unknown: string[]): Array<Known | undefined> {
+  const body = n.attributes?.body;
+  const trips = ins[0]?.value?.[0];
+  const carried = n.inputs.length - 2;
+  if (body?.kind !== 'graph' || trips === undefined || carried !== 0) return n.outputs.map(() => undefined);
+  const g = body.value;
+  const scope = new Map(outer);
+  for (const t of g.initializers) scope.set(t.name, { dtype: t.dtype, shape: t.dims, value: constantValue(t) });
+  scope.set(g.inputs[0].name, { dtype: 'int64', shape: [], value: [0] });
+  scope.set(g.inputs[1].name, { dtype: 'bool', shape: [] });
+  propagate(g.nodes, scope, (name, op, k) => add(`${n.name ?? 'Loop'}/${name}`, op, k), unknown);
+  // body outputs: cond, then the scan outputs
+  return g.outputs.slice(1).map((o) => {
+    const k = scope.get(o.name);
+    return k?.shape ? { dtype: k.dtype, shape: [trips, ...k.shape] } : undefined;
+  });
 }

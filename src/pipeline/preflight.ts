@@ -8,6 +8,7 @@
 import { ExecutionProviderError } from '../errors.js';
 import { expectImageFormat } from '../image/decode.js';
 import { readImageBytes } from '../image/source.js';
+import { loadMaskImage } from '../motion/mask.js';
 import type { GenerationRequest } from '../request/schema.js';
 import { CUDA_INSTALL_HINT, findCudaProviderLibrary } from '../runtime/device.js';
 import { VULKAN_INSTALL_HINT, webGpuAdapterOnce, type WebGpuQuery } from '../runtime/webgpu.js';
@@ -28,7 +29,7 @@ export interface PreflightOptions {
  * (`auto` falls back to CPU instead).
  */
 export async function checkBeforeModelLoad(
-  request: Pick<GenerationRequest, 'image' | 'format' | 'device'>,
+  request: Pick<GenerationRequest, 'image' | 'format' | 'device' | 'mask'>,
   options: PreflightOptions = {},
 ): Promise<void> {
   const cuda = /^cuda(?::(\d+))?$/.exec(request.device ?? '');
@@ -48,5 +49,10 @@ export async function checkBeforeModelLoad(
   if (typeof image === 'string' && !/^https?:\/\//i.test(image)) {
     const { bytes, label } = await readImageBytes(image, { signal: options.signal });
     expectImageFormat(bytes, label);
+  }
+  // a motion mask is decoded whole (it is small and read again later): a bad one is an error on `mask`
+  const mask: unknown = request.mask;
+  if (mask instanceof Uint8Array || (typeof mask === 'string' && !/^https?:\/\//i.test(mask))) {
+    await loadMaskImage(mask, { signal: options.signal });
   }
 }

@@ -63,7 +63,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const state: ServerState = {
     queue,
     uploads: new UploadStore({ maxItems: 16, ttlMs: o.resultTtlSeconds * 1000 }),
-    limits: { allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, timeoutMs: o.imageTimeoutMs },
+    limits: { allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, maxPixels: o.maxImagePixels, timeoutMs: o.imageTimeoutMs },
     maxBodyBytes: o.maxBodyBytes,
     defaults: o.defaults,
     device: o.device,
@@ -75,7 +75,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     closing: new Promise<void>((resolve) => (markClosing = resolve)),
   };
 
-  const server = createServer((req, res) => void handle(req, res, state, o.apiKey));
+  // A handler that fails in a way nothing caught ends that one request, never the process (and its jobs).
+  const server = createServer((req, res) => handle(req, res, state, o.apiKey).catch((err) => lastResort(res, err, state.log)));
   server.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => void queue.close().finally(() => reject(err)));
@@ -142,5 +143,21 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: ServerSt
     }
     errors(ctx, e);
     if (e.status === 413) req.resume();
+  }
+}
+
+/** The answer when even the error path failed: a bare 500, or a closed connection once headers are out. */
+function lastResort(res: ServerResponse, err: unknown, log: (m: string) => void): void {
+  try {
+    log(`internal error while answering: ${err instanceof Error ? err.message : typeof err}`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const text = '{"error":{"code":"internal_error","message":"internal server error"}}';
+    res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'content-length': text.length, connection: 'close' });
+    res.end(text);
+  } catch {
+    res.destroy();
   }
 }

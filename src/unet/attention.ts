@@ -15,8 +15,6 @@ export interface AttentionShape {
   dim: number;
   heads: number;
   headDim: number;
-  /** Spatial self-attention only: split the queries into this many chunks (see `AttentionOptions.queryChunks`). */
-  queryChunks?: number;
 }
 
 /** diffusers `FeedForward(dim, dim_out, activation_fn="geglu")`: `net.0` GEGLU dim → 4·dim, `net.2` Linear → dimOut. */
@@ -33,7 +31,7 @@ export function selfAttention(ctx: UnetContext, x: Value, prefix: string, s: Att
   const q = linear(g, x, `${prefix}.to_q`, s.dim, inner, { bias: false });
   const k = linear(g, x, `${prefix}.to_k`, s.dim, inner, { bias: false });
   const v = linear(g, x, `${prefix}.to_v`, s.dim, inner, { bias: false });
-  const a = attention(g, q, k, v, { heads: s.heads, headDim: s.headDim, impl: ctx.attentionImpl, softmaxFloat32: ctx.softmaxFloat32, queryChunks: s.queryChunks });
+  const a = attention(g, q, k, v, { heads: s.heads, headDim: s.headDim, ...ctx.attention });
   return linear(g, a, `${prefix}.to_out.0`, inner, s.dim);
 }
 
@@ -57,7 +55,7 @@ function literalCrossAttention(ctx: UnetContext, x: Value, context: Value, prefi
   const q = linear(g, x, `${prefix}.to_q`, s.dim, inner, { bias: false });
   const k = linear(g, context, `${prefix}.to_k`, s.crossDim, inner, { bias: false });
   const v = linear(g, context, `${prefix}.to_v`, s.crossDim, inner, { bias: false });
-  const a = attention(g, q, k, v, { heads: s.heads, headDim: s.headDim, impl: ctx.attentionImpl, softmaxFloat32: ctx.softmaxFloat32 });
+  const a = attention(g, q, k, v, { heads: s.heads, headDim: s.headDim, ...ctx.attention });
   return linear(g, a, `${prefix}.to_out.0`, inner, s.dim);
 }
 
@@ -84,7 +82,6 @@ export function basicTransformerBlock(ctx: UnetContext, x: Value, prefix: string
  */
 export function temporalBasicTransformerBlock(ctx: UnetContext, x: Value, prefix: string, o: TransformerBlockOptions): Value {
   const { g } = ctx;
-  o = { ...o, queryChunks: undefined }; // F frames per sequence: short, and not divisible by a fixed chunk count
   const y = transpose(g, x, [0, 2, 1, 3]); // [B, hw, F, dim]
   let h = add(g, y, feedForward(ctx, layerNorm(g, y, `${prefix}.norm_in`, { channels: o.dim, eps: LN_EPS }), `${prefix}.ff_in`, o.dim));
   // self-attention over frames: sequences are the B·hw pixels

@@ -34,7 +34,6 @@ function transformer(ctx: UnetContext, x: Value, block: BlockPlan, j: number): V
     heads: block.heads,
     depth: block.transformerDepths[j],
     crossDim: block.crossAttentionDim,
-    queryChunks: ctx.queryChunksByLevel[block.level] ?? 1,
   });
 }
 

@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { resolveComponent, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
+import { attentionOpsets, defaultAttention, resolveComponent, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
 import { GraphBuilder, type ComputeDtype, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';
@@ -17,21 +17,12 @@ export interface UnetPrecision {
   /** Activation and weight dtype. float16 keeps `timestep` in float32 (its sinusoid is computed in float32). */
   dtype: ComputeDtype;
   /**
-   * 'cpu': standard ONNX ops only. 'cuda': self-attention as com.microsoft MultiHeadAttention, so the CUDA EP
-   * runs fused attention instead of materialising [N, heads, hw, hw] scores (ORT also runs it on CPU), and
-   * GroupNorm as InstanceNormalization (the CUDA EP has no GroupNormalization kernel; layers/basic.ts).
+   * 'cpu' or 'cuda': 'cuda' builds GroupNorm as InstanceNormalization (the CUDA EP has no GroupNormalization
+   * kernel; layers/basic.ts). Attention follows `attention` (default `defaultAttention(target)`).
    */
   target: GraphTarget;
+  attention?: AttentionChoice;
 }
-
-/**
- * WebGPU target: query chunks of the spatial self-attention per resolution level. Sides are multiples of
- * 64 px, so with the usual ×8 VAE a level-L map has a multiple of (8/2^L)² tokens: 64, 16, 4, 1 — the chunk
- * counts must divide those. The counts keep each chunk's scores of SVD-XT at 1024×576, 25 frames, CFG, fp16
- * near 1.3 GiB (level 0: 42.5 GB / 32), below the 2-4 GiB desktop GPUs allow; anything still too large for
- * the adapter at hand is refused by the binding guard (runtime/bindingGuard.ts) rather than computed wrong.
- */
-export const WEBGPU_QUERY_CHUNKS = [32, 8, 2, 1];
 
 export type UnetVariantOptions = Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention' | 'camera'>;
 
@@ -48,13 +39,13 @@ export interface UnetBuildResult extends BuildInfo {
 
 /** Graph options implied by a precision choice. */
 export function graphOptionsFor(p: UnetPrecision): { opsets?: Record<string, number>; graph: UnetGraphOptions } {
-  if (p.target === 'cuda') return { opsets: { 'com.microsoft': 1 }, graph: { attentionImpl: 'mha' } };
-  if (p.target === 'webgpu') {
-    // MatMul/Softmax in query chunks: exact whatever the scores' size (docs/webgpu.md, "Attention")
-    return { graph: { attentionImpl: 'primitive', softmaxFloat32: p.dtype === 'float16', queryChunksByLevel: WEBGPU_QUERY_CHUNKS } };
-  }
+  const a = p.attention ?? defaultAttention(p.target);
+  const opsets = attentionOpsets(a);
   // fp16 scores of long pixel sequences can overflow the softmax's exp; diffusers' SDPA accumulates in fp32 too
-  return { graph: { attentionImpl: 'primitive', softmaxFloat32: p.dtype === 'float16' } };
+  // (MultiHeadAttention's kernels accumulate in float32 themselves)
+  const graph: UnetGraphOptions = { attentionImpl: a.impl, softmaxFloat32: a.impl !== 'mha' && p.dtype === 'float16' };
+  if (a.maxScoreBytes) graph.maxScoreBytes = a.maxScoreBytes;
+  return { ...(Object.keys(opsets).length ? { opsets } : {}), graph };
 }
 
 /** The UNet graph on a fresh GraphBuilder, not saved: for dry runs and node counts. */
@@ -108,7 +99,7 @@ function defaultVariant(source: ComponentSource, dtype: ComputeDtype): string | 
  *   console.log(info.path, info.nodeCount, info.weightBytes, info.unexpectedWeights);
  */
 export function buildUnetGraph(source: ComponentSource, options: UnetBuildOptions): UnetBuildResult {
-  const precision: UnetPrecision = { dtype: options.dtype ?? 'float32', target: options.target ?? 'cpu' };
+  const precision: UnetPrecision = { dtype: options.dtype ?? 'float32', target: options.target ?? 'cpu', ...(options.attention ? { attention: options.attention } : {}) };
   const c = resolveComponent(source, 'unet', options.variant ?? defaultVariant(source, precision.dtype));
   const config = parseUnetConfig(c.config, c.configPath);
   const { g, skipped } = defineUnetGraph(

@@ -16,8 +16,6 @@ export interface TransformerSpatioTemporalOptions {
   /** Number of (spatial, temporal) block pairs: transformer_layers_per_block for this transformer. */
   depth: number;
   crossDim: number;
-  /** Query chunks of the spatial self-attention (UnetGraphOptions.queryChunksByLevel). */
-  queryChunks?: number;
 }
 
 /** x [B·F, C, h, w] → [B·F, C, h, w]. Names: norm, proj_in, transformer_blocks.d, temporal_transformer_blocks.d, time_pos_embed, time_mixer, proj_out. */
@@ -25,7 +23,7 @@ export function transformerSpatioTemporalModel(ctx: UnetContext, x: Value, prefi
   const { g } = ctx;
   const c = o.channels;
   // diffusers: attention_head_dim = C // heads, inner_dim = heads × head_dim (= C; the config check enforces it)
-  const shape = { dim: c, heads: o.heads, headDim: c / o.heads, crossDim: o.crossDim, queryChunks: o.queryChunks };
+  const shape = { dim: c, heads: o.heads, headDim: c / o.heads, crossDim: o.crossDim };
 
   const normed = groupNorm(g, x, `${prefix}.norm`, { channels: c, groups: 32, eps: 1e-6 });
   const tokens = transpose(g, reshape(g, normed, [0, c, -1]), [0, 2, 1]); // [B·F, hw, C]

@@ -79,7 +79,7 @@ export const falSvd: FalEndpoint = {
   provider: 'fal',
   id: 'fal-ai/svd',
   modelId: 'fal-ai/svd',
-  uses: ['motionBucketId', 'condAug', 'seed', 'steps'],
+  uses: ['motionBucketId', 'condAug', 'seed', 'steps', 'mask'],
   usesRemote: ['maskImage', 'controlMaps'],
   schema: z.object({
     image_url: url,
@@ -91,7 +91,7 @@ export const falSvd: FalEndpoint = {
     seed,
   }),
   fieldOf: {
-    image_url: 'image', mask_image_url: 'remote.maskImage', control_maps_data_url: 'remote.controlMaps',
+    image_url: 'image', mask_image_url: 'mask', control_maps_data_url: 'remote.controlMaps',
     motion_bucket_id: 'motionBucketId', cond_aug: 'condAug', steps: 'steps', seed: 'seed',
   },
   build: ({ req, input, seed, image, mask, controlMaps }) => defined({

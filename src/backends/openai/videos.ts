@@ -39,7 +39,7 @@ function spec(extensions: boolean): EndpointSpec {
   return {
     provider: 'openai',
     id: '/videos',
-    uses: extensions ? ['width', 'height', ...(Object.keys(SVD_EXTENSION_FIELDS) as (keyof typeof SVD_EXTENSION_FIELDS)[])] : ['width', 'height'],
+    uses: ['width', 'height', 'duration', ...(extensions ? Object.keys(SVD_EXTENSION_FIELDS) as (keyof typeof SVD_EXTENSION_FIELDS)[] : [])],
     usesRemote: ['prompt', 'duration'],
     schema: z.object({
       ...base,
@@ -78,7 +78,7 @@ async function runOpenAI(job: Job, o: RemoteBackendOptions & { apiKey: string; b
   const fields = checkBody(endpoint, defined({
     model: remote.model ?? OPENAI_DEFAULT_MODEL,
     prompt: remote.prompt,
-    seconds: remote.duration === undefined ? undefined : String(remote.duration),
+    seconds: (remote.duration ?? req.duration) === undefined ? undefined : String(remote.duration ?? req.duration),
     size: req.width === undefined ? undefined : `${req.width}x${req.height}`,
   }), ourValues(req, remote)) as Record<string, string>;
   const form = new FormData();

@@ -102,7 +102,7 @@ export const segmindPixverse: SegmindEndpoint = {
   id: 'pixverse-image2video',
   slug: 'pixverse-image2video',
   image: 'url',
-  uses: ['seed'],
+  uses: ['seed', 'duration'],
   usesRemote: ['prompt', 'negativePrompt', 'duration', 'quality', 'motionMode', 'style'],
   schema: z.object({
     image_url: z.string().regex(/^https?:\/\//i, { error: 'must be an http(s) URL' }),
@@ -122,11 +122,11 @@ export const segmindPixverse: SegmindEndpoint = {
     image_url: 'image', prompt: 'remote.prompt', negative_prompt: 'remote.negativePrompt', duration: 'remote.duration',
     quality: 'remote.quality', motion_mode: 'remote.motionMode', style: 'remote.style', seed: 'seed',
   },
-  build: (_req, remote, seed, image) => defined({
+  build: (req, remote, seed, image) => defined({
     image_url: image,
     prompt: remote.prompt,
     negative_prompt: remote.negativePrompt,
-    duration: remote.duration ?? 5,
+    duration: remote.duration ?? req.duration ?? 5,
     quality: remote.quality ?? '540p',
     motion_mode: remote.motionMode ?? 'normal',
     style: remote.style,

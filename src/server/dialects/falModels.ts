@@ -32,20 +32,21 @@ export function isFalAlias(alias: string): alias is FalAlias {
   return Object.hasOwn(FAL_INPUTS, alias);
 }
 
-const WIRE_NAMES = { image: 'image_url', motionBucketId: 'motion_bucket_id', condAug: 'cond_aug', fps: 'fps', seed: 'seed', steps: 'steps' };
+const WIRE_NAMES = { image: 'image_url', mask: 'mask_image_url', motionBucketId: 'motion_bucket_id', condAug: 'cond_aug', fps: 'fps', seed: 'seed', steps: 'steps' };
 
 /** Validates a fal input and reads its image; throws InvalidRequestError / HttpError named by fal field. */
 export async function falRequest(ctx: Ctx, alias: FalAlias, input: Record<string, unknown>): Promise<GenerationRequestInput> {
   const w = parseWire(FAL_INPUTS[alias], input) as z.output<(typeof FAL_INPUTS)['svd']>;
-  for (const field of ['mask_image_url', 'control_maps_data_url'] as const) {
-    if (w[field] !== undefined && w[field] !== null) {
-      throw new HttpError(422, 'unsupported_field', `${field}: is not supported by this server (motion masks and depth maps need fal's hosted model)`, [
-        { field, message: 'is not supported by this server (motion masks and depth maps need fal\'s hosted model)' },
-      ]);
-    }
+  if (w.control_maps_data_url !== undefined && w.control_maps_data_url !== null) {
+    const message = "is not supported by this server (per-frame depth maps need fal's hosted model)";
+    throw new HttpError(422, 'unsupported_field', `control_maps_data_url: ${message}`, [{ field: 'control_maps_data_url', message }]);
   }
-  const image = await imageFromClient(w.image_url, 'image_url', { ...ctx.state.limits, ownUpload: (u) => ctx.state.uploads.bytesForUrl(u) });
+  const limits = { ...ctx.state.limits, ownUpload: (u: URL) => ctx.state.uploads.bytesForUrl(u) };
+  const image = await imageFromClient(w.image_url, 'image_url', limits);
+  // fal's motion mask (white stays still, black moves) is our `mask`; see docs/motion-controls.md.
+  const hasMask = w.mask_image_url !== undefined && w.mask_image_url !== null && w.mask_image_url !== '';
+  const mask = hasMask ? await imageFromClient(w.mask_image_url, 'mask_image_url', limits) : undefined;
   return buildRequest(ctx, {
-    image, motionBucketId: w.motion_bucket_id, condAug: w.cond_aug, fps: w.fps, seed: w.seed, steps: w.steps,
+    image, mask, motionBucketId: w.motion_bucket_id, condAug: w.cond_aug, fps: w.fps, seed: w.seed, steps: w.steps,
   }, WIRE_NAMES);
 }

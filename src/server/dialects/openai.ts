@@ -58,7 +58,7 @@ async function create(ctx: Ctx): Promise<void> {
     ...EXTENSION_WIRE_NAMES, width: 'size', height: 'size', ...(w.seconds !== undefined && w.num_frames === undefined ? { frames: 'seconds' } : {}),
   });
   const job = await ctx.state.queue.submit(request, {
-    dialect: 'openai', model: w.model ?? 'svd', prompt: w.prompt ?? null, size: w.size ?? null,
+    dialect: 'openai', imageField: 'input_reference', model: w.model ?? 'svd', prompt: w.prompt ?? null, size: w.size ?? null,
     seconds: w.seconds === undefined ? null : String(w.seconds), ignored: unknownFields(createBody, raw),
   }, w.prompt ? { prompt: w.prompt } : undefined);
   sendJson(ctx.res, 200, videoObject(job));

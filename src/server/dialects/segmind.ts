@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { CAMERA_MOTIONS } from '../../backends/options.js';
 import type { RESIZE_MODES } from '../../request/schema.js';
 import { body, buildRequest, waitForJob, type Ctx } from '../context.js';
-import { HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
+import { boundedName } from '../../errors.js';
+import { headerSafe, HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
 import { jobError } from '../problems.js';
 import type { ErrorWriter, Route } from '../router.js';
@@ -53,7 +54,7 @@ async function svd(ctx: Ctx): Promise<void> {
     image, fps: w.fps, motionBucketId: w.motion, seed: foldSeed(w.seed), condAug: w.cond_aug, frames: w.frames,
     resize: w.resize_method,
   }, { fps: 'fps', motionBucketId: 'motion', seed: 'seed', condAug: 'cond_aug', frames: 'frames', resize: 'resize_method' });
-  await run(ctx, request, { endpoint: 'svd' }, undefined, unknownFields(svdBody, raw), w.base64 ?? false);
+  await run(ctx, request, { endpoint: 'svd', imageField: 'image' }, undefined, unknownFields(svdBody, raw), w.base64 ?? false);
 }
 
 async function motionCtrl(ctx: Ctx): Promise<void> {
@@ -69,11 +70,13 @@ async function motionCtrl(ctx: Ctx): Promise<void> {
   const remote = { cameraMotion: w.motion ?? 'CW', motionSpeed: w.motion_speed };
   // The local pipeline has no camera control; say so instead of pretending.
   const ignored = [...unknownFields(motionCtrlBody, raw), ...(ctx.state.backendName === 'local' ? ['motion', 'motion_speed'].filter((k) => k in raw) : [])];
-  await run(ctx, request, { endpoint: 'motionctrl-svd' }, remote, ignored, w.base64 ?? false);
+  await run(ctx, request, { endpoint: 'motionctrl-svd', imageField: 'input_image' }, remote, ignored, w.base64 ?? false);
 }
 
 async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Record<string, unknown>, remote: Record<string, unknown> | undefined, ignored: string[], base64: boolean): Promise<void> {
   const { queue } = ctx.state;
+  // Ignored names are the client's own text: encoded for the header (CR/LF, non-Latin-1) before any work starts.
+  const ignoredHeader = ignored.length ? headerSafe(ignored.map(boundedName).join(', ')) : undefined;
   const job = await queue.submit(request, { dialect: 'segmind', ...meta }, remote);
   await waitForJob(ctx, job);
   if (job.status !== 'completed' || !job.result) throw jobError(job, ctx.state.log);
@@ -83,11 +86,13 @@ async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Rec
     'x-svd-seed': String(r.seed),
     'x-generation-time': (((job.completedAt ?? Date.now()) - (job.startedAt ?? job.createdAt)) / 1000).toFixed(2),
   };
-  if (ignored.length) headers['x-svd-ignored-fields'] = ignored.join(', ');
+  if (ignoredHeader) headers['x-svd-ignored-fields'] = ignoredHeader;
   try {
     const path = await queue.resultFile(job);
-    if (base64) sendJson(ctx.res, 200, { image: (await readFile(path)).toString('base64') }, headers);
-    else await sendFile(ctx.req, ctx.res, path, r.contentType, headers);
+    if (base64) {
+      const ignoredFields = ignored.length ? { ignored_fields: ignored.map(boundedName) } : {};
+      sendJson(ctx.res, 200, { image: (await readFile(path)).toString('base64'), ...ignoredFields }, headers);
+    } else await sendFile(ctx.req, ctx.res, path, r.contentType, headers);
   } finally {
     // A sync answer is the only way to get this video; nothing will ask for it again.
     await queue.delete(job.id);

@@ -32,14 +32,15 @@ async function generate(ctx: Ctx): Promise<void> {
   const request = buildRequest(ctx, { ...fromExtensions(w), image, width: w.width, height: w.height }, {
     ...EXTENSION_WIRE_NAMES, width: 'width', height: 'height',
   });
-  const job = await ctx.state.queue.submit(request, { dialect: 'voltage', model: w.model ?? 'svd' }, w.prompt ? { prompt: w.prompt } : undefined);
+  const job = await ctx.state.queue.submit(request, { dialect: 'voltage', imageField: field, model: w.model ?? 'svd' }, w.prompt ? { prompt: w.prompt } : undefined);
   await waitForJob(ctx, job);
   if (job.status !== 'completed' || !job.result) throw jobError(job, ctx.state.log);
   const created = Math.floor(job.createdAt / 1000);
   if (w.response_format === 'b64_json') {
+    const { seed } = job.result; // read before the delete, which drops the job's result
     const b64 = (await readFile(await ctx.state.queue.resultFile(job))).toString('base64');
     await ctx.state.queue.delete(job.id);
-    sendJson(ctx.res, 200, { created, data: [{ b64_json: b64 }], seed: job.result.seed });
+    sendJson(ctx.res, 200, { created, data: [{ b64_json: b64 }], seed });
     return;
   }
   sendJson(ctx.res, 200, { created, data: [{ url: fileUrl(ctx, job.result) }], seed: job.result.seed });
