@@ -167,14 +167,15 @@ describe('fal dialect (@fal-ai/client through its proxy setting)', () => {
     expect(await cancel.json()).toEqual({ status: 'ALREADY_COMPLETED' });
   });
 
-  it('…/status/stream sends status objects as Server-Sent Events until COMPLETED', async () => {
+  it('…/status/stream sends status objects as Server-Sent Events until COMPLETED; stable-video honours steps', async () => {
     const auth = { authorization: `Key ${KEY}` };
-    const s = (await (await post(server.url, '/fal-ai/stable-video', { image_url: dataUri }, auth)).json()) as Record<string, string>;
+    // `steps` on fal-ai/stable-video is ours (fal's hosted model has none): it must be used, not dropped
+    const s = (await (await post(server.url, '/fal-ai/stable-video', { image_url: dataUri, steps: 3 }, auth)).json()) as Record<string, string>;
     const res = await fetch(`${s.status_url}/stream?logs=1`, { headers: auth });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));
     expect(events.at(-1).status).toBe('COMPLETED');
-    expect(events.some((e) => e.status === 'IN_PROGRESS' && e.logs.some((l: { message: string }) => l.message === 'denoise step 2/2'))).toBe(true);
+    expect(events.some((e) => e.status === 'IN_PROGRESS' && e.logs.some((l: { message: string }) => l.message === 'denoise step 3/3'))).toBe(true);
   });
 });
 
