@@ -204,15 +204,3 @@ export function baseUrlOf(req: IncomingMessage, publicUrl: string | undefined, f
   const host = req.headers.host && /^[A-Za-z0-9.\-:[\]]+$/.test(req.headers.host) ? req.headers.host : fallbackHost;
   return `http://${host}`;
 }
-
-/** Coerces a value a form or a loose JSON client sent as text ("14", "true") into a number or boolean. */
-export function looseNumber(v: unknown): unknown {
-  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
-  return v;
-}
-
-export function looseBoolean(v: unknown): unknown {
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  return v;
-}

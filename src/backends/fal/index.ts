@@ -11,7 +11,7 @@ import { asUrlOrDataUri, readFileMedia, readImageMedia } from '../media.js';
 import { badResponse, httpJson } from '../http.js';
 import { downloadVideo } from '../download.js';
 import { chosenSeed, runRemoteJob, type Job, type JobOutcome } from '../job.js';
-import { FAL_ENDPOINTS, FAL_MODELS, type FalEndpoint, type FalModel } from './endpoints.js';
+import { FAL_ENDPOINTS, FAL_MODELS, type FalEndpoint, type FalModel } from './wire.js';
 import { runFalQueue } from './queue.js';
 
 /** The fal model for a request, and why. */

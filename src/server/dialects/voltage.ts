@@ -5,32 +5,21 @@
  * `[{b64_json}]` with `response_format: "b64_json"`. OpenAI-style errors.
  */
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import { SVD_EXTENSION_FIELDS, requestFromExtensions, videoGenerationBody } from '../../backends/openai/wire.js';
 import { body, buildRequest, fileUrl, waitForJob, type Ctx } from '../context.js';
-import { looseNumber, parseJsonObject, sendJson } from '../http.js';
+import { parseJsonObject, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
 import { jobError } from '../problems.js';
 import type { Route } from '../router.js';
 import { parseWire } from './fields.js';
-import { EXTENSION_WIRE_NAMES, fromExtensions, openaiError, svdExtensionFields } from './openaiFields.js';
-
-const generationBody = z.object({
-  model: z.string({ error: 'must be a string' }).optional(),
-  prompt: z.string({ error: 'must be a string' }).optional(),
-  image: z.unknown().optional(),
-  image_url: z.unknown().optional(),
-  width: z.preprocess(looseNumber, z.number({ error: 'must be a number' })).optional(),
-  height: z.preprocess(looseNumber, z.number({ error: 'must be a number' })).optional(),
-  response_format: z.enum(['url', 'b64_json'], { error: 'must be url or b64_json' }).optional(),
-  ...svdExtensionFields,
-});
+import { openaiError } from './openaiFields.js';
 
 async function generate(ctx: Ctx): Promise<void> {
-  const w = parseWire(generationBody, parseJsonObject(await body(ctx)));
+  const w = parseWire(videoGenerationBody, parseJsonObject(await body(ctx)));
   const field = w.image !== undefined ? 'image' : 'image_url';
   const image = await imageFromClient(w.image ?? w.image_url, field, ctx.state.limits);
-  const request = buildRequest(ctx, { ...fromExtensions(w), image, width: w.width, height: w.height }, {
-    ...EXTENSION_WIRE_NAMES, width: 'width', height: 'height',
+  const request = buildRequest(ctx, { ...requestFromExtensions(w), image, width: w.width, height: w.height }, {
+    ...SVD_EXTENSION_FIELDS, width: 'width', height: 'height',
   });
   const job = await ctx.state.queue.submit(request, { dialect: 'voltage', imageField: field, model: w.model ?? 'svd' }, w.prompt ? { prompt: w.prompt } : undefined);
   await waitForJob(ctx, job);

@@ -11,7 +11,8 @@ import { packageRoot } from '../../models/paths.js';
 import { generationRequestSchema } from '../../request/schema.js';
 import { InvalidRequestError } from '../../errors.js';
 import { body, buildRequest, fileUrl, findJob, type Ctx } from '../context.js';
-import { HttpError, looseBoolean, looseNumber, parseJsonObject, sendFile, sendJson } from '../http.js';
+import { looseBoolean, looseNumber } from '../../request/fields.js';
+import { HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
 import type { Job } from '../jobs.js';
 import { isFormContentType, parseForm } from '../multipart.js';
@@ -75,7 +76,9 @@ function schema(ctx: Ctx): void {
   for (const side of ['width', 'height']) json.properties[side].multipleOf = 64;
   sendJson(ctx.res, 200, {
     request: json, authRequired: ctx.state.authRequired, maxBodyBytes: ctx.state.maxBodyBytes,
-    maxImageBytes: ctx.state.limits.maxBytes, backend: ctx.state.backendName, defaults: ctx.state.defaults,
+    maxImageBytes: ctx.state.limits.maxBytes, backend: ctx.state.backendName,
+    // what an empty field means: the server's defaults over the model's (resize's is the schema's resolution default)
+    defaults: { resize: 'stretch', ...ctx.state.modelDefaults, ...ctx.state.defaults },
   }, { 'cache-control': 'no-cache' });
 }
 

@@ -215,8 +215,10 @@ function progressPublisher(job: BullJob<QueuedJobData>, worker: string) {
     send,
     event(e: ProgressEvent) {
       const fraction = Math.max(last.fraction, overallFraction(e));
-      const step = e.stage === 'denoise' ? { step: e.step ?? last.step, totalSteps: e.totalSteps ?? last.totalSteps } : {};
-      if (e.stage === 'denoise' && e.step && e.totalSteps) send({ fraction, stage: e.stage, ...step, log: `denoise step ${e.step}/${e.totalSteps}` });
+      const clip = e.totalClips ? { clip: e.clip, totalClips: e.totalClips } : {};
+      const step = e.stage === 'denoise' ? { step: e.step ?? last.step, totalSteps: e.totalSteps ?? last.totalSteps, ...clip } : {};
+      const clipLog = e.totalClips ? `clip ${e.clip}/${e.totalClips} ` : '';
+      if (e.stage === 'denoise' && e.step && e.totalSteps) send({ fraction, stage: e.stage, ...step, log: `${clipLog}denoise step ${e.step}/${e.totalSteps}` });
       else if (e.stage !== 'denoise' && (e.fraction ?? 0) === 0) send({ fraction, stage: e.stage, log: e.message ? `${e.stage}: ${e.message}` : e.stage });
       else if (Date.now() - lastSent > 250) send({ fraction, stage: e.stage, ...step });
     },
