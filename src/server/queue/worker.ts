@@ -31,7 +31,7 @@ export interface QueueWorkerOptions {
   url: string;
   /** Registry name, model directory or repo id; default: the embedded tiny model. */
   model?: string;
-  /** auto | cpu | cuda | cuda:N. Default auto. */
+  /** auto | cpu | cuda | cuda:N | webgpu. Default auto. */
   device?: string;
   /** Jobs run at once by this process. Default 1 (one GPU runs one job at a time best). */
   concurrency?: number;
