@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { Redis } from 'ioredis';
 import { startServer, type RunningServer } from '../src/server/index.js';
+import { startQueueWorker } from '../src/server/queue/worker.js';
 import { fixtureBytes } from './server-helpers.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { buildTinyModel } from './helpers/tinyModel.js';
@@ -367,5 +368,35 @@ describe('workers stopping', () => {
     const res = await fetch(job.body.response_url);
     expect(res.status).toBe(500);
     expect(((await res.json()) as { detail: string }).detail).toMatch(/worker running it stopped without finishing/);
+  });
+
+  it('a worker stopping past its grace period hands its job back; another worker finishes it', async () => {
+    // The process workers left stop (idle: at once); two in-process workers take their place, one after the other.
+    const alive = [...workers.values()].filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+    expect(alive.length).toBeGreaterThan(0);
+    for (const w of alive) w.child.kill('SIGTERM');
+    for (const w of alive) expect(await w.exit).toBe(0);
+    const T = Date.now(); const mark = (m: string) => process.stderr.write(`T+${Date.now() - T} ${m}\n`);
+    const a = await startQueueWorker({ url: redis.url, name: 'inproc-a', device: 'cpu', stalledSeconds: 4 });
+    mark('a started');
+    const job = await submitFal({ steps: 30, seed: 80 });
+    expect(await untilRunningOn(job.body.request_id)).toBe('inproc-a');
+    mark('running on a');
+    await a.close({ graceMs: 0 });
+    mark('a closed');
+    const back = await falStatus(server.url, job.body.request_id);
+    expect(back.status).toBe('IN_QUEUE');
+    const b = await startQueueWorker({ url: redis.url, name: 'inproc-b', device: 'cpu', stalledSeconds: 4 });
+    mark('b started');
+    try {
+      const st = await untilFalDone(job.body.request_id);
+      mark('done');
+      expect(st.error).toBeUndefined();
+      expect(workerOf(st)).toBe('inproc-b');
+      expect(st.logs.some((l: { message: string }) => /handed back by its worker/.test(l.message))).toBe(true);
+    } finally {
+      await b.close();
+      mark('b closed');
+    }
   });
 });
