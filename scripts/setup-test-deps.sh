@@ -3,6 +3,7 @@
 # by .ci/run). Idempotent: when everything is there it only checks, in well under a second.
 #   chromium              the web page's browser test (playwright-core drives /usr/bin/chromium)
 #   redis-server          the shared job queue's tests start their own redis-server
+#   strace                test/no-network.test.ts watches a local generate's sockets (no DNS, no connection)
 #   Mesa >= 25 lavapipe   the WebGPU tests run on lavapipe (Vulkan on the CPU): mesa-vulkan-drivers and libvulkan1
 #                         from bookworm-backports (bookworm itself has Mesa 22)
 # ffmpeg is not installed: the optional npm dependency @ffmpeg-installer/ffmpeg (and @ffprobe-installer/ffprobe)
@@ -18,6 +19,7 @@ backports=()      # packages from bookworm-backports
 
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
 
 mesa_major() { dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | sed -E 's/^([0-9]+:)?([0-9]+).*/\2/'; }
 lavapipe_ok() {

@@ -22,13 +22,61 @@ export interface FieldIssue {
   message: string;
 }
 
-/** A generation request (or CLI flags, or an HTTP body) that breaks the schema. */
+/**
+ * A generation request (or CLI flags, or an HTTP body) that breaks the schema. Values and field names are
+ * bounded on the way in (boundedValue, boundedName): issues are echoed to clients, and a value nested
+ * thousands of levels deep must not overflow the stack of whoever serialises it.
+ */
 export class InvalidRequestError extends SvdError {
   readonly issues: FieldIssue[];
   constructor(issues: FieldIssue[]) {
-    super('invalid_request', issues.map(formatIssue).join('\n'));
-    this.issues = issues;
+    const bounded = issues.map((i) => ({
+      ...i,
+      field: boundedName(i.field),
+      ...(i.value === undefined ? {} : { value: boundedValue(i.value) }),
+    }));
+    super('invalid_request', bounded.map(formatIssue).join('\n'));
+    this.issues = bounded;
   }
+}
+
+/** A field name as echoed: at most 80 characters (a client may send a key of any length). */
+export function boundedName(name: string): string {
+  if (name.length <= 80) return name;
+  // Never cut a surrogate pair in two (a lone surrogate is not valid text in JSON or a header).
+  const cut = /[\ud800-\udbff]/.test(name[76]) ? 76 : 77;
+  return `${name.slice(0, cut)}...`;
+}
+
+/**
+ * A copy of `value` that is cheap and safe to serialise: at most 3 levels deep, 8 entries per array or
+ * object, 60 characters per string; bytes become `<n bytes>`, what JSON cannot hold becomes a string.
+ * Iteration is bounded too, so a 10,000-deep or 10-million-entry value costs nothing here.
+ */
+export function boundedValue(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.length > 60 ? `${value.slice(0, 57)}...` : value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'bigint') return `${value}n`.slice(0, 60);
+  if (value instanceof Uint8Array) return `<${value.length} bytes>`;
+  if (typeof value !== 'object') return typeof value;
+  if (depth >= 3) return Array.isArray(value) ? '[...]' : '{...}';
+  if (Array.isArray(value)) {
+    const out = value.slice(0, 8).map((v) => boundedValue(v, depth + 1));
+    if (value.length > 8) out.push(`... ${value.length - 8} more`);
+    return out;
+  }
+  const out: Record<string, unknown> = Object.create(null);
+  let n = 0;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (n++ === 8) {
+      out['...'] = 'more keys';
+      break;
+    }
+    out[boundedName(key)] = boundedValue((value as Record<string, unknown>)[key], depth + 1);
+  }
+  return out;
 }
 
 export function formatIssue(issue: FieldIssue): string {
@@ -43,19 +91,19 @@ export function describeValue(value: unknown): string {
     return JSON.stringify(s);
   }
   if (value instanceof Uint8Array) return `<${value.length} bytes>`;
-  try {
-    const s = JSON.stringify(value);
-    if (s === undefined) return String(value);
-    return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-  } catch {
-    return String(value);
-  }
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return typeof value;
+  const s = JSON.stringify(boundedValue(value)) ?? typeof value;
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 /** An input image that cannot be read or decoded. */
 export class ImageLoadError extends SvdError {
+  /** What is wrong, without the source: "cannot be decoded as PNG (...)". */
+  readonly detail: string;
   constructor(readonly source: string, message: string) {
     super('image_load_failed', `image ${source}: ${message}`);
+    this.detail = message;
   }
 }
 

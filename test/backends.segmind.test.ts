@@ -81,10 +81,10 @@ describe('segmind svd', () => {
   });
 
   it.each([
-    [{ frames: 16 }, 'frames', '14 or 25'],
+    [{ frames: 16 }, 'frames', 'one of 14, 25'],
     [{ condAug: 5 }, 'condAug', 'from 0 to 1'],
     [{ motionBucketId: 200 }, 'motionBucketId', 'from 1 to 180'],
-    [{ resize: 'stretch' as const }, 'resize', 'maintain_aspect_ratio or crop_to_16_9'],
+    [{ resize: 'stretch' as const }, 'resize', 'one of maintain_aspect_ratio, crop_to_16_9'],
   ])('refuses %o before any call', async (bad, field, allowed) => {
     const err = await rejectionOf(backend().generate({ image, output: join(dir, 'x.mp4'), ...bad }));
     expect(err).toBeInstanceOf(InvalidRequestError);
@@ -173,7 +173,7 @@ describe('segmind pixverse-image2video', () => {
     [{ duration: 8, motionMode: 'fast' as const }, 'remote.motionMode', 'only available with duration 5'],
     [{ duration: 8, quality: '1080p' as const }, 'remote.duration', 'must be 5 with quality 1080p'],
     [{ quality: '1080p' as const, motionMode: 'fast' as const }, 'remote.motionMode', 'not available with quality 1080p'],
-    [{ duration: 6 }, 'remote.duration', '5 or 8'],
+    [{ duration: 6 }, 'remote.duration', 'one of 5, 8'],
   ])('refuses %o before uploading anything', async (bad, field, text) => {
     const err = await rejectionOf(backend().generate({ image }, { remote: { prompt: 'go', ...bad } }));
     expect(err).toBeInstanceOf(InvalidRequestError);

@@ -102,13 +102,13 @@ describe('remoteOptionsFromFlags', () => {
   it('maps CLI flags to a backend name, options and validated remote fields', () => {
     const parsed = remoteOptionsFromFlags({
       backend: 'segmind', apiKey: 'k', baseUrl: 'http://x', remoteModel: 'motionctrl-svd', cameraMotion: 'pan-up',
-      motionSpeed: '1.5', timeout: '30', prompt: 'p', duration: '5', quality: '720p', mask: 'm.png',
+      motionSpeed: '1.5', timeout: '30', prompt: 'p', quality: '720p',
     });
     expect(parsed).toEqual({
       backend: 'segmind',
       options: {
         apiKey: 'k', baseUrl: 'http://x', deadlineMs: 30_000,
-        remote: { model: 'motionctrl-svd', cameraMotion: 'Pan Up', motionSpeed: 1.5, prompt: 'p', duration: 5, quality: '720p', maskImage: 'm.png' },
+        remote: { model: 'motionctrl-svd', cameraMotion: 'Pan Up', motionSpeed: 1.5, prompt: 'p', quality: '720p' },
       },
     });
     expect(remoteOptionsFromFlags({})).toEqual({ options: {} });

@@ -122,3 +122,12 @@ describe('fal logs and camera names', () => {
     expect(normalizeCameraMotion('loop')).toBe('loop');
   });
 });
+
+describe('Retry-After garbage (audit item 6)', () => {
+  it('is not a wait: -5, exponents, absurd lengths and bare numbers as dates fall back to our backoff', () => {
+    for (const bad of ['-5', '1e9', '+3', '0x10', '5 s', '99999999999', '-1', 'Infinity', 'NaN', '2026-01-01']) {
+      expect(parseRetryAfter(bad), bad).toBeUndefined();
+    }
+    expect(parseRetryAfter('Sunday, 06-Nov-94 08:49:37 GMT', Date.parse('1994-11-06T08:49:30Z'))).toBe(7000);
+  });
+});

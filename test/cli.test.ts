@@ -1,5 +1,6 @@
 /** The `svd` command line as a user runs it (a child process per call). */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,5 +123,46 @@ describe('svd generate', () => {
     const b = svd(['generate', REFERENCE_IMAGE, '--backend', 'segmind'], { SEGMIND_API_KEY: '' });
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/SEGMIND_API_KEY/);
+  });
+});
+
+describe('svd models inspect / build on the embedded model', () => {
+  it('inspect reads its fp16-only weight files and finds nothing missing', () => {
+    const r = svd(['models', 'inspect', join(import.meta.dirname, '..', 'models', 'tiny-svd')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/unet: ok .*diffusion_pytorch_model\.fp16\.safetensors/);
+    expect(r.stdout).toContain('ok: the checkpoint builds');
+  });
+
+  it('build logs the final paths of the graphs, which exist (not the staging directory)', () => {
+    const target = join(out, 'built-tiny');
+    const r = svd(['models', 'build', join(import.meta.dirname, '..', 'models', 'tiny-svd'), '--out', target]);
+    expect(r.code, r.stderr).toBe(0);
+    const logged = [...r.stderr.matchAll(/^(?:svd: )?\w+: (\/\S+\.onnx) \(/gm)].map((m) => m[1]);
+    expect(logged).toHaveLength(4);
+    for (const path of logged) {
+      expect(path.startsWith(`${target}/`), path).toBe(true);
+      expect(existsSync(path), path).toBe(true);
+    }
+  });
+});
+
+describe('svd generate, interrupted', () => {
+  it('Ctrl-C stops between steps, exits 130 (the SIGINT convention) and leaves no file', async () => {
+    const target = join(out, 'interrupted.mp4');
+    const child = spawn(process.execPath, [BIN, 'generate', REFERENCE_IMAGE, '-o', target, '--steps', '100'], {
+      env: { ...process.env, SVD_CACHE_DIR: cache },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      if (/step 1\/100/.test(stderr) && !child.killed) child.kill('SIGINT'); // once: a second signal exits at once
+    });
+    const [code] = await once(child, 'exit');
+    expect(stderr).toMatch(/step 1\/100/);
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/svd: .*abort/);
+    expect(existsSync(target)).toBe(false);
   });
 });

@@ -19,6 +19,10 @@ describe('module API', () => {
     expect(r.frames[0]).toHaveLength(128 * 64 * 3);
     expect(await probeVideo(r.outputPath)).toMatchObject({ frames: 3, codec: 'vp9' });
     expect(r.timings.total).toBeGreaterThan(0);
+    // the first call loaded the model: its total covers the load and every stage (they run one after the other)
+    const { load, preprocess, encode, denoise, decode, video, total } = r.timings;
+    expect(load).toBeGreaterThan(0);
+    expect(total).toBeGreaterThanOrEqual(load + preprocess + encode + denoise + decode + video);
   });
 
   it('refuses a bad request with typed field errors before any model work', async () => {

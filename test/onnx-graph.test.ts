@@ -12,6 +12,7 @@ import { CheckpointError } from '../src/errors.js';
 import { checkpointWeights, dryWeights, GraphBuilder, saveGraph } from '../src/onnx/index.js';
 import {
   attention,
+  type AttentionOptions,
   conv2d,
   conv3dTemporal,
   fromVideo,
@@ -27,6 +28,7 @@ import {
 } from '../src/onnx/layers/index.js';
 import { fromHalfBits, readTensorF32, openCheckpoint, writeSafetensors, type SafetensorsDtype } from '../src/safetensors/index.js';
 import * as ref from './onnx-ref.js';
+import { float16ToFloat32, float32ToFloat16 } from '../src/tensor/float16.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'svd-onnx-graph-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -247,6 +249,39 @@ describe('graph core', () => {
       const f = (t: ref.T) => new ort.Tensor('float32', Float32Array.from(t.data), t.shape);
       const out = await run(info.path, { q: f(q), k: f(k), v: f(v) });
       expect(ref.relErr(out.o.data as Float32Array, want.data)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('query-chunked attention (ONNX Loop) equals the unchunked graph for any budget, in fp32 and fp16', async () => {
+    const r = ref.rng(12);
+    const heads = 2;
+    const hd = 4;
+    const [b, s, t] = [3, 11, 7];
+    const q = ref.tensor([b, s, heads * hd], () => r());
+    const k = ref.tensor([b, t, heads * hd], () => r());
+    const v = ref.tensor([b, t, heads * hd], () => r());
+    const emptyCkpt = join(dir, 'empty-chunked.safetensors');
+    writeSafetensors(emptyCkpt, {});
+    const outputs = async (dtype: 'float32' | 'float16', name: string, o: Partial<AttentionOptions>) => {
+      const g = new GraphBuilder({ name, dtype, weights: checkpointWeights(emptyCkpt) });
+      const [qi, ki, vi] = ['q', 'k', 'v'].map((n) => g.input(n, ['b', n === 'q' ? 's' : 't', heads * hd]));
+      g.output(attention(g, qi, ki, vi, { heads, headDim: hd, softmaxFloat32: dtype === 'float16', ...o }), 'o', ['b', 's', heads * hd]);
+      const info = saveGraph(g, join(dir, name), 'attn.onnx');
+      expect(info.opCounts.Loop ?? 0).toBe(o.impl === 'chunked' ? 1 : 0);
+      const feed = (x: ref.T) =>
+        dtype === 'float16' ? new ort.Tensor('float16', float32ToFloat16(Float32Array.from(x.data)), x.shape) : new ort.Tensor('float32', Float32Array.from(x.data), x.shape);
+      const out = (await run(info.path, { q: feed(q), k: feed(k), v: feed(v) })).o;
+      expect(out.dims).toEqual([b, s, heads * hd]);
+      return dtype === 'float16' ? float16ToFloat32(out.data as Uint16Array) : (out.data as Float32Array);
+    };
+    for (const dtype of ['float32', 'float16'] as const) {
+      const whole = await outputs(dtype, `attn-whole-${dtype}`, { impl: 'primitive' });
+      // one score row is b·heads·t·4 = 168 bytes: budgets of 1, 3, 4 (11 = 2·4 + 3, padded) and all 11 rows, and below one row
+      for (const rows of [1, 3, 4, 11, 0.5]) {
+        const got = await outputs(dtype, `attn-chunked-${dtype}-${rows}`, { impl: 'chunked', maxScoreBytes: rows * 168 });
+        const diff = Math.max(...got.map((x, i) => Math.abs(x - whole[i])));
+        expect(diff, `${dtype}, ${rows} rows per chunk`).toBeLessThanOrEqual(dtype === 'float32' ? 1e-6 : 1e-3);
+      }
     }
   });
 });

@@ -77,6 +77,14 @@ describe('svd setup cuda', () => {
     expect(svdLines).toHaveLength(1);
     expect(svdLines[0]).toMatch(/^svd: setup cuda: the installer could not download .*Offline route: /);
     expect(cli.stderr).not.toMatch(/^\s*(installer:)?\s*at .*:\d+:\d+\)?$/m); // no stack trace
+
+    // --json: the failure as JSON on stdout, same exit code
+    const json = await run(process.execPath, [join(ROOT, 'bin/svd.js'), 'setup', 'cuda', '--json'], { env: { ...process.env, SVD_ORT_INSTALLER: installer }, cwd: ROOT }).catch((e) => e);
+    expect(json.code).toBe(2);
+    const answer = JSON.parse(json.stdout);
+    expect(answer.ok).toBe(false);
+    expect(answer.error.code).toBe('execution_provider_unavailable');
+    expect(answer.error.message).toMatch(/^setup cuda: the installer could not download .*Offline route: /s);
   }, 30_000);
 
   describe('with the real onnxruntime-node installer behind an unreachable proxy', () => {

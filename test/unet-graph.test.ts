@@ -73,6 +73,21 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
     expect(err).toBeLessThan(1e-4);
   });
 
+  it('every attention formulation (MatMul/Softmax, query-chunked Loop, MultiHeadAttention) gives the same output', async () => {
+    const outputs: Record<string, Float32Array> = {};
+    // 2 KiB of scores: a few query rows per chunk at this size, so the Loop really runs several chunks
+    const choices = { primitive: { impl: 'primitive' }, chunked: { impl: 'chunked', maxScoreBytes: 2048 }, mha: { impl: 'mha' } } as const;
+    for (const [name, attention] of Object.entries(choices)) {
+      const session = await build(`fp32-attn-${name}`, checkpoint, { ...REF_ORDER, attention });
+      outputs[name] = (await session.run(referenceFeeds(0))).noise_pred.data as Float32Array;
+    }
+    for (const name of ['chunked', 'mha']) {
+      const err = relativeError(outputs[name], outputs.primitive);
+      console.log(`unet fp32 attention '${name}' vs 'primitive': relative error ${err.toExponential(2)}`);
+      expect(err).toBeLessThan(5e-6); // float rounding only (measured 9.3e-7 for both)
+    }
+  });
+
   it("matches diffusers' own ONNX export at other latent sizes", async () => {
     // the traced export baked B·F = 8 into its attention reshapes, so only h and w can change
     const ours = await build('fp32-sizes', checkpoint, REF_ORDER);

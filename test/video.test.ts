@@ -103,6 +103,14 @@ describe('writeVideo', () => {
     });
   }
 
+  it('gif: lasts frames/fps to the centisecond, also when the last delay does not round that way (12 fps, 14 frames)', async () => {
+    const output = join(freshDir(), 'timing.gif');
+    await writeVideo(frames(14), { width: W, height: H, fps: 12, format: 'gif', output });
+    const info = await probeVideo(output);
+    expect(info.frames).toBe(14);
+    expect(info.duration).toBeCloseTo(1.17, 6); // 14/12 s = 116.7 cs → 117 cs
+  });
+
   it('mp4 at another fps, from an async iterable, into a directory that does not exist yet', async () => {
     const dir = freshDir();
     const output = join(dir, 'nested', 'deeper', 'clip.mp4');

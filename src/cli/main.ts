@@ -3,7 +3,7 @@
  * itself on the program; errors from our code (SvdError) are printed as one clear message, never a stack.
  */
 import { Command, CommanderError } from 'commander';
-import { SvdError } from '../errors.js';
+import { AbortError, SvdError } from '../errors.js';
 import { commands } from './commands/index.js';
 
 export function buildProgram(): Command {
@@ -30,6 +30,10 @@ export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // commander already printed its message (unknown option, --help, --version)
     return err.exitCode;
+  }
+  if (err instanceof AbortError) {
+    process.stderr.write(`svd: ${err.message}\n`);
+    return 130; // interrupted: the shell convention for SIGINT (128 + 2), not a usage error
   }
   if (err instanceof SvdError) {
     process.stderr.write(`svd: ${err.message}\n`);

@@ -14,8 +14,8 @@ interface RemoteFlag {
   flag: string;
   help: string;
   /** `remote.<field>` this flag fills, or a backend option. */
-  target: `remote.${keyof RemoteParams}` | 'backend' | 'apiKey' | 'baseUrl' | 'deadlineMs';
-  kind: 'string' | 'number';
+  target: `remote.${keyof RemoteParams}` | 'backend' | 'apiKey' | 'baseUrl' | 'deadlineMs' | 'allowPrivateUrls' | 'maxDownloadBytes';
+  kind: 'string' | 'number' | 'boolean';
 }
 
 export const REMOTE_FLAGS: RemoteFlag[] = [
@@ -24,15 +24,15 @@ export const REMOTE_FLAGS: RemoteFlag[] = [
   { key: 'baseUrl', flag: '--base-url <url>', help: 'provider base URL, e.g. a compatible server or proxy', target: 'baseUrl', kind: 'string' },
   { key: 'remoteModel', flag: '--remote-model <id>', help: 'provider endpoint or model: svd | motionctrl-svd | pixverse-image2video (segmind), fal-ai/stable-video | fal-ai/fast-svd-lcm | fal-ai/svd (fal), a model name (openai, voltage)', target: 'remote.model', kind: 'string' },
   { key: 'timeout', flag: '--timeout <seconds>', help: 'give up on a hosted job after this long (default 900)', target: 'deadlineMs', kind: 'number' },
+  { key: 'allowPrivateUrls', flag: '--allow-private-urls', help: 'let result URLs a provider returns point at loopback or private addresses (local mocks)', target: 'allowPrivateUrls', kind: 'boolean' },
+  { key: 'maxDownloadBytes', flag: '--max-download-bytes <n>', help: 'largest result video accepted from a provider (default: all frames as raw RGB + 64 MiB)', target: 'maxDownloadBytes', kind: 'number' },
   { key: 'cameraMotion', flag: '--camera-motion <preset>', help: `camera preset (segmind motionctrl-svd): ${CAMERA_MOTIONS.map((m) => m.toLowerCase().replace(' ', '-')).join(' | ')}`, target: 'remote.cameraMotion', kind: 'string' },
   { key: 'motionSpeed', flag: '--motion-speed <x>', help: 'camera preset speed, 0-10 (segmind motionctrl-svd, default 1)', target: 'remote.motionSpeed', kind: 'number' },
   { key: 'prompt', flag: '--prompt <text>', help: 'text prompt (segmind pixverse, voltage, openai)', target: 'remote.prompt', kind: 'string' },
   { key: 'negativePrompt', flag: '--negative-prompt <text>', help: 'what to avoid (segmind pixverse)', target: 'remote.negativePrompt', kind: 'string' },
-  { key: 'duration', flag: '--duration <seconds>', help: 'video length (segmind pixverse: 5 or 8; openai: seconds)', target: 'remote.duration', kind: 'number' },
   { key: 'quality', flag: '--quality <q>', help: `video quality (segmind pixverse): ${PIXVERSE_QUALITIES.join(' | ')}`, target: 'remote.quality', kind: 'string' },
   { key: 'motionMode', flag: '--motion-mode <mode>', help: 'normal | fast (segmind pixverse; fast only at 5 s and below 1080p)', target: 'remote.motionMode', kind: 'string' },
   { key: 'style', flag: '--style <style>', help: 'anime | 3d_animation | clay | comic | cyberpunk (segmind pixverse)', target: 'remote.style', kind: 'string' },
-  { key: 'mask', flag: '--mask <image>', help: 'motion mask, black moves and white stays (fal-ai/svd)', target: 'remote.maskImage', kind: 'string' },
   { key: 'controlMaps', flag: '--control-maps <archive>', help: 'zip of one depth map per frame (fal-ai/svd)', target: 'remote.controlMaps', kind: 'string' },
 ];
 
@@ -60,6 +60,13 @@ export function remoteOptionsFromFlags(opts: Record<string, unknown>): BackendFl
     if (f.target === 'backend') out.backend = String(value);
     else if (f.target === 'apiKey') out.options.apiKey = String(value);
     else if (f.target === 'baseUrl') out.options.baseUrl = String(value);
+    else if (f.target === 'allowPrivateUrls') out.options.allowPrivateUrls = value === true;
+    else if (f.target === 'maxDownloadBytes') {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1024) {
+        throw new InvalidRequestError([{ field: '--max-download-bytes', value: raw, message: 'must be a whole number of bytes, at least 1024' }]);
+      }
+      out.options.maxDownloadBytes = value;
+    }
     else if (f.target === 'deadlineMs') {
       if (typeof value !== 'number' || !(value > 0)) throw new InvalidRequestError([{ field: '--timeout', value: raw, message: 'must be a positive number of seconds' }]);
       out.options.deadlineMs = value * 1000;

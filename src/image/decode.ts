@@ -38,10 +38,16 @@ function describeOther(bytes: Uint8Array): string {
   return 'not a recognised image';
 }
 
-/** Decodes PNG/JPEG/WebP bytes to RGB24 with EXIF orientation applied and alpha removed. */
-export async function decodeImage(bytes: Uint8Array, label: string, options: { maxPixels?: number } = {}): Promise<RgbImage> {
+/** The bytes' format; an ImageLoadError naming what they are instead when not PNG, JPEG or WebP. */
+export function expectImageFormat(bytes: Uint8Array, label: string): ImageFormat {
   const format = sniffImageFormat(bytes);
   if (!format) throw new ImageLoadError(label, `is ${describeOther(bytes)}; allowed formats: PNG, JPEG, WebP`);
+  return format;
+}
+
+/** Decodes PNG/JPEG/WebP bytes to RGB24 with EXIF orientation applied and alpha removed. */
+export async function decodeImage(bytes: Uint8Array, label: string, options: { maxPixels?: number } = {}): Promise<RgbImage> {
+  const format = expectImageFormat(bytes, label);
   try {
     const { data, info } = await sharp(bytes, { limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS })
       .autoOrient()

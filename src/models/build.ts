@@ -5,8 +5,9 @@
  * when a tensor is missing or mis-shaped.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
+import type { AttentionChoice } from '../onnx/build.js';
 import type { BuildInfo } from '../onnx/save.js';
 import { buildUnetGraph, type UnetBuildResult } from '../unet/build.js';
 import type { TemporalContextOrder } from '../unet/context.js';
@@ -17,7 +18,7 @@ import { assertCheckpointUsable, inspectCheckpoint } from './inspect.js';
 import { MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
 
 /** Bumped whenever graph building changes what it writes; part of the build-cache key. */
-export const BUILDER_VERSION = '2';
+export const BUILDER_VERSION = '3'; // 3: MultiHeadAttention on the CPU target (linear-memory attention)
 
 export interface BuildModelOptions {
   checkpoint: string;
@@ -33,6 +34,8 @@ export interface BuildModelOptions {
    * 'diffusers-0.27', which reproduces that release's pixel-interleaved layout (our reference run was made with it).
    */
   temporalContextOrder?: TemporalContextOrder;
+  /** Attention formulation of the UNet and VAE graphs; default `defaultAttention(target)` (src/onnx/build.ts). */
+  attention?: AttentionChoice;
   log?: (message: string) => void;
 }
 
@@ -70,7 +73,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   try {
-    const common = { outDir: staging, dtype, target, variant } as const;
+    const common = { outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}) } as const;
     log(`building image encoder (${dtype}, ${target})`);
     const imageEncoder = buildClipImageEncoderGraph(checkpoint, common);
     log('building VAE encoder');
@@ -90,7 +93,10 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     rmSync(outDir, { recursive: true, force: true });
     mkdirSync(resolve(outDir, '..'), { recursive: true });
     renameSync(staging, outDir);
-    return { manifest, graphs: { imageEncoder, vaeEncoder, unet, vaeDecoder }, ms: performance.now() - t0 };
+    // the graphs were written into the staging directory: report where they are now
+    const moved = <T extends { path: string }>(info: T): T => ({ ...info, path: join(outDir, relative(staging, info.path)) });
+    const graphs = { imageEncoder: moved(imageEncoder), vaeEncoder: moved(vaeEncoder), unet: moved(unet), vaeDecoder: moved(vaeDecoder) };
+    return { manifest, graphs, ms: performance.now() - t0 };
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
     throw err;

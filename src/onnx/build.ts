@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelFormatError, ModelNotFoundError } from '../errors.js';
 import type { ComputeDtype, GraphTarget, WeightStorage } from './graph.js';
+import type { AttentionFormulation } from './layers/attention.js';
 import { checkpointWeights, type WeightSource } from './weights.js';
 
 export interface GraphBuildOptions {
@@ -25,6 +26,27 @@ export interface GraphBuildOptions {
   variant?: string;
   /** Output file name; each builder has its fixed default. */
   fileName?: string;
+  /** How the UNet's and the VAE's self-attentions are formulated; default `defaultAttention(target)`. */
+  attention?: AttentionChoice;
+}
+
+/** An attention formulation and, for 'chunked', the score budget (see AttentionOptions in layers/attention.ts). */
+export interface AttentionChoice {
+  impl: AttentionFormulation;
+  maxScoreBytes?: number;
+}
+
+/**
+ * MultiHeadAttention on every target we build for: onnxruntime's CPU EP runs it as flash attention (memory linear
+ * in the sequence, faster than MatMul/Softmax; bench/RESULTS.md §3) and the CUDA EP with fused kernels.
+ */
+export function defaultAttention(_target: GraphTarget): AttentionChoice {
+  return { impl: 'mha' };
+}
+
+/** The opset imports an attention choice needs, to merge into a GraphBuilder's `opsets`. */
+export function attentionOpsets(choice: AttentionChoice): Record<string, number> {
+  return choice.impl === 'mha' ? { 'com.microsoft': 1 } : {};
 }
 
 /** A component given directly: its parsed config.json and a weight source (checkpoint or dry run). */

@@ -78,6 +78,8 @@ export interface GraphBuilderOptions {
   opsets?: Record<string, number>;
   /** Execution provider the graph is meant for; default 'cpu'. */
   target?: GraphTarget;
+  /** Set for a control-flow body (see `subgraph`): names and constants then come from the enclosing graph. */
+  parent?: GraphBuilder;
 }
 
 /** Inline threshold: tensors below this are stored in the .onnx itself (ONNX's usual 1 KiB; docs/runtime.md §2). */
@@ -120,6 +122,7 @@ export class GraphBuilder {
   private readonly used = new Set<string>();
   private readonly constCache = new Map<string, Value>();
   private counter = 0;
+  private readonly parent: GraphBuilder | undefined;
 
   constructor(options: GraphBuilderOptions) {
     this.name = options.name;
@@ -128,10 +131,12 @@ export class GraphBuilder {
     this.weightStorage = options.weightStorage ?? 'reference';
     this.opsets = { '': OPSET, ...(options.opsets ?? {}) };
     this.target = options.target ?? 'cpu';
+    this.parent = options.parent;
   }
 
   /** A fresh value name derived from a hint (diffusers module path or op type). */
   fresh(hint: string): string {
+    if (this.parent) return this.parent.fresh(hint); // ONNX names are unique across a graph and its bodies
     let name = `${hint}_${this.counter++}`;
     while (this.used.has(name)) name = `${hint}_${this.counter++}`;
     this.used.add(name);
@@ -139,6 +144,7 @@ export class GraphBuilder {
   }
 
   private claim(name: string): string {
+    if (this.parent) return this.parent.claim(name);
     if (this.used.has(name)) throw new Error(`graph ${this.name}: duplicate value name ${name}`);
     this.used.add(name);
     return name;
@@ -201,6 +207,19 @@ export class GraphBuilder {
     return outNames.map((name) => ({ name, dtype: dtype!, ...(opts.shape ? { shape: opts.shape } : {}) }));
   }
 
+  /**
+   * A control-flow body (Loop's `body` attribute): `define` gets a child builder and the declared inputs (their
+   * names are hints, made unique), and returns the body's outputs. The body may use any value of this graph.
+   */
+  subgraph(name: string, inputs: ValueInfoDef[], define: (body: GraphBuilder, inputs: Value[]) => Value[]): AttrValue {
+    const body = new GraphBuilder({ name, dtype: this.dtype, weights: this.weights, target: this.target, parent: this });
+    const declared = inputs.map((i): Value => ({ name: this.fresh(i.name), dtype: i.dtype, shape: i.shape ?? [] }));
+    for (const d of declared) body.inputs.push({ name: d.name, dtype: d.dtype, shape: [...d.shape!] });
+    const outs = define(body, declared);
+    for (const o of outs) body.outputs.push({ name: o.name, dtype: o.dtype, ...(o.shape ? { shape: [...o.shape] } : {}) });
+    return { kind: 'graph', value: { name, nodes: body.nodes, initializers: [], inputs: body.inputs, outputs: body.outputs } };
+  }
+
   /** Casts to `dtype` (no node when it already has it). */
   cast(v: Value, dtype: DType): Value {
     if (v.dtype === dtype) return v;
@@ -209,6 +228,7 @@ export class GraphBuilder {
 
   /** A float constant in the compute dtype (or `dtype`). Identical small constants are shared. */
   constant(values: ArrayLike<number>, shape: number[], dtype: DType = this.dtype): Value {
+    if (this.parent) return this.parent.constant(values, shape, dtype); // bodies read outer initializers
     const bytes = encodeValues(values, dtype);
     const key = bytes.length <= 64 ? `${dtype}|${shape.join(',')}|${Buffer.from(bytes).toString('hex')}` : '';
     const cached = key ? this.constCache.get(key) : undefined;
@@ -239,6 +259,7 @@ export class GraphBuilder {
    * accepted as-is: external data only cares about the byte count.
    */
   weight(name: string, shape: number[]): Value {
+    if (this.parent) throw new Error(`graph ${this.name}: weights belong to the enclosing graph, not to a subgraph`);
     const known = this.weightValues.get(name);
     if (known) {
       const prev = this.requests.find((r) => r.name === name)!;

@@ -42,7 +42,9 @@ export type AttrValue =
   | { kind: 'string'; value: string }
   | { kind: 'ints'; value: ReadonlyArray<number | bigint> }
   | { kind: 'floats'; value: ReadonlyArray<number> }
-  | { kind: 'tensor'; value: TensorDef };
+  | { kind: 'tensor'; value: TensorDef }
+  /** A subgraph (Loop/If/Scan bodies); it may read values of the enclosing graphs by name. */
+  | { kind: 'graph'; value: GraphDef };
 
 export interface NodeDef {
   opType: string;
@@ -73,7 +75,8 @@ export interface TensorDef {
 export interface ValueInfoDef {
   name: string;
   dtype: DType;
-  shape: Dim[];
+  /** Omitted: rank unknown (only for subgraph outputs). */
+  shape?: Dim[];
 }
 
 export interface GraphDef {
@@ -148,6 +151,10 @@ function writeAttribute(w: ProtoWriter, name: string, a: AttrValue): void {
       w.packedInts(8, a.value);
       w.int(20, 7);
       break;
+    case 'graph':
+      w.message(6, (g) => writeGraph(g, a.value));
+      w.int(20, 5);
+      break;
   }
 }
 
@@ -156,8 +163,10 @@ function writeValueInfo(w: ProtoWriter, v: ValueInfoDef): void {
   w.message(2, (type) =>
     type.message(1, (tensor) => {
       tensor.int(1, ONNX_DTYPE[v.dtype]);
+      if (!v.shape) return; // rank unknown (a subgraph output ORT infers)
+      const dims = v.shape;
       tensor.message(2, (shape) => {
-        for (const d of v.shape) {
+        for (const d of dims) {
           shape.message(1, (dim) => {
             if (typeof d === 'number') dim.int(1, d);
             else if (typeof d === 'string') dim.string(2, d);
@@ -177,6 +186,14 @@ function writeNode(w: ProtoWriter, n: NodeDef): void {
   if (n.domain) w.string(7, n.domain);
 }
 
+function writeGraph(g: ProtoWriter, graph: GraphDef): void {
+  for (const n of graph.nodes) g.message(1, (nw) => writeNode(nw, n));
+  g.string(2, graph.name);
+  for (const t of graph.initializers) g.message(5, (tw) => writeTensor(tw, t));
+  for (const i of graph.inputs) g.message(11, (vw) => writeValueInfo(vw, i));
+  for (const o of graph.outputs) g.message(12, (vw) => writeValueInfo(vw, o));
+}
+
 /** Serialises a model to ONNX protobuf bytes. */
 export function encodeModel(m: ModelDef): Uint8Array {
   const w = new ProtoWriter();
@@ -184,13 +201,7 @@ export function encodeModel(m: ModelDef): Uint8Array {
   w.string(2, m.producerName);
   if (m.producerVersion) w.string(3, m.producerVersion);
   if (m.docString) w.string(6, m.docString);
-  w.message(7, (g) => {
-    for (const n of m.graph.nodes) g.message(1, (nw) => writeNode(nw, n));
-    g.string(2, m.graph.name);
-    for (const t of m.graph.initializers) g.message(5, (tw) => writeTensor(tw, t));
-    for (const i of m.graph.inputs) g.message(11, (vw) => writeValueInfo(vw, i));
-    for (const o of m.graph.outputs) g.message(12, (vw) => writeValueInfo(vw, o));
-  });
+  w.message(7, (g) => writeGraph(g, m.graph));
   for (const o of m.opsets) {
     w.message(8, (ow) => {
       if (o.domain) ow.string(1, o.domain);

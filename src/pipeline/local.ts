@@ -31,7 +31,7 @@ export const stderrLog = (message: string): void => {
 
 /**
  * One video from one image with the local pipeline: resolves (and builds, once) the model, runs, writes
- * the video, closes the model. Field, image and ffmpeg errors come before any model work. For many videos, pass a `pool`
+ * the video, closes the model. Field, image, ffmpeg and CUDA-provider errors come before any model work. For many videos, pass a `pool`
  * or keep a pipeline from `createPipeline`.
  *
  * @example
@@ -39,11 +39,12 @@ export const stderrLog = (message: string): void => {
  *   console.log(r.outputPath, r.seed, r.timings);
  */
 export async function generateVideo(request: GenerationRequestInput, options: GenerateVideoOptions = {}): Promise<GenerateResult> {
-  // field, image and ffmpeg errors before any model work
-  await checkBeforeModelLoad(parseRequest(request), options.signal);
   const { defaults, pool, log = stderrLog, ...generateOptions } = options;
+  // field, image, ffmpeg and CUDA-provider errors before any model work
+  const device = request.device ?? defaults?.device;
+  await checkBeforeModelLoad({ ...parseRequest(request), ...(device ? { device } : {}) }, { signal: options.signal });
   const pipeline = await openModelPipeline(request.model ?? defaults?.model, {
-    device: request.device ?? defaults?.device, signal: options.signal, log, pool,
+    device, signal: options.signal, log, pool,
   });
   try {
     return await pipeline.generate(request, generateOptions);

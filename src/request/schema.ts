@@ -5,22 +5,12 @@
  */
 import { z } from 'zod';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
+import { intRange, numRange } from './fields.js';
 import { MAX_CLIPS, planClips } from '../motion/clips.js';
 
 export const RESIZE_MODES = ['maintain_aspect_ratio', 'crop_to_16_9', 'stretch'] as const;
 export const OUTPUT_FORMATS = ['mp4', 'webm', 'gif', 'png'] as const;
 export const MAX_SEED = 2 ** 32 - 1;
-
-const int = (min: number, max: number) =>
-  z.number({ error: `must be a number from ${min} to ${max}` })
-    .int({ error: `must be a whole number from ${min} to ${max}` })
-    .min(min, { error: `must be from ${min} to ${max}` })
-    .max(max, { error: `must be from ${min} to ${max}` });
-
-const num = (min: number, max: number) =>
-  z.number({ error: `must be a number from ${min} to ${max}` })
-    .refine(Number.isFinite, { error: `must be a finite number from ${min} to ${max}` })
-    .pipe(z.number().min(min, { error: `must be from ${min} to ${max}` }).max(max, { error: `must be from ${min} to ${max}` }));
 
 const side = z.number({ error: 'must be a multiple of 64 from 64 to 2048' })
   .int({ error: 'must be a multiple of 64 from 64 to 2048' })
@@ -44,27 +34,27 @@ export const generationRequestSchema = z.strictObject({
    */
   mask: imageSource.optional(),
   /** Chain this many clips, each conditioned on the previous one (default 1). Exclusive with `duration`. */
-  clips: int(1, MAX_CLIPS).optional(),
+  clips: intRange(1, MAX_CLIPS).optional(),
   /** Video length in seconds: as many chained clips as needed, trimmed to round(duration·fps) frames. */
-  duration: num(0, MAX_DURATION_SECONDS).refine((v) => v > 0, { error: `must be more than 0 and at most ${MAX_DURATION_SECONDS} seconds` }).optional(),
+  duration: numRange(0, MAX_DURATION_SECONDS).refine((v) => v > 0, { error: `must be more than 0 and at most ${MAX_DURATION_SECONDS} seconds` }).optional(),
   /** Frames consecutive chained clips share and cross-fade (default 3, fewer for short clips). */
-  overlap: int(1, 127).optional(),
+  overlap: intRange(1, 127).optional(),
   /** Steer the last frames back to the first so the video plays as a seamless loop. */
   loop: z.boolean({ error: 'must be true or false' }).optional(),
   width: side.optional(),
   height: side.optional(),
   resize: z.enum(RESIZE_MODES, { error: `must be one of ${RESIZE_MODES.join(', ')}` }).optional(),
-  frames: int(1, 128).optional(),
-  steps: int(1, 100).optional(),
-  fps: int(1, 60).optional(),
-  motionBucketId: int(1, 255).optional(),
-  condAug: num(0, 10).optional(),
+  frames: intRange(1, 128).optional(),
+  steps: intRange(1, 100).optional(),
+  fps: intRange(1, 60).optional(),
+  motionBucketId: intRange(1, 255).optional(),
+  condAug: numRange(0, 10).optional(),
   /** −1 or absent: a random seed, reported back in the result. */
-  seed: int(-1, MAX_SEED).optional(),
-  minGuidance: num(0, 30).optional(),
-  maxGuidance: num(0, 30).optional(),
+  seed: intRange(-1, MAX_SEED).optional(),
+  minGuidance: numRange(0, 30).optional(),
+  maxGuidance: numRange(0, 30).optional(),
   /** Frames decoded per VAE call (Segmind's `decoding_t`); default: all frames at once. */
-  decodeChunkSize: int(1, 128).optional(),
+  decodeChunkSize: intRange(1, 128).optional(),
   format: z.enum(OUTPUT_FORMATS, { error: `must be one of ${OUTPUT_FORMATS.join(', ')}` }).default('mp4'),
   /** Output file (mp4/webm/gif) or directory (png frames). */
   output: z.string().min(1, { error: 'must not be empty' }).optional(),

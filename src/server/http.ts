@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { FieldIssue } from '../errors.js';
+import { boundedName, type FieldIssue } from '../errors.js';
 
 /**
  * A problem to report to a client: the HTTP status, a stable code, a message for people and, for bad
@@ -60,11 +60,88 @@ export function parseJsonObject(body: Buffer): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new HttpError(400, 'invalid_json', 'request body must be a JSON object');
   }
+  checkClientObject(value as Record<string, unknown>);
   return value as Record<string, unknown>;
 }
 
+/** Names no client object may use: assigning them reaches Object.prototype (prototype pollution). */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Deepest nesting a request body may have; our dialects need 2 (`input_reference.image_url`). */
+export const MAX_BODY_DEPTH = 16;
+
+/**
+ * Refuses, with a 400 naming the top-level field, a body that nests deeper than MAX_BODY_DEPTH or uses a
+ * prototype key at any depth. Iterative, so a 10,000-deep body costs a loop, not the stack.
+ */
+export function checkClientObject(root: Record<string, unknown>): void {
+  const stack: Array<{ value: unknown; depth: number; path: string }> = [];
+  for (const key of Object.keys(root)) {
+    checkKey(key, key);
+    stack.push({ value: root[key], depth: 1, path: key });
+  }
+  while (stack.length) {
+    const { value, depth, path } = stack.pop()!;
+    if (value === null || typeof value !== 'object' || value instanceof Uint8Array) continue;
+    if (depth >= MAX_BODY_DEPTH) {
+      // Named by the top-level field the client sent (`seed`), not a path of sixteen keys.
+      const field = shownField(path.split('.')[0] === path ? path : topOf(path, root));
+      throw new HttpError(400, 'invalid_request', `${field}: nests deeper than ${MAX_BODY_DEPTH} levels`, [
+        { field, message: `nests deeper than ${MAX_BODY_DEPTH} levels` },
+      ]);
+    }
+    const isArray = Array.isArray(value);
+    for (const key of Object.keys(value)) {
+      const child = isArray ? path : `${path}.${key}`;
+      if (!isArray) checkKey(key, child);
+      stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1, path: child });
+    }
+  }
+}
+
+function checkKey(key: string, path: string): void {
+  if (FORBIDDEN_KEYS.has(key)) {
+    const field = shownField(path);
+    throw new HttpError(400, 'forbidden_field', `${field}: "${key}" is not allowed as a field name`, [
+      { field, message: `"${key}" is not allowed as a field name` },
+    ]);
+  }
+}
+
+function shownField(name: string): string {
+  return boundedName(name);
+}
+
+/** The top-level key a dotted path starts with (keys may contain dots themselves). */
+function topOf(path: string, root: Record<string, unknown>): string {
+  return Object.keys(root).find((k) => path === k || path.startsWith(`${k}.`)) ?? path;
+}
+
+/**
+ * A header value from client-influenced text: anything outside printable ASCII (non-Latin-1, CR/LF, other
+ * controls, and `%` itself) is percent-encoded, so `writeHead` cannot throw; at most 1,000 characters.
+ */
+export function headerSafe(text: string): string {
+  const safe = text.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => {
+    try {
+      return encodeURIComponent(c);
+    } catch {
+      return '%EF%BF%BD'; // a lone surrogate: U+FFFD
+    }
+  });
+  return safe.length > 1000 ? `${safe.slice(0, 997)}...` : safe;
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
+  let text: string;
+  try {
+    text = JSON.stringify(body);
+  } catch {
+    // Only reachable with a value no bounded writer should produce; never let it take the server down.
+    status = 500;
+    headers = {};
+    text = JSON.stringify({ error: { code: 'internal_error', message: 'internal server error' } });
+  }
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
@@ -126,16 +203,4 @@ export function baseUrlOf(req: IncomingMessage, publicUrl: string | undefined, f
   if (publicUrl) return publicUrl.replace(/\/+$/, '');
   const host = req.headers.host && /^[A-Za-z0-9.\-:[\]]+$/.test(req.headers.host) ? req.headers.host : fallbackHost;
   return `http://${host}`;
-}
-
-/** Coerces a value a form or a loose JSON client sent as text ("14", "true") into a number or boolean. */
-export function looseNumber(v: unknown): unknown {
-  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
-  return v;
-}
-
-export function looseBoolean(v: unknown): unknown {
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  return v;
 }

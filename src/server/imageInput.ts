@@ -4,6 +4,7 @@
  * the filesystem (the pipeline's image loader would read a local path). URLs are fetched with scheme, size,
  * time and address limits (see netGuard.ts), each redirect checked again.
  */
+import sharp from 'sharp';
 import { ImageLoadError } from '../errors.js';
 import { readImageBytes } from '../image/source.js';
 import { sniffImageFormat } from '../image/decode.js';
@@ -15,6 +16,8 @@ export interface ImageFetchLimits {
   allowPrivateUrls: boolean;
   /** Largest image accepted, in bytes. */
   maxBytes: number;
+  /** Largest image accepted, in pixels (width × height, read from the header before decoding). */
+  maxPixels?: number;
   /** Time limit for downloading one image URL, in milliseconds. */
   timeoutMs: number;
   /** Redirects followed (each one checked again). Default 3. */
@@ -51,7 +54,37 @@ export async function imageFromClient(value: unknown, field: string, limits: Ima
   if (bytes.length === 0) throw bad('is empty');
   if (bytes.length > limits.maxBytes) throw bad(`is ${bytes.length} bytes; the limit is ${limits.maxBytes} bytes`, 413, 'image_too_large');
   if (!sniffImageFormat(bytes)) throw bad('is not a PNG, JPEG or WebP image');
+  await checkDecodable(bytes, limits.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS, bad);
   return bytes;
+}
+
+/** 4096×4096: a 12-megapixel photo or a 4K frame passes; see the README's security section. */
+export const DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096;
+
+/**
+ * Refuses, before the job is queued, an image whose header declares more than `maxPixels` (an 8000×8000
+ * PNG of 187 KB once held 1.5 GB during the job) and one that does not decode to the end (truncated or
+ * damaged). The decode runs in libvips' own threads under the pixel limit, shrunk to 8×8, so it holds
+ * little memory whatever the image.
+ */
+async function checkDecodable(bytes: Uint8Array, maxPixels: number, bad: (message: string, status?: number, code?: string) => HttpError): Promise<void> {
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    ({ width, height } = await sharp(bytes).metadata());
+  } catch {
+    throw bad('cannot be read: the image header is damaged');
+  }
+  if (!width || !height) throw bad('cannot be read: the image header declares no size');
+  if (width * height > maxPixels) {
+    throw bad(`is ${width}×${height} = ${width * height} pixels; the limit is ${maxPixels} pixels`, 400, 'image_too_large');
+  }
+  try {
+    await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated' }).resize(8, 8, { fit: 'fill' }).raw().toBuffer();
+  } catch (err) {
+    const reason = String((err as Error)?.message ?? err).split('\n')[0].slice(0, 120);
+    throw bad(`cannot be decoded; the file is truncated or damaged (${reason})`);
+  }
 }
 
 function decodeBase64(s: string): Uint8Array | undefined {

@@ -5,6 +5,7 @@ import type { BackendName } from '../backends/select.js';
 import type { RemoteBackendOptions } from '../backends/options.js';
 import { parseRequest, type GenerationRequestInput } from '../request/schema.js';
 import { isLoopbackHost } from './auth.js';
+import { DEFAULT_MAX_IMAGE_PIXELS } from './imageInput.js';
 import { checkQueueUrl } from './queue/connection.js';
 
 export interface ServerOptions {
@@ -38,6 +39,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Largest image accepted, inline or downloaded. Default 20 MiB. */
   maxImageBytes?: number;
+  /** Largest image accepted in pixels (width × height, read from its header at submit). Default 4096×4096. */
+  maxImagePixels?: number;
   /** Time limit for downloading an image URL. Default 30 s. */
   imageTimeoutMs?: number;
   /** Request fields used when a client leaves them out (e.g. `{ steps: 4 }`); validated against the schema at start. */
@@ -77,6 +80,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     allowPrivateUrls: o.allowPrivateUrls ?? false,
     maxBodyBytes: o.maxBodyBytes ?? 32 * 1024 * 1024,
     maxImageBytes: o.maxImageBytes ?? 20 * 1024 * 1024,
+    maxImagePixels: o.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
     imageTimeoutMs: o.imageTimeoutMs ?? 30_000,
     defaults: o.defaults ?? {},
     publicUrl: o.publicUrl,
@@ -98,6 +102,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   int('resultTtlSeconds', r.resultTtlSeconds, 1, 30 * 24 * 3600);
   int('maxBodyBytes', r.maxBodyBytes, 1024, 2 ** 31);
   int('maxImageBytes', r.maxImageBytes, 1024, 2 ** 31);
+  int('maxImagePixels', r.maxImagePixels, 64 * 64, 2 ** 31);
   int('imageTimeoutMs', r.imageTimeoutMs, 100, 600_000);
   if (r.publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(r.publicUrl)) issues.push({ field: 'publicUrl', value: r.publicUrl, message: 'must be an http(s) URL' });
   if (r.queueUrl !== undefined) {

@@ -15,12 +15,20 @@ export function toHttpError(err: unknown, log?: (m: string) => void): HttpError 
   if (err instanceof QueueUnavailableError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5' });
   if (err instanceof ShuttingDownError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5', connection: 'close' });
   if (err instanceof InvalidRequestError) return new HttpError(400, err.code, err.message, err.issues);
-  if (err instanceof ImageLoadError) return new HttpError(400, err.code, err.message, [{ field: 'image', message: err.message }]);
+  if (err instanceof ImageLoadError) return imageError(err, 'image');
   if (err instanceof AbortError) return new HttpError(499, 'cancelled', err.message);
   if (err instanceof ProviderError) return new HttpError(err.retryable ? 503 : 502, err.code, err.message);
   if (err instanceof SvdError) return new HttpError(500, err.code, err.message);
   log?.(`internal error: ${err instanceof Error ? err.message : String(err)}`);
   return new HttpError(500, 'internal_error', 'internal server error');
+}
+
+/**
+ * An image that failed after it was accepted (the pipeline could not decode it), named by the client's own
+ * field (`image_url`, `input_image`, `input_reference`), which the dialect stored in the job's meta.
+ */
+function imageError(err: ImageLoadError, field: string): HttpError {
+  return new HttpError(400, err.code, `${field}: ${err.detail}`, [{ field, message: err.detail }]);
 }
 
 /** The error a finished-but-unsuccessful job reports: its own typed error, or cancelled (499) / shutdown (503). */
@@ -31,6 +39,7 @@ export function jobError(job: Job, log?: (m: string) => void): HttpError {
       ? new HttpError(503, 'shutting_down', f.message, [], { 'retry-after': '5' })
       : new HttpError(499, 'cancelled', f?.message ?? 'the job was cancelled');
   }
+  if (f?.error instanceof ImageLoadError) return imageError(f.error, typeof job.meta.imageField === 'string' ? job.meta.imageField : 'image');
   if (f?.error !== undefined) return toHttpError(f.error, log);
   return new HttpError(500, f?.code ?? 'internal_error', f?.message ?? 'the job failed');
 }
@@ -38,6 +47,14 @@ export function jobError(job: Job, log?: (m: string) => void): HttpError {
 /** Renames our schema's field names in issues to a dialect's wire names (`motionBucketId` → `motion`). */
 export function renameIssues(err: unknown, wireName: Record<string, string>): unknown {
   if (!(err instanceof InvalidRequestError)) return err;
-  const issues: FieldIssue[] = err.issues.map((i) => ({ ...i, field: wireName[i.field] ?? i.field }));
+  // two of our fields sent as one wire field (OpenAI's size = width and height) would repeat the same message:
+  // keep one, without a value, which would be only half of what the client sent
+  const issues: FieldIssue[] = [];
+  for (const i of err.issues) {
+    const field = wireName[i.field] ?? i.field;
+    const twin = issues.findIndex((seen) => seen.field === field && seen.message === i.message);
+    if (twin < 0) issues.push({ ...i, field });
+    else issues[twin] = { field, message: i.message };
+  }
   return new InvalidRequestError(issues);
 }

@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBackend } from '../backends/index.js';
+import { LocalBackend } from '../backends/local.js';
 import type { Backend } from '../backends/types.js';
 import { hostOfHeader, isCrossOriginWrite, isLoopbackHost, keyMatches, presentedKey } from './auth.js';
 import type { Ctx, ServerState } from './context.js';
@@ -35,6 +36,11 @@ export interface RunningServer {
    * aborts it; answers waiting clients (503), closes connections, deletes the videos and closes the backend.
    */
   close(options?: { graceMs?: number }): Promise<void>;
+  /**
+   * Answers one request as the listening server would (same gates, routes and errors), e.g. to mount this
+   * API inside another Node http server, or to drive it without sockets in tests.
+   */
+  dispatch(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
 // Order matters: OpenAI's and VoltageGPU's /v1 paths come before Segmind's catch-all /v1/<slug>.
@@ -63,10 +69,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const state: ServerState = {
     queue,
     uploads: new UploadStore({ maxItems: 16, ttlMs: o.resultTtlSeconds * 1000 }),
-    limits: { allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, timeoutMs: o.imageTimeoutMs },
+    limits: { allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, maxPixels: o.maxImagePixels, timeoutMs: o.imageTimeoutMs },
     maxBodyBytes: o.maxBodyBytes,
     defaults: o.defaults,
     device: o.device,
+    modelDefaults: backend instanceof LocalBackend ? backend.modelDefaults() : undefined,
     backendName: backend?.name ?? 'local',
     authRequired: o.apiKey !== undefined,
     publicUrl: o.publicUrl,
@@ -75,7 +82,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     closing: new Promise<void>((resolve) => (markClosing = resolve)),
   };
 
-  const server = createServer((req, res) => void handle(req, res, state, o.apiKey));
+  // A handler that fails in a way nothing caught ends that one request, never the process (and its jobs).
+  const dispatch = (req: IncomingMessage, res: ServerResponse) =>
+    handle(req, res, state, o.apiKey).catch((err) => lastResort(res, err, state.log));
+  const server = createServer((req, res) => void dispatch(req, res));
   server.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => void queue.close().finally(() => reject(err)));
@@ -102,7 +112,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (ownsBackend) await (backend as { close?: () => Promise<void> } | undefined)?.close?.();
   })());
 
-  return { url: `http://${state.listenHost}`, port, host: o.host, authRequired: state.authRequired, close };
+  return { url: `http://${state.listenHost}`, port, host: o.host, authRequired: state.authRequired, close, dispatch };
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, state: ServerState, apiKey: string | undefined): Promise<void> {
@@ -142,5 +152,21 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: ServerSt
     }
     errors(ctx, e);
     if (e.status === 413) req.resume();
+  }
+}
+
+/** The answer when even the error path failed: a bare 500, or a closed connection once headers are out. */
+function lastResort(res: ServerResponse, err: unknown, log: (m: string) => void): void {
+  try {
+    log(`internal error while answering: ${err instanceof Error ? err.message : typeof err}`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const text = '{"error":{"code":"internal_error","message":"internal server error"}}';
+    res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'content-length': text.length, connection: 'close' });
+    res.end(text);
+  } catch {
+    res.destroy();
   }
 }

@@ -31,7 +31,7 @@ export function selfAttention(ctx: UnetContext, x: Value, prefix: string, s: Att
   const q = linear(g, x, `${prefix}.to_q`, s.dim, inner, { bias: false });
   const k = linear(g, x, `${prefix}.to_k`, s.dim, inner, { bias: false });
   const v = linear(g, x, `${prefix}.to_v`, s.dim, inner, { bias: false });
-  const a = attention(g, q, k, v, { heads: s.heads, headDim: s.headDim, impl: ctx.attentionImpl, softmaxFloat32: ctx.softmaxFloat32 });
+  const a = attention(g, q, k, v, { heads: s.heads, headDim: s.headDim, ...ctx.attention });
   return linear(g, a, `${prefix}.to_out.0`, inner, s.dim);
 }
 
@@ -55,7 +55,7 @@ function literalCrossAttention(ctx: UnetContext, x: Value, context: Value, prefi
   const q = linear(g, x, `${prefix}.to_q`, s.dim, inner, { bias: false });
   const k = linear(g, context, `${prefix}.to_k`, s.crossDim, inner, { bias: false });
   const v = linear(g, context, `${prefix}.to_v`, s.crossDim, inner, { bias: false });
-  const a = attention(g, q, k, v, { heads: s.heads, headDim: s.headDim, impl: ctx.attentionImpl, softmaxFloat32: ctx.softmaxFloat32 });
+  const a = attention(g, q, k, v, { heads: s.heads, headDim: s.headDim, ...ctx.attention });
   return linear(g, a, `${prefix}.to_out.0`, inner, s.dim);
 }
 

@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { resolveComponent, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
+import { attentionOpsets, defaultAttention, resolveComponent, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
 import { GraphBuilder, type ComputeDtype, type WeightStorage } from '../onnx/graph.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';
@@ -17,11 +17,11 @@ export interface UnetPrecision {
   /** Activation and weight dtype. float16 keeps `timestep` in float32 (its sinusoid is computed in float32). */
   dtype: ComputeDtype;
   /**
-   * 'cpu': standard ONNX ops only. 'cuda': self-attention as com.microsoft MultiHeadAttention, so the CUDA EP
-   * runs fused attention instead of materialising [N, heads, hw, hw] scores (ORT also runs it on CPU), and
-   * GroupNorm as InstanceNormalization (the CUDA EP has no GroupNormalization kernel; layers/basic.ts).
+   * 'cpu' or 'cuda': 'cuda' builds GroupNorm as InstanceNormalization (the CUDA EP has no GroupNormalization
+   * kernel; layers/basic.ts). Attention follows `attention` (default `defaultAttention(target)`).
    */
   target: 'cpu' | 'cuda';
+  attention?: AttentionChoice;
 }
 
 export type UnetVariantOptions = Pick<UnetGraphOptions, 'temporalContextOrder' | 'literalCrossAttention' | 'camera'>;
@@ -39,9 +39,13 @@ export interface UnetBuildResult extends BuildInfo {
 
 /** Graph options implied by a precision choice. */
 export function graphOptionsFor(p: UnetPrecision): { opsets?: Record<string, number>; graph: UnetGraphOptions } {
-  if (p.target === 'cuda') return { opsets: { 'com.microsoft': 1 }, graph: { attentionImpl: 'mha' } };
+  const a = p.attention ?? defaultAttention(p.target);
+  const opsets = attentionOpsets(a);
   // fp16 scores of long pixel sequences can overflow the softmax's exp; diffusers' SDPA accumulates in fp32 too
-  return { graph: { attentionImpl: 'primitive', softmaxFloat32: p.dtype === 'float16' } };
+  // (MultiHeadAttention's kernels accumulate in float32 themselves)
+  const graph: UnetGraphOptions = { attentionImpl: a.impl, softmaxFloat32: a.impl !== 'mha' && p.dtype === 'float16' };
+  if (a.maxScoreBytes) graph.maxScoreBytes = a.maxScoreBytes;
+  return { ...(Object.keys(opsets).length ? { opsets } : {}), graph };
 }
 
 /** The UNet graph on a fresh GraphBuilder, not saved: for dry runs and node counts. */
@@ -95,7 +99,7 @@ function defaultVariant(source: ComponentSource, dtype: ComputeDtype): string | 
  *   console.log(info.path, info.nodeCount, info.weightBytes, info.unexpectedWeights);
  */
 export function buildUnetGraph(source: ComponentSource, options: UnetBuildOptions): UnetBuildResult {
-  const precision: UnetPrecision = { dtype: options.dtype ?? 'float32', target: options.target ?? 'cpu' };
+  const precision: UnetPrecision = { dtype: options.dtype ?? 'float32', target: options.target ?? 'cpu', ...(options.attention ? { attention: options.attention } : {}) };
   const c = resolveComponent(source, 'unet', options.variant ?? defaultVariant(source, precision.dtype));
   const config = parseUnetConfig(c.config, c.configPath);
   const { g, skipped } = defineUnetGraph(

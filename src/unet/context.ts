@@ -4,6 +4,7 @@
  * deliberately not used.
  */
 import type { GraphBuilder, Value } from '../onnx/graph.js';
+import type { AttentionOptions } from '../onnx/layers/attention.js';
 
 /**
  * The temporal transformer's cross-attention context. SVD (sgm) gives every pixel sequence of video b that
@@ -34,10 +35,8 @@ export interface UnetContext {
      */
     cameraPose?: { value: Value; poseDim: number };
   };
-  /** Attention implementation for self-attention (see `AttentionOptions.impl`). */
-  attentionImpl: 'primitive' | 'mha';
-  /** Compute attention softmax in float32 (fp16 graphs). */
-  softmaxFloat32: boolean;
+  /** How every attention is formulated (see AttentionOptions in onnx/layers/attention.ts). */
+  attention: Pick<AttentionOptions, 'impl' | 'maxScoreBytes' | 'softmaxFloat32'>;
   /**
    * Checkpoint tensors the graph leaves out on purpose (the single-token cross-attention shortcut needs
    * neither to_q, to_k nor the LayerNorm in front of it). Listed so a checkpoint check can tell them from

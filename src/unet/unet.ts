@@ -3,6 +3,7 @@
  * down blocks, mid block, up blocks, conv_norm_out → SiLU → conv_out. Knows nothing about files.
  */
 import type { GraphBuilder, Value } from '../onnx/graph.js';
+import type { AttentionFormulation } from '../onnx/layers/attention.js';
 import { conv2d, groupNorm, reshape, shapeConcat, shapeOf, silu } from '../onnx/layers/basic.js';
 import { downBlock, midBlock, upBlock, type Skip } from './blocks.js';
 import { numAddedTimeIds, planDownBlocks, planMidBlock, planUpBlocks, timeEmbedDim, type UnetConfig } from './config.js';
@@ -21,9 +22,11 @@ export const UNET_IO = {
 } as const;
 
 export interface UnetGraphOptions {
-  /** Self-attention as MatMul/Softmax ('primitive', default) or com.microsoft MultiHeadAttention ('mha'). */
-  attentionImpl?: 'primitive' | 'mha';
-  /** Softmax in float32 inside fp16 graphs ('primitive' attention only). */
+  /** Attention formulation (default 'primitive'; see AttentionFormulation). */
+  attentionImpl?: AttentionFormulation;
+  /** Score budget of 'chunked' attention. */
+  maxScoreBytes?: number;
+  /** Softmax in float32 inside fp16 graphs ('primitive' and 'chunked' attention). */
   softmaxFloat32?: boolean;
   /** Default 'per-video' (sgm, docs/pipeline.md §7.6, diffusers ≥ 0.28); 'diffusers-0.27' reproduces that release's run (see TemporalContextOrder). */
   temporalContextOrder?: TemporalContextOrder;
@@ -91,8 +94,11 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
       videoContext: inputs.encoderHiddenStates,
       ...(options.camera && inputs.cameraPose ? { cameraPose: { value: inputs.cameraPose, poseDim: options.camera.poseDim } } : {}),
     },
-    attentionImpl: options.attentionImpl ?? 'primitive',
-    softmaxFloat32: options.softmaxFloat32 ?? false,
+    attention: {
+      impl: options.attentionImpl ?? 'primitive',
+      softmaxFloat32: options.softmaxFloat32 ?? false,
+      ...(options.maxScoreBytes ? { maxScoreBytes: options.maxScoreBytes } : {}),
+    },
     literalCrossAttention: options.literalCrossAttention ?? false,
     temporalContextOrder: options.temporalContextOrder ?? 'per-video',
     skipped: [],

@@ -9,7 +9,7 @@
  */
 import { type BuildInfo, saveGraph } from '../onnx/save.js';
 import { GraphBuilder, type Value } from '../onnx/graph.js';
-import { resolveComponent, unusedUnder, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
+import { attentionOpsets, defaultAttention, resolveComponent, unusedUnder, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import type { WeightRequest } from '../onnx/weights.js';
 import { conv2d, conv3dTemporal, groupNorm, shapeOf, silu } from '../onnx/layers/basic.js';
@@ -32,7 +32,7 @@ function decoderResBlock(g: GraphBuilder, x: Value, prefix: string, inChannels: 
 }
 
 /** Adds the decoder to `g`: input `latent`, output `frames`. */
-export function defineVaeDecoder(g: GraphBuilder, cfg: VaeConfig): void {
+export function defineVaeDecoder(g: GraphBuilder, cfg: VaeConfig, attention: AttentionChoice = { impl: 'primitive' }): void {
   const ch = cfg.blockOutChannels;
   const groups = cfg.normGroups;
   const last = ch[ch.length - 1];
@@ -45,7 +45,7 @@ export function defineVaeDecoder(g: GraphBuilder, cfg: VaeConfig): void {
   // the attention is never applied (its weights exist but are unused); resnets beyond [1] are never applied.
   h = decoderResBlock(g, h, 'decoder.mid_block.resnets.0', last, last, frames, groups);
   if (cfg.layersPerBlock >= 2) {
-    h = spatialSelfAttention(g, h, 'decoder.mid_block.attentions.0', { channels: last, heads: 1, groups, eps: 1e-6, softmaxFloat32: true });
+    h = spatialSelfAttention(g, h, 'decoder.mid_block.attentions.0', { channels: last, heads: 1, groups, eps: 1e-6, softmaxFloat32: true, ...attention });
     h = decoderResBlock(g, h, 'decoder.mid_block.resnets.1', last, last, frames, groups);
   }
 
@@ -76,8 +76,16 @@ export function defineVaeDecoder(g: GraphBuilder, cfg: VaeConfig): void {
 export function buildVaeDecoderGraph(source: ComponentSource, options: GraphBuildOptions): BuildInfo {
   const c = resolveComponent(source, 'vae', options.variant);
   const cfg = parseVaeConfig(c.config, c.configPath);
-  const g = new GraphBuilder({ name: 'vae_decoder', dtype: options.dtype ?? 'float32', weights: c.weights, weightStorage: options.weightStorage, target: options.target });
-  defineVaeDecoder(g, cfg);
+  const attention = options.attention ?? defaultAttention(options.target ?? 'cpu');
+  const g = new GraphBuilder({
+    name: 'vae_decoder',
+    dtype: options.dtype ?? 'float32',
+    weights: c.weights,
+    weightStorage: options.weightStorage,
+    target: options.target,
+    opsets: attentionOpsets(attention),
+  });
+  defineVaeDecoder(g, cfg, attention);
   const info = saveGraph(g, options.outDir, options.fileName ?? 'vae_decoder.onnx', { docString: `svd-runtime temporal VAE decoder (target ${options.target ?? 'cpu'})` });
   return { ...info, unusedWeights: unusedUnder(info.unusedWeights, ['decoder.']) };
 }

@@ -6,7 +6,7 @@
  */
 import { type BuildInfo, saveGraph } from '../onnx/save.js';
 import { GraphBuilder } from '../onnx/graph.js';
-import { resolveComponent, unusedUnder, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
+import { attentionOpsets, defaultAttention, resolveComponent, unusedUnder, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import type { WeightRequest } from '../onnx/weights.js';
 import { conv2d, groupNorm, silu } from '../onnx/layers/basic.js';
@@ -18,7 +18,7 @@ import { parseVaeConfig, type VaeConfig } from './config.js';
 const EPS = 1e-6;
 
 /** Adds the encoder to `g`: input `sample`, output `latent_mean`. */
-export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig): void {
+export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig, attention: AttentionChoice = { impl: 'primitive' }): void {
   const ch = cfg.blockOutChannels;
   const groups = cfg.normGroups;
   const sample = g.input('sample', ['batch', cfg.inChannels, 'height', 'width']);
@@ -40,7 +40,7 @@ export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig): void {
   const last = ch[ch.length - 1];
   h = resnetBlock2D(g, h, 'encoder.mid_block.resnets.0', { inChannels: last, outChannels: last, eps: EPS, groups });
   if (cfg.midBlockAddAttention) {
-    h = spatialSelfAttention(g, h, 'encoder.mid_block.attentions.0', { channels: last, heads: 1, groups, eps: EPS, softmaxFloat32: true });
+    h = spatialSelfAttention(g, h, 'encoder.mid_block.attentions.0', { channels: last, heads: 1, groups, eps: EPS, softmaxFloat32: true, ...attention });
   }
   h = resnetBlock2D(g, h, 'encoder.mid_block.resnets.1', { inChannels: last, outChannels: last, eps: EPS, groups });
 
@@ -61,8 +61,16 @@ export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig): void {
 export function buildVaeEncoderGraph(source: ComponentSource, options: GraphBuildOptions): BuildInfo {
   const c = resolveComponent(source, 'vae', options.variant);
   const cfg = parseVaeConfig(c.config, c.configPath);
-  const g = new GraphBuilder({ name: 'vae_encoder', dtype: options.dtype ?? 'float32', weights: c.weights, weightStorage: options.weightStorage, target: options.target });
-  defineVaeEncoder(g, cfg);
+  const attention = options.attention ?? defaultAttention(options.target ?? 'cpu');
+  const g = new GraphBuilder({
+    name: 'vae_encoder',
+    dtype: options.dtype ?? 'float32',
+    weights: c.weights,
+    weightStorage: options.weightStorage,
+    target: options.target,
+    opsets: attentionOpsets(attention),
+  });
+  defineVaeEncoder(g, cfg, attention);
   const info = saveGraph(g, options.outDir, options.fileName ?? 'vae_encoder.onnx', { docString: `svd-runtime VAE encoder (target ${options.target ?? 'cpu'})` });
   return { ...info, unusedWeights: unusedUnder(info.unusedWeights, ['encoder.', 'quant_conv.']) };
 }

@@ -88,6 +88,17 @@ function checkFrame(frame: Uint8Array, index: number, width: number, height: num
   }
 }
 
+/**
+ * GIF delays are whole centiseconds. ffmpeg rounds each frame's start time, which keeps the total right, except that the
+ * last frame gets its own rounded duration (12 fps, 14 frames: 1.16 s instead of 1.17). When the frame count is known,
+ * the last delay is set so the GIF lasts frames/fps rounded to a centisecond.
+ */
+function gifFinalDelay(frames: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, o: { fps: number; format: string }): string[] {
+  if (o.format !== 'gif' || !Array.isArray(frames) || frames.length === 0) return [];
+  const end = (n: number) => Math.round((100 * n) / o.fps);
+  return ['-final_delay', String(end(frames.length) - end(frames.length - 1))];
+}
+
 async function encode(
   ffmpeg: string,
   frames: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
@@ -97,7 +108,7 @@ async function encode(
   const args = [
     '-hide_banner', '-loglevel', 'error', '-y',
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${o.width}x${o.height}`, '-framerate', String(o.fps), '-i', 'pipe:0',
-    ...CODEC_ARGS[o.format], tmpFile,
+    ...CODEC_ARGS[o.format], ...gifFinalDelay(frames, o), tmpFile,
   ];
   const child = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';

@@ -9,7 +9,7 @@ import { checkBody, ignoredFields, ourValues } from '../endpoint.js';
 import { readImageMedia, asUrlOrBase64 } from '../media.js';
 import { httpRequest } from '../http.js';
 import { chosenSeed, runRemoteJob, type Job, type JobOutcome } from '../job.js';
-import { SEGMIND_ENDPOINTS, SEGMIND_SLUGS, type SegmindEndpoint, type SegmindSlug } from './endpoints.js';
+import { SEGMIND_ENDPOINTS, SEGMIND_SLUGS, type SegmindEndpoint, type SegmindSlug } from './wire.js';
 import { saveSegmindAnswer } from './answer.js';
 import { uploadToSegmindStorage, segmindUploadUrl } from './upload.js';
 

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { InvalidRequestError } from '../../errors.js';
-import { buildModel } from '../../models/build.js';
+import { buildModel, chooseWeightVariant } from '../../models/build.js';
 import { importOnnx } from '../../models/importOnnx.js';
 import { formatInspectReport, inspectCheckpoint } from '../../models/inspect.js';
 import { getOrCreateModelsCommand } from './models-root.js';
@@ -49,9 +49,11 @@ export function registerModelsLocal(program: Command): void {
     .command('inspect')
     .description('list missing, unexpected and mis-shaped tensors of a diffusers checkpoint against what the builder expects')
     .argument('<diffusers-dir>', 'checkpoint directory (diffusers layout)')
+    .option('--variant <name>', 'weight files to read, e.g. fp16 for *.fp16.safetensors (default: as `models build` picks)')
     .option('--json', 'print the report as JSON')
-    .action((dir: string, opts: { json?: boolean }) => {
-      const report = inspectCheckpoint(resolve(dir));
+    .action((dir: string, opts: { json?: boolean; variant?: string }) => {
+      // the same weight files the build would read (fp16-only checkpoints such as models/tiny-svd included)
+      const report = inspectCheckpoint(resolve(dir), { variant: chooseWeightVariant(resolve(dir), 'float32', opts.variant) });
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else process.stdout.write(`${formatInspectReport(report).join('\n')}\n${report.ok ? 'ok: the checkpoint builds' : 'the checkpoint cannot be built (see above)'}\n`);
       if (!report.ok) process.exitCode = 1;

@@ -14,6 +14,7 @@ const BACKENDS = ['local', 'segmind', 'fal', 'openai', 'voltage'] as const;
 
 const FLAG_OF: Record<string, string> = {
   host: '--host', port: '--port', queueSize: '--queue-size', resultTtlSeconds: '--result-ttl', maxBodyBytes: '--max-body-bytes',
+  maxImageBytes: '--max-image-bytes', maxImagePixels: '--max-image-pixels',
   'defaults.steps': '--steps', publicUrl: '--public-url', backend: '--backend', queueUrl: '--queue',
 };
 
@@ -31,7 +32,9 @@ export function registerServe(program: Command): void {
     .option('--queue <url>', 'a shared Redis queue (redis://[:password@]host[:port][/db]) that `svd worker` processes take jobs from; default: $SVD_QUEUE_URL, else this process runs the jobs')
     .option('--queue-size <n>', 'jobs that may wait behind the running one; more get 429', '16')
     .option('--result-ttl <seconds>', 'how long finished videos are kept', '3600')
-    .option('--allow-private-urls', 'let image URLs point at loopback, private and link-local addresses')
+    .option('--allow-private-urls', 'let image URLs (and a hosted backend\'s result URLs) point at loopback, private and link-local addresses')
+    .option('--max-image-bytes <n>', 'largest input image, inline or downloaded', String(20 * 1024 * 1024))
+    .option('--max-image-pixels <n>', 'largest input image in pixels (width × height, read before decoding)', String(4096 * 4096))
     .option('--max-body-bytes <n>', 'largest request body (413 beyond)', String(32 * 1024 * 1024))
     .option('--public-url <url>', 'base of the links handed out, when clients reach the server through a proxy')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
@@ -51,7 +54,10 @@ export function registerServe(program: Command): void {
         queueSize: num(opts.queueSize),
         resultTtlSeconds: num(opts.resultTtl),
         allowPrivateUrls: Boolean(opts.allowPrivateUrls),
+        remote: { allowPrivateUrls: Boolean(opts.allowPrivateUrls) },
         maxBodyBytes: num(opts.maxBodyBytes),
+        maxImageBytes: num(opts.maxImageBytes),
+        maxImagePixels: num(opts.maxImagePixels),
         defaults: opts.steps === undefined ? {} : { steps: num(opts.steps) },
         publicUrl: opts.publicUrl as string | undefined,
         log: (line) => process.stderr.write(`${line}\n`),

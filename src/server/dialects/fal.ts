@@ -72,7 +72,7 @@ function output(ctx: Ctx, job: Job): Record<string, unknown> {
 async function submitJob(ctx: Ctx, aliasParam: string, sub: string | undefined): Promise<Job> {
   const alias = aliasOf(aliasParam, sub);
   const request = await falRequest(ctx, alias, parseJsonObject(await body(ctx)));
-  return ctx.state.queue.submit(request, { dialect: 'fal', app: `fal-ai/${alias}` });
+  return ctx.state.queue.submit(request, { dialect: 'fal', imageField: 'image_url', app: `fal-ai/${alias}` });
 }
 
 async function submit(ctx: Ctx): Promise<void> {
