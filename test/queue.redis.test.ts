@@ -179,7 +179,13 @@ describe('every dialect through the queue', () => {
     const notPng = `data:image/png;base64,${brokenPng.toString('base64')}`;
     const res = await fetch(`${server.url}/v1/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image: notPng }) });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: string }).error).toMatch(/image/);
+    expect(((await res.json()) as { error: string }).error).toMatch(/^image: /);
+    const fal = await submitFal({ image_url: notPng });
+    const failed = await untilFalDone(fal.body.request_id);
+    const result = await fetch(fal.body.response_url);
+    expect(failed.error).toMatch(/^image_url: /);
+    expect(result.status).toBe(422);
+    expect(((await result.json()) as { detail: { loc: string[] }[] }).detail[0].loc).toEqual(['body', 'image_url']);
 
     const client = new Redis(redis.url);
     try {
