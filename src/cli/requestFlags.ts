@@ -35,7 +35,7 @@ export const REQUEST_FLAGS: FlagSpec[] = [
   { field: 'duration', flag: '--duration <seconds>', help: 'video length: chains as many clips as needed (local); segmind pixverse: 5 or 8; openai: seconds', kind: 'number' },
   { field: 'overlap', flag: '--overlap <n>', help: 'frames chained clips share and cross-fade (default 3)', kind: 'int' },
   { field: 'loop', flag: '--loop', help: 'steer the last frames back to the first for a seamless loop (local)', kind: 'boolean' },
-  { field: 'device', flag: '--device <dev>', help: 'auto | cpu | cuda | cuda:N (default auto: CUDA when installed, else CPU)', kind: 'string' },
+  { field: 'device', flag: '--device <dev>', help: 'auto | cpu | cuda | cuda:N | webgpu (default auto: CUDA when installed, else WebGPU on a real GPU, else CPU)', kind: 'string' },
 ];
 
 const FLAG_OF = new Map(REQUEST_FLAGS.map((f) => [f.field as string, `--${/--([a-z-]+)/.exec(f.flag)![1]}`]));

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync }
 import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
 import type { AttentionChoice } from '../onnx/build.js';
+import type { GraphTarget } from '../onnx/graph.js';
 import type { BuildInfo } from '../onnx/save.js';
 import { buildUnetGraph, type UnetBuildResult } from '../unet/build.js';
 import type { TemporalContextOrder } from '../unet/context.js';
@@ -24,7 +25,7 @@ export interface BuildModelOptions {
   checkpoint: string;
   outDir: string;
   dtype?: 'float32' | 'float16';
-  target?: 'cpu' | 'cuda';
+  target?: GraphTarget;
   /** Weight file variant ('fp16' → `*.fp16.safetensors`); default: fp16 files for fp16 builds when present, else the plain ones. */
   variant?: string;
   /** Manifest name of the variant (svd, svd-xt, ...); default: guessed from the configs. */

@@ -8,14 +8,16 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'n
 import { join } from 'node:path';
 import { ModelNotFoundError } from '../errors.js';
 import { pullModel, resolveModelRef, formatProgressLine, type PullProgress } from '../hub/index.js';
+import type { GraphTarget } from '../onnx/graph.js';
 import { findCudaProviderLibrary, parseDevice } from '../runtime/device.js';
+import { webGpuAdapterOnce, type WebGpuQuery } from '../runtime/webgpu.js';
 import { BUILDER_VERSION, buildModel } from './build.js';
 import { MANIFEST_FILE } from './manifest.js';
 import { embeddedTinyCheckpoint, svdCacheDir } from './paths.js';
 
 export interface ResolveModelOptions {
   log?: (message: string) => void;
-  /** Decides the graph flavour: fp16 + CUDA ops when the CUDA provider is installed, else fp32 for CPU. */
+  /** Decides the graph flavour (see graphFlavour): CUDA, WebGPU or CPU graphs, fp16 or fp32. */
   device?: string;
   dtype?: 'float32' | 'float16';
   token?: string;
@@ -23,11 +25,24 @@ export interface ResolveModelOptions {
   onPullProgress?: (p: PullProgress) => void;
 }
 
-/** The graph flavour for a device: fp16 for CUDA (half the memory, tensor cores), fp32 on CPU. */
-export function graphFlavour(device = 'auto', dtype?: 'float32' | 'float16'): { dtype: 'float32' | 'float16'; target: 'cpu' | 'cuda' } {
+/**
+ * The graph flavour for a device, following the choice `auto` will make (runtime/device.ts): fp16 for CUDA
+ * (half the memory, tensor cores); WebGPU graphs (attention in query chunks) in fp16 where the adapter has
+ * shader-f16, fp32 on a CPU-emulated adapter (no gain there, and exactness is what it is for); fp32 on CPU.
+ */
+export async function graphFlavour(
+  device = 'auto',
+  dtype?: 'float32' | 'float16',
+  adapter: () => Promise<WebGpuQuery> = webGpuAdapterOnce,
+): Promise<{ dtype: 'float32' | 'float16'; target: GraphTarget }> {
   const d = parseDevice(device);
   const cuda = d.kind === 'cuda' || (d.kind === 'auto' && findCudaProviderLibrary() !== undefined);
-  return { target: cuda ? 'cuda' : 'cpu', dtype: dtype ?? (cuda ? 'float16' : 'float32') };
+  if (cuda) return { target: 'cuda', dtype: dtype ?? 'float16' };
+  if (d.kind === 'webgpu' || d.kind === 'auto') {
+    const a = (await adapter()).adapter;
+    if (d.kind === 'webgpu' || (a && !a.emulated)) return { target: 'webgpu', dtype: dtype ?? (a?.shaderF16 && !a.emulated ? 'float16' : 'float32') };
+  }
+  return { target: 'cpu', dtype: dtype ?? 'float32' };
 }
 
 export async function resolveModelDir(ref: string | undefined, o: ResolveModelOptions = {}): Promise<string> {
@@ -56,7 +71,7 @@ export async function ensureBuilt(checkpoint: string, variant: string | undefine
   if (!existsSync(join(checkpoint, 'unet', 'config.json'))) {
     throw new ModelNotFoundError(checkpoint, 'checkpoint not found (expected unet/, vae/, image_encoder/ with config.json and safetensors)');
   }
-  const flavour = graphFlavour(o.device, o.dtype);
+  const flavour = await graphFlavour(o.device, o.dtype);
   const key = checkpointKey(checkpoint, flavour);
   const dir = join(svdCacheDir(), 'graphs', `${variant ?? 'model'}-${flavour.dtype}-${flavour.target}-${key.slice(0, 16)}`);
   if (existsSync(join(dir, MANIFEST_FILE))) return dir;

@@ -62,7 +62,7 @@ export interface GenerateResult extends BackendResult {
 
 export interface SvdPipeline {
   readonly manifest: ModelManifest;
-  /** The execution provider in use ('cuda' or 'cpu'). */
+  /** The execution provider in use ('cuda', 'webgpu' or 'cpu'). */
   readonly provider: string;
   generate(request: GenerationRequestInput, options?: GenerateOptions): Promise<GenerateResult>;
   close(): Promise<void>;

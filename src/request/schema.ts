@@ -18,7 +18,7 @@ const side = z.number({ error: 'must be a multiple of 64 from 64 to 2048' })
   .max(2048, { error: 'must be a multiple of 64 from 64 to 2048' })
   .refine((v) => v % 64 === 0, { error: 'must be a multiple of 64 from 64 to 2048' });
 
-export const DEVICE_PATTERN = /^(auto|cpu|cuda(:\d+)?)$/;
+export const DEVICE_PATTERN = /^(auto|cpu|cuda(:\d+)?|webgpu)$/;
 export const MAX_DURATION_SECONDS = 600;
 
 const imageSource = z.union([z.string().min(1, { error: 'must not be empty' }), z.instanceof(Uint8Array)], {
@@ -60,7 +60,7 @@ export const generationRequestSchema = z.strictObject({
   output: z.string().min(1, { error: 'must not be empty' }).optional(),
   /** Registry name, model directory or Hugging Face repo id. */
   model: z.string().min(1, { error: 'must not be empty' }).optional(),
-  device: z.string().regex(DEVICE_PATTERN, { error: 'must be auto, cpu, cuda or cuda:N' }).default('auto'),
+  device: z.string().regex(DEVICE_PATTERN, { error: 'must be auto, cpu, cuda, cuda:N or webgpu' }).default('auto'),
 });
 
 /** What callers pass (optional fields may be omitted). */

@@ -343,6 +343,7 @@ export class RedisJobQueue implements JobQueue {
     job.progress = {
       fraction: Math.max(job.status === 'running' ? job.progress.fraction : 0, p.fraction ?? 0),
       stage: p.stage, step: p.step ?? job.progress.step, totalSteps: p.totalSteps ?? job.progress.totalSteps,
+      ...(p.totalClips ? { clip: p.clip, totalClips: p.totalClips } : {}),
     };
     if (live && p.log) this.addLog(job, p.log);
     else this.notify(job);
