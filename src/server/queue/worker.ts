@@ -20,8 +20,8 @@ import { LocalBackend } from '../../backends/local.js';
 import type { ProgressEvent } from '../../backends/types.js';
 import { AbortError } from '../../errors.js';
 import { HttpError } from '../http.js';
-import { overallFraction, type Job } from '../jobs.js';
-import { jobError } from '../problems.js';
+import { overallFraction } from '../jobs.js';
+import { toHttpError } from '../problems.js';
 import { connectRedis, keys, KEY_PREFIX, openRedis, QUEUE_NAME, redactQueueUrl } from './connection.js';
 import type { WorkerInfo } from './status.js';
 import { decodeRequest, encodeFailure, type QueuedJobData, type QueuedProgress, type QueuedResult } from './wire.js';
@@ -144,9 +144,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      // The same mapping the embedded queue's dialects use (an image error names the client's own field).
-      const failed = { status: 'failed', meta: job.data.meta, failure: { code: 'failed', message: String(err), error: err } } as unknown as Job;
-      const problem = a.stop === 'cancel' ? new HttpError(499, 'cancelled', a.reason ?? 'cancelled') : jobError(failed, log);
+      const problem = a.stop === 'cancel' ? new HttpError(499, 'cancelled', a.reason ?? 'cancelled') : toHttpError(err, log, job.data.meta);
       log(`job ${id} ${a.stop === 'cancel' ? 'cancelled' : `failed: ${problem.message}`}`);
       // Unrecoverable: a bad input or a cancel does not get better by running again.
       throw new UnrecoverableError(encodeFailure(problem));
