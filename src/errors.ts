@@ -54,7 +54,10 @@ export class MemoryBudgetError extends InvalidRequestError {
 
 /** A field name as echoed: at most 80 characters (a client may send a key of any length). */
 export function boundedName(name: string): string {
-  return name.length > 80 ? `${name.slice(0, 77)}...` : name;
+  if (name.length <= 80) return name;
+  // Never cut a surrogate pair in two (a lone surrogate is not valid text in JSON or a header).
+  const cut = /[\ud800-\udbff]/.test(name[76]) ? 76 : 77;
+  return `${name.slice(0, cut)}...`;
 }
 
 /**

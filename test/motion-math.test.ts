@@ -1,7 +1,7 @@
 /** The motion controls' pure math: mask resampling and feathering, latent blends, clip plans, cross-fades, loop metric. */
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../src/errors.js';
-import { featherMask, maskCrop, maskLuminance, maskToLatentGrid, resampleArea } from '../src/motion/mask.js';
+import { compositeStill, featherMask, maskCrop, maskLuminance, maskToGrid, motionMaskGrids, resampleArea } from '../src/motion/mask.js';
 import { blendStillRegion, loopFrameCount, loopWeights, steerTowardsFrame } from '../src/motion/blend.js';
 import { ClipJoiner, chainedFrames, clipSeed, conditioningFrameIndex, crossFade, loopJump, planClips } from '../src/motion/clips.js';
 
@@ -46,13 +46,24 @@ describe('motion mask on the latent grid', () => {
 
   it('brings a left-white mask of any size onto a 16×8 grid with a feathered seam', () => {
     const mask = { rgb: rgb(30, 10, (x) => (x < 15 ? 255 : 0)), width: 30, height: 10 };
-    const m = maskToLatentGrid(mask, { width: 256, height: 128 }, { width: 128, height: 64, resize: 'stretch' }, 16, 8);
+    const m = maskToGrid(mask, { width: 256, height: 128 }, { width: 128, height: 64, resize: 'stretch' }, 16, 8);
     expect(m.weights).toHaveLength(128);
     expect(m.coverage).toBeCloseTo(0.5, 2);
     expect(m.weights[0]).toBeGreaterThan(0.99);
     expect(m.weights[15]).toBeLessThan(0.01);
     expect(m.weights[7]).toBeGreaterThan(0.5);
     expect(m.weights[7]).toBeLessThan(0.95);
+    const grids = motionMaskGrids(mask, { width: 256, height: 128 }, { width: 128, height: 64, resize: 'stretch' }, 16, 8, 8);
+    expect(grids.pixels).toMatchObject({ width: 128, height: 64 });
+    expect(grids.pixels.weights[64 * 128 - 1]).toBeLessThan(0.01);
+    // the pixel mask is the latent one at 8× the resolution: the same ramp, 8 pixels per cell
+    expect(grids.pixels.weights[7 * 8 + 4]).toBeCloseTo(grids.latent.weights[7], 1);
+  });
+
+  it('composites the still image into decoded frames by the pixel mask', () => {
+    const frames = [Uint8Array.of(0, 0, 0, 100, 100, 100)];
+    compositeStill(frames, Uint8Array.of(200, 200, 200, 50, 50, 50), Float32Array.of(1, 0.5));
+    expect([...frames[0]]).toEqual([200, 200, 200, 75, 75, 75]);
   });
 });
 

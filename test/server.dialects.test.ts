@@ -71,14 +71,13 @@ describe('Segmind dialect (plain fetch, as in Segmind\'s examples)', () => {
     await expectTinyMp4(new Uint8Array(Buffer.from(json.image, 'base64')), 9);
   });
 
-  it('POST /v1/motionctrl-svd takes its sample body and says the camera preset was not applied locally', async () => {
+  it('POST /v1/motionctrl-svd takes its sample body; a model without the camera module refuses it, naming the one to use', async () => {
     const res = await post(server.url, '/v1/motionctrl-svd', {
       input_image: b64, fps: 7, motion: 'CW', motion_bucket_id: 127, cond_aug: 0.02, seed: 985445, decoding_t: 7,
       maintain_aspect_ratio: true, motion_speed: 1, base64: false,
     }, { 'x-api-key': KEY });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('x-svd-ignored-fields')).toMatch(/motion/);
-    await expectTinyMp4(new Uint8Array(await res.arrayBuffer()));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/camera.*has no camera-motion module; use --model motionctrl-svd/);
   });
 
   it('enforces Segmind\'s documented ranges with 400 {error}', async () => {
@@ -167,14 +166,15 @@ describe('fal dialect (@fal-ai/client through its proxy setting)', () => {
     expect(await cancel.json()).toEqual({ status: 'ALREADY_COMPLETED' });
   });
 
-  it('…/status/stream sends status objects as Server-Sent Events until COMPLETED', async () => {
+  it('…/status/stream sends status objects as Server-Sent Events until COMPLETED; stable-video honours steps', async () => {
     const auth = { authorization: `Key ${KEY}` };
-    const s = (await (await post(server.url, '/fal-ai/stable-video', { image_url: dataUri }, auth)).json()) as Record<string, string>;
+    // `steps` on fal-ai/stable-video is ours (fal's hosted model has none): it must be used, not dropped
+    const s = (await (await post(server.url, '/fal-ai/stable-video', { image_url: dataUri, steps: 3 }, auth)).json()) as Record<string, string>;
     const res = await fetch(`${s.status_url}/stream?logs=1`, { headers: auth });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));
     expect(events.at(-1).status).toBe('COMPLETED');
-    expect(events.some((e) => e.status === 'IN_PROGRESS' && e.logs.some((l: { message: string }) => l.message === 'denoise step 2/2'))).toBe(true);
+    expect(events.some((e) => e.status === 'IN_PROGRESS' && e.logs.some((l: { message: string }) => l.message === 'denoise step 3/3'))).toBe(true);
   });
 });
 
@@ -222,6 +222,10 @@ describe('OpenAI dialect (the openai v6 SDK)', () => {
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
     expect(bad.error.param).toBe('size');
     expect(bad.error.message).toMatch(/multiple of 64/);
+    // both sides wrong: one message for the one wire field, not the same sentence twice
+    const both = await c.videos.create({ prompt: 'x', size: '100x70', input_reference: { image_url: dataUri } } as never).catch((e) => e);
+    expect(both.error.param).toBe('size');
+    expect(both.error.message.match(/multiple of 64/g)).toHaveLength(1);
     const none = await c.videos.create({ prompt: 'x' } as never).catch((e) => e);
     expect(none.status).toBe(400);
     expect(none.error.param).toBe('input_reference');
@@ -236,6 +240,16 @@ describe('VoltageGPU-style /v1/video/generations (plain fetch, as in its example
     expect(res.status).toBe(200);
     const json = (await res.json()) as { data: { url: string }[] };
     await expectTinyMp4(new Uint8Array(await (await fetch(json.data[0].url)).arrayBuffer()), 8);
+  });
+
+  it('answers {data: [{b64_json}], seed} with response_format b64_json', async () => {
+    const res = await post(server.url, '/v1/video/generations', {
+      prompt: 'A cat', num_frames: 14, fps: 8, width: 128, height: 64, image: dataUri, seed: 1234, response_format: 'b64_json',
+    }, { authorization: `Bearer ${KEY}` });
+    expect(res.status).toBe(200);
+    const json = (await res.json()) as { data: { b64_json: string }[]; seed: number };
+    expect(json.seed).toBe(1234);
+    await expectTinyMp4(new Uint8Array(Buffer.from(json.data[0].b64_json, 'base64')), 8);
   });
 });
 

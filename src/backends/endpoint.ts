@@ -4,7 +4,7 @@
  * before any network call, so "frames 16 on Segmind svd" fails with our field name, the value and the
  * provider's range. Fields the endpoint does not use are listed, not silently dropped.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
 import type { GenerationRequestInput } from '../request/schema.js';
 import type { RemoteParams, RemoteParamsInput } from './options.js';
@@ -27,20 +27,6 @@ export interface EndpointSpec {
   /** Frame counts the endpoint makes, when it has no frames field (MotionCtrl-SVD: 14). */
   fixedFrames?: readonly number[];
 }
-
-/** Whole number in [min, max], message naming the range. */
-export const intIn = (min: number, max: number) =>
-  z.number().int({ error: `must be a whole number from ${min} to ${max}` })
-    .min(min, { error: `must be from ${min} to ${max}` })
-    .max(max, { error: `must be from ${min} to ${max}` });
-
-/** Number in [min, max]. */
-export const numIn = (min: number, max: number) =>
-  z.number().min(min, { error: `must be from ${min} to ${max}` }).max(max, { error: `must be from ${min} to ${max}` });
-
-/** One of a few literal values, message listing them. */
-export const oneOf = <T extends string | number>(values: readonly T[]) =>
-  z.custom<T>((v) => values.includes(v as T), { error: `must be ${values.slice(0, -1).join(', ')}${values.length > 1 ? ' or ' : ''}${values[values.length - 1]}` });
 
 /**
  * Checks a mapped body against the endpoint's schema; each failure becomes an issue on *our* field, with

@@ -19,10 +19,11 @@ export type { Backend, BackendResult, GenerateCallOptions, ProgressEvent } from 
 export * from './options.js';
 export { selectBackend, BACKEND_CHOICES, isBackendChoice, type BackendChoice, type BackendName, type Selection, type SelectOptions } from './select.js';
 export { createSegmindBackend, pickSegmindEndpoint } from './segmind/index.js';
-export { SEGMIND_SLUGS } from './segmind/endpoints.js';
+export { SEGMIND_SLUGS } from './segmind/wire.js';
 export { createFalBackend, pickFalEndpoint } from './fal/index.js';
-export { FAL_MODELS } from './fal/endpoints.js';
-export { createOpenAIBackend, SVD_EXTENSION_FIELDS, OPENAI_DEFAULT_MODEL } from './openai/videos.js';
+export { FAL_MODELS } from './fal/wire.js';
+export { createOpenAIBackend, OPENAI_DEFAULT_MODEL } from './openai/videos.js';
+export { SVD_EXTENSION_FIELDS } from './openai/wire.js';
 export { createVoltageBackend, VOLTAGE_DEFAULT_MODEL } from './openai/generations.js';
 export type { RetryPolicy } from '../net/retry.js';
 

@@ -67,6 +67,13 @@ export function clipSeed(seed: number, clip: number): number {
   return (seed + clip * 0x9e3779b9) % 2 ** 32;
 }
 
+/** How many of the last clip's frames reach the video (fewer than F when a `duration` trims the end). */
+export function lastClipFrames(plan: ClipPlan): number {
+  if (plan.clips === 1) return Math.min(plan.totalFrames, plan.framesPerClip);
+  const before = chainedFrames(plan.framesPerClip, plan.clips - 1, plan.overlap) - plan.overlap;
+  return plan.totalFrames - before;
+}
+
 /** The frame of a clip that conditions the next clip: where the K shared frames begin. */
 export function conditioningFrameIndex(frames: number, overlap: number): number {
   return frames - Math.max(1, overlap);

@@ -91,8 +91,8 @@ export function maskCrop(mask: { width: number; height: number }, image: { width
   return { left: crop.left * kx, top: crop.top * ky, width: crop.width * kx, height: crop.height * ky };
 }
 
-export interface LatentMask {
-  /** Still weight per latent cell, [h·w] in [0, 1] (1 = follows the conditioning image). */
+export interface GridMask {
+  /** Still weight per cell, [height·width] in [0, 1] (1 = follows the conditioning image). */
   weights: Float32Array;
   width: number;
   height: number;
@@ -100,17 +100,46 @@ export interface LatentMask {
   coverage: number;
 }
 
-/** A decoded mask image on the latent grid of a w×h latent, cropped like `image`, feathered. */
-export function maskToLatentGrid(
-  mask: RgbImage, image: { width: number; height: number }, resize: ResizeOptions, latentW: number, latentH: number,
+/**
+ * A decoded mask image on a `width`×`height` grid (the latent grid, or the video's pixels), cropped like
+ * `image` by the resize policy, feathered with a Gaussian of `feather` grid cells.
+ */
+export function maskToGrid(
+  mask: RgbImage, image: { width: number; height: number }, resize: ResizeOptions, width: number, height: number,
   feather = MASK_FEATHER_CELLS,
-): LatentMask {
+): GridMask {
   const luma = maskLuminance(mask.rgb, mask.width, mask.height);
-  const grid = resampleArea(luma, mask.width, mask.height, maskCrop(mask, image, resize), latentW, latentH);
-  const weights = featherMask(grid, latentW, latentH, feather);
+  const grid = resampleArea(luma, mask.width, mask.height, maskCrop(mask, image, resize), width, height);
+  const weights = featherMask(grid, width, height, feather);
   let sum = 0;
   for (const v of weights) sum += v;
-  return { weights, width: latentW, height: latentH, coverage: sum / weights.length };
+  return { weights, width, height, coverage: sum / weights.length };
+}
+
+/** The mask on the latent grid (w×h cells) and on the video's pixels (scale·w × scale·h), feathered alike. */
+export function motionMaskGrids(
+  mask: RgbImage, image: { width: number; height: number }, resize: ResizeOptions, latentW: number, latentH: number, scale: number,
+): { latent: GridMask; pixels: GridMask } {
+  return {
+    latent: maskToGrid(mask, image, resize, latentW, latentH),
+    pixels: maskToGrid(mask, image, resize, latentW * scale, latentH * scale, MASK_FEATHER_CELLS * scale),
+  };
+}
+
+/**
+ * In place: frame ← (1 − M)·frame + M·still for each RGB24 frame, M the pixel mask. Pins the still region to
+ * the conditioning image after decoding; the temporal VAE decoder would otherwise let identical latent frames
+ * drift apart (most visibly the first frame, which sits at the edge of its temporal convolutions).
+ */
+export function compositeStill(frames: Uint8Array[], still: Uint8Array, weights: Float32Array): void {
+  if (still.length !== weights.length * 3) throw new RangeError(`still image has ${still.length} bytes for a ${weights.length}-pixel mask`);
+  for (const frame of frames) {
+    for (let p = 0; p < weights.length; p++) {
+      const m = weights[p];
+      if (m === 0) continue;
+      for (let c = 3 * p; c < 3 * p + 3; c++) frame[c] = Math.round((1 - m) * frame[c] + m * still[c]);
+    }
+  }
 }
 
 /**

@@ -3,7 +3,7 @@
  * preprocessing branches, the CLIP image embedding and the VAE latent of the noise-augmented image.
  */
 import { clipPreprocess } from '../encoders/clipPreprocess.js';
-import { loadImage, prepareImage } from '../image/index.js';
+import { loadImage, prepareImage, type PreparedImage, type RgbImage } from '../image/index.js';
 import type { ModelManifest } from '../models/manifest.js';
 import type { ResolvedRequest } from '../request/schema.js';
 import type { DebugDump } from './debug.js';
@@ -18,6 +18,10 @@ export interface ConditioningImage {
   clipSize: number;
   clipPixels: Float32Array; /* [1, 3, S, S], normalised with the encoder's mean and std */
   vaePixels: Float32Array; /* [1, 3, H, W] in [−1, 1] */
+  /** The VAE branch as RGB24 [H, W, 3] (what a motion mask's still region shows). */
+  rgb: Uint8Array;
+  /** Size of the image as loaded, before the resize policy (a motion mask is cropped like it). */
+  source: { width: number; height: number };
 }
 
 /** Loads the image once, then builds the CLIP branch (S², antialiased) and the VAE branch (W×H in [−1, 1]). */
@@ -28,10 +32,23 @@ export async function preprocessImage(
 ): Promise<ConditioningImage> {
   const image = await loadImage(req.image, { signal });
   const prepared = await prepareImage(image, { width: req.width, height: req.height, resize: req.resize });
+  return conditioningImage(prepared, image, manifest);
+}
+
+/** A chained clip's conditioning image: a frame of the previous clip, already at the video's size (docs/motion-controls.md §2). */
+export async function frameConditioningImage(frame: Uint8Array, width: number, height: number, manifest: ModelManifest): Promise<ConditioningImage> {
+  const image = { rgb: frame, width, height };
+  return conditioningImage(await prepareImage(image, { width, height, resize: 'stretch' }), image, manifest);
+}
+
+function conditioningImage(prepared: PreparedImage, source: RgbImage, manifest: ModelManifest): ConditioningImage {
   const enc = manifest.imageEncoder;
   const { rgb, width, height } = prepared.clipSource;
   const clipPixels = clipPreprocess(rgb, width, height, { size: enc.imageSize, mean: enc.imageMean, std: enc.imageStd });
-  return { width: prepared.width, height: prepared.height, clipSize: enc.imageSize, clipPixels, vaePixels: prepared.vaeInput };
+  return {
+    width: prepared.width, height: prepared.height, clipSize: enc.imageSize, clipPixels, vaePixels: prepared.vaeInput,
+    rgb: prepared.vaeImage.rgb, source: { width: source.width, height: source.height },
+  };
 }
 
 export interface ImageEncoding {

@@ -13,7 +13,7 @@ import { checkBeforeModelLoad } from './preflight.js';
 import { createPipeline, resolveForModel, type GenerateOptions, type GenerateResult, type SvdPipeline } from './pipeline.js';
 
 export interface OpenModelOptions {
-  /** `auto`, `cpu`, `cuda` or `cuda:N`: decides the graph flavour that is built and the execution provider. */
+  /** `auto`, `cpu`, `cuda`, `cuda:N` or `webgpu`: decides the graph flavour that is built and the execution provider. */
   device?: string;
   /** Cancels a pull or build in progress. */
   signal?: AbortSignal;
@@ -57,7 +57,8 @@ export async function generateVideo(request: GenerationRequestInput, options: Ge
   if (!force) {
     const provider = providerForDevice(device);
     const budget = await currentBudget(provider);
-    if (maxMemoryBytes !== undefined) budget.hostBytes = maxMemoryBytes;
+    // the estimate counts the whole process: what this one holds already (an open pool's model) is part of its budget
+    budget.hostBytes = maxMemoryBytes ?? budget.hostBytes + (pool ? process.memoryUsage().rss : 0);
     const manifest = readModelDirectory(modelDir).manifest;
     const memory = { provider, budget, facts: modelMemoryFacts(manifest, modelDir) };
     const req = resolveForModel(request, manifest, undefined, memory);

@@ -15,6 +15,9 @@ export interface ProgressEvent {
   /** Denoising step (1-based) and total, when stage is 'denoise'. */
   step?: number;
   totalSteps?: number;
+  /** With chained clips: the clip (1-based) and how many there are; `fraction` then covers all clips. */
+  clip?: number;
+  totalClips?: number;
   fraction?: number;
   message?: string;
 }

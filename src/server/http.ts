@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { FieldIssue } from '../errors.js';
+import { boundedName, type FieldIssue } from '../errors.js';
 
 /**
  * A problem to report to a client: the HTTP status, a stable code, a message for people and, for bad
@@ -84,7 +84,8 @@ export function checkClientObject(root: Record<string, unknown>): void {
     const { value, depth, path } = stack.pop()!;
     if (value === null || typeof value !== 'object' || value instanceof Uint8Array) continue;
     if (depth >= MAX_BODY_DEPTH) {
-      const field = shownField(path);
+      // Named by the top-level field the client sent (`seed`), not a path of sixteen keys.
+      const field = shownField(path.split('.')[0] === path ? path : topOf(path, root));
       throw new HttpError(400, 'invalid_request', `${field}: nests deeper than ${MAX_BODY_DEPTH} levels`, [
         { field, message: `nests deeper than ${MAX_BODY_DEPTH} levels` },
       ]);
@@ -108,7 +109,12 @@ function checkKey(key: string, path: string): void {
 }
 
 function shownField(name: string): string {
-  return name.length > 80 ? `${name.slice(0, 77)}...` : name;
+  return boundedName(name);
+}
+
+/** The top-level key a dotted path starts with (keys may contain dots themselves). */
+function topOf(path: string, root: Record<string, unknown>): string {
+  return Object.keys(root).find((k) => path === k || path.startsWith(`${k}.`)) ?? path;
 }
 
 /**
@@ -197,16 +203,4 @@ export function baseUrlOf(req: IncomingMessage, publicUrl: string | undefined, f
   if (publicUrl) return publicUrl.replace(/\/+$/, '');
   const host = req.headers.host && /^[A-Za-z0-9.\-:[\]]+$/.test(req.headers.host) ? req.headers.host : fallbackHost;
   return `http://${host}`;
-}
-
-/** Coerces a value a form or a loose JSON client sent as text ("14", "true") into a number or boolean. */
-export function looseNumber(v: unknown): unknown {
-  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
-  return v;
-}
-
-export function looseBoolean(v: unknown): unknown {
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  return v;
 }

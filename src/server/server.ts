@@ -8,6 +8,7 @@ import { localAdmission } from './admission.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBackend } from '../backends/index.js';
+import { LocalBackend } from '../backends/local.js';
 import type { Backend } from '../backends/types.js';
 import { hostOfHeader, isCrossOriginWrite, isLoopbackHost, keyMatches, presentedKey } from './auth.js';
 import type { Ctx, ServerState } from './context.js';
@@ -36,6 +37,11 @@ export interface RunningServer {
    * aborts it; answers waiting clients (503), closes connections, deletes the videos and closes the backend.
    */
   close(options?: { graceMs?: number }): Promise<void>;
+  /**
+   * Answers one request as the listening server would (same gates, routes and errors), e.g. to mount this
+   * API inside another Node http server, or to drive it without sockets in tests.
+   */
+  dispatch(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
 // Order matters: OpenAI's and VoltageGPU's /v1 paths come before Segmind's catch-all /v1/<slug>.
@@ -72,6 +78,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     maxBodyBytes: o.maxBodyBytes,
     defaults: o.defaults,
     device: o.device,
+    modelDefaults: backend instanceof LocalBackend ? backend.modelDefaults() : undefined,
     backendName: backend?.name ?? 'local',
     authRequired: o.apiKey !== undefined,
     publicUrl: o.publicUrl,
@@ -81,7 +88,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   };
 
   // A handler that fails in a way nothing caught ends that one request, never the process (and its jobs).
-  const server = createServer((req, res) => handle(req, res, state, o.apiKey).catch((err) => lastResort(res, err, state.log)));
+  const dispatch = (req: IncomingMessage, res: ServerResponse) =>
+    handle(req, res, state, o.apiKey).catch((err) => lastResort(res, err, state.log));
+  const server = createServer((req, res) => void dispatch(req, res));
   server.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => void queue.close().finally(() => reject(err)));
@@ -108,7 +117,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (ownsBackend) await (backend as { close?: () => Promise<void> } | undefined)?.close?.();
   })());
 
-  return { url: `http://${state.listenHost}`, port, host: o.host, authRequired: state.authRequired, close };
+  return { url: `http://${state.listenHost}`, port, host: o.host, authRequired: state.authRequired, close, dispatch };
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, state: ServerState, apiKey: string | undefined): Promise<void> {

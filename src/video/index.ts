@@ -9,3 +9,4 @@ export { writeVideo, pngFrameName, type VideoFormat, type WriteVideoOptions } fr
 export { probeVideo, type VideoInfo } from './probe.js';
 export { findFfmpeg, findFfprobe } from './ffmpeg.js';
 export { defaultOutputPath } from './output.js';
+export { FrameQueue } from './frameQueue.js';

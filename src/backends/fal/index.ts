@@ -11,18 +11,18 @@ import { asUrlOrDataUri, readFileMedia, readImageMedia } from '../media.js';
 import { badResponse, httpJson } from '../http.js';
 import { downloadVideo } from '../download.js';
 import { chosenSeed, runRemoteJob, type Job, type JobOutcome } from '../job.js';
-import { FAL_ENDPOINTS, FAL_MODELS, type FalEndpoint, type FalModel } from './endpoints.js';
+import { FAL_ENDPOINTS, FAL_MODELS, type FalEndpoint, type FalModel } from './wire.js';
 import { runFalQueue } from './queue.js';
 
 /** The fal model for a request, and why. */
-export function pickFalEndpoint(remote: RemoteParams): { endpoint: FalEndpoint; reason: string } {
+export function pickFalEndpoint(remote: RemoteParams, request: { mask?: unknown } = {}): { endpoint: FalEndpoint; reason: string } {
   if (remote.model) {
     if (!FAL_MODELS.includes(remote.model as FalModel)) {
       throw new InvalidRequestError([{ field: 'remote.model', value: remote.model, message: `must be one of ${FAL_MODELS.join(', ')} for fal` }]);
     }
     return { endpoint: FAL_ENDPOINTS[remote.model as FalModel], reason: 'named by remote model' };
   }
-  if (remote.maskImage !== undefined || remote.controlMaps !== undefined) {
+  if (request.mask !== undefined || remote.maskImage !== undefined || remote.controlMaps !== undefined) {
     return { endpoint: FAL_ENDPOINTS['fal-ai/svd'], reason: 'a motion mask or depth maps were given' };
   }
   return { endpoint: FAL_ENDPOINTS['fal-ai/stable-video'], reason: 'plain image-to-video' };
@@ -45,10 +45,13 @@ export function createFalBackend(options: RemoteBackendOptions = {}): RemoteBack
 }
 
 async function runFal(job: Job, o: RemoteBackendOptions & { apiKey: string; syncUrl: string; queueUrl: string }): Promise<JobOutcome> {
-  const { endpoint, reason } = pickFalEndpoint(job.remote);
+  const { endpoint, reason } = pickFalEndpoint(job.remote, job.req);
   const seed = job.seed!;
   const image = asUrlOrDataUri(await readImageMedia(job.req.image));
-  const mask = job.remote.maskImage === undefined ? undefined : asUrlOrDataUri(await readImageMedia(job.remote.maskImage, 'remote.maskImage'));
+  // the request's `mask` (the same field the local pipeline honours), or the older `remote.maskImage`
+  const maskField = job.req.mask !== undefined ? 'mask' : 'remote.maskImage';
+  const maskRef = job.req.mask ?? job.remote.maskImage;
+  const mask = maskRef === undefined ? undefined : asUrlOrDataUri(await readImageMedia(maskRef, maskField));
   const controlMaps = job.remote.controlMaps === undefined ? undefined : asUrlOrDataUri(await readFileMedia(job.remote.controlMaps, 'remote.controlMaps'));
   const input = checkBody(
     endpoint,

@@ -4,9 +4,9 @@
  * with `{data: [{url} | {b64_json}]}`. The image field is not documented; we send it as `image` (URL or
  * data: URI). SVD makes 14–25 frames at up to 1024 px a side there.
  */
-import { z } from 'zod';
 import { baseUrlFor, requireApiKey, type RemoteBackend, type RemoteBackendOptions } from '../options.js';
-import { checkBody, defined, ignoredFields, intIn, ourValues, type EndpointSpec } from '../endpoint.js';
+import { checkBody, defined, ignoredFields, ourValues, type EndpointSpec } from '../endpoint.js';
+import { VIDEO_GENERATION_FIELDS, voltageGenerationBody } from './wire.js';
 import { asUrlOrDataUri, readImageMedia } from '../media.js';
 import { badResponse, httpJson } from '../http.js';
 import { decodeBase64Video, downloadVideo, saveBytes } from '../download.js';
@@ -19,21 +19,8 @@ export const voltageGenerations: EndpointSpec = {
   id: '/video/generations',
   uses: ['frames', 'fps', 'width', 'height', 'seed', 'motionBucketId'],
   usesRemote: ['prompt'],
-  schema: z.object({
-    model: z.string().min(1),
-    image: z.string().min(1),
-    prompt: z.string().optional(),
-    num_frames: intIn(14, 25).optional(),
-    fps: z.number().int().min(1).optional(),
-    width: intIn(64, 1024).optional(),
-    height: intIn(64, 1024).optional(),
-    seed: z.number().int().optional(),
-    motion_bucket_id: intIn(1, 255).optional(),
-  }),
-  fieldOf: {
-    model: 'remote.model', image: 'image', prompt: 'remote.prompt', num_frames: 'frames', fps: 'fps', width: 'width',
-    height: 'height', seed: 'seed', motion_bucket_id: 'motionBucketId',
-  },
+  schema: voltageGenerationBody,
+  fieldOf: VIDEO_GENERATION_FIELDS,
 };
 
 /** A VoltageGPU (or compatible) backend. Throws ProviderError `missing_api_key` without VOLTAGE_API_KEY. */

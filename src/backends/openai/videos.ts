@@ -13,39 +13,21 @@ import { badResponse, bestEffort, httpJson, httpRequest, sleep } from '../http.j
 import { redact } from '../providerErrors.js';
 import { saveResponseBody } from '../download.js';
 import { chosenSeed, runRemoteJob, type Job, type JobOutcome } from '../job.js';
+import { SVD_EXTENSION_FIELDS, VIDEO_CREATE_FIELDS, videoCreateBody } from './wire.js';
 
 export const OPENAI_DEFAULT_MODEL = 'sora-2';
-
-/** Extra fields for SVD-compatible servers: our field → form field. */
-export const SVD_EXTENSION_FIELDS = {
-  frames: 'num_frames',
-  fps: 'fps',
-  motionBucketId: 'motion_bucket_id',
-  condAug: 'cond_aug',
-  seed: 'seed',
-  steps: 'num_inference_steps',
-  minGuidance: 'min_guidance_scale',
-  maxGuidance: 'max_guidance_scale',
-  decodeChunkSize: 'decode_chunk_size',
-} as const;
-
-const base = {
-  model: z.string().min(1),
-  seconds: z.string().regex(/^\d+$/).optional(),
-  size: z.string().regex(/^\d+x\d+$/, { error: 'needs both width and height' }).optional(),
-};
 
 function spec(extensions: boolean): EndpointSpec {
   return {
     provider: 'openai',
     id: '/videos',
-    uses: extensions ? ['width', 'height', ...(Object.keys(SVD_EXTENSION_FIELDS) as (keyof typeof SVD_EXTENSION_FIELDS)[])] : ['width', 'height'],
+    uses: ['width', 'height', 'duration', ...(extensions ? Object.keys(SVD_EXTENSION_FIELDS) as (keyof typeof SVD_EXTENSION_FIELDS)[] : [])],
     usesRemote: ['prompt', 'duration'],
-    schema: z.object({
-      ...base,
-      prompt: extensions ? z.string().optional() : z.string({ error: 'is required by the OpenAI videos API (SVD-compatible servers: set svdExtensions)' }),
+    // OpenAI requires a prompt; SVD-compatible servers (svdExtensions) do not, SVD has no text input.
+    schema: extensions ? videoCreateBody : videoCreateBody.extend({
+      prompt: z.string({ error: 'is required by the OpenAI videos API (SVD-compatible servers: set svdExtensions)' }),
     }),
-    fieldOf: { prompt: 'remote.prompt', seconds: 'remote.duration', size: 'width', model: 'remote.model' },
+    fieldOf: VIDEO_CREATE_FIELDS,
   };
 }
 
@@ -78,7 +60,7 @@ async function runOpenAI(job: Job, o: RemoteBackendOptions & { apiKey: string; b
   const fields = checkBody(endpoint, defined({
     model: remote.model ?? OPENAI_DEFAULT_MODEL,
     prompt: remote.prompt,
-    seconds: remote.duration === undefined ? undefined : String(remote.duration),
+    seconds: (remote.duration ?? req.duration) === undefined ? undefined : String(remote.duration ?? req.duration),
     size: req.width === undefined ? undefined : `${req.width}x${req.height}`,
   }), ourValues(req, remote)) as Record<string, string>;
   const form = new FormData();

@@ -54,6 +54,7 @@ export function registerGenerate(program: Command): void {
           dump: opts.dump ? npyDumper(resolve(opts.dump)) : undefined,
           force: Boolean(opts.force),
           ...(opts.maxMemory !== undefined ? { maxMemoryBytes: parseMemorySize(opts.maxMemory, '--max-memory') } : {}),
+          keepFrames: false, // the video file has them; chained clips then hold one clip's frames at a time
         });
         printLocal(result, Boolean(opts.json));
       } catch (err) {
@@ -79,7 +80,7 @@ function localIsGood(model: GenerationRequestInput['model']): boolean {
 
 function printLocal(r: GenerateResult, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify({ output: r.outputPath, seed: r.seed, backend: r.backend, format: r.format, width: r.width, height: r.height, frames: r.frames.length, fps: r.fps, timings: r.timings, stepTimings: r.stepTimings, metadata: r.metadata })}\n`);
+    process.stdout.write(`${JSON.stringify({ output: r.outputPath, seed: r.seed, backend: r.backend, format: r.format, width: r.width, height: r.height, frames: r.metadata.frames, fps: r.fps, timings: r.timings, stepTimings: r.stepTimings, metadata: r.metadata })}\n`);
     return;
   }
   const ms = (x: number | undefined) => (x === undefined ? '-' : `${Math.round(x)} ms`);
@@ -89,7 +90,8 @@ function printLocal(r: GenerateResult, json: boolean): void {
     [
       `seed: ${r.seed}`,
       `output: ${r.outputPath}`,
-      `video: ${r.frames.length} frames, ${r.width}x${r.height}, ${r.fps} fps, ${r.format}`,
+      `video: ${String(r.metadata.frames)} frames, ${r.width}x${r.height}, ${r.fps} fps, ${r.format}`,
+      ...(Array.isArray(r.metadata.clipSeeds) ? [`clips: ${r.metadata.clips} (overlap ${r.metadata.overlap}), seeds ${r.metadata.clipSeeds.join(', ')}`] : []),
       `device: ${r.metadata.provider}`,
       `timings: load ${ms(r.timings.load)}, preprocess ${ms(r.timings.preprocess)}, encode ${ms(r.timings.encode)}, ` +
         `unet ${steps.length} steps ${ms(r.timings.denoise)} (mean ${ms(mean)}/step: ${steps.map((s) => Math.round(s)).join(', ')}), ` +

@@ -1,51 +1,41 @@
 /**
- * The fal SVD endpoints this server answers as (docs/providers.md §2.6) and how each one's input maps
- * onto our request. Fields a client leaves out take the local model's defaults, not the hosted model's
- * (fal-ai/fast-svd-lcm defaults to 4 steps because it is an LCM model; ours is not).
+ * The fal SVD endpoints this server answers as (docs/providers.md §2.6), parsed with fal's wire schemas
+ * (src/backends/fal/wire.ts). Fields a client leaves out take the local model's defaults, not the hosted
+ * model's (fal-ai/fast-svd-lcm defaults to 4 steps because it is an LCM model; ours is not).
  */
-import { z } from 'zod';
-import { MAX_SEED, type GenerationRequestInput } from '../../request/schema.js';
+import { FAL_FIELDS, FAL_INPUTS, requestFromFalInput, type FalInput, type FalInputModel } from '../../backends/fal/wire.js';
+import { intRange, loose } from '../../request/fields.js';
+import type { GenerationRequestInput } from '../../request/schema.js';
 import { buildRequest, type Ctx } from '../context.js';
 import { HttpError } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
-import { parseWire, wireImage, wireInt, wireNumber } from './fields.js';
+import { parseWire, wireNamesOf } from './fields.js';
 
-const common = {
-  image_url: wireImage,
-  motion_bucket_id: wireInt(1, 255).optional(),
-  cond_aug: wireNumber(0, 10).optional(),
-  fps: wireInt(1, 60).optional(),
-  seed: wireInt(0, MAX_SEED).optional(),
+/** What this server takes per model: fal's inputs, except where our full sampler does more. */
+const SERVED = {
+  ...FAL_INPUTS,
+  // fal's hosted stable-video takes no steps; ours runs the full sampler, so `steps` is honoured (README), not dropped
+  'fal-ai/stable-video': FAL_INPUTS['fal-ai/stable-video'].extend({ steps: loose(intRange(1, 100)).optional() }),
 };
 
-/** Input schema per model alias (`fal-ai/<alias>`). */
-export const FAL_INPUTS = {
-  svd: z.object({ ...common, steps: wireInt(1, 100).optional(), mask_image_url: z.unknown().optional(), control_maps_data_url: z.unknown().optional() }),
-  'stable-video': z.object(common),
-  'fast-svd-lcm': z.object({ ...common, steps: wireInt(1, 20).optional() }),
-  'fast-svd': z.object({ ...common, steps: wireInt(1, 100).optional() }),
-} as const;
-
-export type FalAlias = keyof typeof FAL_INPUTS;
+/** Model aliases served (`fal-ai/<alias>`). */
+export type FalAlias = FalInputModel extends `fal-ai/${infer A}` ? A : never;
 
 export function isFalAlias(alias: string): alias is FalAlias {
-  return Object.hasOwn(FAL_INPUTS, alias);
+  return Object.hasOwn(SERVED, `fal-ai/${alias}`);
 }
 
-const WIRE_NAMES = { image: 'image_url', motionBucketId: 'motion_bucket_id', condAug: 'cond_aug', fps: 'fps', seed: 'seed', steps: 'steps' };
-
-/** Validates a fal input and reads its image; throws InvalidRequestError / HttpError named by fal field. */
+/** Validates a fal input and reads its images; throws InvalidRequestError / HttpError named by fal field. */
 export async function falRequest(ctx: Ctx, alias: FalAlias, input: Record<string, unknown>): Promise<GenerationRequestInput> {
-  const w = parseWire(FAL_INPUTS[alias], input) as z.output<(typeof FAL_INPUTS)['svd']>;
-  for (const field of ['mask_image_url', 'control_maps_data_url'] as const) {
-    if (w[field] !== undefined && w[field] !== null) {
-      throw new HttpError(422, 'unsupported_field', `${field}: is not supported by this server (motion masks and depth maps need fal's hosted model)`, [
-        { field, message: 'is not supported by this server (motion masks and depth maps need fal\'s hosted model)' },
-      ]);
-    }
+  const w = parseWire(SERVED[`fal-ai/${alias}`], input) as FalInput;
+  if (w.control_maps_data_url !== undefined && w.control_maps_data_url !== null) {
+    const message = "is not supported by this server (per-frame depth maps need fal's hosted model)";
+    throw new HttpError(422, 'unsupported_field', `control_maps_data_url: ${message}`, [{ field: 'control_maps_data_url', message }]);
   }
-  const image = await imageFromClient(w.image_url, 'image_url', { ...ctx.state.limits, ownUpload: (u) => ctx.state.uploads.bytesForUrl(u) });
-  return buildRequest(ctx, {
-    image, motionBucketId: w.motion_bucket_id, condAug: w.cond_aug, fps: w.fps, seed: w.seed, steps: w.steps,
-  }, WIRE_NAMES);
+  const limits = { ...ctx.state.limits, ownUpload: (u: URL) => ctx.state.uploads.bytesForUrl(u) };
+  const image = await imageFromClient(w.image_url, 'image_url', limits);
+  // fal's motion mask (white stays still, black moves) is our `mask`; see docs/motion-controls.md.
+  const hasMask = w.mask_image_url !== undefined && w.mask_image_url !== null && w.mask_image_url !== '';
+  const mask = hasMask ? await imageFromClient(w.mask_image_url, 'mask_image_url', limits) : undefined;
+  return buildRequest(ctx, { ...requestFromFalInput(w), image, mask }, wireNamesOf(FAL_FIELDS));
 }

@@ -5,25 +5,16 @@
  * accepted and echoed (SVD has no text input); `size` sets width×height (multiples of 64); `seconds` sets
  * the frame count at the requested fps (7 when not given). SVD knobs ride along as extension fields.
  */
-import { z } from 'zod';
+import { SVD_EXTENSION_FIELDS, requestFromExtensions, videoCreateBody } from '../../backends/openai/wire.js';
 import { body, buildRequest, type Ctx } from '../context.js';
-import { HttpError, looseNumber, parseJsonObject, sendFile, sendJson } from '../http.js';
+import { HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
 import type { Job } from '../jobs.js';
 import { isFormContentType, parseForm } from '../multipart.js';
 import { jobError } from '../problems.js';
 import type { Route } from '../router.js';
 import { parseWire, unknownFields } from './fields.js';
-import { EXTENSION_WIRE_NAMES, fromExtensions, openaiError, svdExtensionFields } from './openaiFields.js';
-
-const createBody = z.object({
-  prompt: z.string({ error: 'must be a string' }).optional(),
-  model: z.string({ error: 'must be a string' }).optional(),
-  seconds: z.preprocess(looseNumber, z.number({ error: 'must be a number of seconds, e.g. "4"' }).positive({ error: 'must be a positive number of seconds' })).optional(),
-  size: z.string().regex(/^\d+x\d+$/, { error: 'must be WIDTHxHEIGHT, e.g. 1024x576 (multiples of 64)' }).optional(),
-  input_reference: z.unknown().optional(),
-  ...svdExtensionFields,
-});
+import { openaiError } from './openaiFields.js';
 
 /** Reads the body as JSON or a form. */
 export async function readOpenAIBody(ctx: Ctx): Promise<Record<string, unknown>> {
@@ -49,17 +40,17 @@ function imageOf(ref: unknown): unknown {
 
 async function create(ctx: Ctx): Promise<void> {
   const raw = await readOpenAIBody(ctx);
-  const w = parseWire(createBody, raw);
+  const w = parseWire(videoCreateBody, raw);
   const image = await imageFromClient(imageOf(w.input_reference), 'input_reference', ctx.state.limits);
   const size = w.size?.split('x').map(Number);
-  const fields = fromExtensions(w);
+  const fields = requestFromExtensions(w);
   if (w.seconds !== undefined && fields.frames === undefined) fields.frames = Math.round(w.seconds * Number(fields.fps ?? 7));
   const request = buildRequest(ctx, { ...fields, image, width: size?.[0], height: size?.[1] }, {
-    ...EXTENSION_WIRE_NAMES, width: 'size', height: 'size', ...(w.seconds !== undefined && w.num_frames === undefined ? { frames: 'seconds' } : {}),
+    ...SVD_EXTENSION_FIELDS, width: 'size', height: 'size', ...(w.seconds !== undefined && w.num_frames === undefined ? { frames: 'seconds' } : {}),
   });
   const job = await ctx.state.queue.submit(request, {
     dialect: 'openai', imageField: 'input_reference', model: w.model ?? 'svd', prompt: w.prompt ?? null, size: w.size ?? null,
-    seconds: w.seconds === undefined ? null : String(w.seconds), ignored: unknownFields(createBody, raw),
+    seconds: w.seconds === undefined ? null : String(w.seconds), ignored: unknownFields(videoCreateBody, raw),
   }, w.prompt ? { prompt: w.prompt } : undefined);
   sendJson(ctx.res, 200, videoObject(job));
 }

@@ -5,55 +5,26 @@
  * blocks until the video is made; a client that hangs up cancels its job.
  */
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
-import { CAMERA_MOTIONS } from '../../backends/options.js';
-import type { RESIZE_MODES } from '../../request/schema.js';
+import {
+  MOTIONCTRL_FIELDS, SVD_FIELDS, motionCtrlBody, requestFromMotionCtrlBody, requestFromSvdBody, svdBody,
+} from '../../backends/segmind/wire.js';
 import { body, buildRequest, waitForJob, type Ctx } from '../context.js';
 import { boundedName } from '../../errors.js';
 import { headerSafe, HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
 import { jobError } from '../problems.js';
 import type { ErrorWriter, Route } from '../router.js';
-import { foldSeed, parseWire, unknownFields, wireBool, wireEnum, wireInt, wireIntOneOf, wireImage, wireNumber } from './fields.js';
+import { parseWire, unknownFields, wireNamesOf } from './fields.js';
 
 const segmindError: ErrorWriter = (ctx, err) => {
   sendJson(ctx.res, err.status, { error: err.message }, err.headers);
 };
 
-/** `/v1/svd`'s documented body (docs/providers.md §1.2): motion 1–180, cond_aug 0–1, frames 14 or 25, seed up to 15 digits. */
-const svdBody = z.object({
-  image: wireImage,
-  base64: wireBool.optional(),
-  cond_aug: wireNumber(0, 1).optional(),
-  fps: wireInt(1, 60).optional(),
-  frames: wireIntOneOf([14, 25]).optional(),
-  motion: wireInt(1, 180).optional(),
-  resize_method: wireEnum(['maintain_aspect_ratio', 'crop_to_16_9'] as const satisfies readonly (typeof RESIZE_MODES)[number][]).optional(),
-  seed: wireInt(-1, 999_999_999_999_999).optional(),
-});
-
-/** `/v1/motionctrl-svd`'s documented body (docs/providers.md §1.3): motion bucket 127–255, fps 5–30, a camera preset. */
-const motionCtrlBody = z.object({
-  input_image: wireImage,
-  motion: wireEnum(CAMERA_MOTIONS).optional(),
-  motion_bucket_id: wireInt(127, 255).optional(),
-  fps: wireInt(5, 30).optional(),
-  cond_aug: wireNumber(0, 1).optional(),
-  seed: wireInt(-1, 999_999_999_999_999).optional(),
-  decoding_t: wireInt(1, 128).optional(),
-  maintain_aspect_ratio: wireBool.optional(),
-  motion_speed: wireNumber(0, 10).optional(),
-  base64: wireBool.optional(),
-});
-
 async function svd(ctx: Ctx): Promise<void> {
   const raw = parseJsonObject(await body(ctx));
   const w = parseWire(svdBody, raw);
   const image = await imageFromClient(w.image, 'image', ctx.state.limits);
-  const request = buildRequest(ctx, {
-    image, fps: w.fps, motionBucketId: w.motion, seed: foldSeed(w.seed), condAug: w.cond_aug, frames: w.frames,
-    resize: w.resize_method,
-  }, { fps: 'fps', motionBucketId: 'motion', seed: 'seed', condAug: 'cond_aug', frames: 'frames', resize: 'resize_method' });
+  const request = buildRequest(ctx, { ...requestFromSvdBody(w), image }, wireNamesOf(SVD_FIELDS));
   await run(ctx, request, { endpoint: 'svd', imageField: 'image' }, undefined, unknownFields(svdBody, raw), w.base64 ?? false);
 }
 
@@ -61,16 +32,9 @@ async function motionCtrl(ctx: Ctx): Promise<void> {
   const raw = parseJsonObject(await body(ctx));
   const w = parseWire(motionCtrlBody, raw);
   const image = await imageFromClient(w.input_image, 'input_image', ctx.state.limits);
-  // MotionCtrl-SVD makes 14 frames (docs/providers.md §5.5); the seed defaults to the documented 985445.
-  const request = buildRequest(ctx, {
-    image, frames: 14, fps: w.fps, motionBucketId: w.motion_bucket_id, condAug: w.cond_aug,
-    seed: w.seed === undefined ? 985445 : foldSeed(w.seed), decodeChunkSize: w.decoding_t,
-    resize: w.maintain_aspect_ratio === false ? 'crop_to_16_9' : 'maintain_aspect_ratio',
-  }, { fps: 'fps', motionBucketId: 'motion_bucket_id', condAug: 'cond_aug', seed: 'seed', decodeChunkSize: 'decoding_t' });
-  const remote = { cameraMotion: w.motion ?? 'CW', motionSpeed: w.motion_speed };
-  // The local pipeline has no camera control; say so instead of pretending.
-  const ignored = [...unknownFields(motionCtrlBody, raw), ...(ctx.state.backendName === 'local' ? ['motion', 'motion_speed'].filter((k) => k in raw) : [])];
-  await run(ctx, request, { endpoint: 'motionctrl-svd', imageField: 'input_image' }, remote, ignored, w.base64 ?? false);
+  const request = buildRequest(ctx, { ...requestFromMotionCtrlBody(w), image }, wireNamesOf(MOTIONCTRL_FIELDS));
+  // a model without MotionCtrl's camera module refuses the request, naming the model to use
+  await run(ctx, request, { endpoint: 'motionctrl-svd', imageField: 'input_image' }, undefined, unknownFields(motionCtrlBody, raw), w.base64 ?? false);
 }
 
 async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Record<string, unknown>, remote: Record<string, unknown> | undefined, ignored: string[], base64: boolean): Promise<void> {

@@ -5,41 +5,31 @@
  * `[{b64_json}]` with `response_format: "b64_json"`. OpenAI-style errors.
  */
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import { SVD_EXTENSION_FIELDS, requestFromExtensions, videoGenerationBody } from '../../backends/openai/wire.js';
 import { body, buildRequest, fileUrl, waitForJob, type Ctx } from '../context.js';
-import { looseNumber, parseJsonObject, sendJson } from '../http.js';
+import { parseJsonObject, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
 import { jobError } from '../problems.js';
 import type { Route } from '../router.js';
 import { parseWire } from './fields.js';
-import { EXTENSION_WIRE_NAMES, fromExtensions, openaiError, svdExtensionFields } from './openaiFields.js';
-
-const generationBody = z.object({
-  model: z.string({ error: 'must be a string' }).optional(),
-  prompt: z.string({ error: 'must be a string' }).optional(),
-  image: z.unknown().optional(),
-  image_url: z.unknown().optional(),
-  width: z.preprocess(looseNumber, z.number({ error: 'must be a number' })).optional(),
-  height: z.preprocess(looseNumber, z.number({ error: 'must be a number' })).optional(),
-  response_format: z.enum(['url', 'b64_json'], { error: 'must be url or b64_json' }).optional(),
-  ...svdExtensionFields,
-});
+import { openaiError } from './openaiFields.js';
 
 async function generate(ctx: Ctx): Promise<void> {
-  const w = parseWire(generationBody, parseJsonObject(await body(ctx)));
+  const w = parseWire(videoGenerationBody, parseJsonObject(await body(ctx)));
   const field = w.image !== undefined ? 'image' : 'image_url';
   const image = await imageFromClient(w.image ?? w.image_url, field, ctx.state.limits);
-  const request = buildRequest(ctx, { ...fromExtensions(w), image, width: w.width, height: w.height }, {
-    ...EXTENSION_WIRE_NAMES, width: 'width', height: 'height',
+  const request = buildRequest(ctx, { ...requestFromExtensions(w), image, width: w.width, height: w.height }, {
+    ...SVD_EXTENSION_FIELDS, width: 'width', height: 'height',
   });
   const job = await ctx.state.queue.submit(request, { dialect: 'voltage', imageField: field, model: w.model ?? 'svd' }, w.prompt ? { prompt: w.prompt } : undefined);
   await waitForJob(ctx, job);
   if (job.status !== 'completed' || !job.result) throw jobError(job, ctx.state.log);
   const created = Math.floor(job.createdAt / 1000);
   if (w.response_format === 'b64_json') {
+    const { seed } = job.result; // read before the delete, which drops the job's result
     const b64 = (await readFile(await ctx.state.queue.resultFile(job))).toString('base64');
     await ctx.state.queue.delete(job.id);
-    sendJson(ctx.res, 200, { created, data: [{ b64_json: b64 }], seed: job.result.seed });
+    sendJson(ctx.res, 200, { created, data: [{ b64_json: b64 }], seed });
     return;
   }
   sendJson(ctx.res, 200, { created, data: [{ url: fileUrl(ctx, job.result) }], seed: job.result.seed });

@@ -11,7 +11,8 @@ import { packageRoot } from '../../models/paths.js';
 import { generationRequestSchema } from '../../request/schema.js';
 import { InvalidRequestError } from '../../errors.js';
 import { body, buildRequest, fileUrl, findJob, type Ctx } from '../context.js';
-import { HttpError, looseNumber, parseJsonObject, sendFile, sendJson } from '../http.js';
+import { looseBoolean, looseNumber } from '../../request/fields.js';
+import { HttpError, parseJsonObject, sendFile, sendJson } from '../http.js';
 import { imageFromClient } from '../imageInput.js';
 import type { Job } from '../jobs.js';
 import { isFormContentType, parseForm } from '../multipart.js';
@@ -24,7 +25,12 @@ const webError: ErrorWriter = (ctx, err) => {
 };
 
 /** The request fields a web client may set; the image is separate, the model/output/device are the server's. */
-export const WEB_FIELDS = ['width', 'height', 'resize', 'frames', 'steps', 'fps', 'motionBucketId', 'condAug', 'seed', 'minGuidance', 'maxGuidance', 'decodeChunkSize'] as const;
+export const WEB_FIELDS = [
+  'width', 'height', 'resize', 'frames', 'steps', 'fps', 'motionBucketId', 'condAug', 'seed', 'minGuidance', 'maxGuidance',
+  'decodeChunkSize', 'clips', 'duration', 'overlap', 'loop',
+] as const;
+/** Image fields besides the values above: the conditioning image (required) and the motion mask. */
+const WEB_IMAGES = ['image', 'mask'] as const;
 
 /** The page's files, resolved from the package root so they are found from src/ (tsx) and dist/ alike. */
 export function staticDir(): string {
@@ -70,7 +76,9 @@ function schema(ctx: Ctx): void {
   for (const side of ['width', 'height']) json.properties[side].multipleOf = 64;
   sendJson(ctx.res, 200, {
     request: json, authRequired: ctx.state.authRequired, maxBodyBytes: ctx.state.maxBodyBytes,
-    maxImageBytes: ctx.state.limits.maxBytes, backend: ctx.state.backendName, defaults: ctx.state.defaults,
+    maxImageBytes: ctx.state.limits.maxBytes, backend: ctx.state.backendName,
+    // what an empty field means: the server's defaults over the model's (resize's is the schema's resolution default)
+    defaults: { resize: 'stretch', ...ctx.state.modelDefaults, ...ctx.state.defaults },
   }, { 'cache-control': 'no-cache' });
 }
 
@@ -78,11 +86,16 @@ async function create(ctx: Ctx): Promise<void> {
   const bytes = await body(ctx);
   const ct = ctx.req.headers['content-type'];
   const raw = isFormContentType(ct) ? await parseForm(bytes, String(ct)) : parseJsonObject(bytes);
-  const unknown = Object.keys(raw).filter((k) => k !== 'image' && !(WEB_FIELDS as readonly string[]).includes(k));
-  if (unknown.length) throw new InvalidRequestError(unknown.map((field) => ({ field, message: `is not a known field (allowed: image, ${WEB_FIELDS.join(', ')})` })));
+  const known: readonly string[] = [...WEB_IMAGES, ...WEB_FIELDS];
+  const unknown = Object.keys(raw).filter((k) => !known.includes(k));
+  if (unknown.length) throw new InvalidRequestError(unknown.map((field) => ({ field, message: `is not a known field (allowed: ${known.join(', ')})` })));
   const image = await imageFromClient(raw.image, 'image', ctx.state.limits);
-  const fields: Record<string, unknown> = { image };
-  for (const f of WEB_FIELDS) if (raw[f] !== undefined && raw[f] !== '') fields[f] = f === 'resize' ? raw[f] : looseNumber(raw[f]);
+  const hasMask = raw.mask !== undefined && raw.mask !== '' && !(raw.mask instanceof Uint8Array && raw.mask.length === 0);
+  const fields: Record<string, unknown> = { image, mask: hasMask ? await imageFromClient(raw.mask, 'mask', ctx.state.limits) : undefined };
+  for (const f of WEB_FIELDS) {
+    if (raw[f] === undefined || raw[f] === '') continue;
+    fields[f] = f === 'resize' ? raw[f] : f === 'loop' ? looseBoolean(raw[f]) : looseNumber(raw[f]);
+  }
   const request = buildRequest(ctx, fields, {});
   const job = await ctx.state.queue.submit(request, { dialect: 'web', imageField: 'image' });
   sendJson(ctx.res, 202, jobJson(ctx, job), { location: `/api/jobs/${job.id}` });

@@ -8,11 +8,13 @@ const $ = (id) => document.getElementById(id);
 const LABELS = {
   width: 'Width (px)', height: 'Height (px)', resize: 'Resize', frames: 'Frames', steps: 'Steps', fps: 'FPS',
   motionBucketId: 'Motion bucket', condAug: 'Noise aug.', seed: 'Seed', minGuidance: 'Min guidance',
-  maxGuidance: 'Max guidance', decodeChunkSize: 'Decode chunk',
+  maxGuidance: 'Max guidance', decodeChunkSize: 'Decode chunk', clips: 'Clips', duration: 'Duration (s)',
+  overlap: 'Clip overlap', loop: 'Loop', mask: 'Motion mask',
 };
 const ACTIVE = new Set(['queued', 'running']);
 
 let imageFile = null;
+let maskFile = null;
 let current = null;
 let stream = null;
 
@@ -25,6 +27,7 @@ async function init() {
   }
   buildForm(schema.request.properties || {}, schema.defaults || {});
   setupDrop(schema.maxImageBytes);
+  setupMask(schema.maxImageBytes);
   $('generate').addEventListener('click', generate);
   $('cancel').addEventListener('click', cancel);
 }
@@ -37,10 +40,18 @@ function buildForm(props, defaults) {
     const range = p.minimum !== undefined && p.maximum !== undefined ? ` · ${p.minimum}–${p.maximum}` : '';
     title.textContent = (LABELS[name] || name) + range;
     let input;
-    if (Array.isArray(p.enum)) {
+    if (p.type === 'boolean') {
+      input = document.createElement('input');
+      input.type = 'checkbox';
+      input.value = 'true';
+      label.className = 'check';
+    } else if (Array.isArray(p.enum)) {
       input = document.createElement('select');
-      input.append(new Option('model default', ''));
+      const def = defaults[name] !== undefined ? defaults[name] : p.default;
+      input.append(new Option(def !== undefined ? `default: ${def}` : 'default', ''));
       for (const v of p.enum) input.append(new Option(v, v));
+      // long values (maintain_aspect_ratio) need the room of two columns
+      if (p.enum.some((v) => String(v).length > 12)) label.classList.add('wide');
     } else {
       input = document.createElement('input');
       input.type = 'number';
@@ -48,7 +59,7 @@ function buildForm(props, defaults) {
       if (p.maximum !== undefined) input.max = p.maximum;
       input.step = p.multipleOf || (p.type === 'integer' ? 1 : 'any');
       const def = defaults[name] !== undefined ? defaults[name] : p.default;
-      input.placeholder = name === 'seed' ? 'random' : def !== undefined ? `${def}` : 'model default';
+      input.placeholder = name === 'seed' ? 'random' : def !== undefined ? `${def}` : defaultHint(name, defaults);
     }
     input.name = name;
     input.id = `f-${name}`;
@@ -56,6 +67,13 @@ function buildForm(props, defaults) {
     label.append(title, input);
     form.append(label);
   }
+}
+
+/** What an empty field means when no single value can be shown. */
+function defaultHint(name, defaults) {
+  if (name === 'decodeChunkSize' && defaults.frames !== undefined) return `all (${defaults.frames})`;
+  if (name === 'duration') return 'one clip';
+  return 'default';
 }
 
 function setupDrop(maxBytes) {
@@ -84,6 +102,24 @@ function setupDrop(maxBytes) {
   });
 }
 
+function setupMask(maxBytes) {
+  const input = $('mask-input');
+  input.addEventListener('change', () => {
+    const file = input.files[0];
+    maskFile = null;
+    $('mask-clear').hidden = !file;
+    if (!file) return;
+    if (!/^image\/(png|jpeg|webp)$/.test(file.type)) return showError(`The mask is ${file.type || 'not an image'}; use PNG, JPEG or WebP.`);
+    if (maxBytes && file.size > maxBytes) return showError(`The mask is ${file.size} bytes; this server takes up to ${maxBytes}.`);
+    maskFile = file;
+  });
+  $('mask-clear').addEventListener('click', () => {
+    input.value = '';
+    maskFile = null;
+    $('mask-clear').hidden = true;
+  });
+}
+
 function authHeaders() {
   const key = $('api-key').value.trim();
   if (!key) return {};
@@ -96,7 +132,11 @@ async function generate() {
   resetOutput();
   const form = new FormData();
   form.append('image', imageFile, imageFile.name || 'image.png');
-  for (const el of $('params').elements) if (el.name && el.value !== '') form.append(el.name, el.value);
+  if (maskFile) form.append('mask', maskFile, maskFile.name || 'mask.png');
+  for (const el of $('params').elements) {
+    if (!el.name || (el.type === 'checkbox' && !el.checked)) continue;
+    if (el.value !== '') form.append(el.name, el.value);
+  }
   $('generate').disabled = true;
   setStatus('Uploading…');
   let res;
@@ -104,11 +144,13 @@ async function generate() {
     res = await fetch('/api/jobs', { method: 'POST', headers: authHeaders(), body: form });
   } catch (err) {
     $('generate').disabled = false;
+    setStatus('Not sent.');
     return showError(`Could not reach the server: ${err.message}`);
   }
   const body = await res.json().catch(() => null);
   if (!res.ok) {
     $('generate').disabled = false;
+    setStatus(res.status === 401 ? 'Not sent: check the API key.' : 'Not sent: fix the fields below.');
     return showError(errorText(body, res.status));
   }
   render(body);
@@ -163,11 +205,13 @@ function render(job) {
   $('cancel').hidden = !active;
   $('progress').value = job.progress ? job.progress.fraction : 0;
   const p = job.progress || {};
-  $('step').textContent = p.step && p.totalSteps ? `step ${p.step}/${p.totalSteps}` : '';
+  const clip = p.clip && p.totalClips > 1 ? `clip ${p.clip}/${p.totalClips}, ` : '';
+  $('step').textContent = p.step && p.totalSteps ? `${clip}step ${p.step}/${p.totalSteps}` : '';
   $('log').textContent = (job.logs || []).map((l) => l.message).join('\n');
   $('log').scrollTop = $('log').scrollHeight;
   if (job.status === 'queued') setStatus(job.queuePosition > 0 ? `Queued (${job.queuePosition} ahead)` : 'Queued, starting next');
-  else if (job.status === 'running') setStatus(`Running: ${p.stage || 'starting'}`);
+  // Before the first stage reports, the worker is opening the model (building its graphs on a first run).
+  else if (job.status === 'running') setStatus(p.stage ? `Running: ${p.stage}` : 'Running: loading the model (the first run also builds it)…');
   else if (job.status === 'completed' && job.video) {
     setStatus('Done.');
     const video = $('video');
