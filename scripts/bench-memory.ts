@@ -2,7 +2,8 @@
  * Session memory benchmark: what onnxruntime does to the weights at load, per session option.
  *
  *   npx tsx scripts/bench-memory.ts --model <built model dir> [--roles unet] [--sets default,no-prepack,...]
- *                                   [--latent 8] [--frames 2] [--threads 2] [--cap-gib 14]
+ *                                   [--latent 8|HxW] [--frames 2] [--threads 2] [--cap-gib 14]
+ *   npx tsx scripts/bench-memory.ts --model <dir> --generate 64x64x4,512x512x14:2   (estimate vs measured peak RSS)
  *
  * Each option set loads the graphs in a fresh child process (killed above the RSS cap, which is never more
  * than the memory available minus 3 GiB), then runs one UNet CFG step (batch 2) on a latent×latent sample.
@@ -48,7 +49,7 @@ interface Report {
   inputType: string;
 }
 
-async function child(model: string, roles: GraphRole[], set: string, o: { latent: number; frames: number; steps: number; threads: number }): Promise<void> {
+async function child(model: string, roles: GraphRole[], set: string, o: { latent: string; frames: number; steps: number; threads: number }): Promise<void> {
   const baselineRss = process.memoryUsage().rss;
   const dir = readModelDirectory(model);
   const host = new InProcessOrtHost();
@@ -63,7 +64,8 @@ async function child(model: string, roles: GraphRole[], set: string, o: { latent
   };
   const unet = runners.unet;
   if (unet) {
-    const [B, F, C, h, w] = [2, o.frames, 8, o.latent, o.latent];
+    const [h, w] = o.latent.split('x').map(Number).concat(Number(o.latent.split('x')[0])).slice(0, 2);
+    const [B, F, C] = [2, o.frames, 8];
     const sample = Float32Array.from({ length: B * F * C * h * w }, (_, i) => Math.sin(i * 0.37));
     const context = Float32Array.from({ length: B * 1024 }, (_, i) => (i < 1024 ? 0 : Math.cos(i * 0.11)));
     const feeds = {
@@ -155,13 +157,13 @@ async function main(): Promise<void> {
   });
   if (!values.model) throw new Error('--model <built model directory> is required');
   const roles = values.roles!.split(',') as GraphRole[];
-  const o = { latent: Number(values.latent), frames: Number(values.frames), steps: Number(values.steps), threads: Number(values.threads) };
+  const o = { latent: values.latent!, frames: Number(values.frames), steps: Number(values.steps), threads: Number(values.threads) };
   if (values.child === 'generate') return childGenerate(values.model, values.generate!, o.threads, values.device!);
   if (values.child) return child(values.model, roles, values.child, o);
   if (values.generate) return compareEstimates(values.model, values.generate.split(','), o.threads, values.device!, Number(values['cap-gib']));
 
   const weightBytes = values['weight-bytes'] ? Number(values['weight-bytes']) : storedWeightBytes(values.model, roles);
-  console.log(`model ${values.model}, graphs ${roles.join(',')}, compute weight bytes ${bytes(weightBytes)}; step latent ${o.latent}×${o.latent}, ${o.frames} frames, batch 2`);
+  console.log(`model ${values.model}, graphs ${roles.join(',')}, compute weight bytes ${bytes(weightBytes)}; step latent ${o.latent}, ${o.frames} frames, batch 2`);
   console.log('| option set | load | RSS after load | × weights | peak RSS after steps | × weights | steps |');
   console.log('|---|---|---|---|---|---|---|');
   for (const set of values.sets!.split(',')) {

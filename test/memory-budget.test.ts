@@ -191,3 +191,14 @@ describe('svd serve admits jobs within --max-memory', () => {
     expect(err.issues[0].field).toBe('frames');
   });
 });
+
+describe('intra-op threads', () => {
+  it('counts physical cores, not SMT siblings', async () => {
+    const { countPhysicalCores } = await import('../src/runtime/cpu.js');
+    const cpu = (n: number, pkg: number, core: number) => `processor\t: ${n}\nphysical id\t: ${pkg}\ncore id\t\t: ${core}\n`;
+    // 2 packages × 2 cores × 2 threads
+    const text = [cpu(0, 0, 0), cpu(1, 0, 1), cpu(2, 1, 0), cpu(3, 1, 1), cpu(4, 0, 0), cpu(5, 0, 1), cpu(6, 1, 0), cpu(7, 1, 1)].join('\n');
+    expect(countPhysicalCores(text)).toBe(4);
+    expect(countPhysicalCores('processor\t: 0\nmodel name\t: some ARM\n')).toBe(0);
+  });
+});
