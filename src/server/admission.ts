@@ -31,6 +31,12 @@ export async function localAdmission(o: AdmissionOptions): Promise<(request: Gen
   else load.catch((err) => o.log(`memory admission off until the model resolves: ${err instanceof Error ? err.message : String(err)}`));
   return (request) => {
     if (!known) return;
-    assertFitsMemory(resolveForModel(request, known.manifest, () => 0, known.memory), known.manifest, known.memory);
+    let resolved;
+    try {
+      resolved = resolveForModel(request, known.manifest, () => 0, known.memory);
+    } catch {
+      return; // other model-dependent field errors are the job's to report, as without admission
+    }
+    assertFitsMemory(resolved, known.manifest, known.memory);
   };
 }
