@@ -46,6 +46,25 @@ describe('web page', () => {
     await page.goto(server.url);
     // The form comes from /schema.json: steps has the schema's range.
     await expect.poll(() => page.locator('#f-steps').getAttribute('max')).toBe('100');
+    // Empty fields show what they mean: the model's defaults (tiny: 14 frames, 128×64), the server's (steps 2).
+    expect(await page.getAttribute('#f-frames', 'placeholder')).toBe('14');
+    expect(await page.getAttribute('#f-width', 'placeholder')).toBe('128');
+    expect(await page.getAttribute('#f-fps', 'placeholder')).toBe('7');
+    expect(await page.getAttribute('#f-steps', 'placeholder')).toBe('2');
+    expect(await page.getAttribute('#f-decodeChunkSize', 'placeholder')).toBe('all (14)');
+    expect(await page.textContent('#f-resize option:first-child')).toBe('default: stretch');
+    // …and the resize choices are not cut: its select is as wide as its longest option
+    const resizeFits = await page.evaluate(`(() => {
+      const s = document.getElementById('f-resize');
+      const probe = document.createElement('select');
+      probe.style.width = 'auto';
+      probe.append(new Option('maintain_aspect_ratio'));
+      document.body.append(probe);
+      const fits = s.getBoundingClientRect().width >= probe.getBoundingClientRect().width;
+      probe.remove();
+      return fits;
+    })()`);
+    expect(resizeFits).toBe(true);
     expect(await page.locator('#key-row').isVisible()).toBe(true);
     await page.fill('#api-key', KEY);
     await page.setInputFiles('#image-input', FIXTURE_IMAGE);
@@ -96,5 +115,6 @@ describe('web page', () => {
     await page.fill('#f-height', '64');
     await page.click('#generate');
     await expect.poll(() => page.textContent('#error')).toMatch(/Width \(px\): must be a multiple of 64/);
+    expect(await page.textContent('#status')).toBe('Not sent: fix the fields below.'); // not "Uploading…"
   });
 });

@@ -6,6 +6,8 @@ import type { Backend, BackendResult, GenerateCallOptions } from './types.js';
 import type { GenerationRequestInput } from '../request/schema.js';
 import { generateVideo, openModelPipeline, PipelinePool } from '../pipeline/local.js';
 import type { SvdPipeline } from '../pipeline/pipeline.js';
+import type { ModelManifest } from '../models/manifest.js';
+import { modelRefDefaults } from '../models/variants.js';
 
 export interface LocalBackendOptions {
   /** Default model when a request names none (registry name, directory or repo id); default: embedded tiny model. */
@@ -20,6 +22,11 @@ export class LocalBackend implements Backend {
   private readonly pool = new PipelinePool();
 
   constructor(private readonly options: LocalBackendOptions = {}) {}
+
+  /** The default model's generation defaults, when known without loading it (the web page shows them). */
+  modelDefaults(): ModelManifest['defaults'] | undefined {
+    return modelRefDefaults(this.options.model);
+  }
 
   /** Opens (once) and returns the pipeline for a model reference. */
   pipeline(model?: string, device?: string, signal?: AbortSignal): Promise<SvdPipeline> {

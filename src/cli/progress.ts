@@ -23,7 +23,8 @@ export function createProgressReporter(stream: NodeJS.WriteStream = process.stde
       if (e.step === 0) {
         denoiseStart = performance.now();
       } else {
-        const line = renderStep(e.step, e.totalSteps, performance.now() - denoiseStart);
+        const clip = e.totalClips ? `clip ${e.clip}/${e.totalClips} ` : '';
+        const line = clip + renderStep(e.step, e.totalSteps, performance.now() - denoiseStart);
         if (tty) stream.write(`\r${line}${e.step === e.totalSteps ? '\n' : ''}`);
         else if (e.step === e.totalSteps || e.step === 1 || e.step % 5 === 0) stream.write(`${line}\n`);
       }

@@ -19,6 +19,8 @@ export interface ServerState {
   /** Request fields applied when a client does not set them (e.g. `steps` from `svd serve --steps`). */
   defaults: Partial<GenerationRequestInput>;
   device: string;
+  /** The local model's own defaults (frames, fps, size, ...), when known: the web page shows them. */
+  modelDefaults?: Record<string, unknown>;
   /** Which backend runs the jobs (`local`, `segmind`, ...). */
   backendName: string;
   authRequired: boolean;

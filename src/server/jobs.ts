@@ -53,7 +53,7 @@ export interface Job {
   expiresAt?: number;
   status: JobStatus;
   /** Overall 0..1 and the latest denoising step. */
-  progress: { fraction: number; stage?: ProgressEvent['stage']; step?: number; totalSteps?: number };
+  progress: { fraction: number; stage?: ProgressEvent['stage']; step?: number; totalSteps?: number; clip?: number; totalClips?: number };
   logs: JobLog[];
   result?: JobResult;
   failure?: JobFailure;
@@ -310,8 +310,10 @@ export class EmbeddedQueue implements JobQueue {
       stage: e.stage,
       step: e.stage === 'denoise' ? e.step : job.progress.step,
       totalSteps: e.stage === 'denoise' ? e.totalSteps : job.progress.totalSteps,
+      ...(e.totalClips ? { clip: e.clip, totalClips: e.totalClips } : {}),
     };
-    if (e.stage === 'denoise' && e.step && e.totalSteps) this.addLog(job, `denoise step ${e.step}/${e.totalSteps}`);
+    const clip = e.totalClips ? `clip ${e.clip}/${e.totalClips} ` : '';
+    if (e.stage === 'denoise' && e.step && e.totalSteps) this.addLog(job, `${clip}denoise step ${e.step}/${e.totalSteps}`);
     else if (e.stage !== 'denoise' && (e.fraction ?? 0) === 0) this.addLog(job, e.message ? `${e.stage}: ${e.message}` : e.stage);
     else this.notify(job);
   }

@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBackend } from '../backends/index.js';
+import { LocalBackend } from '../backends/local.js';
 import type { Backend } from '../backends/types.js';
 import { hostOfHeader, isCrossOriginWrite, isLoopbackHost, keyMatches, presentedKey } from './auth.js';
 import type { Ctx, ServerState } from './context.js';
@@ -72,6 +73,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     maxBodyBytes: o.maxBodyBytes,
     defaults: o.defaults,
     device: o.device,
+    modelDefaults: backend instanceof LocalBackend ? backend.modelDefaults() : undefined,
     backendName: backend?.name ?? 'local',
     authRequired: o.apiKey !== undefined,
     publicUrl: o.publicUrl,

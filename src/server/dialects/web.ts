@@ -76,7 +76,9 @@ function schema(ctx: Ctx): void {
   for (const side of ['width', 'height']) json.properties[side].multipleOf = 64;
   sendJson(ctx.res, 200, {
     request: json, authRequired: ctx.state.authRequired, maxBodyBytes: ctx.state.maxBodyBytes,
-    maxImageBytes: ctx.state.limits.maxBytes, backend: ctx.state.backendName, defaults: ctx.state.defaults,
+    maxImageBytes: ctx.state.limits.maxBytes, backend: ctx.state.backendName,
+    // what an empty field means: the server's defaults over the model's (resize's is the schema's resolution default)
+    defaults: { resize: 'stretch', ...ctx.state.modelDefaults, ...ctx.state.defaults },
   }, { 'cache-control': 'no-cache' });
 }
 

@@ -11,8 +11,8 @@ import type { GenerationRequestInput } from '../../request/schema.js';
 import type { ProgressEvent } from '../../backends/types.js';
 
 export interface QueuedJobData {
-  /** The request with `image` replaced by `imageBase64`; model, output and device are the worker's own. */
-  request: Omit<GenerationRequestInput, 'image' | 'output' | 'model' | 'device'> & { imageBase64: string };
+  /** The request with `image` (and `mask`) replaced by `imageBase64` (`maskBase64`); model, output and device are the worker's own. */
+  request: Omit<GenerationRequestInput, 'image' | 'mask' | 'output' | 'model' | 'device'> & { imageBase64: string; maskBase64?: string };
   meta: Record<string, unknown>;
   resultTtlSeconds: number;
   createdAt: number;
@@ -24,6 +24,8 @@ export interface QueuedProgress {
   stage?: ProgressEvent['stage'];
   step?: number;
   totalSteps?: number;
+  clip?: number;
+  totalClips?: number;
   log?: string;
   worker?: string;
 }
@@ -32,14 +34,17 @@ export interface QueuedProgress {
 export type QueuedResult = Omit<JobResult, 'path'> & { worker: string };
 
 export function encodeJobData(request: GenerationRequestInput, meta: Record<string, unknown>, resultTtlSeconds: number): QueuedJobData {
-  const { image, output: _o, model: _m, device: _d, ...rest } = request;
+  const { image, mask, output: _o, model: _m, device: _d, ...rest } = request;
   if (!(image instanceof Uint8Array)) throw new Error('a queued job needs the image as bytes');
-  return { request: { ...rest, imageBase64: Buffer.from(image).toString('base64') }, meta, resultTtlSeconds, createdAt: Date.now() };
+  if (mask !== undefined && !(mask instanceof Uint8Array)) throw new Error('a queued job needs the motion mask as bytes');
+  const maskBase64 = mask === undefined ? {} : { maskBase64: Buffer.from(mask).toString('base64') };
+  return { request: { ...rest, imageBase64: Buffer.from(image).toString('base64'), ...maskBase64 }, meta, resultTtlSeconds, createdAt: Date.now() };
 }
 
 export function decodeRequest(data: QueuedJobData): GenerationRequestInput {
-  const { imageBase64, ...rest } = data.request;
-  return { ...rest, image: new Uint8Array(Buffer.from(imageBase64, 'base64')) };
+  const { imageBase64, maskBase64, ...rest } = data.request;
+  const mask = maskBase64 === undefined ? {} : { mask: new Uint8Array(Buffer.from(maskBase64, 'base64')) };
+  return { ...rest, image: new Uint8Array(Buffer.from(imageBase64, 'base64')), ...mask };
 }
 
 const FAILURE_TAG = 'svd-failure:';

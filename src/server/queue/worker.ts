@@ -31,7 +31,7 @@ export interface QueueWorkerOptions {
   url: string;
   /** Registry name, model directory or repo id; default: the embedded tiny model. */
   model?: string;
-  /** auto | cpu | cuda | cuda:N. Default auto. */
+  /** auto | cpu | cuda | cuda:N | webgpu. Default auto. */
   device?: string;
   /** Jobs run at once by this process. Default 1 (one GPU runs one job at a time best). */
   concurrency?: number;
@@ -144,7 +144,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      const problem = a.stop === 'cancel' ? new HttpError(499, 'cancelled', a.reason ?? 'cancelled') : toHttpError(err, log);
+      const problem = a.stop === 'cancel' ? new HttpError(499, 'cancelled', a.reason ?? 'cancelled') : toHttpError(err, log, job.data.meta);
       log(`job ${id} ${a.stop === 'cancel' ? 'cancelled' : `failed: ${problem.message}`}`);
       // Unrecoverable: a bad input or a cancel does not get better by running again.
       throw new UnrecoverableError(encodeFailure(problem));
@@ -215,8 +215,10 @@ function progressPublisher(job: BullJob<QueuedJobData>, worker: string) {
     send,
     event(e: ProgressEvent) {
       const fraction = Math.max(last.fraction, overallFraction(e));
-      const step = e.stage === 'denoise' ? { step: e.step ?? last.step, totalSteps: e.totalSteps ?? last.totalSteps } : {};
-      if (e.stage === 'denoise' && e.step && e.totalSteps) send({ fraction, stage: e.stage, ...step, log: `denoise step ${e.step}/${e.totalSteps}` });
+      const clip = e.totalClips ? { clip: e.clip, totalClips: e.totalClips } : {};
+      const step = e.stage === 'denoise' ? { step: e.step ?? last.step, totalSteps: e.totalSteps ?? last.totalSteps, ...clip } : {};
+      const clipLog = e.totalClips ? `clip ${e.clip}/${e.totalClips} ` : '';
+      if (e.stage === 'denoise' && e.step && e.totalSteps) send({ fraction, stage: e.stage, ...step, log: `${clipLog}denoise step ${e.step}/${e.totalSteps}` });
       else if (e.stage !== 'denoise' && (e.fraction ?? 0) === 0) send({ fraction, stage: e.stage, log: e.message ? `${e.stage}: ${e.message}` : e.stage });
       else if (Date.now() - lastSent > 250) send({ fraction, stage: e.stage, ...step });
     },

@@ -47,8 +47,11 @@ function buildForm(props, defaults) {
       label.className = 'check';
     } else if (Array.isArray(p.enum)) {
       input = document.createElement('select');
-      input.append(new Option('model default', ''));
+      const def = defaults[name] !== undefined ? defaults[name] : p.default;
+      input.append(new Option(def !== undefined ? `default: ${def}` : 'default', ''));
       for (const v of p.enum) input.append(new Option(v, v));
+      // long values (maintain_aspect_ratio) need the room of two columns
+      if (p.enum.some((v) => String(v).length > 12)) label.classList.add('wide');
     } else {
       input = document.createElement('input');
       input.type = 'number';
@@ -56,7 +59,7 @@ function buildForm(props, defaults) {
       if (p.maximum !== undefined) input.max = p.maximum;
       input.step = p.multipleOf || (p.type === 'integer' ? 1 : 'any');
       const def = defaults[name] !== undefined ? defaults[name] : p.default;
-      input.placeholder = name === 'seed' ? 'random' : def !== undefined ? `${def}` : 'model default';
+      input.placeholder = name === 'seed' ? 'random' : def !== undefined ? `${def}` : defaultHint(name, defaults);
     }
     input.name = name;
     input.id = `f-${name}`;
@@ -64,6 +67,13 @@ function buildForm(props, defaults) {
     label.append(title, input);
     form.append(label);
   }
+}
+
+/** What an empty field means when no single value can be shown. */
+function defaultHint(name, defaults) {
+  if (name === 'decodeChunkSize' && defaults.frames !== undefined) return `all (${defaults.frames})`;
+  if (name === 'duration') return 'one clip';
+  return 'default';
 }
 
 function setupDrop(maxBytes) {
@@ -134,11 +144,13 @@ async function generate() {
     res = await fetch('/api/jobs', { method: 'POST', headers: authHeaders(), body: form });
   } catch (err) {
     $('generate').disabled = false;
+    setStatus('Not sent.');
     return showError(`Could not reach the server: ${err.message}`);
   }
   const body = await res.json().catch(() => null);
   if (!res.ok) {
     $('generate').disabled = false;
+    setStatus(res.status === 401 ? 'Not sent: check the API key.' : 'Not sent: fix the fields below.');
     return showError(errorText(body, res.status));
   }
   render(body);
@@ -198,7 +210,8 @@ function render(job) {
   $('log').textContent = (job.logs || []).map((l) => l.message).join('\n');
   $('log').scrollTop = $('log').scrollHeight;
   if (job.status === 'queued') setStatus(job.queuePosition > 0 ? `Queued (${job.queuePosition} ahead)` : 'Queued, starting next');
-  else if (job.status === 'running') setStatus(`Running: ${p.stage || 'starting'}`);
+  // Before the first stage reports, the worker is opening the model (building its graphs on a first run).
+  else if (job.status === 'running') setStatus(p.stage ? `Running: ${p.stage}` : 'Running: loading the model (the first run also builds it)…');
   else if (job.status === 'completed' && job.video) {
     setStatus('Done.');
     const video = $('video');
