@@ -170,7 +170,8 @@ describe('segmind pixverse-image2video', () => {
   });
 
   it("takes the request's duration (the CLI's --duration) when remote.duration is not set", async () => {
-    await backend().generate({ image, duration: 8, output: join(dir, 'd.mp4') }, { remote: { prompt: 'the cat waves' } });
+    const request = { image, duration: 8, output: join(dir, 'd.mp4') };
+    await backend().generate(request, { remote: { prompt: 'the cat waves' } });
     expect(posts('pixverse-image2video')[0].json()).toMatchObject({ duration: 8 });
   });
 
