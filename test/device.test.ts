@@ -2,18 +2,26 @@
 import { describe, expect, it } from 'vitest';
 import { ExecutionProviderError } from '../src/errors.js';
 import { DeviceSessionFactory, parseDevice } from '../src/runtime/device.js';
+import type { WebGpuAdapter, WebGpuQuery } from '../src/runtime/webgpu.js';
 import type { HostedSession, OrtHost, SessionSpec } from '../src/runtime/ortHost.js';
 import { decodeChunked } from '../src/pipeline/decode.js';
 
-/** A host that records what was asked and fails CUDA sessions with onnxruntime's own message. */
-function fakeHost(cudaWorks: boolean): OrtHost & { specs: SessionSpec[] } {
+const noAdapter = async (): Promise<WebGpuQuery> => ({ problem: 'no WebGPU adapter (Dawn found no usable Vulkan, Metal or D3D12 device)' });
+const adapter = (emulated: boolean): WebGpuAdapter => ({
+  vendor: emulated ? 'mesa' : 'nvidia', architecture: emulated ? 'software' : 'ada', device: '', description: emulated ? 'llvmpipe' : 'NVIDIA RTX 4090',
+  type: emulated ? 'cpu' : 'gpu', emulated, shaderF16: true, maxStorageBufferBindingSize: emulated ? 2 ** 27 : 2 ** 31, maxBufferSize: 2 ** 32 - 1, source: 'dawn',
+});
+
+/** A host that records what was asked and fails CUDA (and, when asked, WebGPU) sessions with onnxruntime's own message. */
+function fakeHost(cudaWorks: boolean, webgpuWorks = true): OrtHost & { specs: SessionSpec[] } {
   const specs: SessionSpec[] = [];
   return {
     specs,
     async createSession(spec) {
       specs.push(spec);
-      const wantsCuda = spec.executionProviders.some((p) => typeof p !== 'string' && p.name === 'cuda');
-      if (wantsCuda && !cudaWorks) throw new Error('OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library');
+      const wants = (name: string) => spec.executionProviders.some((p) => typeof p !== 'string' && p.name === name);
+      if (wants('cuda') && !cudaWorks) throw new Error('OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library');
+      if (wants('webgpu') && !webgpuWorks) throw new Error('Failed to get a WebGPU adapter: No supported adapters');
       return { path: spec.path, inputs: [], outputs: [], run: async () => ({}), release: async () => {} } satisfies HostedSession;
     },
     async close() {},
@@ -24,13 +32,15 @@ describe('device selection', () => {
   it('parses devices and refuses others naming what is allowed', () => {
     expect(parseDevice('cuda:1')).toEqual({ kind: 'cuda', deviceId: 1 });
     expect(parseDevice('auto')).toEqual({ kind: 'auto', deviceId: 0 });
-    expect(() => parseDevice('gpu')).toThrow(/use auto, cpu, cuda or cuda:N/);
+    expect(parseDevice('webgpu')).toEqual({ kind: 'webgpu', deviceId: 0 });
+    expect(() => parseDevice('gpu')).toThrow(/use auto, cpu, cuda, cuda:N or webgpu/);
+    expect(() => parseDevice('webgpu:1')).toThrow(/cannot be pointed at one adapter; use webgpu/);
   });
 
   it('auto falls back to CPU when the CUDA provider is not installed, warns once, and keeps CPU for every model', async () => {
     const host = fakeHost(true);
     const warnings: string[] = [];
-    const f = new DeviceSessionFactory(host, parseDevice('auto'), (m) => warnings.push(m), {}, () => undefined);
+    const f = new DeviceSessionFactory(host, parseDevice('auto'), (m) => warnings.push(m), {}, () => undefined, noAdapter);
     await f.open('a.onnx');
     await f.open('b.onnx');
     expect(host.specs.map((s) => s.executionProviders)).toEqual([['cpu'], ['cpu']]);
@@ -42,7 +52,7 @@ describe('device selection', () => {
   it('auto falls back when the library is present but cannot load (missing CUDA/cuDNN)', async () => {
     const host = fakeHost(false);
     const warnings: string[] = [];
-    const f = new DeviceSessionFactory(host, parseDevice('auto'), (m) => warnings.push(m), {}, () => '/fake/libonnxruntime_providers_cuda.so');
+    const f = new DeviceSessionFactory(host, parseDevice('auto'), (m) => warnings.push(m), {}, () => '/fake/libonnxruntime_providers_cuda.so', noAdapter);
     await f.open('a.onnx');
     expect(host.specs.map((s) => s.executionProviders)).toEqual([[{ name: 'cuda', deviceId: 0 }], ['cpu']]);
     expect(warnings[0]).toMatch(/Failed to load shared library/);
@@ -63,6 +73,49 @@ describe('device selection', () => {
     expect(err).toBeInstanceOf(ExecutionProviderError);
     expect(err.message).toMatch(/device cuda:0: the CUDA execution provider could not be loaded .*svd setup cuda.*--device cpu/);
     expect(host.specs).toHaveLength(1);
+  });
+
+  it('auto takes WebGPU on a real GPU adapter when CUDA is missing, says so once, and keeps it', async () => {
+    const host = fakeHost(false);
+    const warnings: string[] = [];
+    const f = new DeviceSessionFactory(host, parseDevice('auto'), (m) => warnings.push(m), {}, () => undefined, async () => ({ adapter: adapter(false) }));
+    await f.open('a.onnx');
+    await f.open('b.onnx');
+    expect(host.specs.map((s) => s.executionProviders)).toEqual([[{ name: 'webgpu' }], [{ name: 'webgpu' }]]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/CUDA is not available .*running on WebGPU: nvidia NVIDIA RTX 4090 \(gpu, shader-f16, binding limit 2048 MiB\)/);
+    expect(f.provider).toMatchObject({ provider: 'webgpu', adapter: { description: 'NVIDIA RTX 4090' } });
+  });
+
+  it('auto never takes a CPU-emulated adapter (lavapipe): CPU, with the reason', async () => {
+    const host = fakeHost(false);
+    const warnings: string[] = [];
+    const f = new DeviceSessionFactory(host, parseDevice('auto'), (m) => warnings.push(m), {}, () => undefined, async () => ({ adapter: adapter(true) }));
+    await f.open('a.onnx');
+    expect(host.specs.map((s) => s.executionProviders)).toEqual([['cpu']]);
+    expect(warnings[0]).toMatch(/only WebGPU adapter is CPU-emulated .*llvmpipe.*ask for it with --device webgpu; running on CPU/);
+  });
+
+  it('auto falls back to CPU when the WebGPU session cannot be created on the GPU adapter', async () => {
+    const host = fakeHost(false, false);
+    const warnings: string[] = [];
+    const f = new DeviceSessionFactory(host, parseDevice('auto'), (m) => warnings.push(m), {}, () => undefined, async () => ({ adapter: adapter(false) }));
+    await f.open('a.onnx');
+    expect(host.specs.map((s) => s.executionProviders)).toEqual([[{ name: 'webgpu' }], ['cpu']]);
+    expect(warnings[0]).toMatch(/WebGPU failed on .*No supported adapters; running on CPU/);
+  });
+
+  it('webgpu asked by name uses even an emulated adapter, and fails with the Vulkan install hint when none opens', async () => {
+    const ok = fakeHost(false);
+    const f = new DeviceSessionFactory(ok, parseDevice('webgpu'), () => {}, {}, () => '/fake/lib.so', async () => ({ adapter: adapter(true) }));
+    await f.open('a.onnx');
+    expect(ok.specs[0]).toMatchObject({ executionProviders: [{ name: 'webgpu' }], logSeverityLevel: 3 });
+    expect(f.provider).toMatchObject({ provider: 'webgpu', adapter: { emulated: true } });
+    const broken = fakeHost(true, false);
+    const err = await new DeviceSessionFactory(broken, parseDevice('webgpu'), () => {}, {}, () => '/fake/lib.so', noAdapter).open('a.onnx').catch((e) => e);
+    expect(err).toBeInstanceOf(ExecutionProviderError);
+    expect(err.message).toMatch(/device webgpu: no WebGPU adapter could be opened .*mesa-vulkan-drivers.*--device cpu/);
+    expect(broken.specs).toHaveLength(1);
   });
 
   it('cpu never asks for CUDA', async () => {

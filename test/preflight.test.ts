@@ -21,6 +21,15 @@ describe('checkBeforeModelLoad', () => {
     await checkBeforeModelLoad({ image: REFERENCE_IMAGE, format: 'png', device: 'cuda:0' }, { cudaLibrary: withCuda });
   });
 
+  it('webgpu fails at once when Dawn finds no adapter, with the Vulkan install hint; an adapter (even emulated) passes', async () => {
+    const none = async () => ({ problem: 'no WebGPU adapter (Dawn found no usable Vulkan, Metal or D3D12 device)' });
+    const err = await checkBeforeModelLoad({ image: REFERENCE_IMAGE, format: 'png', device: 'webgpu' }, { webgpuAdapter: none }).catch((e) => e);
+    expect(err).toBeInstanceOf(ExecutionProviderError);
+    expect(err.message).toMatch(/device webgpu: no WebGPU adapter .*mesa-vulkan-drivers.*--device cpu/);
+    const unknown = async () => ({ problem: 'the optional `webgpu` package (Dawn for Node) is not installed; vulkaninfo not found' });
+    await checkBeforeModelLoad({ image: REFERENCE_IMAGE, format: 'png', device: 'webgpu' }, { webgpuAdapter: unknown });
+  });
+
   it('a missing image file or bad base64 is an ImageLoadError; URLs are left to the pipeline', async () => {
     const missing = await checkBeforeModelLoad({ image: join(import.meta.dirname, 'no-such.png'), format: 'png', device: 'cpu' }).catch((e) => e);
     expect(missing).toBeInstanceOf(ImageLoadError);

@@ -9,7 +9,8 @@ import { cudaProviderLibraryPath, ortVersion, probeExecutionProviders, type Prov
 import { lddCudaLinkage } from '../setup/ldd.js';
 import { checkModels, checkNode, checkOnnxruntime } from './basics.js';
 import { checkFfmpeg } from './ffmpeg.js';
-import { checkGpu, checkProviders } from './gpuChecks.js';
+import { checkGpu, checkProviders, checkWebGpu } from './gpuChecks.js';
+import { queryWebGpuAdapter, type WebGpuQuery } from '../runtime/webgpu.js';
 import type { Check } from './types.js';
 
 export interface DoctorOptions {
@@ -19,6 +20,7 @@ export interface DoctorOptions {
   cudaLibrary?: () => string | undefined;
   ortVersion?: () => string;
   nodeVersion?: string;
+  webgpuAdapter?: () => Promise<WebGpuQuery>;
 }
 
 export interface DoctorReport {
@@ -32,10 +34,11 @@ export interface DoctorReport {
 /** Runs every check (probes in parallel) and counts problems. */
 export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorReport> {
   const env = options.env ?? process.env;
-  const [probes, gpus, ffmpeg] = await Promise.all([
-    (options.probeProviders ?? (() => probeExecutionProviders({ providers: ['cpu', 'cuda'] })))(),
+  const [probes, gpus, ffmpeg, webgpu] = await Promise.all([
+    (options.probeProviders ?? (() => probeExecutionProviders({ providers: ['cpu', 'cuda', 'webgpu'] })))(),
     queryGpus(env),
     checkFfmpeg(env),
+    (options.webgpuAdapter ?? (() => queryWebGpuAdapter({ env })))(),
   ]);
   const cudaLibrary = (options.cudaLibrary ?? cudaProviderLibraryPath)();
   const cudaFailed = probes.some((p) => p.provider === 'cuda' && !p.ok);
@@ -46,6 +49,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     checkOnnxruntime(options.ortVersion ?? ortVersion),
     ...checkGpu(gpus),
     ...checkProviders({ probes, hasGpu: gpus.gpus.length > 0, cudaLibrary, linkage }),
+    checkWebGpu(webgpu, probes.find((p) => p.provider === 'webgpu')),
     ...ffmpeg,
     ...checkModels(env),
   ];

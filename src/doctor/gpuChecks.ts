@@ -5,6 +5,7 @@
  * provider fails) is a problem, with the fix that matches its cause.
  */
 import type { GpuQuery } from '../runtime/gpu.js';
+import { describeAdapter, VULKAN_INSTALL_HINT, type WebGpuQuery } from '../runtime/webgpu.js';
 import type { ProviderProbe } from '../runtime/providers.js';
 import type { CudaLinkage } from '../setup/ldd.js';
 import type { Check } from './types.js';
@@ -51,6 +52,8 @@ export function checkProviders(facts: ProviderFacts): Check[] {
       checks.push({ id, label, status: 'ok', detail: 'creates a session and runs' });
     } else if (probe.provider === 'cpu') {
       checks.push({ id, label, status: 'fail', detail: `cannot create a session: ${probe.error}`, fix: 'reinstall the dependencies: `npm ci` (onnxruntime-node bundles the CPU runtime)' });
+    } else if (probe.provider === 'webgpu') {
+      continue; // reported with the adapter (checkWebGpu)
     } else if (probe.provider === 'cuda') {
       checks.push(cudaCheck(id, label, probe, facts));
     } else {
@@ -86,4 +89,22 @@ function cudaCheck(id: string, label: string, probe: ProviderProbe, facts: Provi
     detail: `installed but cannot create a session: ${probe.error}`,
     fix: 'check that the driver supports the CUDA version the provider needs (`nvidia-smi`, `svd setup cuda` prints it), or reinstall with `svd setup cuda`',
   };
+}
+
+/**
+ * The WebGPU adapter onnxruntime's WebGPU provider would use (vendor, name, type, shader-f16, binding limit)
+ * or why there is none. A CPU-emulated adapter is reported but never chosen by `auto`. Without one the
+ * line is context, not a problem: CUDA or the CPU provider may be all the user wants.
+ */
+export function checkWebGpu(query: WebGpuQuery, probe?: ProviderProbe): Check {
+  const id = 'webgpu';
+  const label = 'webgpu adapter';
+  const a = query.adapter;
+  if (!a) return { id, label, status: 'info', detail: `none: ${query.problem ?? 'unknown reason'} (for a GPU without CUDA: ${VULKAN_INSTALL_HINT})` };
+  const source = a.source === 'vulkaninfo' ? ', as vulkaninfo describes it' : '';
+  if (probe && !probe.ok) {
+    return { id, label, status: 'warn', detail: `${describeAdapter(a)}${source}, but onnxruntime cannot use it: ${probe.error}`, fix: VULKAN_INSTALL_HINT };
+  }
+  if (a.emulated) return { id, label, status: 'info', detail: `${describeAdapter(a)}${source}: used only with --device webgpu (exact but slow; auto skips it)` };
+  return { id, label, status: 'ok', detail: `${describeAdapter(a)}${source}; auto uses it when CUDA is not available` };
 }

@@ -8,7 +8,10 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync }
 import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
 import type { AttentionChoice } from '../onnx/build.js';
+import type { GraphTarget } from '../onnx/graph.js';
 import type { BuildInfo } from '../onnx/save.js';
+import { buildSgmUnetGraph, openSgmCheckpoint } from '../camera/checkpoint.js';
+import { variantDefaultOverrides } from './variants.js';
 import { buildUnetGraph, type UnetBuildResult } from '../unet/build.js';
 import type { TemporalContextOrder } from '../unet/context.js';
 import { buildVaeDecoderGraph } from '../vae/decoderGraph.js';
@@ -24,7 +27,7 @@ export interface BuildModelOptions {
   checkpoint: string;
   outDir: string;
   dtype?: 'float32' | 'float16';
-  target?: 'cpu' | 'cuda';
+  target?: GraphTarget;
   /** Weight file variant ('fp16' → `*.fp16.safetensors`); default: fp16 files for fp16 builds when present, else the plain ones. */
   variant?: string;
   /** Manifest name of the variant (svd, svd-xt, ...); default: guessed from the configs. */
@@ -34,6 +37,14 @@ export interface BuildModelOptions {
    * 'diffusers-0.27', which reproduces that release's pixel-interleaved layout (our reference run was made with it).
    */
   temporalContextOrder?: TemporalContextOrder;
+  /**
+   * The UNet from an sgm-layout checkpoint instead of `unet/*.safetensors` (MotionCtrl-SVD's `motionctrl_svd.ckpt`,
+   * docs/camera-motion.md); `unet/config.json` of `checkpoint` still gives its shape. A checkpoint with MotionCtrl's
+   * camera module gives a UNet with the `camera_pose` input.
+   */
+  unetCheckpoint?: string;
+  /** Generation defaults over the configs' (default: the variant's own, e.g. MotionCtrl's fps 10 and guidance 1→2.5). */
+  defaults?: Partial<ModelManifest['defaults']>;
   /** Attention formulation of the UNet and VAE graphs; default `defaultAttention(target)` (src/onnx/build.ts). */
   attention?: AttentionChoice;
   log?: (message: string) => void;
@@ -46,9 +57,9 @@ export interface BuildModelResult {
 }
 
 /** The safetensors variant to read: explicit, else fp16 for fp16 builds when present, else whichever exists. */
-export function chooseWeightVariant(checkpoint: string, dtype: 'float32' | 'float16', explicit?: string): string | undefined {
+export function chooseWeightVariant(checkpoint: string, dtype: 'float32' | 'float16', explicit?: string, components = ['unet', 'vae', 'image_encoder']): string | undefined {
   if (explicit) return explicit;
-  const dirs = ['unet', 'vae', 'image_encoder'].map((c) => join(checkpoint, c));
+  const dirs = components.map((c) => join(checkpoint, c));
   const has = (dir: string, plain: boolean) =>
     existsSync(dir) && readdirSync(dir).some((n) => /\.safetensors(\.index\.json)?$/.test(n) && (plain ? !/\.fp16\.safetensors/.test(n) : /\.fp16\.safetensors/.test(n)));
   const allFp16 = dirs.every((d) => has(d, false));
@@ -66,8 +77,11 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const target = o.target ?? 'cpu';
   const log = o.log ?? (() => {});
   const configs = readDiffusersConfigs(checkpoint);
-  const variant = chooseWeightVariant(checkpoint, dtype, o.variant);
-  assertCheckpointUsable(inspectCheckpoint(checkpoint, { variant }));
+  const unetCheckpoint = o.unetCheckpoint === undefined ? undefined : resolve(o.unetCheckpoint);
+  const variant = chooseWeightVariant(checkpoint, dtype, o.variant, unetCheckpoint ? ['vae', 'image_encoder'] : undefined);
+  assertCheckpointUsable(inspectCheckpoint(checkpoint, { variant, skipUnet: unetCheckpoint !== undefined }));
+  // open (and vet) the sgm checkpoint before any graph is written
+  const sgmUnet = unetCheckpoint ? openSgmCheckpoint(unetCheckpoint) : undefined;
 
   const staging = `${outDir}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
@@ -82,13 +96,21 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     const vaeDecoder = buildVaeDecoderGraph(checkpoint, common);
     log('building UNet');
     const temporalContextOrder = o.temporalContextOrder ?? 'per-video';
-    const unet = buildUnetGraph(checkpoint, { ...common, temporalContextOrder });
-    const manifest = manifestSchema.parse(
-      manifestFromConfigs(configs, {
-        variant: o.modelVariant,
-        source: { checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null, temporalContextOrder },
-      }),
-    );
+    const unet = sgmUnet
+      ? buildSgmUnetGraph(sgmUnet, configs.unet, { ...common, variant: undefined, temporalContextOrder })
+      : { ...buildUnetGraph(checkpoint, { ...common, temporalContextOrder }), cameraPoseDim: null };
+    const fromConfigs = manifestFromConfigs(configs, {
+      variant: o.modelVariant,
+      source: {
+        checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null, temporalContextOrder,
+        ...(unetCheckpoint ? { unetCheckpoint } : {}),
+      },
+    });
+    const manifest = manifestSchema.parse({
+      ...fromConfigs,
+      unet: { ...fromConfigs.unet, cameraPoseDim: unet.cameraPoseDim },
+      defaults: { ...fromConfigs.defaults, ...(o.defaults ?? variantDefaultOverrides(o.modelVariant)) },
+    });
     writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     rmSync(outDir, { recursive: true, force: true });
     mkdirSync(resolve(outDir, '..'), { recursive: true });

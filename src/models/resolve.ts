@@ -8,14 +8,16 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'n
 import { join } from 'node:path';
 import { ModelNotFoundError } from '../errors.js';
 import { pullModel, resolveModelRef, formatProgressLine, type PullProgress } from '../hub/index.js';
+import type { GraphTarget } from '../onnx/graph.js';
 import { findCudaProviderLibrary, parseDevice } from '../runtime/device.js';
-import { BUILDER_VERSION, buildModel } from './build.js';
+import { webGpuAdapterOnce, type WebGpuQuery } from '../runtime/webgpu.js';
+import { BUILDER_VERSION, buildModel, type BuildModelOptions } from './build.js';
 import { MANIFEST_FILE } from './manifest.js';
 import { embeddedTinyCheckpoint, svdCacheDir } from './paths.js';
 
 export interface ResolveModelOptions {
   log?: (message: string) => void;
-  /** Decides the graph flavour: fp16 + CUDA ops when the CUDA provider is installed, else fp32 for CPU. */
+  /** Decides the graph flavour (see graphFlavour): CUDA, WebGPU or CPU graphs, fp16 or fp32. */
   device?: string;
   dtype?: 'float32' | 'float16';
   token?: string;
@@ -23,11 +25,24 @@ export interface ResolveModelOptions {
   onPullProgress?: (p: PullProgress) => void;
 }
 
-/** The graph flavour for a device: fp16 for CUDA (half the memory, tensor cores), fp32 on CPU. */
-export function graphFlavour(device = 'auto', dtype?: 'float32' | 'float16'): { dtype: 'float32' | 'float16'; target: 'cpu' | 'cuda' } {
+/**
+ * The graph flavour for a device, following the choice `auto` will make (runtime/device.ts): fp16 for CUDA
+ * (half the memory, tensor cores); WebGPU graphs (attention in query chunks) in fp16 where the adapter has
+ * shader-f16, fp32 on a CPU-emulated adapter (no gain there, and exactness is what it is for); fp32 on CPU.
+ */
+export async function graphFlavour(
+  device = 'auto',
+  dtype?: 'float32' | 'float16',
+  adapter: () => Promise<WebGpuQuery> = webGpuAdapterOnce,
+): Promise<{ dtype: 'float32' | 'float16'; target: GraphTarget }> {
   const d = parseDevice(device);
   const cuda = d.kind === 'cuda' || (d.kind === 'auto' && findCudaProviderLibrary() !== undefined);
-  return { target: cuda ? 'cuda' : 'cpu', dtype: dtype ?? (cuda ? 'float16' : 'float32') };
+  if (cuda) return { target: 'cuda', dtype: dtype ?? 'float16' };
+  if (d.kind === 'webgpu' || d.kind === 'auto') {
+    const a = (await adapter()).adapter;
+    if (d.kind === 'webgpu' || (a && !a.emulated)) return { target: 'webgpu', dtype: dtype ?? (a?.shaderF16 && !a.emulated ? 'float16' : 'float32') };
+  }
+  return { target: 'cpu', dtype: dtype ?? 'float32' };
 }
 
 export async function resolveModelDir(ref: string | undefined, o: ResolveModelOptions = {}): Promise<string> {
@@ -48,21 +63,27 @@ export async function resolveModelDir(ref: string | undefined, o: ResolveModelOp
     onWarning: log,
     onProgress: o.onPullProgress ?? ((p) => { if (p.status !== 'downloading') log(formatProgressLine(p)); }),
   });
-  return ensureBuilt(pulled.snapshotDir, desc.variant?.name, o);
+  const unet = pulled.unetCheckpoint ? { unetCheckpoint: pulled.unetCheckpoint } : {};
+  return ensureBuilt(pulled.snapshotDir, desc.variant?.name, o, unet);
 }
 
 /** Builds (once) the graphs of a diffusers checkpoint into the cache and returns the model directory. */
-export async function ensureBuilt(checkpoint: string, variant: string | undefined, o: ResolveModelOptions = {}): Promise<string> {
+export async function ensureBuilt(
+  checkpoint: string,
+  variant: string | undefined,
+  o: ResolveModelOptions = {},
+  unet: Pick<BuildModelOptions, 'unetCheckpoint' | 'defaults'> = {},
+): Promise<string> {
   if (!existsSync(join(checkpoint, 'unet', 'config.json'))) {
     throw new ModelNotFoundError(checkpoint, 'checkpoint not found (expected unet/, vae/, image_encoder/ with config.json and safetensors)');
   }
-  const flavour = graphFlavour(o.device, o.dtype);
-  const key = checkpointKey(checkpoint, flavour);
+  const flavour = await graphFlavour(o.device, o.dtype);
+  const key = checkpointKey(checkpoint, flavour, unet.unetCheckpoint);
   const dir = join(svdCacheDir(), 'graphs', `${variant ?? 'model'}-${flavour.dtype}-${flavour.target}-${key.slice(0, 16)}`);
   if (existsSync(join(dir, MANIFEST_FILE))) return dir;
   const log = o.log ?? (() => {});
   log(`building ONNX graphs for ${checkpoint} (${flavour.dtype}, ${flavour.target}) into ${dir}`);
-  const result = await buildModel({ checkpoint, outDir: dir, ...flavour, modelVariant: variant, log: (m) => log(`  ${m}`) });
+  const result = await buildModel({ checkpoint, outDir: dir, ...flavour, ...unet, modelVariant: variant, log: (m) => log(`  ${m}`) });
   log(`built in ${(result.ms / 1000).toFixed(1)} s`);
   return dir;
 }
@@ -71,9 +92,14 @@ export async function ensureBuilt(checkpoint: string, variant: string | undefine
  * Identity of a checkpoint for the build cache: its configs and, per weight file, the resolved path, size,
  * inode and mtime (graphs hard-link the files, so a replaced file must give a new key).
  */
-export function checkpointKey(checkpoint: string, flavour: { dtype: string; target: string }): string {
+export function checkpointKey(checkpoint: string, flavour: { dtype: string; target: string }, unetCheckpoint?: string): string {
   const h = createHash('sha256');
   h.update(`builder ${BUILDER_VERSION}\n${flavour.dtype} ${flavour.target}\n`);
+  if (unetCheckpoint) {
+    const real = realpathSync(unetCheckpoint);
+    const st = statSync(real);
+    h.update(`unet checkpoint ${real} ${st.size} ${st.ino} ${st.mtimeMs}\n`);
+  }
   for (const component of ['unet', 'vae', 'image_encoder', 'scheduler', 'feature_extractor']) {
     const dir = join(checkpoint, component);
     if (!existsSync(dir)) continue;

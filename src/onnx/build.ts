@@ -37,12 +37,19 @@ export interface AttentionChoice {
 }
 
 /**
- * MultiHeadAttention on every target we build for: onnxruntime's CPU EP runs it as flash attention (memory linear
+ * MultiHeadAttention on the CPU and CUDA targets: onnxruntime's CPU EP runs it as flash attention (memory linear
  * in the sequence, faster than MatMul/Softmax; bench/RESULTS.md §3) and the CUDA EP with fused kernels.
+ * WebGPU: query chunks whose scores stay within 128 MiB, WebGPU's default (and lavapipe's) storage-buffer binding
+ * limit, so the graph is exact on every adapter; onnxruntime's WebGPU MultiHeadAttention differs from the CPU EP
+ * by 2-4e-2 relative even on small inputs (docs/webgpu.md, "Attention").
  */
-export function defaultAttention(_target: GraphTarget): AttentionChoice {
+export function defaultAttention(target: GraphTarget): AttentionChoice {
+  if (target === 'webgpu') return { impl: 'chunked', maxScoreBytes: WEBGPU_MAX_SCORE_BYTES };
   return { impl: 'mha' };
 }
+
+/** Score budget of the WebGPU target's chunked attention: WebGPU's default maxStorageBufferBindingSize. */
+export const WEBGPU_MAX_SCORE_BYTES = 128 * 2 ** 20;
 
 /** The opset imports an attention choice needs, to merge into a GraphBuilder's `opsets`. */
 export function attentionOpsets(choice: AttentionChoice): Record<string, number> {

@@ -24,9 +24,10 @@ export type ComputeDtype = 'float32' | 'float16';
 
 /**
  * Execution provider a graph is built for. Layers consult it where ORT's CUDA EP lacks a kernel for the op
- * the CPU graph uses (see `groupNorm` in layers/basic.ts); every other op is the same for both.
+ * the CPU graph uses (see `groupNorm` in layers/basic.ts), and where WebGPU needs attention split so that no
+ * tensor exceeds its binding limit (unet/build.ts); every other op is the same for all.
  */
-export type GraphTarget = 'cpu' | 'cuda';
+export type GraphTarget = 'cpu' | 'cuda' | 'webgpu';
 
 /**
  * Attribute shorthand: integer number → INT, non-integer number → FLOAT, string → STRING,

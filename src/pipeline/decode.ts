@@ -10,6 +10,7 @@
  */
 import { SvdError, throwIfAborted, type FieldIssue } from '../errors.js';
 import type { ModelManifest } from '../models/manifest.js';
+import { framesWithinLimit } from '../runtime/bindingGuard.js';
 import { defaultDecodeChunkSize, gpuFreeMemoryMiB } from '../runtime/gpu.js';
 import type { TensorData } from '../runtime/tensor.js';
 import { framesToUint8 } from '../video/frames.js';
@@ -87,9 +88,11 @@ export interface ChunkChoice {
   /** True when the request or the model chose it; then it is kept as it is. */
   chosen: boolean;
   frames: number;
-  provider: 'cuda' | 'cpu';
+  provider: 'cuda' | 'webgpu' | 'cpu';
   /** Free GPU memory (nvidia-smi), null when unknown. */
   freeMiB: number | null;
+  /** WebGPU: the most frames per call whose tensors all fit the adapter's binding limit (0: not even one). */
+  framesWithinBindingLimit?: number;
   width: number;
   height: number;
   dtype: 'float16' | 'float32';
@@ -97,11 +100,16 @@ export interface ChunkChoice {
 
 /**
  * The decode chunk size: what the request or the model chose, else on CUDA what fits in free GPU memory
- * (so a 25-frame XT decode does not start by running out of memory), else all frames at once (diffusers).
+ * (so a 25-frame XT decode does not start by running out of memory), on WebGPU the most frames whose
+ * tensors fit one storage-buffer binding (runtime/bindingGuard.ts), else all frames at once (diffusers).
  */
 export function chooseDecodeChunk(c: ChunkChoice): { chunk: number; reason: string } {
   if (c.fixedFrames) return { chunk: c.fixedFrames, reason: `the decoder graph takes exactly ${c.fixedFrames} frames` };
   if (c.chosen) return { chunk: c.resolved, reason: 'requested or model default' };
+  if (c.provider === 'webgpu' && c.framesWithinBindingLimit !== undefined) {
+    // 0 frames fit: keep 1 and let the binding guard refuse the run with its explanation
+    return { chunk: Math.max(1, Math.min(c.resolved, c.framesWithinBindingLimit)), reason: 'fits the WebGPU binding limit' };
+  }
   if (c.provider === 'cuda' && c.freeMiB !== null) {
     return { chunk: Math.min(c.frames, defaultDecodeChunkSize(c.freeMiB, c.width, c.height, c.dtype)), reason: `fits ${c.freeMiB} MiB of free GPU memory` };
   }
@@ -135,7 +143,7 @@ export interface DecodeLatentsArgs {
   /** The chunk size the request resolved to, and whether the request or the model chose it. */
   decodeChunkSize: number;
   chosen: boolean;
-  device: { provider: 'cuda' | 'cpu'; deviceId: number };
+  device: { provider: 'cuda' | 'webgpu' | 'cpu'; deviceId: number };
   signal?: AbortSignal;
   log?: (message: string) => void;
   dump?: DebugDump;
@@ -156,6 +164,9 @@ export async function decodeLatents(a: DecodeLatentsArgs): Promise<DecodedVideo>
   const { chunk } = chooseDecodeChunk({
     resolved: a.decodeChunkSize, chosen: a.chosen, fixedFrames: manifest.vae.decoderFixedFrames, frames: shape.frames,
     provider: a.device.provider, freeMiB: a.device.provider === 'cuda' ? await gpuFreeMemoryMiB(a.device.deviceId) : null,
+    framesWithinBindingLimit: vaeDecoder.guard
+      ? framesWithinLimit(vaeDecoder.guard, { latent: [1, shape.channels, shape.height, shape.width] }, shape.frames)
+      : undefined,
     width: W, height: H, dtype: vaeDecoder.inputType('latent'),
   });
   const inv = 1 / manifest.vae.scalingFactor;

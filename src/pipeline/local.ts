@@ -10,7 +10,7 @@ import { checkBeforeModelLoad } from './preflight.js';
 import { createPipeline, type GenerateOptions, type GenerateResult, type SvdPipeline } from './pipeline.js';
 
 export interface OpenModelOptions {
-  /** `auto`, `cpu`, `cuda` or `cuda:N`: decides the graph flavour that is built and the execution provider. */
+  /** `auto`, `cpu`, `cuda`, `cuda:N` or `webgpu`: decides the graph flavour that is built and the execution provider. */
   device?: string;
   /** Cancels a pull or build in progress. */
   signal?: AbortSignal;

@@ -10,6 +10,7 @@
  * the StageRunner for abort checks, progress and timing.
  */
 import { randomInt } from 'node:crypto';
+import { cameraIssues, cameraPoseBatch } from '../camera/request.js';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
 import { parseRequest, resolveRequest, MAX_SEED, type GenerationRequestInput, type ResolvedRequest } from '../request/schema.js';
 import type { BackendResult, ProgressEvent, RunOptions } from '../request/types.js';
@@ -20,7 +21,7 @@ import { frameOf, loopFrameCount, loopWeights, type LatentLayout } from '../moti
 import { ClipJoiner, clipSeed, conditioningFrameIndex, lastClipFrames, type ClipPlan } from '../motion/clips.js';
 import { createMotionControls, type LoopClosure } from '../motion/controls.js';
 import { compositeStill, loadMaskImage, motionMaskGrids } from '../motion/mask.js';
-import { buildConditioning, addedTimeIds } from './conditioning.js';
+import { buildConditioning, addedTimeIds, repeatRows } from './conditioning.js';
 import { decodeLatents, fixedDecoderRule } from './decode.js';
 import { denoise } from './denoise.js';
 import { encodeImage, frameConditioningImage, preprocessImage, type ConditioningImage } from './encode.js';
@@ -62,7 +63,7 @@ export interface GenerateResult extends BackendResult {
 
 export interface SvdPipeline {
   readonly manifest: ModelManifest;
-  /** The execution provider in use ('cuda' or 'cpu'). */
+  /** The execution provider in use ('cuda', 'webgpu' or 'cpu'). */
   readonly provider: string;
   generate(request: GenerationRequestInput, options?: GenerateOptions): Promise<GenerateResult>;
   close(): Promise<void>;
@@ -100,6 +101,7 @@ export function resolveForModel(input: GenerationRequestInput, manifest: ModelMa
   for (const field of ['width', 'height'] as const) {
     if (req[field] % cell !== 0) issues.push({ field, value: req[field], message: `must be a multiple of ${cell} for this model` });
   }
+  issues.push(...cameraIssues(req, { variant: manifest.variant, cameraPoseDim: manifest.unet.cameraPoseDim }));
   const fixed = fixedDecoderRule(manifest.vae.decoderFixedFrames, req.frames, input.decodeChunkSize);
   issues.push(...fixed.issues);
   if (fixed.decodeChunkSize !== undefined) req.decodeChunkSize = fixed.decodeChunkSize;
@@ -112,6 +114,8 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   const { vaeEncoder } = s.runners;
   const tStart = performance.now();
   const req = resolveForModel(input, manifest);
+  // before any model runs: a trajectory file that cannot be read fails here
+  const cameraPose = manifest.unet.cameraPoseDim !== null ? cameraPoseBatch(req, req.frames, 1) : undefined; /* [1, F, 12] */
   const plan: ClipPlan = {
     clips: req.clips, overlap: req.overlap, framesPerClip: req.frames, totalFrames: req.totalFrames,
   };
@@ -159,7 +163,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
       }
       const loop = req.loop && last ? { weights: loopTail(plan, req.frames), target: firstFrameLatent } : undefined;
       const result = await runClip(s, {
-        req, input, image: conditioning, shape, schedule, seed, mask, loop, stages, log, first: clip === 0,
+        req, input, image: conditioning, shape, schedule, seed, mask, loop, cameraPose, stages, log, first: clip === 0,
         noise: clip === 0 ? o.noise : undefined, dump: clip === 0 ? dump : undefined, signal: o.signal,
       });
       chunkSize = result.chunkSize;
@@ -207,6 +211,8 @@ interface ClipArgs {
   seed: number;
   mask?: MotionMask;
   loop?: LoopClosure;
+  /** MotionCtrl models: the clip's relative camera poses [1, F, 12] (every clip repeats the motion). */
+  cameraPose?: Float32Array;
   stages: StageRunner;
   log: (m: string) => void;
   first: boolean;
@@ -229,6 +235,7 @@ async function runClip(
     encodeImage({ imageEncoder, vaeEncoder }, a.image, req.condAug, noise.augNoise, shape, dump));
 
   const conditioning = buildConditioning(embeds, req);
+  if (a.cameraPose) conditioning.cameraPose = repeatRows(a.cameraPose, conditioning.batch);
   let initial = prepareLatents(noise.initNoise, initNoiseSigma);
   // The motion controls exist only when asked for: a plain request runs exactly as diffusers does.
   const layout = latentLayout(shape);

@@ -3,10 +3,12 @@
  * output dtypes are read from the model (fp32 or fp16), never assumed.
  */
 import { ModelFormatError } from '../errors.js';
-import { checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
+import { checkCameraInput, checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
 import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole } from '../models/manifest.js';
-import { DeviceSessionFactory, parseDevice, type DeviceDecision } from '../runtime/device.js';
-import { InProcessOrtHost, WorkerOrtHost, type HostedSession, type OrtHost } from '../runtime/ortHost.js';
+import { BindingGuard } from '../runtime/bindingGuard.js';
+import { DeviceSessionFactory, findCudaProviderLibrary, parseDevice, type DeviceDecision, type ParsedDevice } from '../runtime/device.js';
+import { ChildProcessOrtHost, InProcessOrtHost, WorkerOrtHost, type HostedSession, type OrtHost } from '../runtime/ortHost.js';
+import { DEFAULT_BINDING_LIMIT, isLoaderNoise, webGpuAdapterOnce } from '../runtime/webgpu.js';
 import type { TensorData } from '../runtime/tensor.js';
 import { float16ToFloat32, float32ToFloat16 } from '../tensor/float16.js';
 
@@ -17,11 +19,21 @@ export interface ModelSessionsOptions {
   host?: OrtHost;
   intraOpNumThreads?: number;
   warn?: (message: string) => void;
+  /**
+   * WebGPU only: the storage-buffer binding limit in bytes the guard enforces (default: the adapter's, else
+   * 128 MiB; SVD_WEBGPU_BINDING_LIMIT overrides). Lowering it is how the guard is tested.
+   */
+  bindingLimit?: number;
 }
 
 /** A session with float32 in/out at its boundary, whatever dtype the graph uses inside. */
 export class ModelRunner {
-  constructor(readonly role: GraphRole, readonly session: HostedSession) {}
+  constructor(
+    readonly role: GraphRole,
+    readonly session: HostedSession,
+    /** WebGPU: refuses runs whose tensors exceed the binding limit. */
+    readonly guard?: BindingGuard,
+  ) {}
 
   inputType(name: string): 'float32' | 'float16' {
     const info = this.session.inputs.find((v) => v.name === name);
@@ -37,6 +49,7 @@ export class ModelRunner {
 
   /** Runs the graph and returns its contract output as float32. */
   async run(feeds: Record<string, TensorData>): Promise<{ data: Float32Array; dims: number[] }> {
+    this.guard?.check(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.dims])));
     const outputs = await this.session.run(feeds);
     const name = GRAPH_CONTRACT[this.role].output;
     const out = outputs[name];
@@ -56,9 +69,10 @@ export interface ModelSessions {
 /** Opens and checks the four graphs of a model directory. */
 export async function openModelSessions(dir: string, options: ModelSessionsOptions = {}): Promise<ModelSessions> {
   const model = readModelDirectory(dir);
+  const device = parseDevice(options.device ?? 'auto');
   const ownsHost = !options.host;
-  const host = options.host ?? (options.inWorker === false ? new InProcessOrtHost() : new WorkerOrtHost());
-  const factory = new DeviceSessionFactory(host, parseDevice(options.device ?? 'auto'), options.warn, {
+  const host = options.host ?? (await defaultHost(device, options.inWorker !== false));
+  const factory = new DeviceSessionFactory(host, device, options.warn, {
     intraOpNumThreads: options.intraOpNumThreads,
   });
   const opened: HostedSession[] = [];
@@ -72,11 +86,31 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
       const session = await factory.open(model.paths[role]);
       opened.push(session);
       checkGraphContract(role, session);
-      runners[role] = new ModelRunner(role, session);
+      if (role === 'unet') checkCameraInput(session, model.manifest.unet.cameraPoseDim);
+      const decision = factory.provider!;
+      const guard = decision.provider === 'webgpu' ? new BindingGuard(model.paths[role], { limit: bindingLimit(decision, options) }) : undefined;
+      runners[role] = new ModelRunner(role, session, guard);
     }
     return { model, runners, device: factory.provider!, close };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+/**
+ * WebGPU sessions run in a child process so that the Vulkan loader's and Dawn's stderr lines can be filtered
+ * (runtime/ortHost.ts); everything else in a worker thread, or on this thread when asked.
+ */
+async function defaultHost(device: ParsedDevice, inWorker: boolean): Promise<OrtHost> {
+  const webgpu = device.kind === 'webgpu' || (device.kind === 'auto' && !findCudaProviderLibrary() && (await webGpuAdapterOnce()).adapter?.emulated === false);
+  if (webgpu) return new ChildProcessOrtHost((line) => !isLoaderNoise(line));
+  return inWorker ? new WorkerOrtHost() : new InProcessOrtHost();
+}
+
+function bindingLimit(decision: DeviceDecision, options: ModelSessionsOptions): number {
+  const fromEnv = Number(process.env.SVD_WEBGPU_BINDING_LIMIT);
+  if (options.bindingLimit) return options.bindingLimit;
+  if (Number.isFinite(fromEnv) && fromEnv > 0) return fromEnv;
+  return decision.adapter?.maxStorageBufferBindingSize ?? DEFAULT_BINDING_LIMIT;
 }

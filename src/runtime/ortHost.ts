@@ -7,6 +7,8 @@
  * The worker source is plain JavaScript evaluated from a string so that it runs the same from the
  * TypeScript sources (tsx, vitest) and from the compiled package.
  */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { disableOrtTelemetry } from './ortTelemetry.js';
@@ -27,6 +29,8 @@ export interface SessionSpec {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** 0 verbose … 4 fatal. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /** Session config entries (string values), e.g. `{ session: { intra_op: { allow_spinning: '0' } } }`. */
+  extra?: Record<string, unknown>;
 }
 
 export interface HostedSession {
@@ -49,10 +53,15 @@ function ortEntry(): string {
   return requireHere.resolve('onnxruntime-node');
 }
 
-// The worker: a tiny RPC server over onnxruntime-node. Kept dependency-free on purpose.
+// The worker: a tiny RPC server over onnxruntime-node. Kept dependency-free on purpose. The same source serves
+// in a worker thread (parentPort) and in a child process (process.send, see ChildProcessOrtHost).
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const ort = require(workerData.ortEntry);
+const { parentPort: threadPort, workerData } = require('node:worker_threads');
+const parentPort = threadPort || {
+  on: (event, fn) => process.on(event, fn),
+  postMessage: (msg) => process.send(msg),
+};
+const ort = require(workerData ? workerData.ortEntry : process.env.SVD_ORT_ENTRY);
 const sessions = new Map();
 let nextId = 1;
 function meta(list) {
@@ -67,6 +76,7 @@ parentPort.on('message', async (msg) => {
       const opts = { executionProviders: s.executionProviders, graphOptimizationLevel: s.graphOptimizationLevel || 'all' };
       if (s.intraOpNumThreads) opts.intraOpNumThreads = s.intraOpNumThreads;
       if (s.logSeverityLevel !== undefined) opts.logSeverityLevel = s.logSeverityLevel;
+      if (s.extra) opts.extra = s.extra;
       const session = await ort.InferenceSession.create(s.path, opts);
       const sid = nextId++;
       sessions.set(sid, session);
@@ -100,44 +110,52 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-/** Sessions in a dedicated worker thread (the default). */
-export class WorkerOrtHost implements OrtHost {
-  private worker: Worker | undefined;
+/** Where the RPC server runs: a worker thread or a child process. */
+interface Channel {
+  post(msg: Record<string, unknown>, transfer: ArrayBuffer[]): void;
+  /** Keep the event loop alive while calls are pending (and only then). */
+  hold(on: boolean): void;
+  terminate(): Promise<void>;
+}
+
+/** The RPC client shared by both hosts: one session server, requests matched to replies by id. */
+abstract class RpcOrtHost implements OrtHost {
+  private channel: Channel | undefined;
   private pending = new Map<number, Pending>();
   private nextId = 1;
 
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    disableOrtTelemetry();
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortEntry: ortEntry() } });
-    worker.unref();
-    worker.on('message', (msg: { id: number; ok: boolean; error?: string }) => {
+  /** Starts the server; `onMessage` for each reply, `onExit` when it died. */
+  protected abstract start(onMessage: (msg: any) => void, onExit: (err: Error) => void): Channel;
+
+  private ensureChannel(): Channel {
+    if (this.channel) return this.channel;
+    const onMessage = (msg: { id: number; ok: boolean; error?: string }) => {
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
       if (msg.ok) p.resolve(msg);
       else p.reject(new Error(msg.error));
-    });
-    const fail = (err: Error) => {
+    };
+    const onExit = (err: Error) => {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
-      this.worker = undefined;
+      this.channel = undefined;
     };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`onnxruntime worker exited (code ${code})`)));
-    this.worker = worker;
-    return worker;
+    disableOrtTelemetry(); // before the first session of the process (ortTelemetry.ts); the child inherits it
+    this.channel = this.start(onMessage, onExit);
+    this.channel.hold(false);
+    return this.channel;
   }
 
   private call(body: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<any> {
-    const worker = this.ensureWorker();
+    const channel = this.ensureChannel();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.ref();
-      worker.postMessage({ id, ...body }, transfer);
+      channel.hold(true);
+      channel.post({ id, ...body }, transfer);
     }).finally(() => {
-      if (this.pending.size === 0) this.worker?.unref();
+      if (this.pending.size === 0) this.channel?.hold(false);
     });
   }
 
@@ -161,15 +179,84 @@ export class WorkerOrtHost implements OrtHost {
         return r.result as Record<string, TensorData>;
       },
       release: async () => {
-        if (this.worker) await this.call({ op: 'release', sid });
+        if (this.channel) await this.call({ op: 'release', sid });
       },
     };
   }
 
   async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
-    if (w) await w.terminate();
+    const c = this.channel;
+    this.channel = undefined;
+    if (c) await c.terminate();
+  }
+}
+
+/** Sessions in a dedicated worker thread (the default). */
+export class WorkerOrtHost extends RpcOrtHost {
+  protected start(onMessage: (msg: any) => void, onExit: (err: Error) => void): Channel {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortEntry: ortEntry() } });
+    worker.on('message', onMessage);
+    worker.on('error', onExit);
+    worker.on('exit', (code) => onExit(new Error(`onnxruntime worker exited (code ${code})`)));
+    return {
+      post: (msg, transfer) => worker.postMessage(msg, transfer),
+      hold: (on) => (on ? worker.ref() : worker.unref()),
+      terminate: async () => void (await worker.terminate()),
+    };
+  }
+}
+
+/**
+ * Sessions in a child process whose stdout and stderr pass through `filter`: for the WebGPU provider,
+ * whose Vulkan loader and Dawn write straight to file descriptor 2 from native code (runtime/webgpu.ts,
+ * `isLoaderNoise`), which no thread of ours can silence. Lines the filter keeps go to `forward`; the last
+ * few are added to the error when the process dies. Tensors are copied (structured clone), not transferred.
+ */
+export class ChildProcessOrtHost extends RpcOrtHost {
+  constructor(
+    private readonly filter: (line: string) => boolean = () => true,
+    private readonly forward: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  ) {
+    super();
+  }
+
+  protected start(onMessage: (msg: any) => void, onExit: (err: Error) => void): Channel {
+    const child = spawn(process.execPath, ['-e', WORKER_SOURCE], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'advanced',
+      env: { ...process.env, SVD_ORT_ENTRY: ortEntry() },
+    });
+    const recent: string[] = [];
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        if (!line.trim() || !this.filter(line)) return;
+        recent.push(line);
+        if (recent.length > 5) recent.shift();
+        this.forward(line);
+      });
+    }
+    child.on('message', onMessage);
+    child.on('error', onExit);
+    child.on('exit', (code, signal) => {
+      const tail = recent.length ? `: ${recent.join(' | ')}` : '';
+      onExit(new Error(`onnxruntime process exited (${signal ?? `code ${code}`})${tail}`));
+    });
+    const streams = [child.stdout!, child.stderr!] as Array<{ ref?: () => void; unref?: () => void }>;
+    return {
+      post: (msg) => child.send(msg),
+      hold: (on) => {
+        for (const s of [child, child.channel, ...streams] as Array<{ ref?: () => void; unref?: () => void } | null | undefined>) {
+          if (on) s?.ref?.();
+          else s?.unref?.();
+        }
+      },
+      terminate: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill();
+        await gone;
+      },
+    };
   }
 }
 
@@ -185,6 +272,7 @@ export class InProcessOrtHost implements OrtHost {
     };
     if (spec.intraOpNumThreads) opts.intraOpNumThreads = spec.intraOpNumThreads;
     if (spec.logSeverityLevel !== undefined) opts.logSeverityLevel = spec.logSeverityLevel;
+    if (spec.extra) opts.extra = spec.extra;
     const session = await ort.InferenceSession.create(spec.path, opts as any);
     const meta = (list: readonly any[]): ValueInfo[] =>
       list.map((m) => ({ name: m.name, type: m.isTensor ? m.type : 'non-tensor', shape: m.isTensor ? Array.from(m.shape) : [] }));

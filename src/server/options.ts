@@ -17,7 +17,7 @@ export interface ServerOptions {
   apiKey?: string;
   /** Model of the local backend (registry name, directory or repo id); default: the embedded tiny model. */
   model?: string;
-  /** Device of the local backend: auto | cpu | cuda | cuda:N. Default auto. */
+  /** Device of the local backend: auto | cpu | cuda | cuda:N | webgpu. Default auto. */
   device?: string;
   /** Who makes the videos: `local` (default), a hosted provider by name (keys from its environment variable), or a Backend object. */
   backend?: BackendName | Backend;

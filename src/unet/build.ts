@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { attentionOpsets, defaultAttention, resolveComponent, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
-import { GraphBuilder, type ComputeDtype, type WeightStorage } from '../onnx/graph.js';
+import { GraphBuilder, type ComputeDtype, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';
 import { dryWeights, type WeightRequest, type WeightSource } from '../onnx/weights.js';
@@ -20,7 +20,7 @@ export interface UnetPrecision {
    * 'cpu' or 'cuda': 'cuda' builds GroupNorm as InstanceNormalization (the CUDA EP has no GroupNormalization
    * kernel; layers/basic.ts). Attention follows `attention` (default `defaultAttention(target)`).
    */
-  target: 'cpu' | 'cuda';
+  target: GraphTarget;
   attention?: AttentionChoice;
 }
 

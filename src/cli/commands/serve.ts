@@ -26,7 +26,7 @@ export function registerServe(program: Command): void {
     .option('--host <addr>', 'interface to listen on; anything but loopback needs --api-key', '127.0.0.1')
     .option('--api-key <key>', 'key clients must send (x-api-key, Authorization: Key/Bearer); default: $SVD_SERVE_API_KEY; none: loopback only')
     .option('--model <ref>', 'model of the local backend (registry name, directory or repo id); default: the embedded tiny model')
-    .option('--device <dev>', 'auto | cpu | cuda | cuda:N (local backend)', 'auto')
+    .option('--device <dev>', 'auto | cpu | cuda | cuda:N | webgpu (local backend)', 'auto')
     .option('--backend <name>', `who makes the videos: ${BACKENDS.join(' | ')} (hosted ones read their key from the environment)`, 'local')
     .option('--steps <n>', 'denoising steps when a request does not say (default 25)')
     .option('--queue <url>', 'a shared Redis queue (redis://[:password@]host[:port][/db]) that `svd worker` processes take jobs from; default: $SVD_QUEUE_URL, else this process runs the jobs')

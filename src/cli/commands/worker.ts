@@ -15,7 +15,7 @@ export function registerWorker(program: Command): void {
     .description('run jobs from a shared Redis queue (svd serve --queue) on this machine; one process per GPU')
     .option('--queue <url>', 'redis://[:password@]host[:port][/db]; default: $SVD_QUEUE_URL')
     .option('--model <ref>', 'model (registry name, directory or repo id); default: the embedded tiny model')
-    .option('--device <dev>', 'auto | cpu | cuda | cuda:N', 'auto')
+    .option('--device <dev>', 'auto | cpu | cuda | cuda:N | webgpu', 'auto')
     .option('--concurrency <n>', 'jobs this process runs at once', '1')
     .option('--max-attempts <n>', 'starts a job gets when its workers keep dying (kill -9, crash) before it fails', '3')
     .option('--stalled-seconds <s>', 'how soon another worker takes over the job of a worker that died', '30')
@@ -31,7 +31,7 @@ export function registerWorker(program: Command): void {
         return n;
       };
       const device = String(opts.device);
-      if (!DEVICE_PATTERN.test(device)) throw new InvalidRequestError([{ field: '--device', value: device, message: 'must be auto, cpu, cuda or cuda:N' }]);
+      if (!DEVICE_PATTERN.test(device)) throw new InvalidRequestError([{ field: '--device', value: device, message: 'must be auto, cpu, cuda, cuda:N or webgpu' }]);
       const name = opts.name;
       if (name !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
         throw new InvalidRequestError([{ field: '--name', value: name, message: 'must be 1-64 letters, digits, dots, dashes or underscores' }]);

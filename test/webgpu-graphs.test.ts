@@ -1,0 +1,74 @@
+/**
+ * The WebGPU graph target and the binding-limit guard, checked without a GPU: static tensor sizes of our own
+ * graphs, the guard refusing a run whose tensors exceed a (lowered) limit, the decode chunk taken from the
+ * limit.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildModel } from '../src/models/build.js';
+import { readGraph } from '../src/onnx/read.js';
+import { tensorSizes } from '../src/onnx/tensorSizes.js';
+import { BindingGuard, BindingLimitError, framesWithinLimit } from '../src/runtime/bindingGuard.js';
+import { chooseDecodeChunk } from '../src/pipeline/decode.js';
+import { REFERENCE_CHECKPOINT } from './helpers/reference.js';
+
+const MiB = 2 ** 20;
+const UNET_DIMS = { sample: [2, 4, 8, 32, 64], timestep: [], encoder_hidden_states: [2, 1, 32], added_time_ids: [2, 3] };
+
+let dir: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'svd-webgpu-graphs-'));
+  // MatMul/Softmax attention: the formulation that materialises the scores (1 GiB at the reference call)
+  await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: join(dir, 'cpu'), target: 'cpu', attention: { impl: 'primitive' } });
+  await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: join(dir, 'webgpu'), target: 'webgpu' });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('static tensor sizes', () => {
+  it('sizes every tensor of our graphs at the reference call (128×64, 4 frames, CFG) and finds the attention scores', () => {
+    const report = tensorSizes(readGraph(join(dir, 'cpu', 'unet.onnx')), UNET_DIMS);
+    expect(report.unknown).toEqual([]);
+    // the level-0 self-attention: 2 videos × 4 frames, 8 heads, 2048 × 2048 tokens, float32 = 1 GiB
+    expect(report.tensors[0]).toMatchObject({ op: 'MatMul', shape: [8, 8, 2048, 2048], bytes: 1024 * MiB });
+    const dec = tensorSizes(readGraph(join(dir, 'cpu', 'vae_decoder.onnx')), { latent: [2, 4, 32, 64] });
+    expect(dec.unknown).toEqual([]);
+    expect(dec.tensors[0].shape).toEqual([2, 64, 64, 128]);
+  });
+
+  it('the webgpu target chunks the attention (Loop) so nothing exceeds 128 MiB at the reference size', () => {
+    const report = tensorSizes(readGraph(join(dir, 'webgpu', 'unet.onnx')), UNET_DIMS);
+    expect(report.unknown).toEqual([]);
+    expect(report.tensors[0].bytes).toBeLessThanOrEqual(128 * MiB);
+    // level 0: 128 MiB / (8 sequences · 2048 keys · 8 heads · 4 bytes) = 256 query rows per iteration
+    expect(report.tensors.filter((t) => t.op === 'Softmax').map((t) => t.shape)).toContainEqual([8, 8, 256, 2048]);
+    expect(report.tensors.find((t) => t.op === 'Loop')?.shape).toEqual([8, 8, 8, 256, 4]);
+  });
+});
+
+describe('binding-limit guard', () => {
+  it('refuses the CPU-target UNet at 128 MiB, naming the tensor and its size', () => {
+    const guard = new BindingGuard(join(dir, 'cpu', 'unet.onnx'), { limit: 128 * MiB });
+    const err = (() => { try { guard.check(UNET_DIMS); } catch (e) { return e; } })() as BindingLimitError;
+    expect(err).toBeInstanceOf(BindingLimitError);
+    expect(err.code).toBe('webgpu_binding_limit');
+    expect(err.message).toMatch(/refusing to run on WebGPU with sample \[2,4,8,32,64\].*binding limit of 128 MiB.*scores_\d+ \(MatMul\) \[8,8,2048,2048\] float32 = 1024 MiB/);
+  });
+
+  it('passes the webgpu-target UNet at 128 MiB and refuses it at a lowered limit of 16 MiB', () => {
+    const path = join(dir, 'webgpu', 'unet.onnx');
+    expect(() => new BindingGuard(path, { limit: 128 * MiB }).check(UNET_DIMS)).not.toThrow();
+    expect(() => new BindingGuard(path, { limit: 16 * MiB }).check(UNET_DIMS)).toThrow(BindingLimitError);
+  });
+
+  it('sizes the decode chunk from the limit', () => {
+    const guard = new BindingGuard(join(dir, 'cpu', 'vae_decoder.onnx'), { limit: 8 * MiB });
+    // largest decoder tensor: [n, 64, 64, 128] float32 = 2 MiB per frame
+    expect(framesWithinLimit(guard, { latent: [1, 4, 32, 64] }, 14)).toBe(4);
+    const base = { resolved: 14, chosen: false, frames: 14, freeMiB: null, width: 128, height: 64, dtype: 'float32' as const };
+    expect(chooseDecodeChunk({ ...base, provider: 'webgpu', framesWithinBindingLimit: 4 }).chunk).toBe(4);
+    expect(chooseDecodeChunk({ ...base, provider: 'webgpu', framesWithinBindingLimit: 0 }).chunk).toBe(1);
+    expect(chooseDecodeChunk({ ...base, chosen: true, resolved: 2, provider: 'webgpu', framesWithinBindingLimit: 4 }).chunk).toBe(2);
+  });
+});
