@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { describeValue, ImageLoadError, InvalidRequestError } from '../src/errors.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
-import { jobError } from '../src/server/problems.js';
+import { jobError, toHttpError } from '../src/server/problems.js';
 import { sendJson } from '../src/server/http.js';
 import type { Job } from '../src/server/jobs.js';
 import { FakeBackend, fixtureBytes } from './server-helpers.js';
@@ -162,5 +162,8 @@ describe('late image errors (audit item 8)', () => {
     const err = jobError(job);
     expect(err.message).toBe('input_image: cannot be decoded as PNG (bad)');
     expect(err.issues).toEqual([{ field: 'input_image', message: 'cannot be decoded as PNG (bad)' }]);
+    // The shared queue's workers turn the error into a problem themselves, from the job's meta.
+    const fromWorker = toHttpError(new ImageLoadError('image bytes (5 bytes)', 'is empty'), undefined, { imageField: 'image_url' });
+    expect(fromWorker.message).toBe('image_url: is empty');
   });
 });

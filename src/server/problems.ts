@@ -7,7 +7,10 @@ import { HttpError } from './http.js';
 import { QueueFullError, ShuttingDownError, type Job } from './jobs.js';
 import { QueueUnavailableError } from './queue/connection.js';
 
-export function toHttpError(err: unknown, log?: (m: string) => void): HttpError {
+/**
+ * `meta` is the job's (when the error is a job's): an image error then names the client's own image field.
+ */
+export function toHttpError(err: unknown, log?: (m: string) => void, meta?: Record<string, unknown>): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof QueueFullError) {
     return new HttpError(429, err.code, err.message, [], { 'retry-after': String(err.retryAfterSeconds) });
@@ -15,7 +18,7 @@ export function toHttpError(err: unknown, log?: (m: string) => void): HttpError 
   if (err instanceof QueueUnavailableError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5' });
   if (err instanceof ShuttingDownError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5', connection: 'close' });
   if (err instanceof InvalidRequestError) return new HttpError(400, err.code, err.message, err.issues);
-  if (err instanceof ImageLoadError) return imageError(err, 'image');
+  if (err instanceof ImageLoadError) return imageError(err, typeof meta?.imageField === 'string' ? meta.imageField : 'image');
   if (err instanceof AbortError) return new HttpError(499, 'cancelled', err.message);
   if (err instanceof ProviderError) return new HttpError(err.retryable ? 503 : 502, err.code, err.message);
   if (err instanceof SvdError) return new HttpError(500, err.code, err.message);
@@ -39,8 +42,7 @@ export function jobError(job: Job, log?: (m: string) => void): HttpError {
       ? new HttpError(503, 'shutting_down', f.message, [], { 'retry-after': '5' })
       : new HttpError(499, 'cancelled', f?.message ?? 'the job was cancelled');
   }
-  if (f?.error instanceof ImageLoadError) return imageError(f.error, typeof job.meta.imageField === 'string' ? job.meta.imageField : 'image');
-  if (f?.error !== undefined) return toHttpError(f.error, log);
+  if (f?.error !== undefined) return toHttpError(f.error, log, job.meta);
   return new HttpError(500, f?.code ?? 'internal_error', f?.message ?? 'the job failed');
 }
 

@@ -144,7 +144,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      const problem = a.stop === 'cancel' ? new HttpError(499, 'cancelled', a.reason ?? 'cancelled') : toHttpError(err, log);
+      const problem = a.stop === 'cancel' ? new HttpError(499, 'cancelled', a.reason ?? 'cancelled') : toHttpError(err, log, job.data.meta);
       log(`job ${id} ${a.stop === 'cancel' ? 'cancelled' : `failed: ${problem.message}`}`);
       // Unrecoverable: a bad input or a cancel does not get better by running again.
       throw new UnrecoverableError(encodeFailure(problem));
