@@ -24,6 +24,8 @@ export { pullModel, listModels, resolveModelRef, REGISTRY } from './hub/index.js
 export { writeVideo, probeVideo, type VideoInfo } from './video/index.js';
 export { loadImage } from './image/index.js';
 export { loopJump, planClips, clipSeed, type ClipPlan } from './motion/clips.js';
+export { CAMERA_PRESETS, cameraPoses, readTrajectoryFile, type CameraPreset } from './camera/trajectory.js';
+export { openTorchCheckpoint, type TorchCheckpoint } from './ckpt/reader.js';
 
 /** The local pipeline as a reusable Backend (models stay loaded between calls). */
 export function createLocalBackend(options: ConstructorParameters<typeof LocalBackend>[0] = {}): LocalBackend {

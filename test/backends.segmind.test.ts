@@ -120,20 +120,21 @@ describe('segmind svd', () => {
 describe('segmind motionctrl-svd', () => {
   it('is chosen by a camera preset and maps speed, decoding_t and aspect', async () => {
     const result = await backend().generate(
-      { image, motionBucketId: 180, fps: 12, decodeChunkSize: 2, resize: 'maintain_aspect_ratio', seed: 5, output: join(dir, 'm.mp4') },
-      { remote: { cameraMotion: 'pan-left', motionSpeed: 2.5 } },
+      {
+        image, motionBucketId: 180, fps: 12, decodeChunkSize: 2, resize: 'maintain_aspect_ratio', seed: 5, output: join(dir, 'm.mp4'),
+        camera: 'pan-left', motionSpeed: 2.5,
+      },
     );
     expect(posts('motionctrl-svd')[0].json()).toEqual({
       input_image: TINY_PNG.toString('base64'), motion: 'Pan Left', motion_bucket_id: 180, fps: 12, cond_aug: 0.02, seed: 5,
       decoding_t: 2, maintain_aspect_ratio: true, motion_speed: 2.5, base64: false,
     });
-    expect(result.metadata).toMatchObject({ endpoint: 'motionctrl-svd', endpointReason: 'a camera motion preset was given' });
+    expect(result.metadata).toMatchObject({ endpoint: 'motionctrl-svd', endpointReason: 'a camera motion was given', ignored: [] });
   });
 
   it('refuses values outside its narrower ranges, naming each field', async () => {
     const err = await rejectionOf(backend().generate(
-      { image, motionBucketId: 100, fps: 40, frames: 25, output: join(dir, 'm.mp4') },
-      { remote: { cameraMotion: 'Zoom In', motionSpeed: 11 } },
+      { image, motionBucketId: 100, fps: 40, frames: 25, output: join(dir, 'm.mp4'), camera: 'Zoom In' },
     ));
     expect(err).toBeInstanceOf(InvalidRequestError);
     const byField = Object.fromEntries(err.issues.map((i: any) => [i.field, i.message]));
@@ -141,14 +142,23 @@ describe('segmind motionctrl-svd', () => {
     expect(byField.motionBucketId).toContain('sent as `motion_bucket_id`');
     expect(byField.fps).toContain('from 5 to 30');
     expect(byField.frames).toContain('14');
-    expect(byField['remote.motionSpeed']).toContain('from 0 to 10');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('refuses a motion speed above 10 and a trajectory file, which the endpoint cannot take', async () => {
+    const fast = await rejectionOf(backend().generate({ image, camera: 'CW', motionSpeed: 11 }));
+    expect(fast.issues[0]).toMatchObject({ field: 'motionSpeed', message: 'must be from 0 to 10' });
+    const file = await rejectionOf(backend().generate({ image, camera: 'orbit.json' }));
+    expect(file.issues[0].field).toBe('camera');
+    expect(file.issues[0].message).toContain('on segmind motionctrl-svd');
+    expect(file.issues[0].message).toContain('Pan Up');
     expect(server.requests).toHaveLength(0);
   });
 
   it('refuses an unknown camera preset with the list of presets', async () => {
-    const err = await rejectionOf(backend().generate({ image }, { remote: { cameraMotion: 'barrel roll' } }));
+    const err = await rejectionOf(backend().generate({ image, camera: 'barrel roll' }));
     expect(err).toBeInstanceOf(InvalidRequestError);
-    expect(err.issues[0].field).toBe('remote.cameraMotion');
+    expect(err.issues[0].field).toBe('camera');
     expect(err.message).toContain('Pan Up');
   });
 });
@@ -167,6 +177,12 @@ describe('segmind pixverse-image2video', () => {
     });
     expect(result.metadata).toMatchObject({ endpoint: 'pixverse-image2video', uploadedImage: `${server.url}/assets/0.png` });
     expect(result.metadata.ignored).toEqual(['fps']);
+  });
+
+  it("takes the request's duration (the CLI's --duration) when remote.duration is not set", async () => {
+    const request = { image, duration: 8, output: join(dir, 'd.mp4') };
+    await backend().generate(request, { remote: { prompt: 'the cat waves' } });
+    expect(posts('pixverse-image2video')[0].json()).toMatchObject({ duration: 8 });
   });
 
   it.each([

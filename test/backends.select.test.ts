@@ -92,8 +92,8 @@ describe('createBackend / createSelectedBackend', () => {
   it('options.remote and a call\'s remote merge, the call winning', async () => {
     const segmind = mockSegmind(server, { apiKey: 'k-123456' });
     const image = writeTinyPng(dir);
-    const backend = createBackend('segmind', { env: segmind.env, remote: { cameraMotion: 'zoom-in', motionSpeed: 3 } });
-    await backend.generate({ image, output: join(dir, 'm.mp4') }, { remote: { motionSpeed: 4 } });
+    const backend = createBackend('segmind', { env: segmind.env, remote: { model: 'svd', quality: '360p' } });
+    await backend.generate({ image, output: join(dir, 'm.mp4'), camera: 'zoom-in', motionSpeed: 4 }, { remote: { model: 'motionctrl-svd' } });
     expect(server.calls('POST', '/v1/motionctrl-svd')[0].json()).toMatchObject({ motion: 'Zoom In', motion_speed: 4 });
   });
 });
@@ -101,14 +101,14 @@ describe('createBackend / createSelectedBackend', () => {
 describe('remoteOptionsFromFlags', () => {
   it('maps CLI flags to a backend name, options and validated remote fields', () => {
     const parsed = remoteOptionsFromFlags({
-      backend: 'segmind', apiKey: 'k', baseUrl: 'http://x', remoteModel: 'motionctrl-svd', cameraMotion: 'pan-up',
-      motionSpeed: '1.5', timeout: '30', prompt: 'p', quality: '720p',
+      backend: 'segmind', apiKey: 'k', baseUrl: 'http://x', remoteModel: 'motionctrl-svd',
+      timeout: '30', prompt: 'p', quality: '720p',
     });
     expect(parsed).toEqual({
       backend: 'segmind',
       options: {
         apiKey: 'k', baseUrl: 'http://x', deadlineMs: 30_000,
-        remote: { model: 'motionctrl-svd', cameraMotion: 'Pan Up', motionSpeed: 1.5, prompt: 'p', quality: '720p' },
+        remote: { model: 'motionctrl-svd', prompt: 'p', quality: '720p' },
       },
     });
     expect(remoteOptionsFromFlags({})).toEqual({ options: {} });
@@ -117,12 +117,12 @@ describe('remoteOptionsFromFlags', () => {
   it('names the flag the user typed in errors', () => {
     let err: any;
     try {
-      remoteOptionsFromFlags({ cameraMotion: 'spin', motionSpeed: 'fast', quality: '4k' });
+      remoteOptionsFromFlags({ style: 'noir', motionMode: 'turbo', quality: '4k' });
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(InvalidRequestError);
-    expect(err.issues.map((i: any) => i.field).sort()).toEqual(['--camera-motion', '--motion-speed', '--quality']);
+    expect(err.issues.map((i: any) => i.field).sort()).toEqual(['--motion-mode', '--quality', '--style']);
     expect(err.message).toContain('360p, 540p, 720p, 1080p');
   });
 });

@@ -5,7 +5,7 @@ import { messageFromBody, providerErrorFromResponse, redact } from '../src/backe
 import { sniffVideo } from '../src/backends/download.js';
 import { readImageMedia, sniffImage } from '../src/backends/media.js';
 import { progressFromLog } from '../src/backends/fal/logs.js';
-import { normalizeCameraMotion } from '../src/backends/options.js';
+import { normalizeCameraPreset } from '../src/camera/trajectory.js';
 import { mediaFromSegmindJson } from '../src/backends/segmind/answer.js';
 import { defaultOutputPath } from '../src/backends/job.js';
 import { FAKE_MP4, TINY_PNG } from './mocks/fixtures.js';
@@ -116,10 +116,10 @@ describe('fal logs and camera names', () => {
   });
 
   it('accepts CLI spellings of camera presets', () => {
-    expect(normalizeCameraMotion('pan-left')).toBe('Pan Left');
-    expect(normalizeCameraMotion('ZOOM_OUT')).toBe('Zoom Out');
-    expect(normalizeCameraMotion('acw')).toBe('ACW');
-    expect(normalizeCameraMotion('loop')).toBe('loop');
+    expect(normalizeCameraPreset('pan-left')).toBe('Pan Left');
+    expect(normalizeCameraPreset('ZOOM_OUT')).toBe('Zoom Out');
+    expect(normalizeCameraPreset('acw')).toBe('ACW');
+    expect(normalizeCameraPreset('loop')).toBe('loop');
   });
 });
 

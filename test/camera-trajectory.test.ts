@@ -166,5 +166,8 @@ describe('sgm names of the full-size SVD UNet', () => {
     expect(byName.get('output_blocks.5.2.conv.weight')).toEqual([1280, 1280, 3, 3]);
     expect(byName.get('label_emb.0.0.weight')).toEqual([1280, 768]);
     expect(byName.get('input_blocks.1.1.time_pos_embed.0.weight')).toEqual([1280, 320]);
+    // 5·(320·332 + 320) + 5·(640·652 + 640) + 6·(1280·1292 + 1280) parameters in the camera module
+    const cameraParams = names.filter((n) => n.name.includes('.cc_projection.')).reduce((t, n) => t + n.shape.reduce((a, b) => a * b, 1), 0);
+    expect(cameraParams).toBe(12_552_640);
   });
 });

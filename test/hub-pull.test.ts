@@ -46,6 +46,8 @@ SHARDED.files['unet/diffusion_pytorch_model.safetensors.index.json'] = Buffer.fr
 );
 SHARDED.files['unet/diffusion_pytorch_model-00001-of-00002.safetensors'] = randomBytes(50_000);
 SHARDED.files['unet/diffusion_pytorch_model-00002-of-00002.safetensors'] = randomBytes(60_000);
+const SVD_BASE = svdRepo('stabilityai/stable-video-diffusion-img2vid', { gatedToken: TOKEN });
+const MOTIONCTRL: MockRepo = { repo: 'TencentARC/MotionCtrl', commit: 'b'.repeat(40), files: { 'motionctrl_svd.ckpt': randomBytes(300_000), 'README.md': Buffer.from('x') } };
 const EXPECTED_FILES = [...CONFIGS, 'unet/diffusion_pytorch_model.fp16.safetensors', 'vae/diffusion_pytorch_model.safetensors', 'image_encoder/model.fp16.safetensors'];
 
 let hub: MockHub;
@@ -53,7 +55,7 @@ let cache: string;
 const env = () => ({ HF_HUB_CACHE: cache, HF_ENDPOINT: hub.endpoint, HF_TOKEN: TOKEN, HF_TOKEN_PATH: join(cache, 'no-token') });
 
 beforeAll(async () => {
-  hub = await startMockHub([XT, OPEN, SHARDED]);
+  hub = await startMockHub([XT, OPEN, SHARDED, SVD_BASE, MOTIONCTRL]);
 });
 afterAll(async () => {
   await hub.close();
@@ -109,6 +111,24 @@ describe('pullModel against a mock Hub', () => {
     expect(second.downloadedBytes).toBe(0);
     expect(hub.requests.every((r) => r.method === 'HEAD' && r.server === 'hub')).toBe(true);
     expect(again.every((e) => e.status === 'cached')).toBe(true);
+  });
+
+  it('motionctrl-svd: the base SVD without its UNet weights plus motionctrl_svd.ckpt, then the same from the cache offline', async () => {
+    const pulled = await pullModel('motionctrl-svd', { env: env() });
+    expect(pulled.snapshotDir).toBe(join(cache, 'models--stabilityai--stable-video-diffusion-img2vid', 'snapshots', COMMIT));
+    expect(pulled.files.some((f) => f.startsWith('unet/') && f.endsWith('.safetensors'))).toBe(false);
+    expect(pulled.files).toContain('unet/config.json');
+    expect(pulled.files).toContain('vae/diffusion_pytorch_model.safetensors');
+    expect(pulled.unetCheckpoint).toBe(join(cache, 'models--TencentARC--MotionCtrl', 'snapshots', MOTIONCTRL.commit, 'motionctrl_svd.ckpt'));
+    expect(Buffer.compare(readFileSync(pulled.unetCheckpoint!), Buffer.from(MOTIONCTRL.files['motionctrl_svd.ckpt']))).toBe(0);
+    expect(hub.requests.some((r) => r.url.includes('unet/diffusion_pytorch_model') && r.method === 'GET')).toBe(false);
+    expect(hub.requests.some((r) => r.url.includes('README.md'))).toBe(false);
+
+    const offline = await pullModel('motionctrl-svd', { env: { ...env(), HF_HUB_OFFLINE: '1' } });
+    expect(offline.source).toBe('cache');
+    expect(offline.unetCheckpoint).toBe(pulled.unetCheckpoint);
+    rmSync(pulled.unetCheckpoint!);
+    await expect(pullModel('motionctrl-svd', { env: { ...env(), HF_HUB_OFFLINE: '1' } })).rejects.toThrow(/TencentARC\/MotionCtrl@main: motionctrl_svd.ckpt is not in the cache/);
   });
 
   it('reuses blobs that Python already put in the cache (no CDN transfer for them)', async () => {

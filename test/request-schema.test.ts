@@ -58,7 +58,8 @@ describe('request schema', () => {
     for (let n = 0; n < 2000; n++) {
       const input: Record<string, unknown> = {};
       if (rand() < 0.9) input.image = rand() < 0.8 ? 'cat.png' : values[Math.floor(rand() * values.length)]();
-      for (const k of keys) if (rand() < 0.3) input[k] = values[Math.floor(rand() * values.length)]();
+      // each field set with probability 0.2: with 26 fields, higher rates leave almost no request valid
+      for (const k of keys) if (rand() < 0.2) input[k] = values[Math.floor(rand() * values.length)]();
       try {
         parseRequest(input);
         accepted++;

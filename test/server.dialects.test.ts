@@ -71,14 +71,13 @@ describe('Segmind dialect (plain fetch, as in Segmind\'s examples)', () => {
     await expectTinyMp4(new Uint8Array(Buffer.from(json.image, 'base64')), 9);
   });
 
-  it('POST /v1/motionctrl-svd takes its sample body and says the camera preset was not applied locally', async () => {
+  it('POST /v1/motionctrl-svd takes its sample body; a model without the camera module refuses it, naming the one to use', async () => {
     const res = await post(server.url, '/v1/motionctrl-svd', {
       input_image: b64, fps: 7, motion: 'CW', motion_bucket_id: 127, cond_aug: 0.02, seed: 985445, decoding_t: 7,
       maintain_aspect_ratio: true, motion_speed: 1, base64: false,
     }, { 'x-api-key': KEY });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('x-svd-ignored-fields')).toMatch(/motion/);
-    await expectTinyMp4(new Uint8Array(await res.arrayBuffer()));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/camera.*has no camera-motion module; use --model motionctrl-svd/);
   });
 
   it('enforces Segmind\'s documented ranges with 400 {error}', async () => {

@@ -63,7 +63,10 @@ describe('svd setup cuda', () => {
   it('offline (fake installer via SVD_ORT_INSTALLER): a clear error with the manual route; CLI exits 2 with one line', async () => {
     const installer = script('install.js', OFFLINE_INSTALLER);
     const lines: string[] = [];
-    const err = await setupCuda({ env: { ...process.env, SVD_ORT_INSTALLER: installer }, onOutput: (l) => lines.push(l) }).catch((e) => e);
+    const err = await setupCuda({
+      env: { ...process.env, SVD_ORT_INSTALLER: installer },
+      onOutput: (l) => lines.push(l),
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(ExecutionProviderError);
     expect(err.message).toContain('could not download the CUDA provider package from NuGet');
     expect(err.message).toContain('ENOTFOUND api.nuget.org');
@@ -71,7 +74,10 @@ describe('svd setup cuda', () => {
     expect(err.message).toContain(`-d ${ortBinaryDir()}`);
     expect(lines).toContain('Downloading https://api.nuget.org/v3/index.json');
 
-    const cli = await run(process.execPath, [join(ROOT, 'bin/svd.js'), 'setup', 'cuda'], { env: { ...process.env, SVD_ORT_INSTALLER: installer }, cwd: ROOT }).catch((e) => e);
+    const cli = await run(process.execPath, [join(ROOT, 'bin/svd.js'), 'setup', 'cuda'], {
+      env: { ...process.env, SVD_ORT_INSTALLER: installer },
+      cwd: ROOT,
+    }).catch((e) => e);
     expect(cli.code).toBe(2);
     const svdLines = cli.stderr.split('\n').filter((l: string) => l.startsWith('svd:'));
     expect(svdLines).toHaveLength(1);
@@ -79,7 +85,10 @@ describe('svd setup cuda', () => {
     expect(cli.stderr).not.toMatch(/^\s*(installer:)?\s*at .*:\d+:\d+\)?$/m); // no stack trace
 
     // --json: the failure as JSON on stdout, same exit code
-    const json = await run(process.execPath, [join(ROOT, 'bin/svd.js'), 'setup', 'cuda', '--json'], { env: { ...process.env, SVD_ORT_INSTALLER: installer }, cwd: ROOT }).catch((e) => e);
+    const json = await run(process.execPath, [join(ROOT, 'bin/svd.js'), 'setup', 'cuda', '--json'], {
+      env: { ...process.env, SVD_ORT_INSTALLER: installer },
+      cwd: ROOT,
+    }).catch((e) => e);
     expect(json.code).toBe(2);
     const answer = JSON.parse(json.stdout);
     expect(answer.ok).toBe(false);
@@ -103,8 +112,13 @@ describe('svd setup cuda', () => {
 
     it('fails clearly and leaves no libraries behind', async () => {
       const port = (proxy.address() as { port: number }).port;
-      const env: Record<string, string | undefined> = { ...process.env, HTTPS_PROXY: `http://127.0.0.1:${port}`, ONNXRUNTIME_NODE_INSTALL: 'skip' };
-      for (const k of Object.keys(env)) if (k.startsWith('GLOBAL_AGENT_') || k === 'SVD_ORT_INSTALLER' || /^no_proxy$/i.test(k)) delete env[k];
+      const env: Record<string, string | undefined> = {
+        ...process.env,
+        HTTPS_PROXY: `http://127.0.0.1:${port}`,
+        ONNXRUNTIME_NODE_INSTALL: 'skip',
+      };
+      for (const k of Object.keys(env))
+        if (k.startsWith('GLOBAL_AGENT_') || k === 'SVD_ORT_INSTALLER' || /^no_proxy$/i.test(k)) delete env[k];
       const before = readdirSync(ortBinaryDir()).sort();
       const err = await setupCuda({ env }).catch((e) => e);
       expect(connects).toEqual(['CONNECT api.nuget.org:443 HTTP/1.1']); // the installer ran (despite =skip) and went through our proxy
@@ -127,7 +141,13 @@ describe('svd setup cuda', () => {
       installerScript: installer,
       binDir,
       onOutput: (l) => lines.push(l),
-      probe: async () => [{ provider: 'cuda', ok: false, error: 'libcudnn.so.9: cannot open shared object file: No such file or directory' }],
+      probe: async () => [
+        {
+          provider: 'cuda',
+          ok: false,
+          error: 'libcudnn.so.9: cannot open shared object file: No such file or directory',
+        },
+      ],
     });
     expect(lines).toContain('flag=true npmflag=undefined');
     expect(report.files.map((f) => [f.name, f.bytes])).toEqual([
@@ -147,7 +167,12 @@ describe('svd setup cuda', () => {
   it('an installer that exits 0 without the CUDA library is reported, not trusted', async () => {
     const installer = script('install-noop.js', 'console.log("nothing to do")');
     mkdirSync(join(dir, 'bin'));
-    const err = await setupCuda({ env: {}, installerScript: installer, binDir: join(dir, 'bin'), probe: async () => [] }).catch((e) => e);
+    const err = await setupCuda({
+      env: {},
+      installerScript: installer,
+      binDir: join(dir, 'bin'),
+      probe: async () => [],
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(ExecutionProviderError);
     expect(err.message).toContain(`${join(dir, 'bin', 'libonnxruntime_providers_cuda.so')} is missing`);
     expect(existsSync(join(dir, 'bin', 'libonnxruntime_providers_cuda.so'))).toBe(false);
@@ -156,13 +181,20 @@ describe('svd setup cuda', () => {
 
 describe('ldd parsing', () => {
   it('finds CUDA sonames, their major versions and missing libraries', () => {
-    const l = parseLdd('\tlibcudart.so.13 => /x/libcudart.so.13 (0x1)\n\tlibcudnn.so.9 => /y/libcudnn.so.9 (0x2)\n\tlibfoo.so.1 => not found\n');
+    const l = parseLdd(
+      '\tlibcudart.so.13 => /x/libcudart.so.13 (0x1)\n\tlibcudnn.so.9 => /y/libcudnn.so.9 (0x2)\n\tlibfoo.so.1 => not found\n',
+    );
     expect(l).toEqual({
-      cudaLibraries: [{ soname: 'libcudart.so.13', path: '/x/libcudart.so.13' }, { soname: 'libcudnn.so.9', path: '/y/libcudnn.so.9' }],
+      cudaLibraries: [
+        { soname: 'libcudart.so.13', path: '/x/libcudart.so.13' },
+        { soname: 'libcudnn.so.9', path: '/y/libcudnn.so.9' },
+      ],
       missing: ['libfoo.so.1'],
       cudaMajor: 13,
       cudnnMajor: 9,
     });
-    expect(describeLinkage(parseLdd('\tlibc.so.6 => /lib/libc.so.6 (0x1)\n'))).toBe('CUDA version not visible in its links; all linked libraries found');
+    expect(describeLinkage(parseLdd('\tlibc.so.6 => /lib/libc.so.6 (0x1)\n'))).toBe(
+      'CUDA version not visible in its links; all linked libraries found',
+    );
   });
 });

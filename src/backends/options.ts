@@ -1,6 +1,6 @@
 /**
  * Options of the hosted-API backends: how to reach a provider (key, base URL, deadline, retries) and the
- * provider-only request fields our generation schema lacks (`RemoteParams`: camera motion, prompt, ...).
+ * provider-only request fields our generation schema lacks (`RemoteParams`: prompt, quality, ...).
  *
  * `RemoteParams` is one flat, validated object so that `--backend auto` can take the same flags whatever
  * provider it lands on; each endpoint declares which of its fields it uses, and the rest are reported in
@@ -16,19 +16,10 @@ import type { Backend, BackendResult, GenerateCallOptions } from './types.js';
 export const REMOTE_BACKENDS = ['segmind', 'fal', 'voltage', 'openai'] as const;
 export type RemoteBackendName = (typeof REMOTE_BACKENDS)[number];
 
-/** MotionCtrl-SVD's eight camera presets, spelled as Segmind's `motion` enum (docs/providers.md §1.3, §5.3). */
-export const CAMERA_MOTIONS = ['Pan Up', 'Pan Down', 'Pan Right', 'Pan Left', 'Zoom In', 'Zoom Out', 'CW', 'ACW'] as const;
-export type CameraMotion = (typeof CAMERA_MOTIONS)[number];
 export const PIXVERSE_QUALITIES = ['360p', '540p', '720p', '1080p'] as const;
 export const PIXVERSE_MOTION_MODES = ['normal', 'fast'] as const;
 export const PIXVERSE_STYLES = ['anime', '3d_animation', 'clay', 'comic', 'cyberpunk'] as const;
 
-/** `pan-up`, `pan_up`, `PAN UP`, `cw` → `Pan Up`, `CW`: CLI users should not have to quote spaces. */
-export function normalizeCameraMotion(value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  const key = value.trim().toLowerCase().replace(/[-_\s]+/g, ' ');
-  return CAMERA_MOTIONS.find((m) => m.toLowerCase() === key) ?? value;
-}
 
 const imageRef = z.union([z.string().min(1, { error: 'must not be empty' }), z.instanceof(Uint8Array)], {
   error: 'must be a file path, an http(s) URL, a data: URI, base64 text or bytes',
@@ -37,10 +28,6 @@ const imageRef = z.union([z.string().min(1, { error: 'must not be empty' }), z.i
 export const remoteParamsSchema = z.strictObject({
   /** Provider endpoint or model id: a Segmind slug, a fal model id, an OpenAI/VoltageGPU `model`. */
   model: z.string().min(1, { error: 'must not be empty' }).optional(),
-  /** Camera preset (Segmind motionctrl-svd `motion`). */
-  cameraMotion: z.preprocess(normalizeCameraMotion, z.enum(CAMERA_MOTIONS, { error: `must be one of ${CAMERA_MOTIONS.join(', ')}` })).optional(),
-  /** Camera preset speed (Segmind motionctrl-svd `motion_speed`). */
-  motionSpeed: z.number({ error: 'must be a number' }).refine(Number.isFinite, { error: 'must be a finite number' }).optional(),
   /** Text prompt (PixVerse, VoltageGPU, OpenAI videos). SVD itself has no text input. */
   prompt: z.string().min(1, { error: 'must not be empty' }).optional(),
   negativePrompt: z.string().min(1, { error: 'must not be empty' }).optional(),

@@ -1,11 +1,11 @@
 /**
  * CLI flags for choosing and configuring a backend (`--backend`, `--api-key`, `--base-url`, `--remote-model`
  * and the provider-only fields). Values are only parsed here; `parseRemoteParams` validates them, and
- * `withRemoteFlagNames` renames `remote.cameraMotion` in its errors to the `--camera-motion` the user typed.
+ * `withRemoteFlagNames` renames `remote.prompt` in its errors to the `--prompt` the user typed.
  */
 import type { Command } from 'commander';
 import { InvalidRequestError } from '../errors.js';
-import { CAMERA_MOTIONS, PIXVERSE_QUALITIES, parseRemoteParams, type RemoteBackendOptions, type RemoteParams } from '../backends/options.js';
+import { PIXVERSE_QUALITIES, parseRemoteParams, type RemoteBackendOptions, type RemoteParams } from '../backends/options.js';
 import { BACKEND_CHOICES } from '../backends/select.js';
 
 interface RemoteFlag {
@@ -26,8 +26,6 @@ export const REMOTE_FLAGS: RemoteFlag[] = [
   { key: 'timeout', flag: '--timeout <seconds>', help: 'give up on a hosted job after this long (default 900)', target: 'deadlineMs', kind: 'number' },
   { key: 'allowPrivateUrls', flag: '--allow-private-urls', help: 'let result URLs a provider returns point at loopback or private addresses (local mocks)', target: 'allowPrivateUrls', kind: 'boolean' },
   { key: 'maxDownloadBytes', flag: '--max-download-bytes <n>', help: 'largest result video accepted from a provider (default: all frames as raw RGB + 64 MiB)', target: 'maxDownloadBytes', kind: 'number' },
-  { key: 'cameraMotion', flag: '--camera-motion <preset>', help: `camera preset (segmind motionctrl-svd): ${CAMERA_MOTIONS.map((m) => m.toLowerCase().replace(' ', '-')).join(' | ')}`, target: 'remote.cameraMotion', kind: 'string' },
-  { key: 'motionSpeed', flag: '--motion-speed <x>', help: 'camera preset speed, 0-10 (segmind motionctrl-svd, default 1)', target: 'remote.motionSpeed', kind: 'number' },
   { key: 'prompt', flag: '--prompt <text>', help: 'text prompt (segmind pixverse, voltage, openai)', target: 'remote.prompt', kind: 'string' },
   { key: 'negativePrompt', flag: '--negative-prompt <text>', help: 'what to avoid (segmind pixverse)', target: 'remote.negativePrompt', kind: 'string' },
   { key: 'quality', flag: '--quality <q>', help: `video quality (segmind pixverse): ${PIXVERSE_QUALITIES.join(' | ')}`, target: 'remote.quality', kind: 'string' },
@@ -82,7 +80,7 @@ export function remoteOptionsFromFlags(opts: Record<string, unknown>): BackendFl
   return out;
 }
 
-/** Renames `remote.*` fields in an InvalidRequestError to the CLI flags (`remote.cameraMotion` → `--camera-motion`). */
+/** Renames `remote.*` fields in an InvalidRequestError to the CLI flags (`remote.maskImage` → `--mask`). */
 export function withRemoteFlagNames(err: unknown): unknown {
   if (!(err instanceof InvalidRequestError)) return err;
   return new InvalidRequestError(err.issues.map((i) => ({ ...i, field: FLAG_OF.get(i.field) ?? i.field })));

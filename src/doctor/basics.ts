@@ -11,14 +11,26 @@ export function checkNode(version: string = process.version): Check {
   const ok = major > 20 || (major === 20 && minor >= 9);
   return ok
     ? { id: 'node', label: 'node', status: 'ok', detail: version }
-    : { id: 'node', label: 'node', status: 'fail', detail: `${version} is too old; svd-runtime needs Node 20.9 or newer`, fix: 'install Node 20 LTS or newer (e.g. `nvm install 20`)' };
+    : {
+        id: 'node',
+        label: 'node',
+        status: 'fail',
+        detail: `${version} is too old; svd-runtime needs Node 20.9 or newer`,
+        fix: 'install Node 20 LTS or newer (e.g. `nvm install 20`)',
+      };
 }
 
 export function checkOnnxruntime(version: () => string): Check {
   try {
     return { id: 'onnxruntime', label: 'onnxruntime', status: 'ok', detail: `onnxruntime-node ${version()}` };
   } catch (err) {
-    return { id: 'onnxruntime', label: 'onnxruntime', status: 'fail', detail: `onnxruntime-node cannot be loaded: ${(err as Error).message}`, fix: '`npm ci`' };
+    return {
+      id: 'onnxruntime',
+      label: 'onnxruntime',
+      status: 'fail',
+      detail: `onnxruntime-node cannot be loaded: ${(err as Error).message}`,
+      fix: '`npm ci`',
+    };
   }
 }
 
@@ -41,8 +53,19 @@ export function checkModels(env: Env): Check[] {
       const name = m.name ?? m.repo;
       checks.push(
         m.cache!.complete
-          ? { id: `models.${name}`, label: `model ${name}`, status: 'ok', detail: `${formatBytes(m.cache!.sizeBytes)} in ${m.cache!.snapshotDir}` }
-          : { id: `models.${name}`, label: `model ${name}`, status: 'warn', detail: `incomplete in the cache (${formatBytes(m.cache!.sizeBytes)})`, fix: `\`svd models pull ${m.name ?? m.repo}\`` },
+          ? {
+              id: `models.${name}`,
+              label: `model ${name}`,
+              status: 'ok',
+              detail: `${formatBytes(m.cache!.sizeBytes)} in ${m.cache!.snapshotDir}`,
+            }
+          : {
+              id: `models.${name}`,
+              label: `model ${name}`,
+              status: 'warn',
+              detail: `incomplete in the cache (${formatBytes(m.cache!.sizeBytes)})`,
+              fix: `\`svd models pull ${m.name ?? m.repo}\``,
+            },
       );
     }
   }
@@ -50,7 +73,9 @@ export function checkModels(env: Env): Check[] {
     id: 'hf_token',
     label: 'hf token',
     status: 'info',
-    detail: token ? 'set (used for the gated stabilityai repos; never printed)' : 'not set; needed only to download the gated stabilityai repos (HF_TOKEN or `huggingface-cli login`)',
+    detail: token
+      ? 'set (used for the gated stabilityai repos; never printed)'
+      : 'not set; needed only to download the gated stabilityai repos (HF_TOKEN or `huggingface-cli login`)',
   });
   return checks;
 }

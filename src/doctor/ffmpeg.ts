@@ -14,7 +14,12 @@ export const REQUIRED_ENCODERS: ReadonlyArray<{ encoder: string; format: string;
 ];
 
 export function ffmpegInstallHint(platform: NodeJS.Platform = process.platform): string {
-  const install = platform === 'darwin' ? '`brew install ffmpeg`' : platform === 'win32' ? '`winget install ffmpeg`' : '`sudo apt-get install ffmpeg` (Debian/Ubuntu; `sudo dnf install ffmpeg` on Fedora)';
+  const install =
+    platform === 'darwin'
+      ? '`brew install ffmpeg`'
+      : platform === 'win32'
+        ? '`winget install ffmpeg`'
+        : '`sudo apt-get install ffmpeg` (Debian/Ubuntu; `sudo dnf install ffmpeg` on Fedora)';
   return `install ffmpeg: ${install}, or set FFMPEG_PATH=/path/to/ffmpeg`;
 }
 
@@ -30,15 +35,35 @@ export function parseEncoders(output: string): Set<string> {
 
 export async function checkFfmpeg(env: Env): Promise<Check[]> {
   const found = locateFfmpeg(env);
-  if (!('path' in found)) return [{ id: 'ffmpeg', label: 'ffmpeg', status: 'fail', detail: found.problem, fix: ffmpegInstallHint() }];
+  if (!('path' in found))
+    return [{ id: 'ffmpeg', label: 'ffmpeg', status: 'fail', detail: found.problem, fix: ffmpegInstallHint() }];
   const { path, source } = found;
-  const [version, encoders] = await Promise.all([runCommand(path, ['-hide_banner', '-version'], { env }), runCommand(path, ['-hide_banner', '-encoders'], { env })]);
+  const [version, encoders] = await Promise.all([
+    runCommand(path, ['-hide_banner', '-version'], { env }),
+    runCommand(path, ['-hide_banner', '-encoders'], { env }),
+  ]);
   if (version.code !== 0) {
-    const why = (version.stderr || version.stdout).trim().split('\n')[0] || version.error || `exit code ${version.code}`;
-    return [{ id: 'ffmpeg', label: 'ffmpeg', status: 'fail', detail: `${path} does not run: ${why}`, fix: ffmpegInstallHint() }];
+    const why =
+      (version.stderr || version.stdout).trim().split('\n')[0] || version.error || `exit code ${version.code}`;
+    return [
+      {
+        id: 'ffmpeg',
+        label: 'ffmpeg',
+        status: 'fail',
+        detail: `${path} does not run: ${why}`,
+        fix: ffmpegInstallHint(),
+      },
+    ];
   }
   const versionText = /ffmpeg version (\S+)/.exec(version.stdout)?.[1] ?? version.stdout.split('\n')[0].trim();
-  const checks: Check[] = [{ id: 'ffmpeg', label: 'ffmpeg', status: 'ok', detail: `${versionText} (${path}${source === 'bundled' ? ', the npm build from @ffmpeg-installer' : ''})` }];
+  const checks: Check[] = [
+    {
+      id: 'ffmpeg',
+      label: 'ffmpeg',
+      status: 'ok',
+      detail: `${versionText} (${path}${source === 'bundled' ? ', the npm build from @ffmpeg-installer' : ''})`,
+    },
+  ];
   const available = parseEncoders(encoders.stdout);
   for (const { encoder, format, required } of REQUIRED_ENCODERS) {
     const id = `ffmpeg.encoder.${encoder}`;

@@ -29,10 +29,10 @@ export interface ModelListing {
 export function listModels(env: Env = process.env): { cacheDir: string; models: ModelListing[] } {
   const { cacheDir } = hubSettings(env);
   const cached = new Map(listCachedRepos(cacheDir).map((r) => [r.repo, r]));
-  const describe = (repo: string, revision: string): ModelListing['cache'] => {
+  const describe = (repo: string, revision: string, skip: string[] = []): ModelListing['cache'] => {
     const entry = cached.get(repo);
     if (!entry) return undefined;
-    const { commit, missing } = missingFromCache(cacheDir, repo, revision);
+    const { commit, missing } = missingFromCache(cacheDir, repo, revision, skip);
     const fallback = commit ?? entry.snapshots.at(-1);
     return {
       sizeBytes: entry.sizeBytes,
@@ -42,7 +42,8 @@ export function listModels(env: Env = process.env): { cacheDir: string; models: 
       snapshotDir: fallback ? snapshotDir(cacheDir, repo, fallback) : undefined,
     };
   };
-  const models: ModelListing[] = REGISTRY.map((v) => ({ name: v.name, repo: v.repo, variant: v, cache: describe(v.repo, v.revision) }));
+  // a variant whose UNet comes from another repo (motionctrl-svd) needs the base repo without its unet weights
+  const models: ModelListing[] = REGISTRY.map((v) => ({ name: v.name, repo: v.repo, variant: v, cache: describe(v.repo, v.revision, v.unetFrom ? ['unet'] : []) }));
   for (const repo of cached.keys()) {
     if (!REGISTRY.some((v) => v.repo === repo)) models.push({ repo, cache: describe(repo, 'main') });
   }
@@ -58,7 +59,7 @@ export function modelPath(ref: string, options: { env?: Env; revision?: string }
   if (desc.kind === 'local') return desc.dir;
   const { cacheDir } = hubSettings(options.env ?? process.env);
   const hint = `svd models pull ${ref}${options.revision ? ` --revision ${options.revision}` : ''}`;
-  return findCachedSnapshot(cacheDir, desc.repo, desc.revision, hint).dir;
+  return findCachedSnapshot(cacheDir, desc.repo, desc.revision, hint, '', desc.variant?.unetFrom ? ['unet'] : []).dir;
 }
 
 /** Deletes every cached revision of a Hub model; returns the repo and the bytes freed. */

@@ -5,8 +5,9 @@
  * (ours or Python's) are linked, not fetched again.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { AbortError, HubError } from '../errors.js';
-import { blobPath, linkSnapshotFile, snapshotDir, writeRef } from './cache.js';
+import { blobPath, cachedSnapshotFile, linkSnapshotFile, readRef, snapshotDir, writeRef } from './cache.js';
 import { downloadBlob, RetryableDownloadError, type DownloadProgress } from './download.js';
 import { CONFIG_FILES, isShardIndex, shardsFromIndex, WEIGHTS } from './files.js';
 import type { FetchLike } from './http.js';
@@ -55,6 +56,8 @@ export interface PulledModel {
   files: string[];
   /** Bytes transferred by this call (0 when everything was cached). */
   downloadedBytes: number;
+  /** Registry variants with `unetFrom` (motionctrl-svd): the UNet checkpoint file, pulled from its own repo. */
+  unetCheckpoint?: string;
 }
 
 /**
@@ -70,9 +73,12 @@ export async function pullModel(ref: string | ModelDescriptor, options: PullOpti
   const settings = hubSettings(options.env ?? process.env, options.token);
   const { repo, revision } = desc;
   const hint = `svd models pull ${desc.ref}${options.revision ? ` --revision ${options.revision}` : ''}`;
+  const unetFrom = desc.variant?.unetFrom;
+  const skip = unetFrom ? ['unet'] : [];
   const fromCache = (prefix = ''): PulledModel => {
-    const snap = findCachedSnapshot(settings.cacheDir, repo, revision, hint, prefix);
-    return { snapshotDir: snap.dir, source: 'cache', repo, revision, commit: snap.commit, files: snap.files, downloadedBytes: 0 };
+    const snap = findCachedSnapshot(settings.cacheDir, repo, revision, hint, prefix, skip);
+    const unetCheckpoint = unetFrom ? cachedUnetFile(settings.cacheDir, unetFrom, hint, prefix) : undefined;
+    return { snapshotDir: snap.dir, source: 'cache', repo, revision, commit: snap.commit, files: snap.files, downloadedBytes: 0, unetCheckpoint };
   };
   if (settings.offline) return fromCache('HF_HUB_OFFLINE is set (cache only): ');
 
@@ -95,7 +101,13 @@ export async function pullModel(ref: string | ModelDescriptor, options: PullOpti
   if (!index) {
     throw new HubError('hub_not_found', repo, `${repo}@${revision} has no model_index.json: not a diffusers-layout checkpoint`);
   }
-  const { plan, indexBytes } = await planFiles(ctx, repo, index, settings.cacheDir, options);
+  const { plan, indexBytes } = await planFiles(ctx, repo, index, settings.cacheDir, options, skip);
+  let unetFile: RemoteFile | undefined;
+  if (unetFrom) {
+    unetFile = await fetchFileMetadata(ctx, unetFrom.repo, unetFrom.revision, unetFrom.file);
+    if (!unetFile) throw new HubError('hub_not_found', unetFrom.repo, `${unetFrom.repo}@${unetFrom.revision} has no ${unetFrom.file}`);
+    plan.push(unetFile);
+  }
 
   let downloadedBytes = indexBytes;
   for (const [i, file] of plan.entries()) {
@@ -103,14 +115,29 @@ export async function pullModel(ref: string | ModelDescriptor, options: PullOpti
     downloadedBytes += await ensureFile(ctx, file, settings.cacheDir, options, i + 1, plan.length);
   }
   writeRef(settings.cacheDir, repo, revision, index.commit);
-  return { snapshotDir: snapshotDir(settings.cacheDir, repo, index.commit), source: 'hub', repo, revision, commit: index.commit, files: plan.map((f) => f.path), downloadedBytes };
+  if (unetFrom && unetFile) writeRef(settings.cacheDir, unetFrom.repo, unetFrom.revision, unetFile.commit);
+  return {
+    snapshotDir: snapshotDir(settings.cacheDir, repo, index.commit), source: 'hub', repo, revision, commit: index.commit,
+    files: plan.filter((f) => f !== unetFile).map((f) => f.path), downloadedBytes,
+    unetCheckpoint: unetFile ? join(snapshotDir(settings.cacheDir, unetFile.repo, unetFile.commit), unetFile.path) : undefined,
+  };
+}
+
+/** The cached UNet file of a `unetFrom` variant, or HubError `hub_offline_missing` with the command that fetches it. */
+function cachedUnetFile(cacheDir: string, from: { repo: string; revision: string; file: string }, hint: string, prefix: string): string {
+  const commit = readRef(cacheDir, from.repo, from.revision);
+  const file = commit ? cachedSnapshotFile(cacheDir, from.repo, commit, from.file) : undefined;
+  if (!file) throw new HubError('hub_offline_missing', from.repo, `${prefix}${from.repo}@${from.revision}: ${from.file} is not in the cache; run \`${hint}\` with network access`);
+  return file;
 }
 
 /**
  * HEADs every file we need (at the pinned commit), choosing fp16 weights when present. Shard indexes
  * are downloaded here (they name the shards); `indexBytes` counts what that transferred.
  */
-async function planFiles(ctx: HubRequestContext, repo: string, index: RemoteFile, cacheDir: string, options: PullOptions): Promise<{ plan: RemoteFile[]; indexBytes: number }> {
+async function planFiles(
+  ctx: HubRequestContext, repo: string, index: RemoteFile, cacheDir: string, options: PullOptions, skip: readonly string[] = [],
+): Promise<{ plan: RemoteFile[]; indexBytes: number }> {
   const commit = index.commit;
   const plan: RemoteFile[] = [index];
   let indexBytes = 0;
@@ -121,6 +148,7 @@ async function planFiles(ctx: HubRequestContext, repo: string, index: RemoteFile
     else if (!optional) throw new HubError('hub_not_found', repo, `${repo}@${commit}: ${path} is missing; not a complete SVD checkpoint in diffusers layout`);
   }
   for (const { component, candidates } of WEIGHTS) {
+    if (skip.includes(component)) continue;
     let found: RemoteFile | undefined;
     for (const path of candidates) {
       found = await fetchFileMetadata(ctx, repo, commit, path);

@@ -15,6 +15,11 @@ export interface RegistryVariant {
   description: string;
   /** Licence / access note shown by `svd models list` and in gated-repo errors. */
   licence: string;
+  /**
+   * The UNet comes from another repo's file (sgm-layout `.ckpt`) instead of `repo`'s `unet/` weights, which are
+   * then not fetched; `repo` still gives the configs, the VAE and the image encoder.
+   */
+  unetFrom?: { repo: string; revision: string; file: string };
 }
 
 const GATED_NOTE =
@@ -41,6 +46,16 @@ export const REGISTRY: readonly RegistryVariant[] = [
     revision: 'main',
     description: 'SVD-XT 1.1, 25 frames at 576x1024, fine-tuned at fixed fps 6 / motion bucket 127',
     licence: GATED_NOTE,
+  },
+  {
+    // MotionCtrl-SVD (TencentARC/MotionCtrl, branch svd): trained on SVD img2vid (14 frames); its sampler uses
+    // guidance 1.0→2.5 and its demo fps 10 (docs/camera-motion.md)
+    name: 'motionctrl-svd',
+    repo: 'stabilityai/stable-video-diffusion-img2vid',
+    revision: 'main',
+    description: 'MotionCtrl-SVD: SVD with camera motion (8 presets or a trajectory), 14 frames at 576x1024',
+    licence: `base SVD ${GATED_NOTE}; the camera module's weights (TencentARC/MotionCtrl) are public`,
+    unetFrom: { repo: 'TencentARC/MotionCtrl', revision: 'main', file: 'motionctrl_svd.ckpt' },
   },
 ];
 
@@ -93,7 +108,7 @@ export function resolveModelRef(ref: string, revision?: string): ModelDescriptor
     return { kind: 'local', ref, dir, layout: localLayout(dir) };
   }
   if (!looksLikePath && isRepoId(ref)) {
-    const known = REGISTRY.find((v) => v.repo === ref);
+    const known = REGISTRY.find((v) => v.repo === ref && !v.unetFrom);
     return { kind: 'hub', ref, repo: ref, revision: revision ?? known?.revision ?? 'main', variant: known };
   }
   throw new ModelNotFoundError(

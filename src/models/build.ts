@@ -4,12 +4,16 @@
  * so a build takes seconds and no extra disk. The checkpoint is inspected first and refused as a whole
  * when a tensor is missing or mis-shaped.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { writeDirectoryAtomically } from '../io/stagingDir.js';
+import { preferredWeightVariant } from '../safetensors/reader.js';
 import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
 import type { AttentionChoice } from '../onnx/build.js';
 import type { GraphTarget } from '../onnx/graph.js';
 import type { BuildInfo } from '../onnx/save.js';
+import { buildSgmUnetGraph, openSgmCheckpoint } from '../camera/checkpoint.js';
+import { variantDefaultOverrides } from './variants.js';
 import { buildUnetGraph, type UnetBuildResult } from '../unet/build.js';
 import type { TemporalContextOrder } from '../unet/context.js';
 import { buildVaeDecoderGraph } from '../vae/decoderGraph.js';
@@ -35,6 +39,14 @@ export interface BuildModelOptions {
    * 'diffusers-0.27', which reproduces that release's pixel-interleaved layout (our reference run was made with it).
    */
   temporalContextOrder?: TemporalContextOrder;
+  /**
+   * The UNet from an sgm-layout checkpoint instead of `unet/*.safetensors` (MotionCtrl-SVD's `motionctrl_svd.ckpt`,
+   * docs/camera-motion.md); `unet/config.json` of `checkpoint` still gives its shape. A checkpoint with MotionCtrl's
+   * camera module gives a UNet with the `camera_pose` input.
+   */
+  unetCheckpoint?: string;
+  /** Generation defaults over the configs' (default: the variant's own, e.g. MotionCtrl's fps 10 and guidance 1→2.5). */
+  defaults?: Partial<ModelManifest['defaults']>;
   /** Attention formulation of the UNet and VAE graphs; default `defaultAttention(target)` (src/onnx/build.ts). */
   attention?: AttentionChoice;
   log?: (message: string) => void;
@@ -46,17 +58,9 @@ export interface BuildModelResult {
   ms: number;
 }
 
-/** The safetensors variant to read: explicit, else fp16 for fp16 builds when present, else whichever exists. */
-export function chooseWeightVariant(checkpoint: string, dtype: 'float32' | 'float16', explicit?: string): string | undefined {
-  if (explicit) return explicit;
-  const dirs = ['unet', 'vae', 'image_encoder'].map((c) => join(checkpoint, c));
-  const has = (dir: string, plain: boolean) =>
-    existsSync(dir) && readdirSync(dir).some((n) => /\.safetensors(\.index\.json)?$/.test(n) && (plain ? !/\.fp16\.safetensors/.test(n) : /\.fp16\.safetensors/.test(n)));
-  const allFp16 = dirs.every((d) => has(d, false));
-  const allPlain = dirs.every((d) => has(d, true));
-  if (dtype === 'float16' && allFp16) return 'fp16';
-  if (!allPlain && allFp16) return 'fp16';
-  return undefined;
+/** The safetensors variant to read: explicit, else as `preferredWeightVariant` decides for the components read. */
+export function chooseWeightVariant(checkpoint: string, dtype: 'float32' | 'float16', explicit?: string, components = ['unet', 'vae', 'image_encoder']): string | undefined {
+  return explicit ?? preferredWeightVariant(components.map((c) => join(checkpoint, c)), dtype);
 }
 
 export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult> {
@@ -67,13 +71,13 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const target = o.target ?? 'cpu';
   const log = o.log ?? (() => {});
   const configs = readDiffusersConfigs(checkpoint);
-  const variant = chooseWeightVariant(checkpoint, dtype, o.variant);
-  assertCheckpointUsable(inspectCheckpoint(checkpoint, { variant }));
+  const unetCheckpoint = o.unetCheckpoint === undefined ? undefined : resolve(o.unetCheckpoint);
+  const variant = chooseWeightVariant(checkpoint, dtype, o.variant, unetCheckpoint ? ['vae', 'image_encoder'] : undefined);
+  assertCheckpointUsable(inspectCheckpoint(checkpoint, { variant, skipUnet: unetCheckpoint !== undefined }));
+  // open (and vet) the sgm checkpoint before any graph is written
+  const sgmUnet = unetCheckpoint ? openSgmCheckpoint(unetCheckpoint) : undefined;
 
-  const staging = `${outDir}.tmp-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  try {
+  const built = writeDirectoryAtomically(outDir, (staging) => {
     const common = { outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}) } as const;
     log(`building image encoder (${dtype}, ${target})`);
     const imageEncoder = buildClipImageEncoderGraph(checkpoint, common);
@@ -83,23 +87,27 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     const vaeDecoder = buildVaeDecoderGraph(checkpoint, common);
     log('building UNet');
     const temporalContextOrder = o.temporalContextOrder ?? 'per-video';
-    const unet = buildUnetGraph(checkpoint, { ...common, temporalContextOrder });
-    const manifest = manifestSchema.parse(
-      manifestFromConfigs(configs, {
-        variant: o.modelVariant,
-        source: { checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null, temporalContextOrder },
-      }),
-    );
+    const unet = sgmUnet
+      ? buildSgmUnetGraph(sgmUnet, configs.unet, { ...common, variant: undefined, temporalContextOrder })
+      : { ...buildUnetGraph(checkpoint, { ...common, temporalContextOrder }), cameraPoseDim: null };
+    const fromConfigs = manifestFromConfigs(configs, {
+      variant: o.modelVariant,
+      source: {
+        checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null, temporalContextOrder,
+        ...(unetCheckpoint ? { unetCheckpoint } : {}),
+      },
+    });
+    const manifest = manifestSchema.parse({
+      ...fromConfigs,
+      unet: { ...fromConfigs.unet, cameraPoseDim: unet.cameraPoseDim },
+      defaults: { ...fromConfigs.defaults, ...(o.defaults ?? variantDefaultOverrides(o.modelVariant)) },
+    });
     writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-    rmSync(outDir, { recursive: true, force: true });
-    mkdirSync(resolve(outDir, '..'), { recursive: true });
-    renameSync(staging, outDir);
-    // the graphs were written into the staging directory: report where they are now
-    const moved = <T extends { path: string }>(info: T): T => ({ ...info, path: join(outDir, relative(staging, info.path)) });
-    const graphs = { imageEncoder: moved(imageEncoder), vaeEncoder: moved(vaeEncoder), unet: moved(unet), vaeDecoder: moved(vaeDecoder) };
-    return { manifest, graphs, ms: performance.now() - t0 };
-  } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
-    throw err;
-  }
+    return { staging, manifest, graphs: { imageEncoder, vaeEncoder, unet, vaeDecoder } };
+  });
+  // the graphs were written into the staging directory: report where they are now
+  const moved = <T extends { path: string }>(info: T): T => ({ ...info, path: join(outDir, relative(built.staging, info.path)) });
+  const { imageEncoder, vaeEncoder, unet, vaeDecoder } = built.graphs;
+  const graphs = { imageEncoder: moved(imageEncoder), vaeEncoder: moved(vaeEncoder), unet: moved(unet), vaeDecoder: moved(vaeDecoder) };
+  return { manifest: built.manifest, graphs, ms: performance.now() - t0 };
 }

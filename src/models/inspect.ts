@@ -52,7 +52,8 @@ function compare(component: ComponentReport['component'], dir: string, requests:
   return { component, files: ckpt.files, expected: wanted.size, missing, misshaped, unexpected };
 }
 
-export function inspectCheckpoint(checkpoint: string, options: { variant?: string } = {}): InspectReport {
+/** `skipUnet`: the UNet comes from elsewhere (a MotionCtrl `.ckpt`), so `unet/` needs only its config.json. */
+export function inspectCheckpoint(checkpoint: string, options: { variant?: string; skipUnet?: boolean } = {}): InspectReport {
   const c = readDiffusersConfigs(checkpoint);
   const unet = defineUnetGraph(parseUnetConfig(c.unet, join(checkpoint, 'unet', 'config.json')), dryWeights(), { dtype: 'float32', target: 'cpu' });
   const vaeRequests = [...vaeEncoderWeights(c.vae), ...vaeDecoderWeights(c.vae)];
@@ -64,7 +65,7 @@ export function inspectCheckpoint(checkpoint: string, options: { variant?: strin
   const components = [
     compare('image_encoder', join(checkpoint, 'image_encoder'), clipImageEncoderWeights(c.imageEncoder), new Set(), options.variant),
     compare('vae', join(checkpoint, 'vae'), vaeRequests, vaeKnownUnused, options.variant),
-    compare('unet', join(checkpoint, 'unet'), unet.g.requests, new Set(unet.skipped), options.variant),
+    ...(options.skipUnet ? [] : [compare('unet', join(checkpoint, 'unet'), unet.g.requests, new Set(unet.skipped), options.variant)]),
   ];
   return { checkpoint, components, ok: components.every((r) => r.missing.length === 0 && r.misshaped.length === 0) };
 }

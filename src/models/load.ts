@@ -60,14 +60,32 @@ export function checkGraphContract(role: GraphRole, session: Pick<HostedSession,
     if (info.shape.length !== rank) problems.push(`input "${name}" has rank ${info.shape.length} [${info.shape.join(',')}], expected rank ${rank}`);
     if (!isFloat(info.type)) problems.push(`input "${name}" has type ${info.type}, expected float32 or float16`);
   }
+  const optional: Record<string, number> = 'optionalInputs' in contract ? contract.optionalInputs : {};
   for (const info of session.inputs) {
-    if (!(info.name in contract.inputs)) problems.push(`unexpected input "${info.name}"`);
+    if (info.name in optional) {
+      if (info.shape.length !== optional[info.name]) problems.push(`input "${info.name}" has rank ${info.shape.length}, expected rank ${optional[info.name]}`);
+    } else if (!(info.name in contract.inputs)) problems.push(`unexpected input "${info.name}"`);
   }
   const out = session.outputs.find((v) => v.name === contract.output);
   if (!out) problems.push(`missing output "${contract.output}"; the graph has outputs ${session.outputs.map((v) => `"${v.name}"`).join(', ')}`);
   else if (!isFloat(out.type)) problems.push(`output "${contract.output}" has type ${out.type}, expected float32 or float16`);
   if (problems.length) {
     throw new ModelFormatError(session.path, `does not match the ${role} contract:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** The UNet graph has a `camera_pose` input exactly when the manifest says it has MotionCtrl's camera module. */
+export function checkCameraInput(session: Pick<HostedSession, 'inputs' | 'path'>, cameraPoseDim: number | null): void {
+  const info = session.inputs.find((v) => v.name === 'camera_pose');
+  if (cameraPoseDim === null && info) {
+    throw new ModelFormatError(session.path, `has a camera_pose input but ${MANIFEST_FILE} sets no unet.cameraPoseDim`);
+  }
+  if (cameraPoseDim !== null) {
+    const last = info?.shape.at(-1);
+    if (!info) throw new ModelFormatError(session.path, `${MANIFEST_FILE} sets unet.cameraPoseDim ${cameraPoseDim} but the graph has no camera_pose input`);
+    if (typeof last === 'number' && last !== cameraPoseDim) {
+      throw new ModelFormatError(session.path, `camera_pose has ${last} numbers per frame; ${MANIFEST_FILE} says ${cameraPoseDim}`);
+    }
   }
 }
 

@@ -65,6 +65,8 @@ export const manifestSchema = z.object({
     outChannels: positiveInt,
     /** Latent sides must be a multiple of this (2^(levels−1) for our graphs). */
     latentMultiple: positiveInt.default(1),
+    /** MotionCtrl's camera module: the width of the `camera_pose` input (12), or null for a plain SVD UNet. */
+    cameraPoseDim: positiveInt.nullable().default(null),
   }),
   defaults: z.object({
     frames: positiveInt,
@@ -88,7 +90,12 @@ export type ModelManifestInput = z.input<typeof manifestSchema>;
 export const GRAPH_CONTRACT = {
   imageEncoder: { inputs: { pixel_values: 4 }, output: 'image_embeds' },
   vaeEncoder: { inputs: { sample: 4 }, output: 'latent_mean' },
-  unet: { inputs: { sample: 5, timestep: 0, encoder_hidden_states: 3, added_time_ids: 2 }, output: 'noise_pred' },
+  unet: {
+    inputs: { sample: 5, timestep: 0, encoder_hidden_states: 3, added_time_ids: 2 },
+    // MotionCtrl-SVD graphs only (manifest unet.cameraPoseDim), docs/camera-motion.md
+    optionalInputs: { camera_pose: 3 },
+    output: 'noise_pred',
+  },
   vaeDecoder: { inputs: { latent: 4 }, output: 'frames' },
 } as const;
 

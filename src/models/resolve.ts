@@ -11,7 +11,7 @@ import { pullModel, resolveModelRef, formatProgressLine, type PullProgress } fro
 import type { GraphTarget } from '../onnx/graph.js';
 import { findCudaProviderLibrary, parseDevice } from '../runtime/device.js';
 import { webGpuAdapterOnce, type WebGpuQuery } from '../runtime/webgpu.js';
-import { BUILDER_VERSION, buildModel } from './build.js';
+import { BUILDER_VERSION, buildModel, type BuildModelOptions } from './build.js';
 import { MANIFEST_FILE } from './manifest.js';
 import { embeddedTinyCheckpoint, svdCacheDir } from './paths.js';
 
@@ -63,21 +63,27 @@ export async function resolveModelDir(ref: string | undefined, o: ResolveModelOp
     onWarning: log,
     onProgress: o.onPullProgress ?? ((p) => { if (p.status !== 'downloading') log(formatProgressLine(p)); }),
   });
-  return ensureBuilt(pulled.snapshotDir, desc.variant?.name, o);
+  const unet = pulled.unetCheckpoint ? { unetCheckpoint: pulled.unetCheckpoint } : {};
+  return ensureBuilt(pulled.snapshotDir, desc.variant?.name, o, unet);
 }
 
 /** Builds (once) the graphs of a diffusers checkpoint into the cache and returns the model directory. */
-export async function ensureBuilt(checkpoint: string, variant: string | undefined, o: ResolveModelOptions = {}): Promise<string> {
+export async function ensureBuilt(
+  checkpoint: string,
+  variant: string | undefined,
+  o: ResolveModelOptions = {},
+  unet: Pick<BuildModelOptions, 'unetCheckpoint' | 'defaults'> = {},
+): Promise<string> {
   if (!existsSync(join(checkpoint, 'unet', 'config.json'))) {
     throw new ModelNotFoundError(checkpoint, 'checkpoint not found (expected unet/, vae/, image_encoder/ with config.json and safetensors)');
   }
   const flavour = await graphFlavour(o.device, o.dtype);
-  const key = checkpointKey(checkpoint, flavour);
+  const key = checkpointKey(checkpoint, flavour, unet.unetCheckpoint);
   const dir = join(svdCacheDir(), 'graphs', `${variant ?? 'model'}-${flavour.dtype}-${flavour.target}-${key.slice(0, 16)}`);
   if (existsSync(join(dir, MANIFEST_FILE))) return dir;
   const log = o.log ?? (() => {});
   log(`building ONNX graphs for ${checkpoint} (${flavour.dtype}, ${flavour.target}) into ${dir}`);
-  const result = await buildModel({ checkpoint, outDir: dir, ...flavour, modelVariant: variant, log: (m) => log(`  ${m}`) });
+  const result = await buildModel({ checkpoint, outDir: dir, ...flavour, ...unet, modelVariant: variant, log: (m) => log(`  ${m}`) });
   log(`built in ${(result.ms / 1000).toFixed(1)} s`);
   return dir;
 }
@@ -86,9 +92,14 @@ export async function ensureBuilt(checkpoint: string, variant: string | undefine
  * Identity of a checkpoint for the build cache: its configs and, per weight file, the resolved path, size,
  * inode and mtime (graphs hard-link the files, so a replaced file must give a new key).
  */
-export function checkpointKey(checkpoint: string, flavour: { dtype: string; target: string }): string {
+export function checkpointKey(checkpoint: string, flavour: { dtype: string; target: string }, unetCheckpoint?: string): string {
   const h = createHash('sha256');
   h.update(`builder ${BUILDER_VERSION}\n${flavour.dtype} ${flavour.target}\n`);
+  if (unetCheckpoint) {
+    const real = realpathSync(unetCheckpoint);
+    const st = statSync(real);
+    h.update(`unet checkpoint ${real} ${st.size} ${st.ino} ${st.mtimeMs}\n`);
+  }
   for (const component of ['unet', 'vae', 'image_encoder', 'scheduler', 'feature_extractor']) {
     const dir = join(checkpoint, component);
     if (!existsSync(dir)) continue;

@@ -9,11 +9,24 @@ import { manifestFromConfigs, readDiffusersConfigs } from './diffusersConfig.js'
 import { MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
 import { variantConfigDir } from './paths.js';
 
-/** The defaults of `svd`, `svd-xt`, `svd-xt-1-1` (or `tiny`); undefined for a name without bundled configs. */
+/**
+ * Variants built on another's configs whose own sampler differs: MotionCtrl-SVD is SVD img2vid with guidance
+ * 1.0→2.5 (its LinearPredictionGuider) and fps 10 (its demo), docs/camera-motion.md.
+ */
+const DERIVED: Record<string, { base: string; defaults: Partial<ModelManifest['defaults']> }> = {
+  'motionctrl-svd': { base: 'svd', defaults: { fps: 10, maxGuidance: 2.5 } },
+};
+
+/** What a derived variant changes in the defaults its configs give (none for the others). */
+export function variantDefaultOverrides(name: string | undefined): Partial<ModelManifest['defaults']> {
+  return (name && DERIVED[name]?.defaults) || {};
+}
+
+/** The defaults of `svd`, `svd-xt`, `svd-xt-1-1`, `motionctrl-svd` (or `tiny`); undefined for a name without bundled configs. */
 export function variantDefaults(name: string): ModelManifest['defaults'] | undefined {
-  const dir = variantConfigDir(name);
+  const dir = variantConfigDir(DERIVED[name]?.base ?? name);
   if (!existsSync(dir)) return undefined;
-  return manifestSchema.shape.defaults.parse(manifestFromConfigs(readDiffusersConfigs(dir)).defaults);
+  return manifestSchema.shape.defaults.parse({ ...manifestFromConfigs(readDiffusersConfigs(dir)).defaults, ...variantDefaultOverrides(name) });
 }
 
 /**

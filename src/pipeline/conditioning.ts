@@ -57,6 +57,8 @@ export interface Conditioning {
   timeIds: Float32Array; /* [B, 3] */
   /** Guidance scale per frame, linear from min to max (used only when guided). */
   guidance: Float32Array; /* [F] */
+  /** MotionCtrl models only: the same relative camera poses for every row of the batch. */
+  cameraPose?: Float32Array; /* [B, F, 12] */
 }
 
 /**

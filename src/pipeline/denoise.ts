@@ -41,6 +41,7 @@ export async function denoise(a: DenoiseArgs): Promise<Float32Array> {
   const { frames: F, channels: C, height: h, width: w } = shape;
   const context = unet.tensor('encoder_hidden_states', cond.context, [cond.batch, 1, cond.context.length / cond.batch]);
   const timeIds = unet.tensor('added_time_ids', cond.timeIds, [cond.batch, 3]);
+  const cameraPose = cond.cameraPose && unet.tensor('camera_pose', cond.cameraPose, [cond.batch, F, cond.cameraPose.length / (cond.batch * F)]);
   let latents = a.latents;
   for (let i = 0; i < timesteps.length; i++) {
     hooks?.beforeStep?.(i);
@@ -54,6 +55,7 @@ export async function denoise(a: DenoiseArgs): Promise<Float32Array> {
       timestep: unet.tensor('timestep', Float32Array.of(timesteps[i]), []),
       encoder_hidden_states: context,
       added_time_ids: timeIds,
+      ...(cameraPose ? { camera_pose: cameraPose } : {}),
     }); /* [B, F, C, h, w] */
     const v = cond.guided ? applyGuidance(out.data, cond.guidance, F, frameSize(shape)) : out.data;
     latents = eulerStep(latents, v, sigma, sigmas[i + 1], a.predictionType);

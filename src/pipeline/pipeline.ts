@@ -10,6 +10,7 @@
  * the StageRunner for abort checks, progress and timing.
  */
 import { randomInt } from 'node:crypto';
+import { cameraIssues, cameraPoseBatch } from '../camera/request.js';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
 import { parseRequest, resolveRequest, MAX_SEED, type GenerationRequestInput, type ResolvedRequest } from '../request/schema.js';
 import type { BackendResult, ProgressEvent, RunOptions } from '../request/types.js';
@@ -20,7 +21,7 @@ import { frameOf, loopFrameCount, loopWeights, type LatentLayout } from '../moti
 import { ClipJoiner, clipSeed, conditioningFrameIndex, lastClipFrames, type ClipPlan } from '../motion/clips.js';
 import { createMotionControls, type LoopClosure } from '../motion/controls.js';
 import { compositeStill, loadMaskImage, motionMaskGrids } from '../motion/mask.js';
-import { buildConditioning, addedTimeIds } from './conditioning.js';
+import { buildConditioning, addedTimeIds, repeatRows } from './conditioning.js';
 import { decodeLatents, fixedDecoderRule } from './decode.js';
 import { denoise } from './denoise.js';
 import { encodeImage, frameConditioningImage, preprocessImage, type ConditioningImage } from './encode.js';
@@ -100,6 +101,7 @@ export function resolveForModel(input: GenerationRequestInput, manifest: ModelMa
   for (const field of ['width', 'height'] as const) {
     if (req[field] % cell !== 0) issues.push({ field, value: req[field], message: `must be a multiple of ${cell} for this model` });
   }
+  issues.push(...cameraIssues(req, { variant: manifest.variant, cameraPoseDim: manifest.unet.cameraPoseDim }));
   const fixed = fixedDecoderRule(manifest.vae.decoderFixedFrames, req.frames, input.decodeChunkSize);
   issues.push(...fixed.issues);
   if (fixed.decodeChunkSize !== undefined) req.decodeChunkSize = fixed.decodeChunkSize;
@@ -112,7 +114,11 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   const { vaeEncoder } = s.runners;
   const tStart = performance.now();
   const req = resolveForModel(input, manifest);
-  const plan: ClipPlan = { clips: req.clips, overlap: req.overlap, framesPerClip: req.frames, totalFrames: req.totalFrames };
+  // before any model runs: a trajectory file that cannot be read fails here
+  const cameraPose = manifest.unet.cameraPoseDim !== null ? cameraPoseBatch(req, req.frames, 1) : undefined; /* [1, F, 12] */
+  const plan: ClipPlan = {
+    clips: req.clips, overlap: req.overlap, framesPerClip: req.frames, totalFrames: req.totalFrames,
+  };
   let clip = 0;
   const stages = new StageRunner(o.signal, o.onProgress && ((e) => o.onProgress!(clipProgress(e, clip, plan.clips))));
   const dump = o.dump;
@@ -129,8 +135,11 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
 
   // Chained clips (docs/motion-controls.md §2): frames go to the writer as each clip ends; only K are held back.
   const queue = o.skipVideo ? undefined : new FrameQueue();
-  const outputPath = req.output ?? defaultOutputPath(typeof req.image === 'string' ? req.image : undefined, req.format, req.seed);
-  const writing = queue && writeVideo(queue, { width: W, height: H, fps: req.fps, format: req.format, signal: o.signal, output: outputPath });
+  const stem = typeof req.image === 'string' ? req.image : undefined;
+  const outputPath = req.output ?? defaultOutputPath(stem, req.format, req.seed);
+  const writing = queue && writeVideo(queue, {
+    width: W, height: H, fps: req.fps, format: req.format, signal: o.signal, output: outputPath,
+  });
   writing?.catch(() => {}); // awaited below; this only keeps an early failure from being reported as unhandled
   const joiner = new ClipJoiner(plan.overlap, plan.totalFrames);
   const kept: Uint8Array[] = [];
@@ -154,7 +163,7 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
       }
       const loop = req.loop && last ? { weights: loopTail(plan, req.frames), target: firstFrameLatent } : undefined;
       const result = await runClip(s, {
-        req, input, image: conditioning, shape, schedule, seed, mask, loop, stages, log, first: clip === 0,
+        req, input, image: conditioning, shape, schedule, seed, mask, loop, cameraPose, stages, log, first: clip === 0,
         noise: clip === 0 ? o.noise : undefined, dump: clip === 0 ? dump : undefined, signal: o.signal,
       });
       chunkSize = result.chunkSize;
@@ -183,7 +192,9 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
     metadata: {
       provider: s.device.provider, fallbackReason: s.device.fallbackReason, decodeChunkSize: chunkSize,
       width: W, height: H, frames: plan.totalFrames,
-      ...(plan.clips > 1 ? { clips: plan.clips, overlap: plan.overlap, framesPerClip: plan.framesPerClip, clipSeeds } : {}),
+      ...(plan.clips > 1
+        ? { clips: plan.clips, overlap: plan.overlap, framesPerClip: plan.framesPerClip, clipSeeds }
+        : {}),
       ...(mask ? { maskCoverage: Number(mask.coverage.toFixed(4)) } : {}),
       ...(req.loop ? { loop: true } : {}),
     },
@@ -200,6 +211,8 @@ interface ClipArgs {
   seed: number;
   mask?: MotionMask;
   loop?: LoopClosure;
+  /** MotionCtrl models: the clip's relative camera poses [1, F, 12] (every clip repeats the motion). */
+  cameraPose?: Float32Array;
   stages: StageRunner;
   log: (m: string) => void;
   first: boolean;
@@ -209,7 +222,9 @@ interface ClipArgs {
 }
 
 /** One UNet run of F frames: noise, encode, conditioning, initial latents, denoise, decode. */
-async function runClip(s: ModelSessions, a: ClipArgs): Promise<{ frames: Uint8Array[]; latents: Float32Array; chunkSize: number }> {
+async function runClip(
+  s: ModelSessions, a: ClipArgs,
+): Promise<{ frames: Uint8Array[]; latents: Float32Array; chunkSize: number }> {
   const { manifest } = s.model;
   const { imageEncoder, vaeEncoder, unet, vaeDecoder } = s.runners;
   const { req, shape, stages, dump } = a;
@@ -220,12 +235,15 @@ async function runClip(s: ModelSessions, a: ClipArgs): Promise<{ frames: Uint8Ar
     encodeImage({ imageEncoder, vaeEncoder }, a.image, req.condAug, noise.augNoise, shape, dump));
 
   const conditioning = buildConditioning(embeds, req);
+  if (a.cameraPose) conditioning.cameraPose = repeatRows(a.cameraPose, conditioning.batch);
   let initial = prepareLatents(noise.initNoise, initNoiseSigma);
   // The motion controls exist only when asked for: a plain request runs exactly as diffusers does.
   const layout = latentLayout(shape);
   const controls = a.mask || a.loop ? createMotionControls({
     sigmas, layout, loop: a.loop,
-    still: a.mask && { weights: a.mask.latent, target: a.mask.target, noise: noise.initNoise.slice(0, frameSize(shape)) },
+    still: a.mask && {
+      weights: a.mask.latent, target: a.mask.target, noise: noise.initNoise.slice(0, frameSize(shape)),
+    },
   }) : undefined;
   if (controls) initial = controls.initial(initial, initNoiseSigma);
 
@@ -265,7 +283,8 @@ async function prepareMotionMask(
   signal?: AbortSignal,
 ): Promise<MotionMask> {
   const maskImage = await loadMaskImage(req.mask!, { signal });
-  const grids = motionMaskGrids(maskImage, image.source, req, shape.width, shape.height, manifest.vae.spatialScaleFactor);
+  const scale = manifest.vae.spatialScaleFactor;
+  const grids = motionMaskGrids(maskImage, image.source, req, shape.width, shape.height, scale);
   const sample = vaeEncoder.tensor('sample', image.vaePixels, [1, 3, image.height, image.width]);
   const clean = (await vaeEncoder.run({ sample })).data;
   const target = new Float32Array(frameSize(shape));

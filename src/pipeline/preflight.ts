@@ -5,6 +5,7 @@
  * without the CUDA provider would be reported only after the graphs were built and the model loaded or, for ffmpeg,
  * after the whole generation.
  */
+import { customTrajectory } from '../camera/request.js';
 import { ExecutionProviderError } from '../errors.js';
 import { expectImageFormat } from '../image/decode.js';
 import { readImageBytes } from '../image/source.js';
@@ -26,12 +27,13 @@ export interface PreflightOptions {
  * Throws the error the pipeline would throw later: ImageLoadError for an unreadable local image, data: URI or base64
  * (http(s) images are downloaded once, by the pipeline), FfmpegError when a video format has no ffmpeg,
  * ExecutionProviderError for `cuda`/`cuda:N` without the CUDA provider and for `webgpu` when Dawn finds no adapter
- * (`auto` falls back to CPU instead).
+ * (`auto` falls back to CPU instead), and InvalidRequestError for a camera trajectory file that cannot be read or parsed.
  */
 export async function checkBeforeModelLoad(
-  request: Pick<GenerationRequest, 'image' | 'format' | 'device' | 'mask'>,
+  request: Pick<GenerationRequest, 'image' | 'format' | 'device' | 'mask'> & Partial<Pick<GenerationRequest, 'camera'>>,
   options: PreflightOptions = {},
 ): Promise<void> {
+  customTrajectory(request.camera); // a camera trajectory file that cannot be read or parsed
   const cuda = /^cuda(?::(\d+))?$/.exec(request.device ?? '');
   if (cuda && !(options.cudaLibrary ?? findCudaProviderLibrary)()) {
     const device = `cuda:${cuda[1] ?? 0}`;

@@ -3,7 +3,7 @@
  * output dtypes are read from the model (fp32 or fp16), never assumed.
  */
 import { ModelFormatError } from '../errors.js';
-import { checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
+import { checkCameraInput, checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
 import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole } from '../models/manifest.js';
 import { BindingGuard } from '../runtime/bindingGuard.js';
 import { DeviceSessionFactory, findCudaProviderLibrary, parseDevice, type DeviceDecision, type ParsedDevice } from '../runtime/device.js';
@@ -86,6 +86,7 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
       const session = await factory.open(model.paths[role]);
       opened.push(session);
       checkGraphContract(role, session);
+      if (role === 'unet') checkCameraInput(session, model.manifest.unet.cameraPoseDim);
       const decision = factory.provider!;
       const guard = decision.provider === 'webgpu' ? new BindingGuard(model.paths[role], { limit: bindingLimit(decision, options) }) : undefined;
       runners[role] = new ModelRunner(role, session, guard);

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
+import { CAMERA_PRESETS, normalizeCameraPreset } from '../camera/trajectory.js';
 import { intRange, numRange } from './fields.js';
 import { MAX_CLIPS, planClips } from '../motion/clips.js';
 
@@ -25,6 +26,23 @@ const imageSource = z.union([z.string().min(1, { error: 'must not be empty' }), 
   error: 'must be a file path, an http(s) URL, a data: URI, base64 text or image bytes',
 });
 
+const CAMERA_ERROR = `must be a camera preset (${CAMERA_PRESETS.join(', ')}) or a .json trajectory file`;
+const POSE_ERROR = 'each pose must be 12 finite numbers (a 3×4 [R|t], row-major)';
+
+/**
+ * MotionCtrl-SVD camera motion (docs/camera-motion.md): a preset name (CLI spellings such as `pan-left` accepted),
+ * a path to a JSON file of per-frame 3×4 RT matrices, or (module API) those matrices as arrays of 12 numbers.
+ */
+const cameraField = z.preprocess(
+  normalizeCameraPreset,
+  z.union([
+    z.enum(CAMERA_PRESETS, { error: CAMERA_ERROR }),
+    z.string().regex(/\.json$/i, { error: CAMERA_ERROR }),
+    z.array(z.array(z.number().refine(Number.isFinite), { error: POSE_ERROR }).length(12, { error: POSE_ERROR }), { error: CAMERA_ERROR })
+      .min(1, { error: CAMERA_ERROR }),
+  ], { error: CAMERA_ERROR }),
+);
+
 export const generationRequestSchema = z.strictObject({
   /** Local path, http(s) URL, `data:` URI or bare base64 string; or the encoded bytes (module API). */
   image: imageSource,
@@ -41,6 +59,10 @@ export const generationRequestSchema = z.strictObject({
   overlap: intRange(1, 127).optional(),
   /** Steer the last frames back to the first so the video plays as a seamless loop. */
   loop: z.boolean({ error: 'must be true or false' }).optional(),
+  /** Camera motion (MotionCtrl-SVD models only): preset or trajectory; see cameraField. */
+  camera: cameraField.optional(),
+  /** Scales the camera motion, 0-10 (MotionCtrl's demo `speed`, Segmind's `motion_speed`); default 1. */
+  motionSpeed: numRange(0, 10).optional(),
   width: side.optional(),
   height: side.optional(),
   resize: z.enum(RESIZE_MODES, { error: `must be one of ${RESIZE_MODES.join(', ')}` }).optional(),
@@ -145,6 +167,9 @@ export function parseRequest(input: unknown): GenerationRequest {
   const issues: FieldIssue[] = [];
   if (req.minGuidance !== undefined && req.maxGuidance !== undefined && req.minGuidance > req.maxGuidance) {
     issues.push({ field: 'minGuidance', value: req.minGuidance, message: `must not exceed maxGuidance (${req.maxGuidance})` });
+  }
+  if (req.motionSpeed !== undefined && req.camera === undefined) {
+    issues.push({ field: 'motionSpeed', value: req.motionSpeed, message: 'only applies with camera (a preset or trajectory file)' });
   }
   if (req.clips !== undefined && req.duration !== undefined) {
     issues.push({ field: 'duration', value: req.duration, message: 'give clips or duration, not both' });

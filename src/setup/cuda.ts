@@ -15,7 +15,11 @@ import type { Env } from '../runtime/executables.js';
 import { ortPackageDir, ortVersion, probeExecutionProviders, type ProviderProbe } from '../runtime/providers.js';
 import { describeLinkage, lddCudaLinkage, type CudaLinkage } from './ldd.js';
 
-export const CUDA_EP_FILES = ['libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so', 'libonnxruntime_providers_tensorrt.so'];
+export const CUDA_EP_FILES = [
+  'libonnxruntime_providers_cuda.so',
+  'libonnxruntime_providers_shared.so',
+  'libonnxruntime_providers_tensorrt.so',
+];
 
 export interface SetupCudaOptions {
   /** Environment for the installer (default process.env). SVD_ORT_INSTALLER overrides the script. */
@@ -60,16 +64,23 @@ export function manualInstallSteps(binDir: string, version = ortVersion()): stri
 export async function setupCuda(options: SetupCudaOptions = {}): Promise<SetupCudaReport> {
   const env = options.env ?? process.env;
   if (`${process.platform}/${process.arch}` !== 'linux/x64') {
-    throw new ExecutionProviderError('cuda', `setup cuda: onnxruntime-node ships a CUDA execution provider for linux/x64 only (this is ${process.platform}/${process.arch})`);
+    throw new ExecutionProviderError(
+      'cuda',
+      `setup cuda: onnxruntime-node ships a CUDA execution provider for linux/x64 only (this is ${process.platform}/${process.arch})`,
+    );
   }
   const binDir = options.binDir ?? ortBinaryDir();
   try {
     accessSync(binDir, constants.W_OK);
   } catch {
-    throw new ExecutionProviderError('cuda', `setup cuda: cannot write to ${binDir}; run it as the user who owns node_modules (or fix its permissions)`);
+    throw new ExecutionProviderError(
+      'cuda',
+      `setup cuda: cannot write to ${binDir}; run it as the user who owns node_modules (or fix its permissions)`,
+    );
   }
   const script = options.installerScript ?? env.SVD_ORT_INSTALLER ?? join(ortPackageDir(), 'script', 'install.js');
-  if (!existsSync(script)) throw new ExecutionProviderError('cuda', `setup cuda: installer script not found: ${script}`);
+  if (!existsSync(script))
+    throw new ExecutionProviderError('cuda', `setup cuda: installer script not found: ${script}`);
 
   const { code, output } = await runInstaller(script, installerEnv(env, binDir), options);
   if (code !== 0) throw installerFailure(code, output, binDir);
@@ -80,10 +91,17 @@ export async function setupCuda(options: SetupCudaOptions = {}): Promise<SetupCu
   });
   const cudaLib = files[0];
   if (cudaLib.bytes === undefined) {
-    throw new ExecutionProviderError('cuda', `setup cuda: the installer finished but ${cudaLib.path} is missing; ${manualInstallSteps(binDir)}`);
+    throw new ExecutionProviderError(
+      'cuda',
+      `setup cuda: the installer finished but ${cudaLib.path} is missing; ${manualInstallSteps(binDir)}`,
+    );
   }
   const linkage = await lddCudaLinkage(cudaLib.path, env);
-  const probe = (await (options.probe ?? (() => probeExecutionProviders({ providers: ['cuda'] })))())[0] ?? { provider: 'cuda', ok: false, error: 'not probed' };
+  const probe = (await (options.probe ?? (() => probeExecutionProviders({ providers: ['cuda'] })))())[0] ?? {
+    provider: 'cuda',
+    ok: false,
+    error: 'not probed',
+  };
   return { binDir, files, linkage, probe };
 }
 
@@ -102,9 +120,16 @@ function installerEnv(env: Env, binDir: string): Env {
   return out;
 }
 
-function runInstaller(script: string, env: Env, options: SetupCudaOptions): Promise<{ code: number | null; output: string }> {
+function runInstaller(
+  script: string,
+  env: Env,
+  options: SetupCudaOptions,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script], {
+      env: env as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     // stdout ("Downloading …") is shown as it comes; stderr (warnings, the installer's stack traces)
     // is kept for the diagnosis only
     let output = '';
@@ -133,29 +158,43 @@ function runInstaller(script: string, env: Env, options: SetupCudaOptions): Prom
   });
 }
 
-const NETWORK_FAILURE = /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|Proxy server refused|socket hang up|certificate|Failed to download/i;
+const NETWORK_FAILURE =
+  /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|Proxy server refused|socket hang up|certificate|Failed to download/i;
 
 function installerFailure(code: number | null, output: string, binDir: string): ExecutionProviderError {
-  const errorLine = /^\s*(?:\w*Error|error):?\s.*$/m.exec(output)?.[0].trim() ?? output.trim().split('\n').at(-1) ?? `exit code ${code}`;
+  const errorLine =
+    /^\s*(?:\w*Error|error):?\s.*$/m.exec(output)?.[0].trim() ??
+    output.trim().split('\n').at(-1) ??
+    `exit code ${code}`;
   const diagnosis = NETWORK_FAILURE.test(output)
     ? 'the installer could not download the CUDA provider package from NuGet (this machine looks offline, or a proxy/firewall blocks api.nuget.org; set HTTPS_PROXY if you use a proxy)'
     : `onnxruntime-node's installer failed (exit code ${code})`;
-  return new ExecutionProviderError('cuda', `setup cuda: ${diagnosis}: ${errorLine}. Offline route: ${manualInstallSteps(binDir)}`);
+  return new ExecutionProviderError(
+    'cuda',
+    `setup cuda: ${diagnosis}: ${errorLine}. Offline route: ${manualInstallSteps(binDir)}`,
+  );
 }
 
 /** Human-readable lines for the CLI. */
 export function formatSetupReport(r: SetupCudaReport): string[] {
   const lines = [`CUDA execution provider libraries in ${r.binDir}:`];
-  for (const f of r.files) lines.push(`  ${f.name}  ${f.bytes === undefined ? 'missing' : `${(f.bytes / 1e6).toFixed(1)} MB`}`);
+  for (const f of r.files)
+    lines.push(`  ${f.name}  ${f.bytes === undefined ? 'missing' : `${(f.bytes / 1e6).toFixed(1)} MB`}`);
   if (r.linkage) {
     lines.push(`linkage (ldd): ${describeLinkage(r.linkage)}`);
     for (const lib of r.linkage.cudaLibraries) lines.push(`  ${lib.soname} => ${lib.path ?? 'not found'}`);
   } else {
     lines.push('linkage: ldd not available; check the CUDA/cuDNN versions by hand');
   }
-  lines.push(r.probe.ok ? 'CUDA session: ok (svd generate --device cuda will use the GPU)' : `CUDA session: failed: ${r.probe.error}`);
+  lines.push(
+    r.probe.ok
+      ? 'CUDA session: ok (svd generate --device cuda will use the GPU)'
+      : `CUDA session: failed: ${r.probe.error}`,
+  );
   if (!r.probe.ok && r.linkage?.missing.length) {
-    lines.push(`fix: install the missing libraries (${r.linkage.missing.join(', ')}) — the CUDA runtime and cuDNN matching the versions above — and make them findable (ldconfig or LD_LIBRARY_PATH), then run \`svd doctor\``);
+    lines.push(
+      `fix: install the missing libraries (${r.linkage.missing.join(', ')}) — the CUDA runtime and cuDNN matching the versions above — and make them findable (ldconfig or LD_LIBRARY_PATH), then run \`svd doctor\``,
+    );
   }
   return lines;
 }

@@ -14,7 +14,7 @@ import { saveSegmindAnswer } from './answer.js';
 import { uploadToSegmindStorage, segmindUploadUrl } from './upload.js';
 
 /** The endpoint for a request, and why. */
-export function pickSegmindEndpoint(remote: RemoteParams): { endpoint: SegmindEndpoint; reason: string } {
+export function pickSegmindEndpoint(remote: RemoteParams, req: { camera?: unknown } = {}): { endpoint: SegmindEndpoint; reason: string } {
   if (remote.model) {
     const slug = remote.model.replace(/^\/?(v1\/)?/, '') as SegmindSlug;
     if (!SEGMIND_SLUGS.includes(slug)) {
@@ -22,7 +22,7 @@ export function pickSegmindEndpoint(remote: RemoteParams): { endpoint: SegmindEn
     }
     return { endpoint: SEGMIND_ENDPOINTS[slug], reason: 'named by remote model' };
   }
-  if (remote.cameraMotion) return { endpoint: SEGMIND_ENDPOINTS['motionctrl-svd'], reason: 'a camera motion preset was given' };
+  if (req.camera !== undefined) return { endpoint: SEGMIND_ENDPOINTS['motionctrl-svd'], reason: 'a camera motion was given' };
   if (remote.prompt) return { endpoint: SEGMIND_ENDPOINTS['pixverse-image2video'], reason: 'a prompt was given' };
   return { endpoint: SEGMIND_ENDPOINTS.svd, reason: 'plain image-to-video' };
 }
@@ -39,7 +39,7 @@ export function createSegmindBackend(options: RemoteBackendOptions = {}): Remote
 }
 
 async function runSegmind(job: Job, o: RemoteBackendOptions & { apiKey: string; baseUrl: string }): Promise<JobOutcome> {
-  const { endpoint, reason } = pickSegmindEndpoint(job.remote);
+  const { endpoint, reason } = pickSegmindEndpoint(job.remote, job.req);
   const base64 = o.segmindBase64 ?? false;
   const seed = job.seed!;
   const media = await readImageMedia(job.req.image);

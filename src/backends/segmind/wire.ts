@@ -5,7 +5,8 @@
  * dialect (src/server/dialects/segmind.ts) parses what clients send with the same schemas.
  */
 import { z } from 'zod';
-import { CAMERA_MOTIONS, PIXVERSE_MOTION_MODES, PIXVERSE_QUALITIES, PIXVERSE_STYLES, type RemoteParams } from '../options.js';
+import { CAMERA_PRESETS } from '../../camera/trajectory.js';
+import { PIXVERSE_MOTION_MODES, PIXVERSE_QUALITIES, PIXVERSE_STYLES, type RemoteParams } from '../options.js';
 import { defined, type EndpointSpec } from '../endpoint.js';
 import { intRange, loose, looseBool, numRange, oneOf } from '../../request/fields.js';
 import type { GenerationRequest, GenerationRequestInput, RESIZE_MODES } from '../../request/schema.js';
@@ -49,7 +50,7 @@ export const MOTIONCTRL_DEFAULTS = { motion: 'CW', motion_bucket_id: 127, fps: 7
 /** `/v1/motionctrl-svd`'s body: a camera preset plus SVD knobs with narrower ranges (motion bucket 127–255, fps 5–30). */
 export const motionCtrlBody = z.object({
   input_image: imageField,
-  motion: oneOf(CAMERA_MOTIONS).optional(),
+  motion: oneOf(CAMERA_PRESETS).optional(),
   motion_bucket_id: loose(intRange(127, 255)).optional(),
   fps: loose(intRange(5, 30)).optional(),
   cond_aug: loose(numRange(0, 1)).optional(),
@@ -62,8 +63,8 @@ export const motionCtrlBody = z.object({
 
 /** `/v1/motionctrl-svd` wire field → our field. */
 export const MOTIONCTRL_FIELDS = {
-  input_image: 'image', motion: 'remote.cameraMotion', motion_bucket_id: 'motionBucketId', fps: 'fps', cond_aug: 'condAug',
-  seed: 'seed', decoding_t: 'decodeChunkSize', maintain_aspect_ratio: 'resize', motion_speed: 'remote.motionSpeed',
+  input_image: 'image', motion: 'camera', motion_bucket_id: 'motionBucketId', fps: 'fps', cond_aug: 'condAug',
+  seed: 'seed', decoding_t: 'decodeChunkSize', maintain_aspect_ratio: 'resize', motion_speed: 'motionSpeed',
 } as const;
 
 /** Seeds wider than ours (Segmind allows up to 999999999999999) are folded into 0..2^32-1; -1 means random. */
@@ -79,18 +80,16 @@ export function requestFromSvdBody(w: z.output<typeof svdBody>): Omit<Generation
   };
 }
 
-/** Our request and remote fields from a parsed `/v1/motionctrl-svd` body, its documented defaults filled in. */
-export function requestFromMotionCtrlBody(w: z.output<typeof motionCtrlBody>): {
-  request: Omit<GenerationRequestInput, 'image'>;
-  remote: Pick<RemoteParams, 'cameraMotion' | 'motionSpeed'>;
-} {
+/**
+ * Our request fields from a parsed `/v1/motionctrl-svd` body, its documented defaults filled in: `motion` is our
+ * `camera` preset and `motion_speed` our `motionSpeed` (docs/camera-motion.md).
+ */
+export function requestFromMotionCtrlBody(w: z.output<typeof motionCtrlBody>): Omit<GenerationRequestInput, 'image'> {
   return {
-    request: {
-      frames: MOTIONCTRL_DEFAULTS.frames, fps: w.fps, motionBucketId: w.motion_bucket_id, condAug: w.cond_aug,
-      seed: w.seed === undefined ? MOTIONCTRL_DEFAULTS.seed : foldSeed(w.seed), decodeChunkSize: w.decoding_t,
-      resize: w.maintain_aspect_ratio === false ? 'crop_to_16_9' : 'maintain_aspect_ratio',
-    },
-    remote: { cameraMotion: w.motion ?? MOTIONCTRL_DEFAULTS.motion, motionSpeed: w.motion_speed },
+    frames: MOTIONCTRL_DEFAULTS.frames, fps: w.fps, motionBucketId: w.motion_bucket_id, condAug: w.cond_aug,
+    seed: w.seed === undefined ? MOTIONCTRL_DEFAULTS.seed : foldSeed(w.seed), decodeChunkSize: w.decoding_t,
+    resize: w.maintain_aspect_ratio === false ? 'crop_to_16_9' : 'maintain_aspect_ratio',
+    camera: w.motion ?? MOTIONCTRL_DEFAULTS.motion, motionSpeed: w.motion_speed,
   };
 }
 
@@ -122,14 +121,15 @@ export const segmindMotionCtrl: SegmindEndpoint = {
   id: 'motionctrl-svd',
   slug: 'motionctrl-svd',
   image: 'url-or-base64',
-  uses: ['fps', 'motionBucketId', 'seed', 'condAug', 'decodeChunkSize', 'resize', 'frames'],
-  usesRemote: ['cameraMotion', 'motionSpeed'],
+  uses: ['fps', 'motionBucketId', 'seed', 'condAug', 'decodeChunkSize', 'resize', 'frames', 'camera', 'motionSpeed'],
+  usesRemote: [],
   fixedFrames: [MOTIONCTRL_DEFAULTS.frames],
   schema: motionCtrlBody,
   fieldOf: MOTIONCTRL_FIELDS,
-  build: (req, remote, seed, image, base64) => defined({
+  build: (req, _remote, seed, image, base64) => defined({
     input_image: image,
-    motion: remote.cameraMotion ?? MOTIONCTRL_DEFAULTS.motion,
+    // a trajectory file or inline poses cannot be sent: the wire check names `camera` and the presets
+    motion: req.camera ?? MOTIONCTRL_DEFAULTS.motion,
     motion_bucket_id: req.motionBucketId ?? MOTIONCTRL_DEFAULTS.motion_bucket_id,
     fps: req.fps ?? MOTIONCTRL_DEFAULTS.fps,
     cond_aug: req.condAug ?? MOTIONCTRL_DEFAULTS.cond_aug,
@@ -137,7 +137,7 @@ export const segmindMotionCtrl: SegmindEndpoint = {
     decoding_t: req.decodeChunkSize,
     // MotionCtrl's choice is "keep original spatial ratio" or "center crop to 576x1024" (docs/providers.md §1.3).
     maintain_aspect_ratio: req.resize === undefined ? undefined : req.resize === 'maintain_aspect_ratio' ? true : req.resize === 'crop_to_16_9' ? false : (req.resize as unknown as boolean),
-    motion_speed: remote.motionSpeed,
+    motion_speed: req.motionSpeed,
     base64,
   }),
 };

@@ -33,11 +33,14 @@ export function registerModelsLocal(program: Command): void {
     .option('--target <target>', 'cpu | cuda | webgpu (cuda: fused MultiHeadAttention and InstanceNormalization-based GroupNorm, ops the CUDA EP implements; webgpu: attention in query chunks so no tensor exceeds the binding limit)', 'cpu')
     .option('--variant <name>', 'model variant name recorded in model.json (svd, svd-xt, ...); default: guessed')
     .option('--temporal-context <order>', 'per-video (default; as sgm and diffusers >= 0.28) | diffusers-0.27 (reproduces that release)', 'per-video')
-    .action(async (dir: string, opts: { out: string; dtype: string; target: string; variant?: string; temporalContext: string }) => {
+    .option('--unet-checkpoint <file>', 'take the UNet from an sgm-layout checkpoint (.ckpt or .safetensors), e.g. MotionCtrl-SVD\'s motionctrl_svd.ckpt; <diffusers-dir> gives unet/config.json, the VAE and the image encoder')
+    .action(async (dir: string, opts: { out: string; dtype: string; target: string; variant?: string; temporalContext: string; unetCheckpoint?: string }) => {
       const temporalContextOrder = oneOf('--temporal-context', opts.temporalContext, ['per-video', 'diffusers-0.27'] as const);
       const dtype = oneOf('--dtype', opts.dtype, ['fp32', 'fp16'] as const) === 'fp16' ? 'float16' : 'float32';
       const target = oneOf('--target', opts.target, ['cpu', 'cuda', 'webgpu'] as const);
-      const r = await buildModel({ checkpoint: resolve(dir), outDir: resolve(opts.out), dtype, target, modelVariant: opts.variant, temporalContextOrder, log });
+      const unetCheckpoint = opts.unetCheckpoint === undefined ? undefined : resolve(opts.unetCheckpoint);
+      const r = await buildModel({ checkpoint: resolve(dir), outDir: resolve(opts.out), dtype, target, modelVariant: opts.variant, temporalContextOrder, unetCheckpoint, log });
+      if (r.manifest.unet.cameraPoseDim !== null) log('the UNet has MotionCtrl\'s camera module: generate with --camera <preset|file.json>');
       for (const [role, info] of Object.entries(r.graphs)) {
         log(`${role}: ${info.path} (${info.nodeCount} nodes, ${(info.weightBytes / 2 ** 20).toFixed(1)} MiB of weights referenced)`);
       }

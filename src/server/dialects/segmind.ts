@@ -32,11 +32,9 @@ async function motionCtrl(ctx: Ctx): Promise<void> {
   const raw = parseJsonObject(await body(ctx));
   const w = parseWire(motionCtrlBody, raw);
   const image = await imageFromClient(w.input_image, 'input_image', ctx.state.limits);
-  const { request: fields, remote } = requestFromMotionCtrlBody(w);
-  const request = buildRequest(ctx, { ...fields, image }, wireNamesOf(MOTIONCTRL_FIELDS));
-  // The local pipeline has no camera control; say so instead of pretending.
-  const ignored = [...unknownFields(motionCtrlBody, raw), ...(ctx.state.backendName === 'local' ? ['motion', 'motion_speed'].filter((k) => k in raw) : [])];
-  await run(ctx, request, { endpoint: 'motionctrl-svd', imageField: 'input_image' }, remote, ignored, w.base64 ?? false);
+  const request = buildRequest(ctx, { ...requestFromMotionCtrlBody(w), image }, wireNamesOf(MOTIONCTRL_FIELDS));
+  // a model without MotionCtrl's camera module refuses the request, naming the model to use
+  await run(ctx, request, { endpoint: 'motionctrl-svd', imageField: 'input_image' }, undefined, unknownFields(motionCtrlBody, raw), w.base64 ?? false);
 }
 
 async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Record<string, unknown>, remote: Record<string, unknown> | undefined, ignored: string[], base64: boolean): Promise<void> {

@@ -43,6 +43,8 @@ interface Entry extends Job {
   expiryTimer?: NodeJS.Timeout;
   /** Set when the client cancelled; the worker's answer (or the job's removal) ends the job. */
   cancelling?: JobFailure;
+  /** False while `submit` is still adding the job to Redis (a re-read must not call it lost). */
+  stored: boolean;
 }
 
 type BullState = 'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed';
@@ -116,9 +118,11 @@ export class RedisJobQueue implements JobQueue {
     const ttlSeconds = Math.ceil(this.o.resultTtlMs / 1000);
     const data = encodeJobData(request, meta, ttlSeconds);
     const job = this.entry(randomUUID(), meta, data.createdAt);
+    job.stored = false;
     this.addLog(job, 'queued');
     try {
       await this.queue.add('generate', data, { jobId: job.id, removeOnComplete: { age: ttlSeconds }, removeOnFail: { age: ttlSeconds } });
+      job.stored = true;
     } catch (err) {
       this.jobs.delete(job.id);
       throw new QueueUnavailableError(`the job queue (Redis) cannot be reached: ${(err as Error).message}`);
@@ -246,10 +250,10 @@ export class RedisJobQueue implements JobQueue {
   private async ensure(id: string): Promise<Entry | undefined> {
     const known = this.jobs.get(id);
     if (known || this.closed) return known;
+    // State first, then the job: its data is then at least as new as the state (a completed job has its result).
+    const state = await this.queue.getJobState(id);
     const bj = await this.queue.getJob(id);
-    if (!bj) return undefined;
-    const state = await bj.getState();
-    return this.adopt(bj as BullJob, state as BullState);
+    return bj ? this.adopt(bj as BullJob, state) : undefined;
   }
 
   /** Brings our entry in line with the job as Redis has it (at start, for unknown jobs, and on re-reads). */
@@ -266,7 +270,7 @@ export class RedisJobQueue implements JobQueue {
     if (isFinal(job.status)) return job;
     if (typeof bj.progress === 'object' && bj.progress) this.applyProgress(job, bj.progress as unknown as QueuedProgress, false);
     if (state === 'active') this.markRunning(job, bj.processedOn);
-    else if (state === 'completed') this.complete(job, bj.returnvalue, bj.processedOn, bj.finishedOn);
+    else if (state === 'completed' && bj.returnvalue) this.complete(job, bj.returnvalue, bj.processedOn, bj.finishedOn);
     else if (state === 'failed') this.end(job, 'failed', decodeFailure(bj.failedReason, attemptsOf(bj)));
     else if (WAITING_STATES.includes(state as BullState)) job.status = 'queued';
     return job;
@@ -316,14 +320,15 @@ export class RedisJobQueue implements JobQueue {
     if (this.closed) return;
     this.workers = await readWorkers(this.redis).catch(() => this.workers);
     for (const job of [...this.jobs.values()]) {
-      if (isFinal(job.status)) continue;
-      const bj = await this.queue.getJob(job.id).catch(() => null);
+      if (isFinal(job.status) || !job.stored) continue;
+      const state = await this.queue.getJobState(job.id).catch(() => null);
+      const bj = state === null ? null : await this.queue.getJob(job.id).catch(() => null);
       if (bj === null) continue;
       if (!bj) {
         this.end(job, job.cancelling ? 'cancelled' : 'failed', job.cancelling ?? lostFailure());
         continue;
       }
-      await this.adopt(bj as BullJob, await bj.getState());
+      await this.adopt(bj as BullJob, state!);
     }
   }
 
@@ -388,7 +393,7 @@ export class RedisJobQueue implements JobQueue {
   private entry(id: string, meta: Record<string, unknown>, createdAt: number): Entry {
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    const job: Entry = { id, meta, createdAt, status: 'queued', progress: { fraction: 0 }, logs: [], done, finish, listeners: new Set() };
+    const job: Entry = { id, meta, createdAt, status: 'queued', progress: { fraction: 0 }, logs: [], done, finish, listeners: new Set(), stored: true };
     this.jobs.set(id, job);
     return job;
   }
