@@ -175,24 +175,19 @@ describe('every dialect through the queue', () => {
     expect(isMp4(Buffer.from(await (await fetch(last.video.url)).arrayBuffer()))).toBe(true);
   });
 
-  it('a bad image fails in the worker with the same clear 400 as without a queue; jobs in Redis carry no provider key', async () => {
-    // A PNG signature passes the server's sniffing; the worker's decoder is the one that refuses it.
+  it('a bad image is the same clear 400 as without a queue, refused before it reaches Redis; jobs in Redis carry no provider key', async () => {
+    // A PNG signature with no image behind it: the server reads the header at submit and refuses it there.
     const brokenPng = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 7)]);
     const notPng = `data:image/png;base64,${brokenPng.toString('base64')}`;
     const res = await fetch(`${server.url}/v1/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image: notPng }) });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: string }).error).toMatch(/^image: /);
-    const fal = await submitFal({ image_url: notPng });
-    const failed = await untilFalDone(fal.body.request_id);
-    const result = await fetch(fal.body.response_url);
-    expect(failed.error).toMatch(/^image_url: /);
-    expect(result.status).toBe(422);
-    expect(((await result.json()) as { detail: { loc: string[] }[] }).detail[0].loc).toEqual(['body', 'image_url']);
+    expect(((await res.json()) as { error: string }).error).toMatch(/^image: cannot be read/);
 
     const client = new Redis(redis.url);
     try {
       const jobKeys = (await client.keys('svd:generate:*')).filter((k) => /:[0-9a-f-]{36}$/.test(k));
-      expect(jobKeys.length).toBeGreaterThan(5);
+      // The jobs of the test above that are still kept (the sync answers' jobs are deleted once answered).
+      expect(jobKeys.length).toBeGreaterThan(4);
       for (const k of jobKeys) {
         const data = await client.hget(k, 'data');
         expect(data).not.toContain(FAKE_PROVIDER_KEY);
