@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildSgmUnetGraph, CAMERA_POSE_DIM, randomMotionCtrlTensors, writeSgmCheckpoint } from '../src/camera/checkpoint.js';
+import {
+  buildSgmUnetGraph,
+  CAMERA_POSE_DIM,
+  randomMotionCtrlTensors,
+  writeSgmCheckpoint,
+} from '../src/camera/checkpoint.js';
 import { cameraPoses } from '../src/camera/trajectory.js';
 import { openTorchCheckpoint } from '../src/ckpt/reader.js';
 import { CheckpointError } from '../src/errors.js';
@@ -22,7 +27,10 @@ const dir = mkdtempSync(join(tmpdir(), 'svd-camera-unet-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const config = JSON.parse(readFileSync('models/tiny-svd/unet/config.json', 'utf8'));
-const B = 2, F = 4, h = 4, w = 6;
+const B = 2,
+  F = 4,
+  h = 4,
+  w = 6;
 
 function feeds(pose: Float32Array): Record<string, ort.Tensor> {
   const normal = seededNormal(11);
@@ -60,9 +68,15 @@ describe('MotionCtrl-SVD UNet from an sgm .ckpt', () => {
     writeSgmCheckpoint(ckptPath, config, randomMotionCtrlTensors(config, 3));
     const ckpt = openTorchCheckpoint(ckptPath);
     // MotionCtrl adds cc_projection = Linear(C + 12, C) to each VideoTransformerBlock (sgm's `time_stack.<d>`)
-    expect(ckpt.tensors.get('model.diffusion_model.input_blocks.1.1.time_stack.0.cc_projection.weight')?.shape).toEqual([32, 44]);
-    expect(ckpt.tensors.get('model.diffusion_model.input_blocks.1.1.time_stack.0.cc_projection.bias')?.shape).toEqual([32]);
-    expect(ckpt.tensors.get('model.diffusion_model.middle_block.1.time_stack.0.cc_projection.weight')?.shape).toEqual([64, 76]);
+    expect(ckpt.tensors.get('model.diffusion_model.input_blocks.1.1.time_stack.0.cc_projection.weight')?.shape).toEqual(
+      [32, 44],
+    );
+    expect(ckpt.tensors.get('model.diffusion_model.input_blocks.1.1.time_stack.0.cc_projection.bias')?.shape).toEqual([
+      32,
+    ]);
+    expect(ckpt.tensors.get('model.diffusion_model.middle_block.1.time_stack.0.cc_projection.weight')?.shape).toEqual([
+      64, 76,
+    ]);
     expect(ckpt.tensors.has('model.diffusion_model.output_blocks.5.1.time_stack.0.cc_projection.weight')).toBe(true);
     expect(ckpt.tensors.has('model.diffusion_model.input_blocks.1.0.time_stack.in_layers.2.weight')).toBe(true);
     expect(ckpt.tensors.has('model.diffusion_model.input_blocks.3.0.op.weight')).toBe(true);
@@ -82,7 +96,10 @@ describe('MotionCtrl-SVD UNet from an sgm .ckpt', () => {
     const camera = buildSgmUnetGraph(join(dir, 'identity.ckpt'), config, { outDir: join(dir, 'identity') });
     const plainTensors = Object.fromEntries(Object.entries(tensors).filter(([n]) => !n.includes('.cc_projection.')));
     writeSafetensors(join(dir, 'plain', 'diffusion_pytorch_model.safetensors'), plainTensors);
-    const plain = buildUnetGraph({ config, weights: (await import('../src/onnx/weights.js')).checkpointWeights(join(dir, 'plain')) }, { outDir: join(dir, 'plain-graph') });
+    const plain = buildUnetGraph(
+      { config, weights: (await import('../src/onnx/weights.js')).checkpointWeights(join(dir, 'plain')) },
+      { outDir: join(dir, 'plain-graph') },
+    );
     const pose = batchPoses(cameraPoses({ preset: 'Pan Left', frames: F, speed: 4 }));
     const a = await run(camera.path, feeds(pose));
     const b = await run(plain.path, feeds(pose));
@@ -114,6 +131,8 @@ describe('MotionCtrl-SVD UNet from an sgm .ckpt', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(CheckpointError);
-    expect((err as CheckpointError).problems.join('\n')).toContain('down_blocks.0.attentions.0.temporal_transformer_blocks.0.cc_projection.bias: missing');
+    expect((err as CheckpointError).problems.join('\n')).toContain(
+      'down_blocks.0.attentions.0.temporal_transformer_blocks.0.cc_projection.bias: missing',
+    );
   });
 });
