@@ -19,6 +19,7 @@ import { cameraPoses } from '../src/camera/trajectory.js';
 import { openTorchCheckpoint } from '../src/ckpt/reader.js';
 import { CheckpointError } from '../src/errors.js';
 import { seededNormal } from '../src/onnx/randomWeights.js';
+import { checkpointWeights } from '../src/onnx/weights.js';
 import { writeSafetensors } from '../src/safetensors/writer.js';
 import { buildUnetGraph } from '../src/unet/index.js';
 
@@ -97,7 +98,7 @@ describe('MotionCtrl-SVD UNet from an sgm .ckpt', () => {
     const plainTensors = Object.fromEntries(Object.entries(tensors).filter(([n]) => !n.includes('.cc_projection.')));
     writeSafetensors(join(dir, 'plain', 'diffusion_pytorch_model.safetensors'), plainTensors);
     const plain = buildUnetGraph(
-      { config, weights: (await import('../src/onnx/weights.js')).checkpointWeights(join(dir, 'plain')) },
+      { config, weights: checkpointWeights(join(dir, 'plain')) },
       { outDir: join(dir, 'plain-graph') },
     );
     const pose = batchPoses(cameraPoses({ preset: 'Pan Left', frames: F, speed: 4 }));
@@ -118,6 +119,17 @@ describe('MotionCtrl-SVD UNet from an sgm .ckpt', () => {
     expect(maxAbsDiff(up, zoom)).toBeGreaterThan(1e-3);
     expect(maxAbsDiff(zoom, cw)).toBeGreaterThan(1e-3);
     expect(maxAbsDiff(up, cw)).toBeGreaterThan(1e-3);
+  });
+
+  it('a diffusers-layout conversion (cc_projection under diffusers names) builds the same camera UNet', async () => {
+    const tensors = randomMotionCtrlTensors(config, 3);
+    writeSafetensors(join(dir, 'diffusers', 'diffusion_pytorch_model.safetensors'), tensors);
+    const info = buildUnetGraph({ config, weights: checkpointWeights(join(dir, 'diffusers')) }, { outDir: join(dir, 'diffusers-graph') });
+    expect(info.cameraPoseDim).toBe(12);
+    expect(info.unexpectedWeights).toEqual([]);
+    const pose = batchPoses(cameraPoses({ preset: 'ACW', frames: F, speed: 2 }));
+    const fromSgm = buildSgmUnetGraph(join(dir, 'random.ckpt'), config, { outDir: join(dir, 'random3') });
+    expect(maxAbsDiff(await run(info.path, feeds(pose)), await run(fromSgm.path, feeds(pose)))).toBe(0);
   });
 
   it('refuses a checkpoint missing a camera tensor, naming it by its diffusers name', () => {

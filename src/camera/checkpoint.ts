@@ -48,15 +48,14 @@ export function buildSgmUnetGraph(
   checkpoint: string | SafetensorsCheckpoint,
   config: Record<string, unknown>,
   options: UnetBuildOptions,
-): UnetBuildResult & { cameraPoseDim: number | null } {
+): UnetBuildResult {
   const ckpt = typeof checkpoint === 'string' ? openSgmCheckpoint(checkpoint) : checkpoint;
   const parsed = parseUnetConfig(config);
   const poseDim = cameraPoseDim(ckpt.tensors);
   const camera = poseDim === undefined ? undefined : { poseDim };
   const names = unetWeights(config, { camera }).map((r) => r.name);
   const weights = sgmUnetWeights(ckpt, parsed, names);
-  const result = buildUnetGraph({ config, weights, configPath: 'unet/config.json' }, { ...options, camera });
-  return { ...result, cameraPoseDim: poseDim ?? null };
+  return buildUnetGraph({ config, weights, configPath: 'unet/config.json' }, { ...options, camera });
 }
 
 /**
