@@ -12,6 +12,13 @@ const image = new URL('./input.png', import.meta.url).pathname;
 
 const r = await generateVideo(
   { image, frames: 8, steps: 4, clips: 3, overlap: 2, seed: 1, output },
-  { onProgress: (e) => { if (e.stage === 'denoise' && e.step === e.totalSteps) console.log(`clip ${e.clip}/${e.totalClips} done`); } },
+  {
+    onProgress: (e) => {
+      if (e.stage === 'denoise' && e.step === e.totalSteps) console.log(`clip ${e.clip}/${e.totalClips} done`);
+    },
+  },
 );
-console.log(`${r.outputPath}: ${r.metadata.frames} frames from ${r.metadata.clips} clips, seeds ${JSON.stringify(r.metadata.clipSeeds)}`);
+console.log(
+  `${r.outputPath}: ${r.metadata.frames} frames from ${r.metadata.clips} clips, ` +
+    `seeds ${JSON.stringify(r.metadata.clipSeeds)}`,
+);

@@ -14,9 +14,14 @@ const pipeline = await createPipeline({ modelDir: await resolveModelDir(undefine
 try {
   const plain = await pipeline.generate({ image, frames: 12, steps: 4, seed: 3 }, { skipVideo: true });
   const looped = await pipeline.generate({ image, frames: 12, steps: 4, seed: 3, loop: true, output });
-  const a = loopJump(plain.frames), b = loopJump(looped.frames);
-  console.log(`without loop: jump ${a.jump.toFixed(1)}, mean step ${a.meanStep.toFixed(1)} (ratio ${a.ratio.toFixed(2)})`);
-  console.log(`with loop:    jump ${b.jump.toFixed(1)}, mean step ${b.meanStep.toFixed(1)} (ratio ${b.ratio.toFixed(2)})`);
+  const a = loopJump(plain.frames),
+    b = loopJump(looped.frames);
+  console.log(
+    `without loop: jump ${a.jump.toFixed(1)}, mean step ${a.meanStep.toFixed(1)} (ratio ${a.ratio.toFixed(2)})`,
+  );
+  console.log(
+    `with loop:    jump ${b.jump.toFixed(1)}, mean step ${b.meanStep.toFixed(1)} (ratio ${b.ratio.toFixed(2)})`,
+  );
   console.log(`${looped.outputPath}`);
 } finally {
   await pipeline.close();

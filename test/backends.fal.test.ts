@@ -160,6 +160,15 @@ describe('fal endpoints and mapping', () => {
     expect('steps' in server.calls('POST', '/queue/fal-ai/fast-svd-lcm')[0].json()).toBe(false);
   });
 
+  it("the request's mask (the local pipeline's field) picks fal-ai/svd too and is sent as mask_image_url", async () => {
+    await setup();
+    const mask = join(dir, 'mask.png');
+    writeFileSync(mask, TINY_PNG);
+    const result = await backend().generate({ image, mask, clips: 2, output: join(dir, 'rm.mp4') });
+    expect(server.calls('POST', '/queue/fal-ai/svd')[0].json().mask_image_url).toBe(PNG_URI);
+    expect(result.metadata).toMatchObject({ endpoint: 'fal-ai/svd', ignored: ['clips'] });
+  });
+
   it('depth maps go as a zip data URI', async () => {
     await setup();
     const zip = Buffer.from([0x50, 0x4b, 0x03, 0x04, 1, 2, 3]);

@@ -179,6 +179,12 @@ describe('segmind pixverse-image2video', () => {
     expect(result.metadata.ignored).toEqual(['fps']);
   });
 
+  it("takes the request's duration (the CLI's --duration) when remote.duration is not set", async () => {
+    const request = { image, duration: 8, output: join(dir, 'd.mp4') };
+    await backend().generate(request, { remote: { prompt: 'the cat waves' } });
+    expect(posts('pixverse-image2video')[0].json()).toMatchObject({ duration: 8 });
+  });
+
   it.each([
     [{ duration: 8, motionMode: 'fast' as const }, 'remote.motionMode', 'only available with duration 5'],
     [{ duration: 8, quality: '1080p' as const }, 'remote.duration', 'must be 5 with quality 1080p'],

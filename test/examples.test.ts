@@ -22,7 +22,10 @@ afterAll(() => {
 
 function run(script: string, output: string) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', script), output], {
-    encoding: 'utf8', cwd: ROOT, env: { ...process.env, SVD_CACHE_DIR: cacheDir }, timeout: 120_000,
+    encoding: 'utf8',
+    cwd: ROOT,
+    env: { ...process.env, SVD_CACHE_DIR: cacheDir },
+    timeout: 120_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -32,7 +32,11 @@ beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'svd-motion-fronts-'));
   const raw = Buffer.alloc(40 * 20);
   for (let y = 0; y < 20; y++) raw.fill(255, y * 40, y * 40 + 20); // left half still
-  mask = Uint8Array.from(await sharp(raw, { raw: { width: 40, height: 20, channels: 1 } }).png().toBuffer());
+  mask = Uint8Array.from(
+    await sharp(raw, { raw: { width: 40, height: 20, channels: 1 } })
+      .png()
+      .toBuffer(),
+  );
   maskPath = join(out, 'mask.png');
   writeFileSync(maskPath, mask);
   backend = new LocalBackend();
@@ -47,7 +51,11 @@ afterAll(async () => {
 });
 
 function svd(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, SVD_CACHE_DIR: cacheDir }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, SVD_CACHE_DIR: cacheDir },
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -62,11 +70,32 @@ async function waitJob(id: string): Promise<Record<string, any>> {
 describe('svd generate', () => {
   it('--mask, --clips, --overlap and --loop make the chained video and report the clip seeds', async () => {
     const target = join(out, 'cli.mp4');
-    const r = svd(['generate', REFERENCE_IMAGE, '--mask', maskPath, '--frames', '4', '--steps', '2', '--clips', '2',
-      '--overlap', '1', '--loop', '--seed', '9', '-o', target, '--json']);
+    const r = svd([
+      'generate',
+      REFERENCE_IMAGE,
+      '--mask',
+      maskPath,
+      '--frames',
+      '4',
+      '--steps',
+      '2',
+      '--clips',
+      '2',
+      '--overlap',
+      '1',
+      '--loop',
+      '--seed',
+      '9',
+      '-o',
+      target,
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(r.stdout);
-    expect(json).toMatchObject({ frames: 7, metadata: { clips: 2, overlap: 1, clipSeeds: [9, 2654435778], loop: true } });
+    expect(json).toMatchObject({
+      frames: 7,
+      metadata: { clips: 2, overlap: 1, clipSeeds: [9, 2654435778], loop: true },
+    });
     expect(json.metadata.maskCoverage).toBeCloseTo(0.5, 1);
     expect(await probeVideo(target)).toMatchObject({ frames: 7 });
   });
@@ -82,39 +111,55 @@ describe('svd generate', () => {
 });
 
 describe('svd serve', () => {
-  it("fal-ai/svd takes mask_image_url; a mask that is not an image is a 422 naming it", async () => {
+  it('fal-ai/svd takes mask_image_url; a mask that is not an image is a 422 naming it', async () => {
     const image = dataUri(fixtureBytes());
     const res = await fetch(`${server.url}/run/fal-ai/svd`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image_url: image, mask_image_url: dataUri(mask), seed: 3 }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image_url: image, mask_image_url: dataUri(mask), seed: 3 }),
     });
     expect(res.status, await res.clone().text()).toBe(200);
     const body = (await res.json()) as { video: { url: string } };
     expect((await probeBytes(new Uint8Array(await (await fetch(body.video.url)).arrayBuffer()))).frames).toBe(14);
     const bad = await fetch(`${server.url}/run/fal-ai/svd`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image_url: image, mask_image_url: 'data:text/plain;base64,aGVsbG8gd29ybGQ=' }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image_url: image, mask_image_url: 'data:text/plain;base64,aGVsbG8gd29ybGQ=' }),
     });
     expect(bad.status).toBe(422);
     expect(JSON.stringify(await bad.json())).toMatch(/mask_image_url/);
   });
 
   it('our API takes mask (multipart), clips, overlap, duration and loop; /schema.json offers them', async () => {
-    const schema = (await (await fetch(`${server.url}/schema.json`)).json()) as { request: { properties: Record<string, { type?: string }> } };
-    expect(Object.keys(schema.request.properties)).toEqual(expect.arrayContaining(['clips', 'duration', 'overlap', 'loop']));
+    const schema = (await (await fetch(`${server.url}/schema.json`)).json()) as {
+      request: { properties: Record<string, { type?: string }> };
+    };
+    expect(Object.keys(schema.request.properties)).toEqual(
+      expect.arrayContaining(['clips', 'duration', 'overlap', 'loop']),
+    );
     expect(schema.request.properties.loop.type).toBe('boolean');
     const form = new FormData();
     form.append('image', new Blob([fixtureBytes()], { type: 'image/png' }), 'in.png');
     form.append('mask', new Blob([mask], { type: 'image/png' }), 'mask.png');
     for (const [k, v] of Object.entries({ frames: '4', clips: '2', overlap: '1', loop: 'true' })) form.append(k, v);
-    const created = (await (await fetch(`${server.url}/api/jobs`, { method: 'POST', body: form })).json()) as { id: string };
+    const created = (await (await fetch(`${server.url}/api/jobs`, { method: 'POST', body: form })).json()) as {
+      id: string;
+    };
     const job = await waitJob(created.id);
     expect(job.status, JSON.stringify(job.error)).toBe('completed');
     expect((await probeBytes(new Uint8Array(await (await fetch(job.video.url)).arrayBuffer()))).frames).toBe(7);
-    const json = await fetch(`${server.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ image: dataUri(fixtureBytes()), frames: 4, duration: 1, fps: 6 }) });
+    const json = await fetch(`${server.url}/api/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: dataUri(fixtureBytes()), frames: 4, duration: 1, fps: 6 }),
+    });
     const byDuration = await waitJob(((await json.json()) as { id: string }).id);
     expect((await probeBytes(new Uint8Array(await (await fetch(byDuration.video.url)).arrayBuffer()))).frames).toBe(6);
-    const bad = await fetch(`${server.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ image: dataUri(fixtureBytes()), mask: 'bm90IGFuIGltYWdlIGF0IGFsbA==' }) });
+    const bad = await fetch(`${server.url}/api/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: dataUri(fixtureBytes()), mask: 'bm90IGFuIGltYWdlIGF0IGFsbA==' }),
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { issues: { field: string }[] } }).error.issues[0].field).toBe('mask');
   });
@@ -122,7 +167,14 @@ describe('svd serve', () => {
 
 describe('Redis queue wire', () => {
   it('carries the mask as base64 next to the image, and the chaining fields as they are', () => {
-    const request = { image: Uint8Array.from(fixtureBytes()), mask: Uint8Array.from(mask), clips: 2, overlap: 1, loop: true, output: 'x.mp4' };
+    const request = {
+      image: Uint8Array.from(fixtureBytes()),
+      mask: Uint8Array.from(mask),
+      clips: 2,
+      overlap: 1,
+      loop: true,
+      output: 'x.mp4',
+    };
     const data = JSON.parse(JSON.stringify(encodeJobData(request, {}, 60)));
     expect(data.request.maskBase64).toBe(Buffer.from(mask).toString('base64'));
     const back = decodeRequest(data);
@@ -138,8 +190,16 @@ describe('web page', () => {
   beforeAll(async () => {
     profile = mkdtempSync(join(tmpdir(), 'svd-browser-motion-'));
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
   });
   afterAll(async () => {

@@ -1,9 +1,25 @@
-/** The motion controls' pure math: mask resampling and feathering, latent blends, clip plans, cross-fades, loop metric. */
+/** The motion controls' pure math: mask resampling, feathering, latent blends, clip plans, cross-fade, loop jump. */
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../src/errors.js';
-import { compositeStill, featherMask, maskCrop, maskLuminance, maskToGrid, motionMaskGrids, resampleArea } from '../src/motion/mask.js';
+import {
+  compositeStill,
+  featherMask,
+  maskCrop,
+  maskLuminance,
+  maskToGrid,
+  motionMaskGrids,
+  resampleArea,
+} from '../src/motion/mask.js';
 import { blendStillRegion, loopFrameCount, loopWeights, steerTowardsFrame } from '../src/motion/blend.js';
-import { ClipJoiner, chainedFrames, clipSeed, conditioningFrameIndex, crossFade, loopJump, planClips } from '../src/motion/clips.js';
+import {
+  ClipJoiner,
+  chainedFrames,
+  clipSeed,
+  conditioningFrameIndex,
+  crossFade,
+  loopJump,
+  planClips,
+} from '../src/motion/clips.js';
 
 const rgb = (w: number, h: number, value: (x: number, y: number) => number) => {
   const out = new Uint8Array(w * h * 3);
@@ -13,15 +29,21 @@ const rgb = (w: number, h: number, value: (x: number, y: number) => number) => {
 
 describe('motion mask on the latent grid', () => {
   it('reads white as 1 (still) and black as 0 (moves)', () => {
-    expect([...maskLuminance(Uint8Array.of(255, 255, 255, 0, 0, 0, 255, 0, 0), 3, 1)].map((v) => +v.toFixed(3))).toEqual([1, 0, 0.299]);
+    expect(
+      [...maskLuminance(Uint8Array.of(255, 255, 255, 0, 0, 0, 255, 0, 0), 3, 1)].map((v) => +v.toFixed(3)),
+    ).toEqual([1, 0, 0.299]);
   });
 
   it('area-averages when shrinking and covers fractional pixels', () => {
     const src = Float32Array.from([0, 1, 1, 1]); // 4×1
     expect([...resampleArea(src, 4, 1, { left: 0, top: 0, width: 4, height: 1 }, 2, 1)]).toEqual([0.5, 1]);
-    expect([...resampleArea(src, 4, 1, { left: 0, top: 0, width: 4, height: 1 }, 3, 1)].map((v) => +v.toFixed(4))).toEqual([0.25, 1, 1]);
+    expect(
+      [...resampleArea(src, 4, 1, { left: 0, top: 0, width: 4, height: 1 }, 3, 1)].map((v) => +v.toFixed(4)),
+    ).toEqual([0.25, 1, 1]);
     // enlarging: each cell takes the pixel it lies in
-    expect([...resampleArea(Float32Array.from([0, 1]), 2, 1, { left: 0, top: 0, width: 2, height: 1 }, 4, 1)]).toEqual([0, 0, 1, 1]);
+    expect([...resampleArea(Float32Array.from([0, 1]), 2, 1, { left: 0, top: 0, width: 2, height: 1 }, 4, 1)]).toEqual([
+      0, 0, 1, 1,
+    ]);
   });
 
   it('feathers a hard edge into a ramp, keeps flat regions and the range', () => {
@@ -37,11 +59,21 @@ describe('motion mask on the latent grid', () => {
   });
 
   it('crops the mask like the image; a mask of another size is stretched over the image', () => {
-    const crop = maskCrop({ width: 200, height: 100 }, { width: 200, height: 100 }, { width: 64, height: 64, resize: 'crop_to_16_9' });
+    const crop = maskCrop(
+      { width: 200, height: 100 },
+      { width: 200, height: 100 },
+      { width: 64, height: 64, resize: 'crop_to_16_9' },
+    );
     expect(crop).toEqual({ left: 50, top: 0, width: 100, height: 100 });
-    const half = maskCrop({ width: 100, height: 50 }, { width: 200, height: 100 }, { width: 64, height: 64, resize: 'crop_to_16_9' });
+    const half = maskCrop(
+      { width: 100, height: 50 },
+      { width: 200, height: 100 },
+      { width: 64, height: 64, resize: 'crop_to_16_9' },
+    );
     expect(half).toEqual({ left: 25, top: 0, width: 50, height: 50 });
-    expect(maskCrop({ width: 7, height: 3 }, { width: 200, height: 100 }, { width: 128, height: 64, resize: 'stretch' })).toEqual({ left: 0, top: 0, width: 7, height: 3 });
+    expect(
+      maskCrop({ width: 7, height: 3 }, { width: 200, height: 100 }, { width: 128, height: 64, resize: 'stretch' }),
+    ).toEqual({ left: 0, top: 0, width: 7, height: 3 });
   });
 
   it('brings a left-white mask of any size onto a 16×8 grid with a feathered seam', () => {
@@ -53,7 +85,14 @@ describe('motion mask on the latent grid', () => {
     expect(m.weights[15]).toBeLessThan(0.01);
     expect(m.weights[7]).toBeGreaterThan(0.5);
     expect(m.weights[7]).toBeLessThan(0.95);
-    const grids = motionMaskGrids(mask, { width: 256, height: 128 }, { width: 128, height: 64, resize: 'stretch' }, 16, 8, 8);
+    const grids = motionMaskGrids(
+      mask,
+      { width: 256, height: 128 },
+      { width: 128, height: 64, resize: 'stretch' },
+      16,
+      8,
+      8,
+    );
     expect(grids.pixels).toMatchObject({ width: 128, height: 64 });
     expect(grids.pixels.weights[64 * 128 - 1]).toBeLessThan(0.01);
     // the pixel mask is the latent one at 8× the resolution: the same ramp, 8 pixels per cell
@@ -72,7 +111,14 @@ describe('latent blends', () => {
 
   it('still region: full weight becomes the noised target in every frame, zero weight is untouched', () => {
     const latents = Float32Array.from([1, 2, 3, 4, 5, 6]);
-    blendStillRegion(latents, Float32Array.of(10, 10, 10), Float32Array.of(1, -1, 0), 0.5, Float32Array.of(1, 0.5, 0), layout);
+    blendStillRegion(
+      latents,
+      Float32Array.of(10, 10, 10),
+      Float32Array.of(1, -1, 0),
+      0.5,
+      Float32Array.of(1, 0.5, 0),
+      layout,
+    );
     expect([...latents]).toEqual([10.5, (2 + 9.5) / 2, 3, 10.5, (5 + 9.5) / 2, 6]);
     const last = Float32Array.from([1, 2, 3, 4, 5, 6]);
     blendStillRegion(last, Float32Array.of(7, 8, 9), Float32Array.of(1, 1, 1), 0, Float32Array.of(1, 1, 1), layout);
@@ -98,10 +144,25 @@ describe('latent blends', () => {
 describe('chained clips', () => {
   it('plans clips from a count or a duration', () => {
     expect(planClips({ frames: 14, fps: 7 })).toEqual({ clips: 1, overlap: 0, framesPerClip: 14, totalFrames: 14 });
-    expect(planClips({ frames: 14, fps: 7, clips: 3 })).toEqual({ clips: 3, overlap: 3, framesPerClip: 14, totalFrames: 36 });
+    expect(planClips({ frames: 14, fps: 7, clips: 3 })).toEqual({
+      clips: 3,
+      overlap: 3,
+      framesPerClip: 14,
+      totalFrames: 36,
+    });
     expect(planClips({ frames: 14, fps: 7, clips: 2, overlap: 1 }).totalFrames).toBe(27);
-    expect(planClips({ frames: 14, fps: 7, duration: 5 })).toEqual({ clips: 3, overlap: 3, framesPerClip: 14, totalFrames: 35 });
-    expect(planClips({ frames: 14, fps: 7, duration: 1 })).toEqual({ clips: 1, overlap: 0, framesPerClip: 14, totalFrames: 7 });
+    expect(planClips({ frames: 14, fps: 7, duration: 5 })).toEqual({
+      clips: 3,
+      overlap: 3,
+      framesPerClip: 14,
+      totalFrames: 35,
+    });
+    expect(planClips({ frames: 14, fps: 7, duration: 1 })).toEqual({
+      clips: 1,
+      overlap: 0,
+      framesPerClip: 14,
+      totalFrames: 7,
+    });
     expect(planClips({ frames: 4, fps: 7, clips: 2 }).overlap).toBe(3);
     expect(chainedFrames(25, 4, 3)).toBe(91);
   });

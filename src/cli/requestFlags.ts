@@ -32,11 +32,17 @@ export const REQUEST_FLAGS: FlagSpec[] = [
   { field: 'height', flag: '--height <px>', help: 'video height, multiple of 64 (default: the model\'s, 576 for SVD)', kind: 'int' },
   { field: 'resize', flag: '--resize <mode>', help: `how the image is fitted: ${RESIZE_MODES.join(' | ')} (default stretch)`, kind: 'string' },
   { field: 'format', flag: '--format <fmt>', help: `output format: ${OUTPUT_FORMATS.join(' | ')} (default mp4)`, kind: 'string' },
-  { field: 'mask', flag: '--mask <image>', help: 'motion mask, any size: white stays still, black moves (local, and fal-ai/svd)', kind: 'string' },
-  { field: 'clips', flag: '--clips <n>', help: 'chain n clips, each conditioned on the previous one (local; default 1)', kind: 'int' },
-  { field: 'duration', flag: '--duration <seconds>', help: 'video length: chains as many clips as needed (local); segmind pixverse: 5 or 8; openai: seconds', kind: 'number' },
+  {
+    field: 'mask', flag: '--mask <image>', kind: 'string',
+    help: 'motion mask, any size: white stays still, black moves (local, and fal-ai/svd)',
+  },
+  { field: 'clips', flag: '--clips <n>', help: 'chain n clips, each conditioned on the previous one (default 1)', kind: 'int' },
+  {
+    field: 'duration', flag: '--duration <seconds>', kind: 'number',
+    help: 'video length: as many chained clips as needed (local); segmind pixverse: 5 or 8; openai: seconds',
+  },
   { field: 'overlap', flag: '--overlap <n>', help: 'frames chained clips share and cross-fade (default 3)', kind: 'int' },
-  { field: 'loop', flag: '--loop', help: 'steer the last frames back to the first for a seamless loop (local)', kind: 'boolean' },
+  { field: 'loop', flag: '--loop', help: 'steer the last frames back to the first for a seamless loop', kind: 'boolean' },
   { field: 'device', flag: '--device <dev>', help: 'auto | cpu | cuda | cuda:N | webgpu (default auto: CUDA when installed, else WebGPU on a real GPU, else CPU)', kind: 'string' },
 ];
 

@@ -24,11 +24,19 @@ export interface LatentLayout {
  * At σ = 0 (after the last step) a fully still cell is exactly z.
  */
 export function blendStillRegion(
-  latents: Float32Array, target: Float32Array, noise: Float32Array, sigma: number, weights: Float32Array, layout: LatentLayout,
+  latents: Float32Array,
+  target: Float32Array,
+  noise: Float32Array,
+  sigma: number,
+  weights: Float32Array,
+  layout: LatentLayout,
 ): void {
   const { frames, channels, plane } = layout;
   if (target.length !== channels * plane || noise.length !== channels * plane || weights.length !== plane) {
-    throw new RangeError(`still-region blend: target ${target.length}, noise ${noise.length}, mask ${weights.length} values for C=${channels}, plane=${plane}`);
+    throw new RangeError(
+      `still-region blend: target ${target.length}, noise ${noise.length}, mask ${weights.length} values ` +
+        `for C=${channels}, plane=${plane}`,
+    );
   }
   for (let f = 0; f < frames; f++) {
     const base = f * channels * plane;
@@ -66,11 +74,17 @@ export function loopFrameCount(frames: number): number {
  * (x = D + σ_next·d), the result is still a sample at σ_next; at σ = 0 it is (1 − w)·D[f] + w·target.
  */
 export function steerTowardsFrame(
-  latents: Float32Array, denoised: Float32Array, target: Float32Array, weights: Float32Array, layout: LatentLayout,
+  latents: Float32Array,
+  denoised: Float32Array,
+  target: Float32Array,
+  weights: Float32Array,
+  layout: LatentLayout,
 ): void {
   const per = layout.channels * layout.plane;
   if (target.length !== per || weights.length !== layout.frames || denoised.length !== latents.length) {
-    throw new RangeError(`loop steer: target ${target.length} (want ${per}), weights ${weights.length} (want ${layout.frames})`);
+    throw new RangeError(
+      `loop steer: target ${target.length} (want ${per}), weights ${weights.length} (want ${layout.frames})`,
+    );
   }
   for (let f = 0; f < layout.frames; f++) {
     const w = weights[f];

@@ -45,7 +45,9 @@ export function planClips(r: ClipRequest): ClipPlan {
   if (single) return { clips: 1, overlap: 0, framesPerClip: F, totalFrames: wanted ?? F };
   if (F < 2) {
     const field = r.clips !== undefined ? 'clips' : 'duration';
-    throw new InvalidRequestError([{ field, value: r[field], message: 'needs frames of at least 2 per clip to chain clips' }]);
+    throw new InvalidRequestError([
+      { field, value: r[field], message: 'needs frames of at least 2 per clip to chain clips' },
+    ]);
   }
   const overlap = r.overlap ?? Math.min(DEFAULT_OVERLAP, F - 1);
   if (overlap >= F) {
@@ -54,7 +56,15 @@ export function planClips(r: ClipRequest): ClipPlan {
   const clips = wanted === undefined ? r.clips! : 1 + Math.ceil((wanted - F) / (F - overlap));
   if (clips > MAX_CLIPS) {
     const most = (chainedFrames(F, MAX_CLIPS, overlap) / r.fps).toFixed(1);
-    throw new InvalidRequestError([{ field: 'duration', value: r.duration, message: `needs ${clips} clips; at most ${MAX_CLIPS} are chained (${most} s at ${F} frames, overlap ${overlap}, ${r.fps} fps)` }]);
+    throw new InvalidRequestError([
+      {
+        field: 'duration',
+        value: r.duration,
+        message:
+          `needs ${clips} clips; at most ${MAX_CLIPS} are chained ` +
+          `(${most} s at ${F} frames, overlap ${overlap}, ${r.fps} fps)`,
+      },
+    ]);
   }
   return { clips, overlap, framesPerClip: F, totalFrames: wanted ?? chainedFrames(F, clips, overlap) };
 }
@@ -104,7 +114,10 @@ export class ClipJoiner {
   private held: Uint8Array[] = [];
   private emitted = 0;
 
-  constructor(private readonly overlap: number, private readonly totalFrames: number) {}
+  constructor(
+    private readonly overlap: number,
+    private readonly totalFrames: number,
+  ) {}
 
   push(frames: readonly Uint8Array[]): Uint8Array[] {
     const K = this.overlap;

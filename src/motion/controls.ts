@@ -22,7 +22,7 @@ export interface LoopClosure {
 }
 
 export interface MotionControlInput {
-  sigmas: Float32Array; /* [steps + 1], σ_0 > … > σ_steps = 0 */
+  sigmas: Float32Array /* [steps + 1], σ_0 > … > σ_steps = 0 */;
   layout: LatentLayout;
   still?: StillRegion;
   loop?: LoopClosure;
@@ -46,8 +46,10 @@ export function createMotionControls(c: MotionControlInput): MotionControls {
     },
     afterStep(i, latents) {
       if (c.loop && previous) {
-        // The Euler step moved x_i = D + σ_i·d to x_{i+1} = D + σ_{i+1}·d, so D = (σ_i·x_{i+1} − σ_{i+1}·x_i) / (σ_i − σ_{i+1}).
-        const s = c.sigmas[i], t = c.sigmas[i + 1];
+        // The Euler step moved x_i = D + σ_i·d to x_{i+1} = D + σ_{i+1}·d,
+        // so D = (σ_i·x_{i+1} − σ_{i+1}·x_i) / (σ_i − σ_{i+1}).
+        const s = c.sigmas[i],
+          t = c.sigmas[i + 1];
         const denoised = new Float32Array(latents.length);
         for (let k = 0; k < latents.length; k++) denoised[k] = (s * latents[k] - t * previous[k]) / (s - t);
         steerTowardsFrame(latents, denoised, c.loop.target ?? denoised.slice(0, per), c.loop.weights, c.layout);

@@ -27,15 +27,24 @@ export function maskLuminance(rgb: Uint8Array, width: number, height: number): F
  * coverage. Works for shrinking and enlarging (an enlarged cell covers part of one pixel).
  */
 export function resampleArea(
-  src: Float32Array, width: number, height: number, box: CropBox, outW: number, outH: number,
+  src: Float32Array,
+  width: number,
+  height: number,
+  box: CropBox,
+  outW: number,
+  outH: number,
 ): Float32Array /* [outH·outW] */ {
   const out = new Float32Array(outW * outH);
-  const sx = box.width / outW, sy = box.height / outH;
+  const sx = box.width / outW,
+    sy = box.height / outH;
   for (let y = 0; y < outH; y++) {
-    const y0 = box.top + y * sy, y1 = y0 + sy;
+    const y0 = box.top + y * sy,
+      y1 = y0 + sy;
     for (let x = 0; x < outW; x++) {
-      const x0 = box.left + x * sx, x1 = x0 + sx;
-      let sum = 0, area = 0;
+      const x0 = box.left + x * sx,
+        x1 = x0 + sx;
+      let sum = 0,
+        area = 0;
       for (let py = Math.floor(y0); py < Math.min(Math.ceil(y1), height); py++) {
         const wy = Math.min(y1, py + 1) - Math.max(y0, py);
         if (wy <= 0) continue;
@@ -52,8 +61,13 @@ export function resampleArea(
   return out;
 }
 
-/** Separable Gaussian blur (σ in cells, edges clamped); σ = 0 returns a copy. Values stay in [min, max] of the input. */
-export function featherMask(mask: Float32Array, width: number, height: number, sigma = MASK_FEATHER_CELLS): Float32Array {
+/** Separable Gaussian blur (σ in cells, edges clamped); σ = 0 returns a copy. Values stay within the input's range. */
+export function featherMask(
+  mask: Float32Array,
+  width: number,
+  height: number,
+  sigma = MASK_FEATHER_CELLS,
+): Float32Array {
   if (!(sigma > 0)) return Float32Array.from(mask);
   const radius = Math.ceil(3 * sigma);
   const kernel = new Float32Array(2 * radius + 1);
@@ -84,10 +98,15 @@ export function featherMask(mask: Float32Array, width: number, height: number, s
  * The crop of the mask that matches the crop the resize policy takes from the conditioning image. A mask
  * of another size than the image is treated as stretched over the whole image (resized, not refused).
  */
-export function maskCrop(mask: { width: number; height: number }, image: { width: number; height: number }, resize: ResizeOptions): CropBox {
+export function maskCrop(
+  mask: { width: number; height: number },
+  image: { width: number; height: number },
+  resize: ResizeOptions,
+): CropBox {
   const crop = targetSize(image.width, image.height, resize).crop;
   if (!crop) return { left: 0, top: 0, width: mask.width, height: mask.height };
-  const kx = mask.width / image.width, ky = mask.height / image.height;
+  const kx = mask.width / image.width,
+    ky = mask.height / image.height;
   return { left: crop.left * kx, top: crop.top * ky, width: crop.width * kx, height: crop.height * ky };
 }
 
@@ -105,7 +124,11 @@ export interface GridMask {
  * `image` by the resize policy, feathered with a Gaussian of `feather` grid cells.
  */
 export function maskToGrid(
-  mask: RgbImage, image: { width: number; height: number }, resize: ResizeOptions, width: number, height: number,
+  mask: RgbImage,
+  image: { width: number; height: number },
+  resize: ResizeOptions,
+  width: number,
+  height: number,
   feather = MASK_FEATHER_CELLS,
 ): GridMask {
   const luma = maskLuminance(mask.rgb, mask.width, mask.height);
@@ -118,7 +141,12 @@ export function maskToGrid(
 
 /** The mask on the latent grid (w×h cells) and on the video's pixels (scale·w × scale·h), feathered alike. */
 export function motionMaskGrids(
-  mask: RgbImage, image: { width: number; height: number }, resize: ResizeOptions, latentW: number, latentH: number, scale: number,
+  mask: RgbImage,
+  image: { width: number; height: number },
+  resize: ResizeOptions,
+  latentW: number,
+  latentH: number,
+  scale: number,
 ): { latent: GridMask; pixels: GridMask } {
   return {
     latent: maskToGrid(mask, image, resize, latentW, latentH),
@@ -132,7 +160,8 @@ export function motionMaskGrids(
  * drift apart (most visibly the first frame, which sits at the edge of its temporal convolutions).
  */
 export function compositeStill(frames: Uint8Array[], still: Uint8Array, weights: Float32Array): void {
-  if (still.length !== weights.length * 3) throw new RangeError(`still image has ${still.length} bytes for a ${weights.length}-pixel mask`);
+  if (still.length !== weights.length * 3)
+    throw new RangeError(`still image has ${still.length} bytes for a ${weights.length}-pixel mask`);
   for (const frame of frames) {
     for (let p = 0; p < weights.length; p++) {
       const m = weights[p];
@@ -146,7 +175,10 @@ export function compositeStill(frames: Uint8Array[], still: Uint8Array, weights:
  * Loads the `mask` field (path, URL, data: URI, base64 or bytes, like `image`). A mask that cannot be read
  * is an InvalidRequestError on `field`, so every front end names it as its user spelled it.
  */
-export async function loadMaskImage(source: string | Uint8Array, options: { signal?: AbortSignal; field?: string } = {}): Promise<RgbImage> {
+export async function loadMaskImage(
+  source: string | Uint8Array,
+  options: { signal?: AbortSignal; field?: string } = {},
+): Promise<RgbImage> {
   const field = options.field ?? 'mask';
   try {
     return await loadImage(source, { signal: options.signal });

@@ -35,8 +35,10 @@ export async function preprocessImage(
   return conditioningImage(prepared, image, manifest);
 }
 
-/** A chained clip's conditioning image: a frame of the previous clip, already at the video's size (docs/motion-controls.md §2). */
-export async function frameConditioningImage(frame: Uint8Array, width: number, height: number, manifest: ModelManifest): Promise<ConditioningImage> {
+/** A chained clip's conditioning image: a frame of the previous clip, at the video's size (docs/motion-controls.md §2). */
+export async function frameConditioningImage(
+  frame: Uint8Array, width: number, height: number, manifest: ModelManifest,
+): Promise<ConditioningImage> {
   const image = { rgb: frame, width, height };
   return conditioningImage(await prepareImage(image, { width, height, resize: 'stretch' }), image, manifest);
 }

@@ -124,7 +124,9 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   const req = resolveForModel(input, manifest);
   // before any model runs: a trajectory file that cannot be read fails here
   const cameraPose = manifest.unet.cameraPoseDim !== null ? cameraPoseBatch(req, req.frames, 1) : undefined; /* [1, F, 12] */
-  const plan: ClipPlan = { clips: req.clips, overlap: req.overlap, framesPerClip: req.frames, totalFrames: req.totalFrames };
+  const plan: ClipPlan = {
+    clips: req.clips, overlap: req.overlap, framesPerClip: req.frames, totalFrames: req.totalFrames,
+  };
   let clip = 0;
   const stages = new StageRunner(o.signal, o.onProgress && ((e) => o.onProgress!(clipProgress(e, clip, plan.clips))));
   const dump = o.dump;
@@ -141,8 +143,11 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
 
   // Chained clips (docs/motion-controls.md §2): frames go to the writer as each clip ends; only K are held back.
   const queue = o.skipVideo ? undefined : new FrameQueue();
-  const outputPath = req.output ?? defaultOutputPath(typeof req.image === 'string' ? req.image : undefined, req.format, req.seed);
-  const writing = queue && writeVideo(queue, { width: W, height: H, fps: req.fps, format: req.format, signal: o.signal, output: outputPath });
+  const stem = typeof req.image === 'string' ? req.image : undefined;
+  const outputPath = req.output ?? defaultOutputPath(stem, req.format, req.seed);
+  const writing = queue && writeVideo(queue, {
+    width: W, height: H, fps: req.fps, format: req.format, signal: o.signal, output: outputPath,
+  });
   writing?.catch(() => {}); // awaited below; this only keeps an early failure from being reported as unhandled
   const joiner = new ClipJoiner(plan.overlap, plan.totalFrames);
   const kept: Uint8Array[] = [];
@@ -195,7 +200,9 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
     metadata: {
       provider: s.device.provider, fallbackReason: s.device.fallbackReason, decodeChunkSize: chunkSize,
       width: W, height: H, frames: plan.totalFrames,
-      ...(plan.clips > 1 ? { clips: plan.clips, overlap: plan.overlap, framesPerClip: plan.framesPerClip, clipSeeds } : {}),
+      ...(plan.clips > 1
+        ? { clips: plan.clips, overlap: plan.overlap, framesPerClip: plan.framesPerClip, clipSeeds }
+        : {}),
       ...(mask ? { maskCoverage: Number(mask.coverage.toFixed(4)) } : {}),
       ...(req.loop ? { loop: true } : {}),
     },
@@ -223,7 +230,9 @@ interface ClipArgs {
 }
 
 /** One UNet run of F frames: noise, encode, conditioning, initial latents, denoise, decode. */
-async function runClip(s: ModelSessions, a: ClipArgs): Promise<{ frames: Uint8Array[]; latents: Float32Array; chunkSize: number }> {
+async function runClip(
+  s: ModelSessions, a: ClipArgs,
+): Promise<{ frames: Uint8Array[]; latents: Float32Array; chunkSize: number }> {
   const { manifest } = s.model;
   const { imageEncoder, vaeEncoder, unet, vaeDecoder } = s.runners;
   const { req, shape, stages, dump } = a;
@@ -240,7 +249,9 @@ async function runClip(s: ModelSessions, a: ClipArgs): Promise<{ frames: Uint8Ar
   const layout = latentLayout(shape);
   const controls = a.mask || a.loop ? createMotionControls({
     sigmas, layout, loop: a.loop,
-    still: a.mask && { weights: a.mask.latent, target: a.mask.target, noise: noise.initNoise.slice(0, frameSize(shape)) },
+    still: a.mask && {
+      weights: a.mask.latent, target: a.mask.target, noise: noise.initNoise.slice(0, frameSize(shape)),
+    },
   }) : undefined;
   if (controls) initial = controls.initial(initial, initNoiseSigma);
 
@@ -280,7 +291,8 @@ async function prepareMotionMask(
   signal?: AbortSignal,
 ): Promise<MotionMask> {
   const maskImage = await loadMaskImage(req.mask!, { signal });
-  const grids = motionMaskGrids(maskImage, image.source, req, shape.width, shape.height, manifest.vae.spatialScaleFactor);
+  const scale = manifest.vae.spatialScaleFactor;
+  const grids = motionMaskGrids(maskImage, image.source, req, shape.width, shape.height, scale);
   const sample = vaeEncoder.tensor('sample', image.vaePixels, [1, 3, image.height, image.width]);
   const clean = (await vaeEncoder.run({ sample })).data;
   const target = new Float32Array(frameSize(shape));

@@ -53,7 +53,9 @@ export interface Job {
   expiresAt?: number;
   status: JobStatus;
   /** Overall 0..1 and the latest denoising step. */
-  progress: { fraction: number; stage?: ProgressEvent['stage']; step?: number; totalSteps?: number; clip?: number; totalClips?: number };
+  progress: {
+    fraction: number; stage?: ProgressEvent['stage']; step?: number; totalSteps?: number; clip?: number; totalClips?: number;
+  };
   logs: JobLog[];
   result?: JobResult;
   failure?: JobFailure;
@@ -313,7 +315,8 @@ export class EmbeddedQueue implements JobQueue {
       ...(e.totalClips ? { clip: e.clip, totalClips: e.totalClips } : {}),
     };
     const clip = e.totalClips ? `clip ${e.clip}/${e.totalClips} ` : '';
-    if (e.stage === 'denoise' && e.step && e.totalSteps) this.addLog(job, `${clip}denoise step ${e.step}/${e.totalSteps}`);
+    const stepLog = `${clip}denoise step ${e.step}/${e.totalSteps}`;
+    if (e.stage === 'denoise' && e.step && e.totalSteps) this.addLog(job, stepLog);
     else if (e.stage !== 'denoise' && (e.fraction ?? 0) === 0) this.addLog(job, e.message ? `${e.stage}: ${e.message}` : e.stage);
     else this.notify(job);
   }

@@ -91,7 +91,9 @@ function printLocal(r: GenerateResult, json: boolean): void {
       `seed: ${r.seed}`,
       `output: ${r.outputPath}`,
       `video: ${String(r.metadata.frames)} frames, ${r.width}x${r.height}, ${r.fps} fps, ${r.format}`,
-      ...(Array.isArray(r.metadata.clipSeeds) ? [`clips: ${r.metadata.clips} (overlap ${r.metadata.overlap}), seeds ${r.metadata.clipSeeds.join(', ')}`] : []),
+      ...(Array.isArray(r.metadata.clipSeeds)
+        ? [`clips: ${r.metadata.clips} (overlap ${r.metadata.overlap}), seeds ${r.metadata.clipSeeds.join(', ')}`]
+        : []),
       `device: ${r.metadata.provider}`,
       `timings: load ${ms(r.timings.load)}, preprocess ${ms(r.timings.preprocess)}, encode ${ms(r.timings.encode)}, ` +
         `unet ${steps.length} steps ${ms(r.timings.denoise)} (mean ${ms(mean)}/step: ${steps.map((s) => Math.round(s)).join(', ')}), ` +

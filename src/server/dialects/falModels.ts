@@ -30,7 +30,8 @@ export async function falRequest(ctx: Ctx, alias: FalAlias, input: Record<string
   const w = parseWire(SERVED[`fal-ai/${alias}`], input) as FalInput;
   if (w.control_maps_data_url !== undefined && w.control_maps_data_url !== null) {
     const message = "is not supported by this server (per-frame depth maps need fal's hosted model)";
-    throw new HttpError(422, 'unsupported_field', `control_maps_data_url: ${message}`, [{ field: 'control_maps_data_url', message }]);
+    const field = 'control_maps_data_url';
+    throw new HttpError(422, 'unsupported_field', `${field}: ${message}`, [{ field, message }]);
   }
   const limits = { ...ctx.state.limits, ownUpload: (u: URL) => ctx.state.uploads.bytesForUrl(u) };
   const image = await imageFromClient(w.image_url, 'image_url', limits);

@@ -26,8 +26,8 @@ const webError: ErrorWriter = (ctx, err) => {
 
 /** The request fields a web client may set; the image is separate, the model/output/device are the server's. */
 export const WEB_FIELDS = [
-  'width', 'height', 'resize', 'frames', 'steps', 'fps', 'motionBucketId', 'condAug', 'seed', 'minGuidance', 'maxGuidance',
-  'decodeChunkSize', 'clips', 'duration', 'overlap', 'loop',
+  'width', 'height', 'resize', 'frames', 'steps', 'fps', 'motionBucketId', 'condAug', 'seed', 'minGuidance',
+  'maxGuidance', 'decodeChunkSize', 'clips', 'duration', 'overlap', 'loop',
 ] as const;
 /** Image fields besides the values above: the conditioning image (required) and the motion mask. */
 const WEB_IMAGES = ['image', 'mask'] as const;
@@ -88,10 +88,13 @@ async function create(ctx: Ctx): Promise<void> {
   const raw = isFormContentType(ct) ? await parseForm(bytes, String(ct)) : parseJsonObject(bytes);
   const known: readonly string[] = [...WEB_IMAGES, ...WEB_FIELDS];
   const unknown = Object.keys(raw).filter((k) => !known.includes(k));
-  if (unknown.length) throw new InvalidRequestError(unknown.map((field) => ({ field, message: `is not a known field (allowed: ${known.join(', ')})` })));
+  const allowed = `is not a known field (allowed: ${known.join(', ')})`;
+  if (unknown.length) throw new InvalidRequestError(unknown.map((field) => ({ field, message: allowed })));
   const image = await imageFromClient(raw.image, 'image', ctx.state.limits);
+  // an empty file part is a form sent without a mask
   const hasMask = raw.mask !== undefined && raw.mask !== '' && !(raw.mask instanceof Uint8Array && raw.mask.length === 0);
-  const fields: Record<string, unknown> = { image, mask: hasMask ? await imageFromClient(raw.mask, 'mask', ctx.state.limits) : undefined };
+  const mask = hasMask ? await imageFromClient(raw.mask, 'mask', ctx.state.limits) : undefined;
+  const fields: Record<string, unknown> = { image, mask };
   for (const f of WEB_FIELDS) {
     if (raw[f] === undefined || raw[f] === '') continue;
     fields[f] = f === 'resize' ? raw[f] : f === 'loop' ? looseBoolean(raw[f]) : looseNumber(raw[f]);

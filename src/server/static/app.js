@@ -109,8 +109,10 @@ function setupMask(maxBytes) {
     maskFile = null;
     $('mask-clear').hidden = !file;
     if (!file) return;
-    if (!/^image\/(png|jpeg|webp)$/.test(file.type)) return showError(`The mask is ${file.type || 'not an image'}; use PNG, JPEG or WebP.`);
-    if (maxBytes && file.size > maxBytes) return showError(`The mask is ${file.size} bytes; this server takes up to ${maxBytes}.`);
+    if (!/^image\/(png|jpeg|webp)$/.test(file.type)) {
+      return showError(`The mask is ${file.type || 'not an image'}; use PNG, JPEG or WebP.`);
+    }
+    if (maxBytes && file.size > maxBytes) return showError(`The mask is ${file.size} bytes; the limit is ${maxBytes}.`);
     maskFile = file;
   });
   $('mask-clear').addEventListener('click', () => {
