@@ -90,7 +90,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     const temporalContextOrder = o.temporalContextOrder ?? 'per-video';
     const unet = sgmUnet
       ? buildSgmUnetGraph(sgmUnet, configs.unet, { ...common, variant: undefined, temporalContextOrder })
-      : { ...buildUnetGraph(checkpoint, { ...common, temporalContextOrder }), cameraPoseDim: null };
+      : buildUnetGraph(checkpoint, { ...common, temporalContextOrder });
     const fromConfigs = manifestFromConfigs(configs, {
       variant: o.modelVariant,
       source: {

@@ -36,6 +36,8 @@ export interface UnetBuildResult extends BuildInfo {
   skippedWeights: string[];
   /** Checkpoint tensors the graph neither used nor skipped on purpose: a sign of a config/checkpoint mismatch. */
   unexpectedWeights: string[];
+  /** MotionCtrl's camera module: the `camera_pose` width (12), or null for a plain SVD UNet. */
+  cameraPoseDim: number | null;
 }
 
 /** Graph options implied by a precision choice. */
@@ -101,11 +103,13 @@ export function buildUnetGraph(source: ComponentSource, options: UnetBuildOption
   const precision: UnetPrecision = { dtype: options.dtype ?? 'float32', target: options.target ?? 'cpu', ...(options.attention ? { attention: options.attention } : {}) };
   const c = resolveComponent(source, 'unet', options.variant ?? defaultVariant(source, precision.dtype));
   const config = parseUnetConfig(c.config, c.configPath);
+  // a diffusers-layout MotionCtrl conversion carries cc_projection tensors: build its camera input too
+  const camera = options.camera ?? cameraModuleOf(c.weights);
   const { g, skipped } = defineUnetGraph(
     config,
     c.weights,
     precision,
-    { literalCrossAttention: options.literalCrossAttention, temporalContextOrder: options.temporalContextOrder, camera: options.camera },
+    { literalCrossAttention: options.literalCrossAttention, temporalContextOrder: options.temporalContextOrder, camera },
     options.weightStorage,
   );
   const info = saveGraph(g, options.outDir, options.fileName ?? 'unet.onnx', {
@@ -118,5 +122,14 @@ export function buildUnetGraph(source: ComponentSource, options: UnetBuildOption
     precision,
     skippedWeights: skipped,
     unexpectedWeights: info.unusedWeights.filter((n) => !skippedSet.has(n)),
+    cameraPoseDim: camera?.poseDim ?? null,
   };
+}
+
+/** MotionCtrl's camera module in a checkpoint: the pose width of its cc_projection weights [C, C + P], if any. */
+function cameraModuleOf(weights: WeightSource): { poseDim: number } | undefined {
+  const name = weights.names().find((n) => n.endsWith('.cc_projection.weight'));
+  const found = name === undefined ? undefined : weights.lookup(name);
+  if (found?.kind !== 'found' || found.info.shape.length !== 2) return undefined;
+  return { poseDim: found.info.shape[1] - found.info.shape[0] };
 }
