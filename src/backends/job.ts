@@ -10,7 +10,10 @@ import { InvalidRequestError } from '../errors.js';
 import { parseRequest, type GenerationRequest, type GenerationRequestInput } from '../request/schema.js';
 import type { BackendResult, ProgressEvent } from './types.js';
 import { createCallContext, type CallContext } from './http.js';
-import { baseUrlFor, REMOTE_BACKENDS, parseRemoteParams, type RemoteBackendName, type RemoteBackendOptions, type RemoteCallOptions, type RemoteParams, type RemoteParamsInput } from './options.js';
+import {
+  baseUrlFor, REMOTE_BACKENDS, parseRemoteParams, type RemoteBackendName, type RemoteBackendOptions, type RemoteCallOptions,
+  type RemoteParams, type RemoteParamsInput,
+} from './options.js';
 import type { SavedVideo } from './download.js';
 import { defined } from './endpoint.js';
 
