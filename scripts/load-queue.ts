@@ -45,7 +45,13 @@ async function runWith(url: string, n: number): Promise<Row> {
   redis.disconnect();
   const procs: ChildProcess[] = [];
   for (let i = 1; i <= n; i++) {
-    procs.push(spawn(process.execPath, [BIN, 'worker', '--queue', url, '--name', `load-w${i}`, '--device', 'cpu'], { stdio: 'ignore' }));
+    const p = spawn(process.execPath, [BIN, 'worker', '--queue', url, '--name', `load-w${i}`, '--device', 'cpu'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr!.on('data', (d) => (err = (err + d).slice(-2000)));
+    p.once('exit', (code, signal) => {
+      if (code !== 0) process.stderr.write(`load-queue: worker load-w${i} exited (${code ?? signal}): ${err}\n`);
+    });
+    procs.push(p);
   }
   const server = await startServer({ port: 0, queueUrl: url, queueSize: jobs, resultTtlSeconds: 600, defaults: { steps } });
   try {

@@ -14,6 +14,13 @@ vi.mock('../src/models/resolve.js', () => ({
   },
 }));
 
+// An explicit cuda device is refused before resolution when the CUDA provider is missing (preflight): pretend it is
+// installed, so the request reaches the recorder on any machine.
+vi.mock('../src/runtime/device.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../src/runtime/device.js')>()),
+  findCudaProviderLibrary: () => '/fake/libonnxruntime_providers_cuda.so',
+}));
+
 const { LocalBackend } = await import('../src/backends/local.js');
 const { generateVideo } = await import('../src/pipeline/local.js');
 const { InvalidRequestError } = await import('../src/errors.js');

@@ -88,9 +88,12 @@ const stepsSinceStart = (st: Record<string, any>): number => {
   for (const l of logs) n = l.message.startsWith('started on worker') ? 0 : n + (l.message.startsWith('denoise step') ? 1 : 0);
   return n;
 };
-/** The worker that (last) started the job, from its log lines. */
-const workerOf = (st: Record<string, any>): string | undefined =>
-  (st.logs as { message: string }[] | null ?? []).map((l) => /^started on worker (\S+)/.exec(l.message)?.[1]).filter(Boolean).at(-1);
+/** The worker that made the job's video, or else the one that (last) started it, from its log lines. */
+const workerOf = (st: Record<string, any>): string | undefined => {
+  const logs = (st.logs as { message: string }[] | null) ?? [];
+  const made = logs.map((l) => /^made by worker (\S+)/.exec(l.message)?.[1]).find(Boolean);
+  return made ?? logs.map((l) => /^started on worker (\S+)/.exec(l.message)?.[1]).filter(Boolean).at(-1);
+};
 const untilRunningOn = (id: string) =>
   until(`fal request ${id} to run a step`, async () => {
     const st = await falStatus(server.url, id);
@@ -175,19 +178,15 @@ describe('every dialect through the queue', () => {
     expect(isMp4(Buffer.from(await (await fetch(last.video.url)).arrayBuffer()))).toBe(true);
   });
 
-  it('a bad image fails in the worker with the same clear 400 as without a queue; jobs in Redis carry no provider key', async () => {
-    // A PNG signature passes the server's sniffing; the worker's decoder is the one that refuses it.
+  it('a damaged image is refused before it is queued, naming the field; jobs in Redis carry no provider key', async () => {
     const brokenPng = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 7)]);
     const notPng = `data:image/png;base64,${brokenPng.toString('base64')}`;
     const res = await fetch(`${server.url}/v1/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image: notPng }) });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toMatch(/^image: /);
     const fal = await submitFal({ image_url: notPng });
-    const failed = await untilFalDone(fal.body.request_id);
-    const result = await fetch(fal.body.response_url);
-    expect(failed.error).toMatch(/^image_url: /);
-    expect(result.status).toBe(422);
-    expect(((await result.json()) as { detail: { loc: string[] }[] }).detail[0].loc).toEqual(['body', 'image_url']);
+    expect(fal.res.status).toBe(422);
+    expect(fal.body.detail[0].loc).toEqual(['body', 'image_url']);
 
     const client = new Redis(redis.url);
     try {
@@ -323,12 +322,7 @@ describe('observability and secrets', () => {
     expect(r.stdout).toContain(':***@127.0.0.1');
     const asJson = spawnSync(process.execPath, [BIN, 'queue', 'status', '--json', '--queue', redis.url], { encoding: 'utf8', timeout: 60_000 });
     expect(JSON.parse(asJson.stdout).workers).toHaveLength(3);
-    printed.push(r.stdout, r.stderr, asJson.stdout, asJson.stderr);
-
-    const bad = spawnSync(process.execPath, [BIN, 'queue', 'status', '--queue', `redis://:${redis.password}@127.0.0.1:1/0`], { encoding: 'utf8', timeout: 60_000 });
-    expect(bad.status).not.toBe(0);
-    expect(bad.stderr).toMatch(/cannot reach the job queue at redis:\/\/:\*\*\*@127\.0\.0\.1:1/);
-    printed.push(bad.stdout, bad.stderr, JSON.stringify(h), ...serverLogs, ...[...workers.values()].map((w) => w.output()));
+    printed.push(r.stdout, r.stderr, asJson.stdout, asJson.stderr, JSON.stringify(h), ...serverLogs, ...[...workers.values()].map((w) => w.output()));
     for (const text of printed) expect(text).not.toContain(redis.password);
   });
 });

@@ -9,9 +9,11 @@ import {
   floatToHalf,
   halfToFloat,
   openCheckpoint,
+  preferredWeightVariant,
   readSafetensorsHeader,
   readTensorBytes,
   readTensorF32,
+  weightFileVariant,
   writeSafetensors,
 } from '../src/safetensors/index.js';
 
@@ -147,6 +149,34 @@ describe('variant file naming', () => {
       expect([...openCheckpoint(dir).tensors.keys()]).toEqual(['b']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names the variant of a weight file one way for every reader (single, sharded index, plain, not a weight file)', () => {
+    expect(weightFileVariant('diffusion_pytorch_model.fp16.safetensors')).toBe('fp16');
+    expect(weightFileVariant('diffusion_pytorch_model.safetensors.index.fp16.json')).toBe('fp16');
+    expect(weightFileVariant('model.safetensors')).toBeNull();
+    expect(weightFileVariant('diffusion_pytorch_model.safetensors.index.json')).toBeNull();
+    expect(weightFileVariant('config.json')).toBeUndefined();
+  });
+
+  it('reads fp16 files for float16 builds, and for any build when a component has no plain files', () => {
+    const root = mkdtempSync(join(tmpdir(), 'svd-variant-'));
+    const component = (name: string, files: string[]) => {
+      mkdirSync(join(root, name), { recursive: true });
+      for (const f of files) writeFileSync(join(root, name, f), '');
+      return join(root, name);
+    };
+    try {
+      const both = component('both', ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.fp16.safetensors']);
+      const fp16Only = component('fp16', ['diffusion_pytorch_model.safetensors.index.fp16.json']);
+      const plainOnly = component('plain', ['model.safetensors']);
+      expect(preferredWeightVariant([both], 'float16')).toBe('fp16');
+      expect(preferredWeightVariant([both], 'float32')).toBeUndefined();
+      expect(preferredWeightVariant([both, fp16Only], 'float32')).toBe('fp16');
+      expect(preferredWeightVariant([both, plainOnly], 'float16')).toBeUndefined();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });

@@ -3,13 +3,13 @@
  * MotionCtrl feeds the same poses to the unconditional and conditional halves of the CFG batch.
  */
 import type { FieldIssue } from '../errors.js';
-import type { GenerationRequest } from '../request/schema.js';
 import { cameraPoses, isCameraPreset, readTrajectoryFile, type Pose } from './trajectory.js';
 
 /** The registry name of the model with the camera module, for messages. */
 export const CAMERA_MODEL = 'motionctrl-svd';
 
-type CameraFields = Pick<GenerationRequest, 'camera' | 'motionSpeed'>;
+/** The request's camera fields (src/request/schema.ts; written out here, request/ sits below camera/). */
+type CameraFields = { camera?: string | number[][]; motionSpeed?: number };
 
 /** Why a request's camera cannot run on a model (none when it can). */
 export function cameraIssues(req: CameraFields, model: { variant: string; cameraPoseDim: number | null }): FieldIssue[] {

@@ -11,7 +11,8 @@ import { GraphBuilder, type Value } from '../onnx/graph.js';
 import { resolveComponent, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import type { WeightRequest } from '../onnx/weights.js';
-import { activation, add, layerNorm, linear, reshape, shapeConcat, shapeOf, transpose } from '../onnx/layers/basic.js';
+import { activation, add, layerNorm, linear, reshape, shapeConcat, shapeOf, } from '../onnx/layers/basic.js';
+import { rearrange } from '../onnx/layers/rearrange.js';
 import { attention } from '../onnx/layers/attention.js';
 import { parseClipVisionConfig, type ClipVisionConfig } from './clipConfig.js';
 
@@ -41,7 +42,7 @@ export function defineClipImageEncoder(g: GraphBuilder, cfg: ClipVisionConfig): 
   // patch embedding: stride-p conv without bias → [B, d, g, g] → [B, g², d]
   const w = g.weight('vision_model.embeddings.patch_embedding.weight', [d, cfg.numChannels, p, p]);
   const patches = g.op('Conv', [pixels, w], { kernel_shape: [p, p], strides: [p, p] }, { name: 'vision_model.embeddings.patch_embedding' });
-  const tokens = transpose(g, reshape(g, patches, [0, d, -1]), [0, 2, 1]);
+  const tokens = rearrange(g, patches, 'n d h w -> n (h w) d');
   // class token, broadcast over the batch, goes first
   const cls = reshape(g, g.weight('vision_model.embeddings.class_embedding', [d]), [1, 1, d]);
   const clsBatch = g.op('Expand', [cls, shapeConcat(g, [shapeOf(g, pixels, 0, 1), [1, d]])], {}, { name: 'cls' });

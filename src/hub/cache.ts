@@ -6,8 +6,9 @@
  *   <cache>/models--org--name/snapshots/<commit>/<path>       relative symlinks to ../../blobs/<etag>
  *   <cache>/models--org--name/refs/<revision>                 the commit a branch/tag pointed at when last fetched
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { writeBytesAtomically } from '../io/atomicFile.js';
 
 export function repoFolderName(repo: string): string {
   return `models--${repo.split('/').join('--')}`;
@@ -48,9 +49,7 @@ export function writeRef(cacheDir: string, repo: string, revision: string, commi
   if (revision === commit) return; // Python writes no ref for a pinned commit either
   const file = join(repoCacheDir(cacheDir, repo), 'refs', revision);
   mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, commit);
-  renameSync(tmp, file);
+  writeBytesAtomically(file, commit);
 }
 
 /** Repo paths come from the network or a shard index: refuse anything that could leave the snapshot. */

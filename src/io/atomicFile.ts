@@ -9,26 +9,43 @@ export function writeAll(fd: number, bytes: Uint8Array): void {
 }
 
 /**
- * Creates `path` through a hidden partial file and a rename, so an error or a crash never leaves a partial
- * file at `path` (and what a killed process left there is swept, see partial.ts); `fill` writes the content
- * through the descriptor it is given.
+ * Creates `path` through a hidden partial file beside it and a rename, so an error or a crash never leaves a
+ * partial file at `path` (and what a killed process left there is swept, see partial.ts). `make(partial)`
+ * creates the partial file in any way (write, hard link, copy). The directory must exist.
  */
-export function writeFileAtomically(path: string, fill: (fd: number) => void): void {
-  mkdirSync(dirname(path), { recursive: true });
+export function createFileAtomically(path: string, make: (partial: string) => void): void {
   sweepStalePartialsSync(dirname(path));
   const tmp = partialPathFor(path);
-  const fd = openSync(tmp, 'w');
   try {
-    fill(fd);
-    closeSync(fd);
+    make(tmp);
     renameSync(tmp, path);
   } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
     rmSync(tmp, { force: true });
     throw err;
   }
+}
+
+/** Like createFileAtomically, creating the directory; `fill` writes the content through the descriptor it is given. */
+export function writeFileAtomically(path: string, fill: (fd: number) => void): void {
+  mkdirSync(dirname(path), { recursive: true });
+  createFileAtomically(path, (tmp) => {
+    const fd = openSync(tmp, 'w');
+    try {
+      fill(fd);
+    } finally {
+      closeSync(fd);
+    }
+  });
+}
+
+/** Writes `bytes` (or text) to `path` atomically; the directory must exist. */
+export function writeBytesAtomically(path: string, bytes: Uint8Array | string): void {
+  createFileAtomically(path, (tmp) => {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeAll(fd, typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
+    } finally {
+      closeSync(fd);
+    }
+  });
 }

@@ -4,7 +4,9 @@
  * so a build takes seconds and no extra disk. The checkpoint is inspected first and refused as a whole
  * when a tensor is missing or mis-shaped.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { writeDirectoryAtomically } from '../io/stagingDir.js';
+import { preferredWeightVariant } from '../safetensors/reader.js';
 import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
 import type { AttentionChoice } from '../onnx/build.js';
@@ -56,17 +58,9 @@ export interface BuildModelResult {
   ms: number;
 }
 
-/** The safetensors variant to read: explicit, else fp16 for fp16 builds when present, else whichever exists. */
+/** The safetensors variant to read: explicit, else as `preferredWeightVariant` decides for the components read. */
 export function chooseWeightVariant(checkpoint: string, dtype: 'float32' | 'float16', explicit?: string, components = ['unet', 'vae', 'image_encoder']): string | undefined {
-  if (explicit) return explicit;
-  const dirs = components.map((c) => join(checkpoint, c));
-  const has = (dir: string, plain: boolean) =>
-    existsSync(dir) && readdirSync(dir).some((n) => /\.safetensors(\.index\.json)?$/.test(n) && (plain ? !/\.fp16\.safetensors/.test(n) : /\.fp16\.safetensors/.test(n)));
-  const allFp16 = dirs.every((d) => has(d, false));
-  const allPlain = dirs.every((d) => has(d, true));
-  if (dtype === 'float16' && allFp16) return 'fp16';
-  if (!allPlain && allFp16) return 'fp16';
-  return undefined;
+  return explicit ?? preferredWeightVariant(components.map((c) => join(checkpoint, c)), dtype);
 }
 
 export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult> {
@@ -83,10 +77,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   // open (and vet) the sgm checkpoint before any graph is written
   const sgmUnet = unetCheckpoint ? openSgmCheckpoint(unetCheckpoint) : undefined;
 
-  const staging = `${outDir}.tmp-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  try {
+  const built = writeDirectoryAtomically(outDir, (staging) => {
     const common = { outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}) } as const;
     log(`building image encoder (${dtype}, ${target})`);
     const imageEncoder = buildClipImageEncoderGraph(checkpoint, common);
@@ -112,15 +103,11 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
       defaults: { ...fromConfigs.defaults, ...(o.defaults ?? variantDefaultOverrides(o.modelVariant)) },
     });
     writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-    rmSync(outDir, { recursive: true, force: true });
-    mkdirSync(resolve(outDir, '..'), { recursive: true });
-    renameSync(staging, outDir);
-    // the graphs were written into the staging directory: report where they are now
-    const moved = <T extends { path: string }>(info: T): T => ({ ...info, path: join(outDir, relative(staging, info.path)) });
-    const graphs = { imageEncoder: moved(imageEncoder), vaeEncoder: moved(vaeEncoder), unet: moved(unet), vaeDecoder: moved(vaeDecoder) };
-    return { manifest, graphs, ms: performance.now() - t0 };
-  } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
-    throw err;
-  }
+    return { staging, manifest, graphs: { imageEncoder, vaeEncoder, unet, vaeDecoder } };
+  });
+  // the graphs were written into the staging directory: report where they are now
+  const moved = <T extends { path: string }>(info: T): T => ({ ...info, path: join(outDir, relative(built.staging, info.path)) });
+  const { imageEncoder, vaeEncoder, unet, vaeDecoder } = built.graphs;
+  const graphs = { imageEncoder: moved(imageEncoder), vaeEncoder: moved(vaeEncoder), unet: moved(unet), vaeDecoder: moved(vaeDecoder) };
+  return { manifest: built.manifest, graphs, ms: performance.now() - t0 };
 }

@@ -4,7 +4,7 @@
  * model directory. Traced exports may bake the decoder's frame count into the graph even where the axis
  * is declared dynamic; the importer finds out by running the decoder and records it in the manifest.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { ModelFormatError, ModelNotFoundError } from '../errors.js';
 import { InProcessOrtHost, type HostedSession, type OrtHost } from '../runtime/ortHost.js';
@@ -13,6 +13,7 @@ import { float16ToFloat32, float32ToFloat16 } from '../tensor/float16.js';
 import { readDiffusersConfigs, manifestFromConfigs } from './diffusersConfig.js';
 import { checkGraphContract } from './load.js';
 import { GRAPH_ROLES, MANIFEST_FILE, manifestSchema, type GraphRole, type ModelManifest } from './manifest.js';
+import { writeDirectoryAtomically } from '../io/stagingDir.js';
 
 /** `onnx_index.json` keys for each role, as the reference export writes them. */
 const INDEX_KEYS: Record<GraphRole, string> = {
@@ -77,18 +78,15 @@ export async function importOnnx(options: ImportOptions): Promise<ModelManifest>
     }),
   );
 
-  // Write next to the target, then rename: an interrupted import never leaves a half model directory.
-  const staging = `${outDir}.tmp-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  for (const name of readdirSync(onnxDir)) {
-    const src = join(onnxDir, name);
-    if (name === 'onnx_index.json' || !statSync(src).isFile()) continue;
-    copyFileSync(src, join(staging, basename(name)));
-  }
-  writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-  rmSync(outDir, { recursive: true, force: true });
-  renameSync(staging, outDir);
+  // An interrupted import never leaves a half model directory.
+  writeDirectoryAtomically(outDir, (staging) => {
+    for (const name of readdirSync(onnxDir)) {
+      const src = join(onnxDir, name);
+      if (name === 'onnx_index.json' || !statSync(src).isFile()) continue;
+      copyFileSync(src, join(staging, basename(name)));
+    }
+    writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  });
   log(`model directory written: ${outDir}`);
   return manifest;
 }

@@ -3,9 +3,9 @@
  * tests' other-config checkpoints and the full-size build benchmarks. The tensors written are exactly
  * those the graph builder asks for under the configs (a dry run), so they always build.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeAll, writeFileAtomically } from '../io/atomicFile.js';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { clipImageEncoderWeights } from '../encoders/clipGraph.js';
 import { randomTensors } from '../onnx/randomWeights.js';
 import { dryWeights, type WeightRequest } from '../onnx/weights.js';
@@ -14,6 +14,7 @@ import { defineUnetGraph } from '../unet/build.js';
 import { parseUnetConfig } from '../unet/config.js';
 import { vaeDecoderWeights } from '../vae/decoderGraph.js';
 import { vaeEncoderWeights } from '../vae/encoderGraph.js';
+import { writeDirectoryAtomically } from '../io/stagingDir.js';
 
 export interface RandomCheckpointConfigs {
   unet: Record<string, unknown>;
@@ -182,13 +183,11 @@ export interface StreamedCheckpoint {
 export function writeRandomCheckpointDirStreaming(outDir: string, configs: RandomCheckpointConfigs, options: StreamingCheckpointOptions): StreamedCheckpoint {
   const dtype = options.dtype ?? 'F16';
   const wanted = new Set<CheckpointComponent>(options.components ?? ['unet', 'vae', 'imageEncoder']);
-  const staging = `${outDir}.tmp-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  const json = (rel: string, value: unknown) => {
-    mkdirSync(join(staging, rel, '..'), { recursive: true });
-    writeFileSync(join(staging, rel), `${JSON.stringify(value, null, 2)}\n`);
-  };
-  try {
+  return writeDirectoryAtomically(outDir, (staging) => {
+    const json = (rel: string, value: unknown) => {
+      mkdirSync(join(staging, rel, '..'), { recursive: true });
+      writeFileSync(join(staging, rel), `${JSON.stringify(value, null, 2)}\n`);
+    };
     json('model_index.json', options.modelIndex ?? SVD_MODEL_INDEX);
     json('unet/config.json', configs.unet);
     json('vae/config.json', configs.vae);
@@ -205,15 +204,9 @@ export function writeRandomCheckpointDirStreaming(outDir: string, configs: Rando
       const file = writeRandomSafetensorsStreaming(join(staging, dir, `${stem}${suffix}`), lists[component], seed, dtype, options.onProgress);
       files[component] = { ...file, path: join(outDir, dir, `${stem}${suffix}`) };
     }
-    rmSync(outDir, { recursive: true, force: true });
-    mkdirSync(dirname(outDir), { recursive: true });
-    renameSync(staging, outDir);
     const all = Object.values(files);
     return { dir: outDir, files, parameters: all.reduce((a, f) => a + f.parameters, 0), bytes: all.reduce((a, f) => a + f.bytes, 0) };
-  } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
-    throw err;
-  }
+  });
 }
 
 const SVD_MODEL_INDEX = {

@@ -10,8 +10,8 @@
  * `<outDir>/weights/<component>-<file>` (no copy, no extra disk), falling back to a copy (a reflink where
  * the filesystem can) when the checkpoint is on another filesystem.
  */
-import { constants, copyFileSync, existsSync, linkSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { writeAll, writeFileAtomically } from '../io/atomicFile.js';
+import { constants, copyFileSync, existsSync, linkSync, mkdirSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createFileAtomically, writeAll, writeBytesAtomically, writeFileAtomically } from '../io/atomicFile.js';
 import { basename, dirname, join } from 'node:path';
 import type { GraphBuilder } from './graph.js';
 import { encodeModel, IR_VERSION, type TensorDef } from './model.js';
@@ -60,18 +60,17 @@ export function linkWeightFile(outDir: string, file: string, name: string): Weig
   const dest = join(outDir, 'weights', name);
   mkdirSync(dirname(dest), { recursive: true });
   if (existsSync(dest) && SAME_FILE(dest, target)) return { location, source: file, mode: 'existing' };
-  const tmp = `${dest}.tmp-${process.pid}`;
-  rmSync(tmp, { force: true });
   let mode: WeightFileLink['mode'] = 'hardlink';
-  try {
-    linkSync(target, tmp);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK' && code !== 'EACCES') throw err;
-    copyFileSync(target, tmp, constants.COPYFILE_FICLONE);
-    mode = 'copy';
-  }
-  renameSync(tmp, dest);
+  createFileAtomically(dest, (tmp) => {
+    try {
+      linkSync(target, tmp);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK' && code !== 'EACCES') throw err;
+      copyFileSync(target, tmp, constants.COPYFILE_FICLONE);
+      mode = 'copy';
+    }
+  });
   return { location, source: file, mode };
 }
 
@@ -133,9 +132,7 @@ export function saveGraph(g: GraphBuilder, outDir: string, fileName: string, opt
       outputs: g.outputs,
     },
   });
-  const tmp = `${modelPath}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, modelPath);
+  writeBytesAtomically(modelPath, bytes);
 
   const opCounts: Record<string, number> = {};
   for (const n of g.nodes) opCounts[n.opType] = (opCounts[n.opType] ?? 0) + 1;

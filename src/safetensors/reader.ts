@@ -143,6 +143,38 @@ export function readSafetensorsIndex(indexPath: string): SafetensorsCheckpoint {
 }
 
 /**
+ * The variant of a weight file by diffusers' naming: `<stem>.<variant>.safetensors` and, sharded,
+ * `<stem>.safetensors.index.<variant>.json` → the variant; `<stem>.safetensors` and
+ * `<stem>.safetensors.index.json` → null (plain); anything else → undefined (not a weight file).
+ */
+export function weightFileVariant(name: string): string | null | undefined {
+  const m = /^[^.]+(?:\.([A-Za-z0-9_]+))?\.safetensors$/.exec(name) ?? /^[^.]+\.safetensors\.index(?:\.([A-Za-z0-9_]+))?\.json$/.exec(name);
+  return m ? (m[1] ?? null) : undefined;
+}
+
+/** The weight-file variants present in a directory (null: plain files). */
+export function weightVariantsIn(dir: string): Set<string | null> {
+  const found = new Set<string | null>();
+  if (!existsSync(dir)) return found;
+  for (const name of readdirSync(dir)) {
+    const v = weightFileVariant(name);
+    if (v !== undefined) found.add(v);
+  }
+  return found;
+}
+
+/**
+ * Which weight files a build reads from component directories: the fp16 files when every component has
+ * them and the build is float16 or there are no plain files; else the plain ones (undefined).
+ */
+export function preferredWeightVariant(componentDirs: readonly string[], dtype: 'float32' | 'float16'): 'fp16' | undefined {
+  const present = componentDirs.map(weightVariantsIn);
+  const allFp16 = present.every((v) => v.has('fp16'));
+  const allPlain = present.every((v) => v.has(null));
+  return allFp16 && (dtype === 'float16' || !allPlain) ? 'fp16' : undefined;
+}
+
+/**
  * Opens a checkpoint given a `.safetensors` file, a `.safetensors.index.json`, or a component directory
  * (e.g. `vae/`). In a directory the index wins over a single file; `variant` ('fp16', …) selects
  * `*.fp16.safetensors`; without it, non-variant files are preferred.

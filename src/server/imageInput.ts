@@ -2,14 +2,15 @@
  * Turns the image a client sent (an http(s) URL, a `data:` URI, bare base64, or uploaded bytes) into bytes
  * before the job is queued, so bad input is a 400 at submit time and no string a client sends ever reaches
  * the filesystem (the pipeline's image loader would read a local path). URLs are fetched with scheme, size,
- * time and address limits (see netGuard.ts), each redirect checked again.
+ * time and address limits (net/urlFetch.ts), each redirect checked again; images are checked for size in
+ * pixels and decoded once (shrunk) before the job is queued.
  */
 import sharp from 'sharp';
 import { ImageLoadError } from '../errors.js';
 import { readImageBytes } from '../image/source.js';
 import { sniffImageFormat } from '../image/decode.js';
 import { HttpError } from './http.js';
-import { fetchUrlBytes, safeUrl, UrlFetchError } from '../net/urlFetch.js';
+import { fetchUrlBytes, UrlFetchError } from '../net/urlFetch.js';
 
 export interface ImageFetchLimits {
   /** Allow URLs that resolve to loopback/private/link-local addresses. Default false. */
@@ -92,9 +93,6 @@ function decodeBase64(s: string): Uint8Array | undefined {
   if (t.length < 16 || t.length % 4 === 1 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) return undefined;
   return new Uint8Array(Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
 }
-
-/** `scheme://host/path`: what error messages show of a URL (query strings may carry signatures). */
-export { safeUrl };
 
 async function fromUrl(raw: string, field: string, limits: ImageFetchLimits, signal?: AbortSignal): Promise<Uint8Array> {
   let url: URL;

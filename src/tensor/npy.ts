@@ -5,9 +5,9 @@
  * Only what a tensor needs: little-endian (or byte-order-free) dtypes `<f4`, `<f8`, `|u1`, `<i4`, `<i8`,
  * C order, any rank (0-d arrays have shape `[]`).
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { SvdError } from '../errors.js';
+import { writeBytesAtomically } from '../io/atomicFile.js';
 
 /** A `.npy` file that cannot be read or written; names the file and what is supported. */
 export class NpyFormatError extends SvdError {
@@ -118,12 +118,9 @@ export function encodeNpy(data: NpyData, shape: readonly number[]): Uint8Array {
  */
 export function writeNpy(path: string, data: NpyData, shape: readonly number[]): void {
   const bytes = encodeNpy(data, shape);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
+    writeBytesAtomically(path, bytes);
   } catch (err) {
-    rmSync(tmp, { force: true });
     throw new NpyFormatError(path, `cannot be written (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
 }

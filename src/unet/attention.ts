@@ -6,6 +6,7 @@
 import type { Value } from '../onnx/graph.js';
 import { attention } from '../onnx/layers/attention.js';
 import { add, geglu, layerNorm, linear, reshape, shapeConcat, shapeOf, transpose } from '../onnx/layers/basic.js';
+import { rearrange } from '../onnx/layers/rearrange.js';
 import type { UnetContext } from './context.js';
 
 const LN_EPS = 1e-5;
@@ -86,8 +87,8 @@ export function temporalBasicTransformerBlock(ctx: UnetContext, x: Value, prefix
   let h = add(g, y, feedForward(ctx, layerNorm(g, y, `${prefix}.norm_in`, { channels: o.dim, eps: LN_EPS }), `${prefix}.ff_in`, o.dim));
   // self-attention over frames: sequences are the B·hw pixels
   const n1 = layerNorm(g, h, `${prefix}.norm1`, { channels: o.dim, eps: LN_EPS });
-  const seq = reshape(g, n1, shapeConcat(g, [[-1], shapeOf(g, n1, 2, 4)])); // [B·hw, F, dim]
-  const a1 = reshape(g, selfAttention(ctx, seq, `${prefix}.attn1`, o), shapeOf(g, h));
+  const seq = rearrange(g, n1, 'b s f d -> (b s) f d');
+  const a1 = rearrange(g, selfAttention(ctx, seq, `${prefix}.attn1`, o), '(b s) f d -> b s f d', { s: shapeOf(g, h, 1, 2) });
   h = add(g, h, a1);
   if (ctx.video.cameraPose) h = cameraProjection(ctx, h, prefix, o.dim);
   h = add(g, h, temporalCrossAttention(ctx, h, prefix, o));
@@ -135,7 +136,7 @@ function arrangeTemporalContext(ctx: UnetContext, t: Value, h: Value): Value {
   if (ctx.temporalContextOrder === 'per-video') return g.op('Unsqueeze', [t, g.int64([1])]);
   const hw = shapeOf(g, h, 1, 2);
   const tiled = g.op('Tile', [t, shapeConcat(g, [hw, [1, 1]])], {}, { name: 'time_context' }); // [hw·B, 1, X], row r = t[r mod B]
-  return reshape(g, tiled, shapeConcat(g, [[-1], hw, shapeOf(g, t, 1, 3)])); // [B, hw, 1, X]
+  return rearrange(g, tiled, '(n s) o x -> n s o x', { s: hw }); // [B, hw, 1, X]
 }
 
 /** `attn2` with a given context token: the exact shortcut, or (for measurements) the literal computation. */

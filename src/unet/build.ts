@@ -3,13 +3,14 @@
  * referenced in place (hard-linked into `<outDir>/weights/`, see src/onnx/save.ts). Same calling convention
  * as the VAE and CLIP builders (src/onnx/build.ts).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { attentionOpsets, defaultAttention, resolveComponent, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
 import { GraphBuilder, type ComputeDtype, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';
 import { dryWeights, type WeightRequest, type WeightSource } from '../onnx/weights.js';
+import { preferredWeightVariant } from '../safetensors/reader.js';
 import { parseUnetConfig, type UnetConfig } from './config.js';
 import { defineUnet, type UnetGraphOptions } from './unet.js';
 
@@ -78,13 +79,11 @@ export function unetWeights(config: Record<string, unknown>, options: Pick<UnetG
   return listWeights((g) => void defineUnet(g, cfg, { literalCrossAttention: true, ...options }));
 }
 
-/** 'fp16' when a float16 build reads a checkpoint directory that has `*.fp16.safetensors` files. */
+/** The weight files a build reads from a checkpoint directory when none are named (see preferredWeightVariant). */
 function defaultVariant(source: ComponentSource, dtype: ComputeDtype): string | undefined {
-  if (dtype !== 'float16' || typeof source !== 'string') return undefined;
+  if (typeof source !== 'string') return undefined;
   const root = resolve(source);
-  const dir = existsSync(join(root, 'config.json')) ? root : join(root, 'unet');
-  if (!existsSync(dir)) return undefined;
-  return readdirSync(dir).some((n) => /\.fp16\.safetensors(\.index\.json)?$/.test(n)) ? 'fp16' : undefined;
+  return preferredWeightVariant([existsSync(join(root, 'config.json')) ? root : join(root, 'unet')], dtype);
 }
 
 /**

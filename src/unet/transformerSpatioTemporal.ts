@@ -4,7 +4,8 @@
  * AlphaBlender] → proj_out → + residual.
  */
 import type { Value } from '../onnx/graph.js';
-import { add, groupNorm, linear, reshape, shapeConcat, shapeOf, transpose } from '../onnx/layers/basic.js';
+import { add, groupNorm, linear, reshape, shapeOf, } from '../onnx/layers/basic.js';
+import { rearrange } from '../onnx/layers/rearrange.js';
 import { alphaBlender } from '../onnx/layers/resnet.js';
 import { basicTransformerBlock, temporalBasicTransformerBlock } from './attention.js';
 import type { UnetContext } from './context.js';
@@ -26,10 +27,8 @@ export function transformerSpatioTemporalModel(ctx: UnetContext, x: Value, prefi
   const shape = { dim: c, heads: o.heads, headDim: c / o.heads, crossDim: o.crossDim };
 
   const normed = groupNorm(g, x, `${prefix}.norm`, { channels: c, groups: 32, eps: 1e-6 });
-  const tokens = transpose(g, reshape(g, normed, [0, c, -1]), [0, 2, 1]); // [B·F, hw, C]
-  let h = linear(g, tokens, `${prefix}.proj_in`, c, c);
-  const tokenShape = shapeOf(g, h); // [B·F, hw, C]
-  const videoShape = shapeConcat(g, [[-1], ctx.video.frames, shapeOf(g, h, 1, 3)]); // [B, F, hw, C]
+  const tokens = rearrange(g, normed, 'n c h w -> n (h w) c');
+  let h = linear(g, tokens, `${prefix}.proj_in`, c, c); // [B·F, hw, C]
 
   // the frames' positional embedding (the same for every video): [1, F, 1, C]
   const posEmb = timestepEmbedding(g, timestepSinusoid(g, ctx.video.frameIndex, c), `${prefix}.time_pos_embed`, { inDim: c, hiddenDim: 4 * c, outDim: c });
@@ -37,13 +36,13 @@ export function transformerSpatioTemporalModel(ctx: UnetContext, x: Value, prefi
 
   for (let d = 0; d < o.depth; d++) {
     h = basicTransformerBlock(ctx, h, `${prefix}.transformer_blocks.${d}`, shape);
-    const mix = add(g, reshape(g, h, videoShape), framePos);
-    const temporal = reshape(g, temporalBasicTransformerBlock(ctx, mix, `${prefix}.temporal_transformer_blocks.${d}`, shape), tokenShape);
+    const mix = add(g, rearrange(g, h, '(b f) s c -> b f s c', { f: ctx.video.frames }), framePos);
+    const temporal = rearrange(g, temporalBasicTransformerBlock(ctx, mix, `${prefix}.temporal_transformer_blocks.${d}`, shape), 'b f s c -> (b f) s c');
     // image_only_indicator is all zeros in SVD, so "learned_with_images" blends with σ(mix_factor) everywhere
     h = alphaBlender(g, h, temporal, `${prefix}.time_mixer`, { mergeStrategy: 'learned_with_images' });
   }
 
   const out = linear(g, h, `${prefix}.proj_out`, c, c);
-  const map = reshape(g, transpose(g, out, [0, 2, 1]), shapeOf(g, x)); // [B·F, C, h, w]
+  const map = rearrange(g, out, 'n (h w) c -> n c h w', { h: shapeOf(g, x, 2, 3), w: shapeOf(g, x, 3, 4) });
   return add(g, map, x, `${prefix}/residual`);
 }

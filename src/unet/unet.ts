@@ -5,6 +5,7 @@
 import type { GraphBuilder, Value } from '../onnx/graph.js';
 import type { AttentionFormulation } from '../onnx/layers/attention.js';
 import { conv2d, groupNorm, reshape, shapeConcat, shapeOf, silu } from '../onnx/layers/basic.js';
+import { rearrange } from '../onnx/layers/rearrange.js';
 import { downBlock, midBlock, upBlock, type Skip } from './blocks.js';
 import { numAddedTimeIds, planDownBlocks, planMidBlock, planUpBlocks, timeEmbedDim, type UnetConfig } from './config.js';
 import type { TemporalContextOrder, UnetContext } from './context.js';
@@ -75,7 +76,7 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
   const t = g.op('Expand', [inputs.timestep, batch], {}, { name: 'timesteps' }); // [B] float32
   let emb = timestepEmbedding(g, timestepSinusoid(g, t, c0), 'time_embedding', { inDim: c0, hiddenDim: embedDim });
   const ids = reshape(g, inputs.addedTimeIds, [-1]);
-  const idEmb = reshape(g, timestepSinusoid(g, ids, config.additionTimeEmbedDim), shapeConcat(g, [batch, [-1]])); // [B, nIds·dim]
+  const idEmb = rearrange(g, timestepSinusoid(g, ids, config.additionTimeEmbedDim), '(b n) d -> b (n d)', { b: batch });
   emb = g.op('Add', [emb, timestepEmbedding(g, idEmb, 'add_embedding', { inDim: config.projectionClassEmbeddingsInputDim, hiddenDim: embedDim })], {}, { name: 'emb' });
 
   // repeat_interleave over frames: rows become b0f0, b0f1, …, b1f0, …
@@ -105,7 +106,7 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
   };
 
   // 2. [B, F, C, h, w] → [B·F, C, h, w] → conv_in
-  const flat = reshape(g, inputs.sample, shapeConcat(g, [[-1], shapeOf(g, inputs.sample, 2, 5)]));
+  const flat = rearrange(g, inputs.sample, 'b f c h w -> (b f) c h w');
   let h = conv2d(g, flat, 'conv_in', { inChannels: config.inChannels, outChannels: c0, kernel: 3 });
 
   // 3. down, keeping every stage's output for the up path
@@ -126,6 +127,6 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
   // 6. out, back to [B, F, Cout, h, w]
   h = silu(g, groupNorm(g, h, 'conv_norm_out', { channels: c0, groups: 32, eps: 1e-5 }));
   h = conv2d(g, h, 'conv_out', { inChannels: c0, outChannels: config.outChannels, kernel: 3 });
-  const noisePred = reshape(g, h, shapeConcat(g, [batch, frames, shapeOf(g, h, 1, 4)]));
+  const noisePred = rearrange(g, h, '(b f) c h w -> b f c h w', { b: batch, f: frames });
   return { noisePred, skipped: [...new Set(ctx.skipped)] };
 }

@@ -4,6 +4,7 @@
  */
 import type { GraphBuilder, Value } from '../graph.js';
 import { add, groupNorm, linear, reshape, shapeConcat, shapeOf, transpose } from './basic.js';
+import { rearrange } from './rearrange.js';
 
 /**
  * How softmax(q·kᵀ)·v is laid out in the graph. All three give the same numbers (within float rounding);
@@ -49,12 +50,12 @@ export function attention(g: GraphBuilder, q: Value, k: Value, v: Value, o: Atte
     if (!g.opsets['com.microsoft']) throw new Error(`graph ${g.name}: impl 'mha' needs the com.microsoft opset`);
     return g.op('MultiHeadAttention', [q, k, v], { num_heads: o.heads, scale: { kind: 'float', value: scale } }, { domain: 'com.microsoft', name: 'mha' });
   }
-  const split = [0, 0, o.heads, o.headDim];
-  const qh = transpose(g, reshape(g, g.op('Mul', [q, g.scalar(scale, q.dtype)], {}, { name: 'q_scaled' }), split), [0, 2, 1, 3]); // [B,H,Sq,D]
-  const kt = transpose(g, reshape(g, k, split), [0, 2, 3, 1]); // [B,H,D,Sk]
-  const vh = transpose(g, reshape(g, v, split), [0, 2, 1, 3]); // [B,H,Sk,D]
+  const heads = { h: o.heads, d: o.headDim };
+  const qh = rearrange(g, g.op('Mul', [q, g.scalar(scale, q.dtype)], {}, { name: 'q_scaled' }), 'b s (h d) -> b h s d', heads);
+  const kt = rearrange(g, k, 'b s (h d) -> b h d s', heads);
+  const vh = rearrange(g, v, 'b s (h d) -> b h s d', heads);
   const out = o.impl === 'chunked' ? chunkedCore(g, qh, kt, vh, o) : attentionCore(g, qh, kt, vh, o); // [B,H,Sq,D]
-  return reshape(g, transpose(g, out, [0, 2, 1, 3]), [0, 0, o.heads * o.headDim]);
+  return rearrange(g, out, 'b h s d -> b s (h d)');
 }
 
 /** softmax(qh·kt)·vh for qh [B,H,S,D], kt [B,H,D,Sk], vh [B,H,Sk,D] → [B,H,S,D]. */

@@ -2,3 +2,4 @@
 export * from './basic.js';
 export * from './attention.js';
 export * from './resnet.js';
+export * from './rearrange.js';

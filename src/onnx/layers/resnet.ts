@@ -4,7 +4,8 @@
  * `temb` is optional everywhere: the VAE has no time embedding.
  */
 import type { GraphBuilder, Value } from '../graph.js';
-import { add, conv2d, conv3dTemporal, groupNorm, linear, mul, reshape, shapeConcat, shapeOf, silu, transpose, unsqueeze, upsampleNearest2x } from './basic.js';
+import { add, conv2d, conv3dTemporal, groupNorm, linear, mul, silu, transpose, unsqueeze, upsampleNearest2x } from './basic.js';
+import { rearrange } from './rearrange.js';
 
 export interface ResnetBlock2DOptions {
   inChannels: number;
@@ -87,14 +88,12 @@ export function alphaBlender(
 
 /** [B·F, C, h, w] → [B, C, F, h, w]; `frames` is a 1-D int64 [1] tensor holding F. */
 export function toVideo(g: GraphBuilder, x: Value, frames: Value, channels: number): Value {
-  const shape = shapeConcat(g, [[-1], frames, [channels], shapeOf(g, x, 2, 4)]);
-  return transpose(g, reshape(g, x, shape), [0, 2, 1, 3, 4]);
+  return rearrange(g, x, '(b f) c h w -> b c f h w', { f: frames, c: channels });
 }
 
 /** [B, C, F, h, w] → [B·F, C, h, w]. */
 export function fromVideo(g: GraphBuilder, x: Value, channels: number): Value {
-  const t = transpose(g, x, [0, 2, 1, 3, 4]);
-  return reshape(g, t, shapeConcat(g, [[-1, channels], shapeOf(g, x, 3, 5)]));
+  return rearrange(g, x, 'b c f h w -> (b f) c h w', { c: channels });
 }
 
 export interface SpatioTemporalResBlockOptions {
@@ -130,7 +129,7 @@ export function spatioTemporalResBlock(g: GraphBuilder, x: Value, prefix: string
     tembChannels: o.tembChannels,
   });
   const s5 = toVideo(g, s, o.frames, c);
-  const temb5 = o.temb ? reshape(g, o.temb, shapeConcat(g, [[-1], o.frames, [requireTembChannels(o.tembChannels, prefix)]])) : undefined;
+  const temb5 = o.temb ? rearrange(g, o.temb, '(b f) c -> b f c', { f: o.frames, c: requireTembChannels(o.tembChannels, prefix) }) : undefined;
   const t = temporalResnetBlock(g, s5, `${prefix}.temporal_res_block`, {
     inChannels: c,
     outChannels: c,

@@ -362,6 +362,7 @@ export class RedisJobQueue implements JobQueue {
       this.recentMs.push(finishedAt - startedAt);
       if (this.recentMs.length > 16) this.recentMs.shift();
     }
+    this.addLog(job, `made by worker ${worker}`);
     this.end(job, 'completed', undefined, finishedAt);
   }
 
