@@ -16,9 +16,10 @@ import { backoffDelay, isRetryableStatus, withRetries } from '../net/retry.js';
 import { checkDeclaredSize, openUrl, UrlFetchError, type OpenedUrl } from '../net/urlFetch.js';
 import type { ProgressEvent } from './types.js';
 import { badResponse, guard, sleep, stopReason, type CallContext } from './http.js';
+import type { OutputFormat } from '../request/types.js';
 
 /** The container from its first bytes: ISO-BMFF (`ftyp` box) for mp4/mov, EBML for webm, GIF. */
-export function sniffVideo(b: Uint8Array): 'mp4' | 'webm' | 'gif' | undefined {
+export function sniffVideo(b: Uint8Array): Exclude<OutputFormat, 'png'> | undefined {
   if (b.length >= 8 && String.fromCharCode(b[4], b[5], b[6], b[7]) === 'ftyp') return 'mp4';
   if (b.length >= 4 && b[0] === 0x1a && b[1] === 0x45 && b[2] === 0xdf && b[3] === 0xa3) return 'webm';
   if (b.length >= 4 && String.fromCharCode(b[0], b[1], b[2], b[3]) === 'GIF8') return 'gif';
@@ -28,7 +29,7 @@ export function sniffVideo(b: Uint8Array): 'mp4' | 'webm' | 'gif' | undefined {
 export interface SavedVideo {
   path: string;
   bytes: number;
-  container: 'mp4' | 'webm' | 'gif';
+  container: Exclude<OutputFormat, 'png'>;
   contentType?: string;
 }
 

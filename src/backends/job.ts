@@ -8,9 +8,9 @@ import { rm } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
 import { InvalidRequestError } from '../errors.js';
 import { parseRequest, type GenerationRequest, type GenerationRequestInput } from '../request/schema.js';
-import type { BackendResult, ProgressEvent } from './types.js';
+import type { BackendResult, GenerateCallOptions, ProgressEvent } from './types.js';
 import { createCallContext, type CallContext } from './http.js';
-import { baseUrlFor, REMOTE_BACKENDS, parseRemoteParams, type RemoteBackendName, type RemoteBackendOptions, type RemoteCallOptions, type RemoteParams, type RemoteParamsInput } from './options.js';
+import { baseUrlFor, REMOTE_BACKENDS, parseRemoteParams, type RemoteBackendName, type RemoteBackendOptions, type RemoteParams, type RemoteParamsInput } from './options.js';
 import type { SavedVideo } from './download.js';
 import { defined } from './endpoint.js';
 
@@ -80,7 +80,7 @@ export async function runRemoteJob(
   options: RemoteBackendOptions,
   secrets: string[],
   input: GenerationRequestInput,
-  call: RemoteCallOptions,
+  call: GenerateCallOptions,
   /** Decides the seed before the call (and so the default file name); undefined when the provider takes none. */
   seedFor: (req: GenerationRequest) => number | undefined,
   run: (job: Job) => Promise<JobOutcome>,
