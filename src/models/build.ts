@@ -21,6 +21,7 @@ import { buildVaeEncoderGraph } from '../vae/encoderGraph.js';
 import { manifestFromConfigs, readDiffusersConfigs } from './diffusersConfig.js';
 import { assertCheckpointUsable, inspectCheckpoint } from './inspect.js';
 import { MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
+import type { FloatDtype } from '../tensor/float16.js';
 
 /** Bumped whenever graph building changes what it writes; part of the build-cache key. */
 export const BUILDER_VERSION = '3'; // 3: MultiHeadAttention on the CPU target (linear-memory attention)
@@ -28,7 +29,7 @@ export const BUILDER_VERSION = '3'; // 3: MultiHeadAttention on the CPU target (
 export interface BuildModelOptions {
   checkpoint: string;
   outDir: string;
-  dtype?: 'float32' | 'float16';
+  dtype?: FloatDtype;
   target?: GraphTarget;
   /** Weight file variant ('fp16' → `*.fp16.safetensors`); default: fp16 files for fp16 builds when present, else the plain ones. */
   variant?: string;
@@ -59,7 +60,7 @@ export interface BuildModelResult {
 }
 
 /** The safetensors variant to read: explicit, else as `preferredWeightVariant` decides for the components read. */
-export function chooseWeightVariant(checkpoint: string, dtype: 'float32' | 'float16', explicit?: string, components = ['unet', 'vae', 'image_encoder']): string | undefined {
+export function chooseWeightVariant(checkpoint: string, dtype: FloatDtype, explicit?: string, components = ['unet', 'vae', 'image_encoder']): string | undefined {
   return explicit ?? preferredWeightVariant(components.map((c) => join(checkpoint, c)), dtype);
 }
 

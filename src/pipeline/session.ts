@@ -11,6 +11,7 @@ import { ChildProcessOrtHost, InProcessOrtHost, WorkerOrtHost, type HostedSessio
 import { DEFAULT_BINDING_LIMIT, isLoaderNoise, webGpuAdapterOnce } from '../runtime/webgpu.js';
 import type { TensorData } from '../runtime/tensor.js';
 import { float16ToFloat32, float32ToFloat16 } from '../tensor/float16.js';
+import type { FloatDtype } from '../tensor/float16.js';
 
 export interface ModelSessionsOptions {
   device?: string;
@@ -35,7 +36,7 @@ export class ModelRunner {
     readonly guard?: BindingGuard,
   ) {}
 
-  inputType(name: string): 'float32' | 'float16' {
+  inputType(name: string): FloatDtype {
     const info = this.session.inputs.find((v) => v.name === name);
     return info?.type === 'float16' ? 'float16' : 'float32';
   }

@@ -69,7 +69,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const state: ServerState = {
     queue,
     uploads: new UploadStore({ maxItems: 16, ttlMs: o.resultTtlSeconds * 1000 }),
-    limits: { allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, maxPixels: o.maxImagePixels, timeoutMs: o.imageTimeoutMs },
+    limits: {
+      allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, maxPixels: o.maxImagePixels, timeoutMs: o.imageTimeoutMs,
+    },
     maxBodyBytes: o.maxBodyBytes,
     defaults: o.defaults,
     device: o.device,

@@ -6,7 +6,7 @@
 import { existsSync, } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { attentionOpsets, defaultAttention, resolveComponent, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
-import { GraphBuilder, type ComputeDtype, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
+import { GraphBuilder, type FloatDtype, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';
 import { dryWeights, type WeightRequest, type WeightSource } from '../onnx/weights.js';
@@ -16,7 +16,7 @@ import { defineUnet, type UnetGraphOptions } from './unet.js';
 
 export interface UnetPrecision {
   /** Activation and weight dtype. float16 keeps `timestep` in float32 (its sinusoid is computed in float32). */
-  dtype: ComputeDtype;
+  dtype: FloatDtype;
   /**
    * 'cpu' or 'cuda': 'cuda' builds GroupNorm as InstanceNormalization (the CUDA EP has no GroupNormalization
    * kernel; layers/basic.ts). Attention follows `attention` (default `defaultAttention(target)`).
@@ -82,7 +82,7 @@ export function unetWeights(config: Record<string, unknown>, options: Pick<UnetG
 }
 
 /** The weight files a build reads from a checkpoint directory when none are named (see preferredWeightVariant). */
-function defaultVariant(source: ComponentSource, dtype: ComputeDtype): string | undefined {
+function defaultVariant(source: ComponentSource, dtype: FloatDtype): string | undefined {
   if (typeof source !== 'string') return undefined;
   const root = resolve(source);
   return preferredWeightVariant([existsSync(join(root, 'config.json')) ? root : join(root, 'unet')], dtype);
