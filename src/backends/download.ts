@@ -61,7 +61,8 @@ export async function saveResponseBody(
     await res.body.cancel().catch(() => {});
     throw tooLarge(ctx, `is ${total} bytes`);
   }
-  return saveStream(ctx, Readable.fromWeb(res.body as any), total, target, res.headers.get('content-type') ?? undefined, onProgress);
+  const contentType = res.headers.get('content-type') ?? undefined;
+  return saveStream(ctx, Readable.fromWeb(res.body as any), total, target, contentType, onProgress);
 }
 
 /** Streams a body to `target` (temp + rename), counting bytes against the job's limit. */
@@ -153,7 +154,8 @@ export async function downloadVideo(ctx: CallContext, url: string, target: strin
  * errors and dropped connections are retried like API calls.
  */
 async function openResult(ctx: CallContext, url: string): Promise<OpenedUrl> {
-  return withRetries(() => openUrl(url, { signal: ctx.signal, allowPrivate: ctx.allowPrivateUrls, trustedOrigins: ctx.trustedOrigins }), {
+  const policy = { signal: ctx.signal, allowPrivate: ctx.allowPrivateUrls, trustedOrigins: ctx.trustedOrigins };
+  return withRetries(() => openUrl(url, policy), {
     retries: ctx.retry.retries,
     delayFor: (err, attempt) => {
       if (ctx.signal.aborted || !(err instanceof UrlFetchError)) return undefined;
@@ -167,10 +169,12 @@ async function openResult(ctx: CallContext, url: string): Promise<OpenedUrl> {
   }).catch((err: unknown) => {
     if (ctx.signal.aborted) throw stopReason(ctx);
     if (err instanceof UrlFetchError) {
-      const hint = err.kind === 'refused' && /private/.test(err.detail) ? ' (allow it with --allow-private-urls, for local mocks)' : '';
+      const isPrivate = err.kind === 'refused' && /private/.test(err.detail);
+      const hint = isPrivate ? ' (allow it with --allow-private-urls, for local mocks)' : '';
       throw new ProviderError({
         provider: ctx.provider, status: err.status, retryable: err.kind === 'network' || err.kind === 'status',
-        providerMessage: `result ${err.message}${hint}`, code: err.kind === 'refused' ? 'result_url_refused' : 'provider_download_failed',
+        providerMessage: `result ${err.message}${hint}`,
+        code: err.kind === 'refused' ? 'result_url_refused' : 'provider_download_failed',
       });
     }
     throw err;

@@ -9,8 +9,8 @@ import { writeDirectoryAtomically } from '../io/stagingDir.js';
 import { preferredWeightVariant } from '../safetensors/reader.js';
 import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
-import type { AttentionChoice } from '../onnx/build.js';
-import type { GraphTarget } from '../onnx/graph.js';
+import { defaultAttention, type AttentionChoice } from '../onnx/build.js';
+import type { GraphTarget, WeightStorage } from '../onnx/graph.js';
 import type { BuildInfo } from '../onnx/save.js';
 import { buildSgmUnetGraph, openSgmCheckpoint } from '../camera/checkpoint.js';
 import { variantDefaultOverrides } from './variants.js';
@@ -40,6 +40,12 @@ export interface BuildModelOptions {
    * 'diffusers-0.27', which reproduces that release's pixel-interleaved layout (our reference run was made with it).
    */
   temporalContextOrder?: TemporalContextOrder;
+  /**
+   * How weights stored in another dtype than `dtype` reach the graphs: 'reference' (Cast nodes over the checkpoint,
+   * default) or 'convert' (converted once into each graph's `.data` file; what a float32 CPU build over fp16 weights
+   * should use, see bench/RESULTS.md §4).
+   */
+  weightStorage?: WeightStorage;
   /**
    * The UNet from an sgm-layout checkpoint instead of `unet/*.safetensors` (MotionCtrl-SVD's `motionctrl_svd.ckpt`,
    * docs/camera-motion.md); `unet/config.json` of `checkpoint` still gives its shape. A checkpoint with MotionCtrl's
@@ -79,7 +85,9 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const sgmUnet = unetCheckpoint ? openSgmCheckpoint(unetCheckpoint) : undefined;
 
   const built = writeDirectoryAtomically(outDir, (staging) => {
-    const common = { outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}) } as const;
+    const common = {
+      outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}), ...(o.weightStorage ? { weightStorage: o.weightStorage } : {}),
+    } as const;
     log(`building image encoder (${dtype}, ${target})`);
     const imageEncoder = buildClipImageEncoderGraph(checkpoint, common);
     log('building VAE encoder');
@@ -96,6 +104,15 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
       source: {
         checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null, temporalContextOrder,
         ...(unetCheckpoint ? { unetCheckpoint } : {}),
+        attention: (o.attention ?? defaultAttention(target)).impl,
+        // what the memory estimate (src/models/memory.ts) needs without opening the graphs
+        computeWeightBytes: {
+          imageEncoder: imageEncoder.computeWeightBytes, vaeEncoder: vaeEncoder.computeWeightBytes,
+          vaeDecoder: vaeDecoder.computeWeightBytes, unet: unet.computeWeightBytes,
+        },
+        unetBlockOutChannels: configs.unet.block_out_channels,
+        unetAttentionHeads: configs.unet.num_attention_heads,
+        vaeBlockOutChannels: configs.vae.block_out_channels,
       },
     });
     const manifest = manifestSchema.parse({

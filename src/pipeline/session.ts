@@ -2,6 +2,7 @@
  * The four model sessions of a pipeline and the dtype handling around them: each graph's input and
  * output dtypes are read from the model (fp32 or fp16), never assumed.
  */
+import { physicalCores } from '../runtime/cpu.js';
 import { ModelFormatError } from '../errors.js';
 import { checkCameraInput, checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
 import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole } from '../models/manifest.js';
@@ -74,7 +75,8 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
   const ownsHost = !options.host;
   const host = options.host ?? (await defaultHost(device, options.inWorker !== false));
   const factory = new DeviceSessionFactory(host, device, options.warn, {
-    intraOpNumThreads: options.intraOpNumThreads,
+    // one thread per physical core, set explicitly (onnxruntime's default counts SMT siblings; bench/RESULTS.md §6)
+    intraOpNumThreads: options.intraOpNumThreads ?? physicalCores(),
   });
   const opened: HostedSession[] = [];
   const close = async () => {
