@@ -68,7 +68,9 @@ export const DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096;
  * damaged). The decode runs in libvips' own threads under the pixel limit, shrunk to 8×8, so it holds
  * little memory whatever the image.
  */
-async function checkDecodable(bytes: Uint8Array, maxPixels: number, bad: (message: string, status?: number, code?: string) => HttpError): Promise<void> {
+type Refusal = (message: string, status?: number, code?: string) => HttpError;
+
+async function checkDecodable(bytes: Uint8Array, maxPixels: number, bad: Refusal): Promise<void> {
   let width: number | undefined;
   let height: number | undefined;
   try {
@@ -78,10 +80,12 @@ async function checkDecodable(bytes: Uint8Array, maxPixels: number, bad: (messag
   }
   if (!width || !height) throw bad('cannot be read: the image header declares no size');
   if (width * height > maxPixels) {
-    throw bad(`is ${width}×${height} = ${width * height} pixels; the limit is ${maxPixels} pixels`, 400, 'image_too_large');
+    const message = `is ${width}×${height} = ${width * height} pixels; the limit is ${maxPixels} pixels`;
+    throw bad(message, 400, 'image_too_large');
   }
   try {
-    await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated' }).resize(8, 8, { fit: 'fill' }).raw().toBuffer();
+    await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated' })
+      .resize(8, 8, { fit: 'fill' }).raw().toBuffer();
   } catch (err) {
     const reason = String((err as Error)?.message ?? err).split('\n')[0].slice(0, 120);
     throw bad(`cannot be decoded; the file is truncated or damaged (${reason})`);
@@ -111,8 +115,10 @@ async function fromUrl(raw: string, field: string, limits: ImageFetchLimits, sig
     });
   } catch (err) {
     if (!(err instanceof UrlFetchError)) throw err;
-    const hint = err.kind === 'refused' && /private/.test(err.detail) ? ' (start the server with --allow-private-urls to allow it)' : '';
-    const code = err.kind === 'too_large' ? 'image_too_large' : err.kind === 'refused' ? 'url_refused' : 'image_download_failed';
+    const isPrivate = err.kind === 'refused' && /private/.test(err.detail);
+    const hint = isPrivate ? ' (start the server with --allow-private-urls to allow it)' : '';
+    const code = err.kind === 'too_large' ? 'image_too_large'
+      : err.kind === 'refused' ? 'url_refused' : 'image_download_failed';
     const text = `${err.message}${hint}`;
     throw new HttpError(400, code, `${field}: ${text}`, [{ field, message: text }]);
   }
