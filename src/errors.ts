@@ -40,6 +40,18 @@ export class InvalidRequestError extends SvdError {
   }
 }
 
+/**
+ * A request that would not fit in the memory available (the estimate of src/models/memory.ts), refused before
+ * anything loads. The issues name width/height, frames and decodeChunkSize with the largest values that fit.
+ * HTTP: 422 (the request is well-formed but too big for this server). `--force` (CLI) skips the check.
+ */
+export class MemoryBudgetError extends InvalidRequestError {
+  constructor(issues: FieldIssue[]) {
+    super(issues);
+    (this as { code: string }).code = 'exceeds_memory_budget';
+  }
+}
+
 /** A field name as echoed: at most 80 characters (a client may send a key of any length). */
 export function boundedName(name: string): string {
   if (name.length <= 80) return name;

@@ -31,7 +31,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const answerWith = (url: string) => api.on('POST', '/v1/video/generations', (_req, res) => sendJson(res, 200, { created: 1, data: [{ url }] }));
+const answerWith = (url: string) =>
+  api.on('POST', '/v1/video/generations', (_req, res) => sendJson(res, 200, { created: 1, data: [{ url }] }));
 const backend = (extra: Record<string, unknown> = {}) =>
   createVoltageBackend({ apiKey: KEY, baseUrl: `${api.url}/v1`, retry: { retries: 0 }, deadlineMs: 10_000, ...extra });
 
@@ -41,7 +42,9 @@ describe('provider result URLs', () => {
     answerWith(`${cdn.url}/v.mp4?sig=SECRET`);
     const err = await rejectionOf(backend().generate({ image, output: join(dir, 'a.mp4') }));
     expect(err).toMatchObject({ code: 'result_url_refused' });
-    expect(err.message).toMatch(/points at 127\.0\.0\.1, a private, loopback or reserved address; refused \(allow it with --allow-private-urls/);
+    expect(err.message).toMatch(
+      /points at 127\.0\.0\.1, a private, loopback or reserved address; refused \(allow it with --allow-private-urls/,
+    );
     expect(err.message).not.toContain('SECRET');
     expect(cdn.calls('GET', '/v.mp4')).toHaveLength(0);
     expect(readdirSync(dir).filter((f) => f.endsWith('.mp4') || f.includes('.partial-'))).toEqual([]);
@@ -69,10 +72,14 @@ describe('result size limit', () => {
       res.on('close', () => clearInterval(timer));
     });
     answerWith(`${api.url}/files/declared.mp4`);
-    const declared = await rejectionOf(backend({ maxDownloadBytes: 100_000 }).generate({ image, output: join(dir, 'd.mp4') }));
+    const declared = await rejectionOf(
+      backend({ maxDownloadBytes: 100_000 }).generate({ image, output: join(dir, 'd.mp4') }),
+    );
     expect(declared.message).toMatch(/the video is 200\d+ bytes; the limit for this job is 100000 bytes/);
     answerWith(`${api.url}/files/streamed.mp4`);
-    const streamed = await rejectionOf(backend({ maxDownloadBytes: 100_000 }).generate({ image, output: join(dir, 's.mp4') }));
+    const streamed = await rejectionOf(
+      backend({ maxDownloadBytes: 100_000 }).generate({ image, output: join(dir, 's.mp4') }),
+    );
     expect(streamed.message).toMatch(/larger than 100000 bytes; the limit for this job is 100000 bytes/);
     expect(readdirSync(dir).filter((f) => f.endsWith('.mp4') || f.includes('.partial-'))).toEqual([]);
   });

@@ -31,7 +31,12 @@ const FAST = { image: FIXTURE_IMAGE, steps: 2, frames: 4, seed: 7 } as const;
 beforeAll(async () => {
   const config = JSON.parse(readFileSync(join(embeddedTinyCheckpoint(), 'unet', 'config.json'), 'utf8'));
   writeSgmCheckpoint(ckpt, config, randomMotionCtrlTensors(config, 21));
-  const built = await buildModel({ checkpoint: embeddedTinyCheckpoint(), outDir: modelDir, unetCheckpoint: ckpt, modelVariant: 'motionctrl-tiny' });
+  const built = await buildModel({
+    checkpoint: embeddedTinyCheckpoint(),
+    outDir: modelDir,
+    unetCheckpoint: ckpt,
+    modelVariant: 'motionctrl-tiny',
+  });
   expect(built.manifest.unet.cameraPoseDim).toBe(12);
   pipeline = await createPipeline({ modelDir, device: 'cpu', log: () => {} });
   const plainDir = join(dir, 'plain');
@@ -46,8 +51,14 @@ afterAll(async () => {
 });
 
 const meanAbsDiff = (a: Uint8Array[], b: Uint8Array[]) => {
-  let sum = 0, n = 0;
-  a.forEach((f, k) => f.forEach((v, i) => { sum += Math.abs(v - b[k][i]); n++; }));
+  let sum = 0,
+    n = 0;
+  a.forEach((f, k) =>
+    f.forEach((v, i) => {
+      sum += Math.abs(v - b[k][i]);
+      n++;
+    }),
+  );
   return sum / n;
 };
 
@@ -70,11 +81,19 @@ describe('MotionCtrl-layout model, locally', () => {
 
   it('takes a custom trajectory file and refuses a malformed one before running', async () => {
     const file = join(dir, 'traj.json');
-    writeFileSync(file, JSON.stringify([[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0], [1, 0, 0, 0.8, 0, 1, 0, 0.2, 0, 0, 1, -0.5]]));
+    writeFileSync(
+      file,
+      JSON.stringify([
+        [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0],
+        [1, 0, 0, 0.8, 0, 1, 0, 0.2, 0, 0, 1, -0.5],
+      ]),
+    );
     const r = await pipeline.generate({ ...FAST, camera: file }, { skipVideo: true });
     expect(r.frames).toHaveLength(4);
     writeFileSync(join(dir, 'bad.json'), '[[1, 2]]');
-    await expect(pipeline.generate({ ...FAST, camera: join(dir, 'bad.json') }, { skipVideo: true })).rejects.toThrow(/frame 0: expected 12 finite numbers/);
+    await expect(pipeline.generate({ ...FAST, camera: join(dir, 'bad.json') }, { skipVideo: true })).rejects.toThrow(
+      /frame 0: expected 12 finite numbers/,
+    );
   }, 120_000);
 
   it('a model without the camera module refuses a camera request, naming the model to use', async () => {
@@ -91,14 +110,44 @@ describe('MotionCtrl-layout model, locally', () => {
 
   it('the CLI generates with --camera and --motion-speed', () => {
     const out = join(dir, 'cli.mp4');
-    const r = spawnSync(process.execPath, [BIN, 'generate', FIXTURE_IMAGE, '--model', modelDir, '--camera', 'zoom-out', '--motion-speed', '2', '--steps', '2', '--frames', '4', '--device', 'cpu', '-o', out], {
-      encoding: 'utf8', timeout: 120_000, env: { ...process.env, SVD_CACHE_DIR: join(dir, 'cache') },
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        'generate',
+        FIXTURE_IMAGE,
+        '--model',
+        modelDir,
+        '--camera',
+        'zoom-out',
+        '--motion-speed',
+        '2',
+        '--steps',
+        '2',
+        '--frames',
+        '4',
+        '--device',
+        'cpu',
+        '-o',
+        out,
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, SVD_CACHE_DIR: join(dir, 'cache') },
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(existsSync(out)).toBe(true);
-    const bad = spawnSync(process.execPath, [BIN, 'generate', FIXTURE_IMAGE, '--model', modelDir, '--camera', 'barrel-roll', '--device', 'cpu'], {
-      encoding: 'utf8', timeout: 60_000, env: { ...process.env, SVD_CACHE_DIR: join(dir, 'cache') },
-    });
+    const bad = spawnSync(
+      process.execPath,
+      [BIN, 'generate', FIXTURE_IMAGE, '--model', modelDir, '--camera', 'barrel-roll', '--device', 'cpu'],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, SVD_CACHE_DIR: join(dir, 'cache') },
+      },
+    );
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('--camera');
     expect(bad.stderr).toContain('Pan Up');
@@ -112,7 +161,12 @@ describe('MotionCtrl-layout model, locally', () => {
       const res = await fetch(`${server.url}/v1/motionctrl-svd`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ input_image: readFileSync(FIXTURE_IMAGE).toString('base64'), motion: 'Pan Left', motion_speed: 2, decoding_t: 7 }),
+        body: JSON.stringify({
+          input_image: readFileSync(FIXTURE_IMAGE).toString('base64'),
+          motion: 'Pan Left',
+          motion_speed: 2,
+          decoding_t: 7,
+        }),
       });
       const bytes = Buffer.from(await res.arrayBuffer());
       expect(res.status, bytes.subarray(0, 300).toString()).toBe(200);

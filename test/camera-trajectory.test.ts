@@ -10,8 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  cameraPoses, normalizeCameraPreset, presetPoses, readTrajectoryFile, relativeToFirst, resamplePoses, rotationZYX,
-  type CameraPreset, type Pose,
+  cameraPoses,
+  normalizeCameraPreset,
+  presetPoses,
+  readTrajectoryFile,
+  relativeToFirst,
+  resamplePoses,
+  rotationZYX,
+  type CameraPreset,
+  type Pose,
 } from '../src/camera/trajectory.js';
 import { InvalidRequestError } from '../src/errors.js';
 import { parseUnetConfig, unetWeights } from '../src/unet/index.js';
@@ -24,8 +31,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const PUBLISHED_PAN_ROWS = [0.2, 0.28750000000000003, 1.5125000000000004];
 /** Axis (index into the 12 numbers) and sign of the moving component in each pan/zoom file. */
 const PUBLISHED_PANS: Array<[file: string, preset: CameraPreset, index: number, sign: number]> = [
-  ['L', 'Pan Left', 3, 1], ['R', 'Pan Right', 3, -1], ['U', 'Pan Up', 7, 1],
-  ['D', 'Pan Down', 7, -1], ['I', 'Zoom In', 11, -1], ['O', 'Zoom Out', 11, 1],
+  ['L', 'Pan Left', 3, 1],
+  ['R', 'Pan Right', 3, -1],
+  ['U', 'Pan Up', 7, 1],
+  ['D', 'Pan Down', 7, -1],
+  ['I', 'Zoom In', 11, -1],
+  ['O', 'Zoom Out', 11, 1],
 ];
 /** test_camera_SPIN-CW-60.json rows 1, 2, 15: [[c, s, 0], [−s, c, 0], [0, 0, 1]] (ACW: s negated). */
 const PUBLISHED_SPIN_CW = [
@@ -34,7 +45,8 @@ const PUBLISHED_SPIN_CW = [
   [15, 0.5555702330196024, 0.8314696123025451],
 ] as const;
 
-const rowOf = (poses: Float32Array | Pose[], i: number) => (Array.isArray(poses) ? Array.from(poses[i]) : Array.from(poses.subarray(i * 12, i * 12 + 12)));
+const rowOf = (poses: Float32Array | Pose[], i: number) =>
+  Array.isArray(poses) ? Array.from(poses[i]) : Array.from(poses.subarray(i * 12, i * 12 + 12));
 
 describe('presets vs MotionCtrl example poses', () => {
   it('CW and ACW at speed 1 over 16 frames are the published SPIN-CW-60 / SPIN-ACW-60 rotations', () => {
@@ -48,20 +60,25 @@ describe('presets vs MotionCtrl example poses', () => {
     }
   });
 
-  it.each(PUBLISHED_PANS)('test_camera_%s relative to frame 0 is %s: same axis, sign and linear steps, R = I', (_f, preset, index, sign) => {
-    // the published file moves 0.0875 per frame; our preset moves (1/n)·speed·1.5·|T| per frame
-    const published: Pose[] = Array.from({ length: 16 }, (_, i) => {
-      const p = Float64Array.of(1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0);
-      p[index] = sign * (0.2 + 0.0875 * i);
-      return p;
-    });
-    [0, 1, 15].forEach((i, k) => expect(Math.abs(published[i][index])).toBeCloseTo(PUBLISHED_PAN_ROWS[k], 12));
-    const magnitude = { 'Pan Left': 3, 'Pan Right': 3, 'Pan Up': 1, 'Pan Down': 1, 'Zoom In': 4, 'Zoom Out': 4 }[preset as string]!;
-    const speed = (0.0875 * 16) / (1.5 * magnitude);
-    const ours = cameraPoses({ preset, frames: 16, speed });
-    const theirs = relativeToFirst(published);
-    for (let i = 0; i < 16; i++) rowOf(ours, i).forEach((v, k) => expect(v).toBeCloseTo(theirs[i][k], 6));
-  });
+  it.each(PUBLISHED_PANS)(
+    'test_camera_%s relative to frame 0 is %s: same axis, sign and linear steps, R = I',
+    (_f, preset, index, sign) => {
+      // the published file moves 0.0875 per frame; our preset moves (1/n)·speed·1.5·|T| per frame
+      const published: Pose[] = Array.from({ length: 16 }, (_, i) => {
+        const p = Float64Array.of(1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0);
+        p[index] = sign * (0.2 + 0.0875 * i);
+        return p;
+      });
+      [0, 1, 15].forEach((i, k) => expect(Math.abs(published[i][index])).toBeCloseTo(PUBLISHED_PAN_ROWS[k], 12));
+      const magnitude = { 'Pan Left': 3, 'Pan Right': 3, 'Pan Up': 1, 'Pan Down': 1, 'Zoom In': 4, 'Zoom Out': 4 }[
+        preset as string
+      ]!;
+      const speed = (0.0875 * 16) / (1.5 * magnitude);
+      const ours = cameraPoses({ preset, frames: 16, speed });
+      const theirs = relativeToFirst(published);
+      for (let i = 0; i < 16; i++) rowOf(ours, i).forEach((v, k) => expect(v).toBeCloseTo(theirs[i][k], 6));
+    },
+  );
 
   it('speed scales the motion linearly; speed 0 is a still camera', () => {
     const one = cameraPoses({ preset: 'Zoom In', frames: 14, speed: 1 });
@@ -91,7 +108,7 @@ describe('presets vs MotionCtrl example poses', () => {
 });
 
 describe('custom trajectories', () => {
-  it('reads 12-number rows, resamples to the frame count with rotations kept orthonormal, and scales translation', () => {
+  it('reads 12-number rows, resamples them to the frame count (rotations stay rotations), scales translation', () => {
     const rows = Array.from({ length: 16 }, (_, i) => {
       const r = rotationZYX(0, 0.05 * i, 0);
       return [r[0], r[1], r[2], 0.1 * i, r[3], r[4], r[5], 0, r[6], r[7], r[8], -0.2 * i];
@@ -114,17 +131,35 @@ describe('custom trajectories', () => {
 
   it('accepts 3×4 and 4×4 nested matrices', () => {
     const file = join(dir, 'nested.json');
-    writeFileSync(file, JSON.stringify([
-      [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
-      [[1, 0, 0, 0.5], [0, 1, 0, 0], [0, 0, 1, 0]],
-    ]));
+    writeFileSync(
+      file,
+      JSON.stringify([
+        [
+          [1, 0, 0, 0],
+          [0, 1, 0, 0],
+          [0, 0, 1, 0],
+          [0, 0, 0, 1],
+        ],
+        [
+          [1, 0, 0, 0.5],
+          [0, 1, 0, 0],
+          [0, 0, 1, 0],
+        ],
+      ]),
+    );
     const poses = readTrajectoryFile(file);
     expect(Array.from(poses[1])).toEqual([1, 0, 0, 0.5, 0, 1, 0, 0, 0, 0, 1, 0]);
   });
 
   it('refuses a malformed file naming the field, the file and the frame', () => {
     const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify([[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0], [1, 2, 3]]));
+    writeFileSync(
+      file,
+      JSON.stringify([
+        [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0],
+        [1, 2, 3],
+      ]),
+    );
     let err: unknown;
     try {
       readTrajectoryFile(file);
@@ -167,7 +202,9 @@ describe('sgm names of the full-size SVD UNet', () => {
     expect(byName.get('label_emb.0.0.weight')).toEqual([1280, 768]);
     expect(byName.get('input_blocks.1.1.time_pos_embed.0.weight')).toEqual([1280, 320]);
     // 5·(320·332 + 320) + 5·(640·652 + 640) + 6·(1280·1292 + 1280) parameters in the camera module
-    const cameraParams = names.filter((n) => n.name.includes('.cc_projection.')).reduce((t, n) => t + n.shape.reduce((a, b) => a * b, 1), 0);
+    const cameraParams = names
+      .filter((n) => n.name.includes('.cc_projection.'))
+      .reduce((t, n) => t + n.shape.reduce((a, b) => a * b, 1), 0);
     expect(cameraParams).toBe(12_552_640);
   });
 });

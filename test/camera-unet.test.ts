@@ -9,11 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildSgmUnetGraph, CAMERA_POSE_DIM, randomMotionCtrlTensors, writeSgmCheckpoint } from '../src/camera/checkpoint.js';
+import {
+  buildSgmUnetGraph,
+  CAMERA_POSE_DIM,
+  randomMotionCtrlTensors,
+  writeSgmCheckpoint,
+} from '../src/camera/checkpoint.js';
 import { cameraPoses } from '../src/camera/trajectory.js';
 import { openTorchCheckpoint } from '../src/ckpt/reader.js';
 import { CheckpointError } from '../src/errors.js';
 import { seededNormal } from '../src/onnx/randomWeights.js';
+import { checkpointWeights } from '../src/onnx/weights.js';
 import { writeSafetensors } from '../src/safetensors/writer.js';
 import { buildUnetGraph } from '../src/unet/index.js';
 
@@ -22,7 +28,10 @@ const dir = mkdtempSync(join(tmpdir(), 'svd-camera-unet-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const config = JSON.parse(readFileSync('models/tiny-svd/unet/config.json', 'utf8'));
-const B = 2, F = 4, h = 4, w = 6;
+const B = 2,
+  F = 4,
+  h = 4,
+  w = 6;
 
 function feeds(pose: Float32Array): Record<string, ort.Tensor> {
   const normal = seededNormal(11);
@@ -60,9 +69,15 @@ describe('MotionCtrl-SVD UNet from an sgm .ckpt', () => {
     writeSgmCheckpoint(ckptPath, config, randomMotionCtrlTensors(config, 3));
     const ckpt = openTorchCheckpoint(ckptPath);
     // MotionCtrl adds cc_projection = Linear(C + 12, C) to each VideoTransformerBlock (sgm's `time_stack.<d>`)
-    expect(ckpt.tensors.get('model.diffusion_model.input_blocks.1.1.time_stack.0.cc_projection.weight')?.shape).toEqual([32, 44]);
-    expect(ckpt.tensors.get('model.diffusion_model.input_blocks.1.1.time_stack.0.cc_projection.bias')?.shape).toEqual([32]);
-    expect(ckpt.tensors.get('model.diffusion_model.middle_block.1.time_stack.0.cc_projection.weight')?.shape).toEqual([64, 76]);
+    expect(ckpt.tensors.get('model.diffusion_model.input_blocks.1.1.time_stack.0.cc_projection.weight')?.shape).toEqual(
+      [32, 44],
+    );
+    expect(ckpt.tensors.get('model.diffusion_model.input_blocks.1.1.time_stack.0.cc_projection.bias')?.shape).toEqual([
+      32,
+    ]);
+    expect(ckpt.tensors.get('model.diffusion_model.middle_block.1.time_stack.0.cc_projection.weight')?.shape).toEqual([
+      64, 76,
+    ]);
     expect(ckpt.tensors.has('model.diffusion_model.output_blocks.5.1.time_stack.0.cc_projection.weight')).toBe(true);
     expect(ckpt.tensors.has('model.diffusion_model.input_blocks.1.0.time_stack.in_layers.2.weight')).toBe(true);
     expect(ckpt.tensors.has('model.diffusion_model.input_blocks.3.0.op.weight')).toBe(true);
@@ -82,7 +97,10 @@ describe('MotionCtrl-SVD UNet from an sgm .ckpt', () => {
     const camera = buildSgmUnetGraph(join(dir, 'identity.ckpt'), config, { outDir: join(dir, 'identity') });
     const plainTensors = Object.fromEntries(Object.entries(tensors).filter(([n]) => !n.includes('.cc_projection.')));
     writeSafetensors(join(dir, 'plain', 'diffusion_pytorch_model.safetensors'), plainTensors);
-    const plain = buildUnetGraph({ config, weights: (await import('../src/onnx/weights.js')).checkpointWeights(join(dir, 'plain')) }, { outDir: join(dir, 'plain-graph') });
+    const plain = buildUnetGraph(
+      { config, weights: checkpointWeights(join(dir, 'plain')) },
+      { outDir: join(dir, 'plain-graph') },
+    );
     const pose = batchPoses(cameraPoses({ preset: 'Pan Left', frames: F, speed: 4 }));
     const a = await run(camera.path, feeds(pose));
     const b = await run(plain.path, feeds(pose));
@@ -103,6 +121,17 @@ describe('MotionCtrl-SVD UNet from an sgm .ckpt', () => {
     expect(maxAbsDiff(up, cw)).toBeGreaterThan(1e-3);
   });
 
+  it('a diffusers-layout conversion (cc_projection under diffusers names) builds the same camera UNet', async () => {
+    const tensors = randomMotionCtrlTensors(config, 3);
+    writeSafetensors(join(dir, 'diffusers', 'diffusion_pytorch_model.safetensors'), tensors);
+    const info = buildUnetGraph({ config, weights: checkpointWeights(join(dir, 'diffusers')) }, { outDir: join(dir, 'diffusers-graph') });
+    expect(info.cameraPoseDim).toBe(12);
+    expect(info.unexpectedWeights).toEqual([]);
+    const pose = batchPoses(cameraPoses({ preset: 'ACW', frames: F, speed: 2 }));
+    const fromSgm = buildSgmUnetGraph(join(dir, 'random.ckpt'), config, { outDir: join(dir, 'random3') });
+    expect(maxAbsDiff(await run(info.path, feeds(pose)), await run(fromSgm.path, feeds(pose)))).toBe(0);
+  });
+
   it('refuses a checkpoint missing a camera tensor, naming it by its diffusers name', () => {
     const tensors = randomMotionCtrlTensors(config, 7);
     delete tensors['down_blocks.0.attentions.0.temporal_transformer_blocks.0.cc_projection.bias'];
@@ -114,6 +143,8 @@ describe('MotionCtrl-SVD UNet from an sgm .ckpt', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(CheckpointError);
-    expect((err as CheckpointError).problems.join('\n')).toContain('down_blocks.0.attentions.0.temporal_transformer_blocks.0.cc_projection.bias: missing');
+    expect((err as CheckpointError).problems.join('\n')).toContain(
+      'down_blocks.0.attentions.0.temporal_transformer_blocks.0.cc_projection.bias: missing',
+    );
   });
 });

@@ -15,10 +15,11 @@ const dir = mkdtempSync(join(tmpdir(), 'svd-ckpt-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const f32 = (...v: number[]) => new Uint8Array(Float32Array.from(v).buffer);
-const stateDict = () => pyOrderedDict([
-  ['model.diffusion_model.a.weight', pyTensor('F32', [2, 2], f32(1, 2, 3, 4))],
-  ['model.diffusion_model.a.bias', pyTensor('F32', [2], f32(-1, 0.5))],
-]);
+const stateDict = () =>
+  pyOrderedDict([
+    ['model.diffusion_model.a.weight', pyTensor('F32', [2, 2], f32(1, 2, 3, 4))],
+    ['model.diffusion_model.a.bias', pyTensor('F32', [2], f32(-1, 0.5))],
+  ]);
 
 function refusal(path: string): CheckpointError {
   try {
@@ -36,7 +37,10 @@ describe('torch checkpoint reader', () => {
       const path = join(dir, `ok-${zip64}.ckpt`);
       const root = new Map<string, PyValue>([
         ['state_dict', stateDict()],
-        ['epoch', 7], ['name', 'motionctrl'], ['lr', 3e-5], ['milestones', [1, pyTuple(2, 3), null, true]],
+        ['epoch', 7],
+        ['name', 'motionctrl'],
+        ['lr', 3e-5],
+        ['milestones', [1, pyTuple(2, 3), null, true]],
       ]);
       writeTorchCheckpoint(path, root, { zip64 });
       const ckpt = openTorchCheckpoint(path);
@@ -70,7 +74,13 @@ describe('torch checkpoint reader', () => {
     ['pathlib', 'PosixPath', ['/tmp']],
   ])('refuses a file holding the global %s.%s, naming it, without running anything', (module, name, args) => {
     const path = join(dir, `evil-${module}-${name}.ckpt`);
-    writeTorchCheckpoint(path, new Map<string, PyValue>([['state_dict', stateDict()], ['hyper_parameters', pyCall(module, name, args)]]));
+    writeTorchCheckpoint(
+      path,
+      new Map<string, PyValue>([
+        ['state_dict', stateDict()],
+        ['hyper_parameters', pyCall(module, name, args)],
+      ]),
+    );
     const err = refusal(path);
     expect(err.message).toContain(path);
     expect(err.message).toContain(`${module}.${name}`);
@@ -79,13 +89,21 @@ describe('torch checkpoint reader', () => {
 
   it('refuses a global used as a tensor rebuild function, even inside the state dict', () => {
     const path = join(dir, 'evil-in-state.ckpt');
-    writeTorchCheckpoint(path, new Map<string, PyValue>([['state_dict', pyOrderedDict([['w', pyCall('subprocess', 'check_output', [['id']])]])]]));
+    writeTorchCheckpoint(
+      path,
+      new Map<string, PyValue>([
+        ['state_dict', pyOrderedDict([['w', pyCall('subprocess', 'check_output', [['id']])]])],
+      ]),
+    );
     expect(refusal(path).message).toContain('subprocess.check_output');
   });
 
   it('refuses files that are not torch ZIP checkpoints, and truncated ones', () => {
     const legacy = join(dir, 'legacy.ckpt');
-    writeFileSync(legacy, Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]));
+    writeFileSync(
+      legacy,
+      Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]),
+    );
     expect(refusal(legacy).message).toMatch(/torch < 1\.6/);
     const ok = join(dir, 'ok-false.ckpt');
     const cut = join(dir, 'cut.ckpt');

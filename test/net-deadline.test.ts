@@ -8,8 +8,12 @@ const CHILD = join(import.meta.dirname, 'children', 'deadlineUnderGc.ts');
 describe('deadlines', () => {
   it('fire during an endless download while the garbage collector runs (Node 20 collected AbortSignal.timeout in any)', async () => {
     const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve) => {
-      const child = execFile(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD], { timeout: 30_000 }, (err, stdout) =>
-        resolve({ stdout, code: err ? (err as { code?: number }).code ?? null : 0 }));
+      const child = execFile(
+        process.execPath,
+        ['--expose-gc', '--import', 'tsx', CHILD],
+        { timeout: 30_000 },
+        (err, stdout) => resolve({ stdout, code: err ? ((err as { code?: number }).code ?? null) : 0 }),
+      );
       child.stderr?.pipe(process.stderr);
     });
     expect(code).toBe(0);
@@ -18,7 +22,7 @@ describe('deadlines', () => {
     expect(result.image).toMatch(/^ImageLoadError:image_load_failed:.*download timed out after 1500 ms/);
   });
 
-  it('joins the caller\'s signal and says which one fired', () => {
+  it("joins the caller's signal and says which one fired", () => {
     const caller = new AbortController();
     const d = startDeadline(60_000, caller.signal);
     caller.abort();

@@ -21,10 +21,15 @@ describe('no network from a local run', () => {
       const env = { ...process.env };
       delete env.ORT_DISABLE_TELEMETRY; // the package must turn it off itself
       const run = await new Promise<{ stdout: string; stderr: string; error?: Error }>((resolve) => {
-        execFile('strace', ['-f', '-qq', '-e', 'trace=socket,connect', '-o', trace, process.execPath, '--import', 'tsx', CHILD],
-          { env, timeout: 120_000 }, (error, stdout, stderr) => resolve({ stdout, stderr, error: error ?? undefined }));
+        execFile(
+          'strace',
+          ['-f', '-qq', '-e', 'trace=socket,connect', '-o', trace, process.execPath, '--import', 'tsx', CHILD],
+          { env, timeout: 120_000 },
+          (error, stdout, stderr) => resolve({ stdout, stderr, error: error ?? undefined }),
+        );
       });
-      if ((run.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw new Error('strace is not installed (apt-get install strace)');
+      if ((run.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT')
+        throw new Error('strace is not installed (apt-get install strace)');
       expect(run.stdout, run.stderr).toContain('generated');
       const lines = readFileSync(trace, 'utf8').split('\n');
       const network = lines.filter((l) => /socket\(AF_INET6?,|AF_INET6?,|nscd\/socket|resolve\/io\.systemd/.test(l));

@@ -26,7 +26,7 @@ import {
   toVideo,
   transpose,
 } from '../src/onnx/layers/index.js';
-import { fromHalfBits, readTensorF32, openCheckpoint, writeSafetensors, type SafetensorsDtype } from '../src/safetensors/index.js';
+import { readTensorF32, openCheckpoint, writeSafetensors, type SafetensorsDtype } from '../src/safetensors/index.js';
 import * as ref from './onnx-ref.js';
 import { float16ToFloat32, float32ToFloat16 } from '../src/tensor/float16.js';
 
@@ -184,13 +184,12 @@ describe('graph core', () => {
     expect(info.opCounts.Cast ?? 0).toBe(0);
     expect(info.dataBytes).toBeGreaterThan(0);
     expect(info.weightFiles).toEqual([]);
-    const { toHalfBits } = await import('../src/safetensors/dtype.js');
-    const out = await run(info.path, { x: new ort.Tensor('float16', toHalfBits(Float32Array.from(input.data)), [N, C, H, W]) });
+    const out = await run(info.path, { x: new ort.Tensor('float16', float32ToFloat16(Float32Array.from(input.data)), [N, C, H, W]) });
     expect(out.y.type).toBe('float16');
     const want = reference(weights, input);
     // fp16 compute: loose but meaningful bound
-    expect(ref.relErr(fromHalfBits(out.y.data as Uint16Array), want.y.data)).toBeLessThan(5e-3);
-    expect(ref.relErr(fromHalfBits(out.z.data as Uint16Array), want.z.data)).toBeLessThan(5e-3);
+    expect(ref.relErr(float16ToFloat32(out.y.data as Uint16Array), want.y.data)).toBeLessThan(5e-3);
+    expect(ref.relErr(float16ToFloat32(out.z.data as Uint16Array), want.z.data)).toBeLessThan(5e-3);
   });
 
   it('collects every missing and mis-shaped weight into one CheckpointError and writes nothing', async () => {

@@ -10,6 +10,8 @@ import { HttpError } from '../src/server/http.js';
 import { checkQueueUrl, openRedis, QueueUnavailableError, redactQueueUrl } from '../src/server/queue/connection.js';
 import { decodeFailure, decodeRequest, encodeFailure, encodeJobData } from '../src/server/queue/wire.js';
 import { resolveServerOptions } from '../src/server/options.js';
+import { startServer } from '../src/server/index.js';
+import { FakeBackend } from './server-helpers.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'svd.js');
 const SECRET = 's3cret-pass';
@@ -64,6 +66,21 @@ describe('what travels through Redis', () => {
     expect(lost.code).toBe('worker_lost');
     expect(lost.message).toMatch(/given up after 3 attempts/);
     expect(decodeFailure('something else', 1).code).toBe('internal_error');
+  });
+});
+
+describe('health without a shared queue', () => {
+  it('/healthz reports the embedded queue and its counts', async () => {
+    const server = await startServer({ port: 0, backend: new FakeBackend(10), log: () => {} });
+    try {
+      const res = await fetch(`${server.url}/healthz`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({
+        status: 'ok', backend: 'fake', queue: { mode: 'embedded', queued: 0, running: 0, completed: 0, failed: 0 }, workers: [],
+      });
+    } finally {
+      await server.close();
+    }
   });
 });
 

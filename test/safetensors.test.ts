@@ -6,8 +6,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../src/errors.js';
 import {
   bfloat16ToFloat,
-  floatToHalf,
-  halfToFloat,
   openCheckpoint,
   preferredWeightVariant,
   readSafetensorsHeader,
@@ -16,6 +14,7 @@ import {
   weightFileVariant,
   writeSafetensors,
 } from '../src/safetensors/index.js';
+import { halfBitsToNumber, numberToHalfBits } from '../src/tensor/float16.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'svd-safetensors-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,13 +66,13 @@ describe('safetensors writer + reader', () => {
   });
 
   it('half/bfloat16 conversions round to nearest even and handle subnormals and overflow', () => {
-    expect(floatToHalf(1)).toBe(0x3c00);
-    expect(floatToHalf(-2)).toBe(0xc000);
-    expect(floatToHalf(65520)).toBe(0x7c00); // rounds up to infinity, as torch does
-    expect(halfToFloat(floatToHalf(2 ** -24))).toBe(2 ** -24); // smallest subnormal
-    expect(halfToFloat(floatToHalf(2 ** -26))).toBe(0);
-    expect(floatToHalf(1 + 2 ** -11)).toBe(0x3c00); // tie → even
-    expect(floatToHalf(1 + 3 * 2 ** -11)).toBe(0x3c02); // tie → even (up)
+    expect(numberToHalfBits(1)).toBe(0x3c00);
+    expect(numberToHalfBits(-2)).toBe(0xc000);
+    expect(numberToHalfBits(65520)).toBe(0x7c00); // rounds up to infinity, as torch does
+    expect(halfBitsToNumber(numberToHalfBits(2 ** -24))).toBe(2 ** -24); // smallest subnormal
+    expect(halfBitsToNumber(numberToHalfBits(2 ** -26))).toBe(0);
+    expect(numberToHalfBits(1 + 2 ** -11)).toBe(0x3c00); // tie → even
+    expect(numberToHalfBits(1 + 3 * 2 ** -11)).toBe(0x3c02); // tie → even (up)
     expect(bfloat16ToFloat(0x3f80)).toBe(1);
   });
 

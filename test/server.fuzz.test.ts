@@ -48,8 +48,13 @@ class RecordedResponse extends Writable {
 function requestOf(f: FuzzRequest): IncomingMessage {
   const req = Readable.from(f.body.length ? [f.body] : []) as unknown as IncomingMessage;
   Object.assign(req, {
-    method: 'POST', url: f.endpoint.path,
-    headers: { host: '127.0.0.1', 'content-length': String(f.body.length), ...(f.contentType ? { 'content-type': f.contentType } : {}) },
+    method: 'POST',
+    url: f.endpoint.path,
+    headers: {
+      host: '127.0.0.1',
+      'content-length': String(f.body.length),
+      ...(f.contentType ? { 'content-type': f.contentType } : {}),
+    },
   });
   return req;
 }
@@ -58,12 +63,17 @@ function requestOf(f: FuzzRequest): IncomingMessage {
 function namedFields(dialect: string, body: any, candidates: string[]): string[] {
   if (dialect === 'segmind') {
     const text = String(body.error ?? '');
-    const hit = candidates.find((c) => text.startsWith(`${c}: `) || text.startsWith(`${c}.`) || (c.length >= 76 && text.startsWith(c.slice(0, 76))));
+    const hit = candidates.find(
+      (c) =>
+        text.startsWith(`${c}: `) || text.startsWith(`${c}.`) || (c.length >= 76 && text.startsWith(c.slice(0, 76))),
+    );
     return hit !== undefined ? [hit] : /^[\w.]+: /.test(text) ? [text.slice(0, text.indexOf(':'))] : [];
   }
   if (dialect === 'web') return (body.error?.issues ?? []).map((i: { field: string }) => i.field);
-  if (dialect === 'openai' || dialect === 'voltage') return typeof body.error?.param === 'string' ? [body.error.param] : [];
-  if (dialect === 'fal') return Array.isArray(body.detail) ? body.detail.map((d: { loc: string[] }) => d.loc.slice(1).join('.')) : [];
+  if (dialect === 'openai' || dialect === 'voltage')
+    return typeof body.error?.param === 'string' ? [body.error.param] : [];
+  if (dialect === 'fal')
+    return Array.isArray(body.detail) ? body.detail.map((d: { loc: string[] }) => d.loc.slice(1).join('.')) : [];
   return [];
 }
 
@@ -76,7 +86,12 @@ function errorText(dialect: string, body: any): string {
 const BODY_LEVEL = /request body|not valid JSON|must be a JSON object|multipart|urlencoded/;
 
 /** Checks one answer; returns a problem description or undefined. */
-function problemWith(f: FuzzRequest, status: number, text: string, headers: Record<string, string>): string | undefined {
+function problemWith(
+  f: FuzzRequest,
+  status: number,
+  text: string,
+  headers: Record<string, string>,
+): string | undefined {
   const where = `${f.kind} → ${f.endpoint.path} (${f.body.subarray(0, 120).toString('latin1')})`;
   if (status >= 500 || status < 100) return `status ${status}: ${where}: ${text.slice(0, 300)}`;
   if (status < 400) return undefined;
@@ -86,18 +101,29 @@ function problemWith(f: FuzzRequest, status: number, text: string, headers: Reco
   } catch {
     return `non-JSON ${status}: ${where}: ${text.slice(0, 200)}`;
   }
-  if (!headers['content-type']?.startsWith('application/json')) return `content-type ${headers['content-type']}: ${where}`;
+  if (!headers['content-type']?.startsWith('application/json'))
+    return `content-type ${headers['content-type']}: ${where}`;
   if (status !== 400 && status !== 422) return undefined;
   const allowed = new Set([...f.sent, ...f.endpoint.fields, f.endpoint.image]);
-  const fields = namedFields(f.endpoint.dialect, body, [...allowed].sort((a, b) => b.length - a.length));
+  const fields = namedFields(
+    f.endpoint.dialect,
+    body,
+    [...allowed].sort((a, b) => b.length - a.length),
+  );
   if (fields.length === 0) {
-    return BODY_LEVEL.test(errorText(f.endpoint.dialect, body)) ? undefined : `${status} names no field: ${where}: ${text.slice(0, 300)}`;
+    return BODY_LEVEL.test(errorText(f.endpoint.dialect, body))
+      ? undefined
+      : `${status} names no field: ${where}: ${text.slice(0, 300)}`;
   }
   // A name the client used (keys may hold dots; long ones come back shortened with "...") or a documented one.
-  const ours = (field: string) => [...allowed].some((a) => field === a || field.startsWith(`${a}.`)
-    || (field.endsWith('...') && a.startsWith(field.slice(0, -3))));
+  const ours = (field: string) =>
+    [...allowed].some(
+      (a) => field === a || field.startsWith(`${a}.`) || (field.endsWith('...') && a.startsWith(field.slice(0, -3))),
+    );
   const foreign = fields.filter((field) => !ours(field));
-  return foreign.length ? `${status} names ${JSON.stringify(foreign)}, not the client's terms: ${where}: ${text.slice(0, 300)}` : undefined;
+  return foreign.length
+    ? `${status} names ${JSON.stringify(foreign)}, not the client's terms: ${where}: ${text.slice(0, 300)}`
+    : undefined;
 }
 
 /** Accepted requests finish at once: the fuzz is about the way in, not the work. */
@@ -145,7 +171,9 @@ describe(`fuzzing every dialect (seed ${SEED})`, () => {
     for (let i = 0; i < OVER_HTTP; i++) {
       const f = fuzz.next();
       const res = await fetch(`${server.url}${f.endpoint.path}`, {
-        method: 'POST', body: new Uint8Array(f.body), headers: f.contentType ? { 'content-type': f.contentType } : {},
+        method: 'POST',
+        body: new Uint8Array(f.body),
+        headers: f.contentType ? { 'content-type': f.contentType } : {},
       });
       const p = problemWith(f, res.status, await res.text(), Object.fromEntries(res.headers));
       if (p && problems.length < 20) problems.push(`#${i} ${p}`);
@@ -155,7 +183,9 @@ describe(`fuzzing every dialect (seed ${SEED})`, () => {
       // Announce 1 MB, send a few bytes, hang up.
       await new Promise<void>((resolve) => {
         const socket = connect(server.port, '127.0.0.1', () => {
-          socket.write(`POST ${e.path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n{"${e.image}":"iVBOR`);
+          socket.write(
+            `POST ${e.path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n{"${e.image}":"iVBOR`,
+          );
           setTimeout(() => socket.destroy(), 20);
         });
         socket.on('close', () => resolve());

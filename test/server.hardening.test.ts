@@ -58,7 +58,12 @@ describe('prototype keys (audit item 1)', () => {
   it('constructor / prototype names are refused in forms and JSON, at any depth, in every dialect', async () => {
     const cases: Array<[string, RequestInit['body'], Record<string, string>, string]> = [
       ['/v1/videos', form({ 'input_reference[constructor]': 'x', prompt: 'p' }), {}, 'input_reference.constructor'],
-      ['/v1/videos', JSON.stringify({ input_reference: { image_url: b64, prototype: 1 } }), json, 'input_reference.prototype'],
+      [
+        '/v1/videos',
+        JSON.stringify({ input_reference: { image_url: b64, prototype: 1 } }),
+        json,
+        'input_reference.prototype',
+      ],
       ['/fal-ai/svd', '{"image_url":"x","__proto__":{"model":"evil"}}', json, '__proto__'],
       ['/v1/svd', JSON.stringify({ image: b64, seed: { a: { constructor: 1 } } }), json, 'seed.a.constructor'],
       ['/v1/video/generations', '{"prototype":1}', json, 'prototype'],
@@ -99,7 +104,16 @@ describe('deep values (audit item 2)', () => {
   });
 
   it('a body that cannot be serialised is a 500 for that answer only', () => {
-    const res = { status: 0, text: '', writeHead(s: number) { this.status = s; }, end(t: string) { this.text = t; } };
+    const res = {
+      status: 0,
+      text: '',
+      writeHead(s: number) {
+        this.status = s;
+      },
+      end(t: string) {
+        this.text = t;
+      },
+    };
     sendJson(res as never, 200, { n: 1n });
     expect(res.status).toBe(500);
     expect(res.text).toContain('internal_error');
@@ -120,7 +134,9 @@ describe('unknown field names in a header (audit item 4)', () => {
 describe('image bombs and truncated images (audit item 5)', () => {
   it('an image over the pixel limit is refused at submit from its header, before any job', async () => {
     // 8000×8000 declared; only the header is read, so the test costs nothing.
-    const bomb = await sharp({ create: { width: 8000, height: 8000, channels: 3, background: '#000' } }).png({ compressionLevel: 1 }).toBuffer();
+    const bomb = await sharp({ create: { width: 8000, height: 8000, channels: 3, background: '#000' } })
+      .png({ compressionLevel: 1 })
+      .toBuffer();
     const before = (await (await fetch(`${server.url}/v1/videos`)).json()) as { data: unknown[] };
     const res = await post('/v1/videos', form({ input_reference: new Uint8Array(bomb), prompt: 'x' }), {});
     expect(res.status).toBe(400);
@@ -131,10 +147,23 @@ describe('image bombs and truncated images (audit item 5)', () => {
     expect(after.data.length).toBe(before.data.length);
   });
 
-  it('a truncated image is refused at submit, named by the client\'s field', async () => {
-    const big = await sharp({ create: { width: 256, height: 256, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+  it("a truncated image is refused at submit, named by the client's field", async () => {
+    const big = await sharp({
+      create: {
+        width: 256,
+        height: 256,
+        channels: 3,
+        background: '#808080',
+        noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      },
+    })
+      .png()
+      .toBuffer();
     const cut = big.subarray(0, Math.floor(big.length / 2));
-    const res = await post('/fal-ai/svd', JSON.stringify({ image_url: `data:image/png;base64,${cut.toString('base64')}` }));
+    const res = await post(
+      '/fal-ai/svd',
+      JSON.stringify({ image_url: `data:image/png;base64,${cut.toString('base64')}` }),
+    );
     expect(res.status).toBe(422);
     const body = (await res.json()) as { detail: Array<{ loc: string[]; msg: string }> };
     expect(body.detail[0].loc).toEqual(['body', 'image_url']);
@@ -144,9 +173,15 @@ describe('image bombs and truncated images (audit item 5)', () => {
   it('the pixel limit is configurable', async () => {
     const small = await startServer({ port: 0, backend: new FakeBackend(5), maxImagePixels: 64 * 64 });
     try {
-      const res = await fetch(`${small.url}/v1/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image: b64 }) });
+      const res = await fetch(`${small.url}/v1/svd`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ image: b64 }),
+      });
       expect(res.status).toBe(400);
-      expect(((await res.json()) as { error: string }).error).toMatch(/^image: is 128×64 = 8192 pixels; the limit is 4096 pixels/);
+      expect(((await res.json()) as { error: string }).error).toMatch(
+        /^image: is 128×64 = 8192 pixels; the limit is 4096 pixels/,
+      );
     } finally {
       await small.close();
     }
@@ -156,14 +191,21 @@ describe('image bombs and truncated images (audit item 5)', () => {
 describe('late image errors (audit item 8)', () => {
   it('name the client\'s field, without "image image bytes"', () => {
     const job = {
-      status: 'failed', meta: { imageField: 'input_image' },
-      failure: { code: 'image_load_failed', message: 'x', error: new ImageLoadError('image bytes (5 bytes)', 'cannot be decoded as PNG (bad)') },
+      status: 'failed',
+      meta: { imageField: 'input_image' },
+      failure: {
+        code: 'image_load_failed',
+        message: 'x',
+        error: new ImageLoadError('image bytes (5 bytes)', 'cannot be decoded as PNG (bad)'),
+      },
     } as unknown as Job;
     const err = jobError(job);
     expect(err.message).toBe('input_image: cannot be decoded as PNG (bad)');
     expect(err.issues).toEqual([{ field: 'input_image', message: 'cannot be decoded as PNG (bad)' }]);
     // The shared queue's workers turn the error into a problem themselves, from the job's meta.
-    const fromWorker = toHttpError(new ImageLoadError('image bytes (5 bytes)', 'is empty'), undefined, { imageField: 'image_url' });
+    const fromWorker = toHttpError(new ImageLoadError('image bytes (5 bytes)', 'is empty'), undefined, {
+      imageField: 'image_url',
+    });
     expect(fromWorker.message).toBe('image_url: is empty');
   });
 });

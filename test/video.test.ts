@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { AbortError, FfmpegError, InvalidRequestError } from '../src/errors.js';
-import { defaultOutputPath, findFfmpeg, framesToUint8, pngFrameName, probeVideo, writeVideo, type VideoFormat } from '../src/video/index.js';
+import { defaultOutputPath, findFfmpeg, framesToUint8, pngFrameName, probeVideo, writeVideo } from '../src/video/index.js';
+import type { OutputFormat } from '../src/request/types.js';
 import { ref } from './helpers/reference.js';
 
 const root = mkdtempSync(join(tmpdir(), 'svd-video-'));
@@ -71,7 +72,7 @@ describe('framesToUint8', () => {
 const NPM_FFMPEG: string = createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg').path;
 
 describe('writeVideo', () => {
-  const cases: [VideoFormat, string, number][] = [['mp4', 'h264', 7], ['webm', 'vp9', 7], ['gif', 'gif', 7]];
+  const cases: [OutputFormat, string, number][] = [['mp4', 'h264', 7], ['webm', 'vp9', 7], ['gif', 'gif', 7]];
   const ffmpegs: [string, string | undefined][] = [['the ffmpeg found', undefined], ['the npm ffmpeg build', NPM_FFMPEG]];
   for (const [format, codec, fps] of cases) for (const [which, ffmpegPath] of ffmpegs) {
     it(`${format} with ${which}: frame count, fps, codec and size as asked; no temp file left`, async () => {

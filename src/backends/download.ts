@@ -16,9 +16,10 @@ import { backoffDelay, isRetryableStatus, withRetries } from '../net/retry.js';
 import { checkDeclaredSize, openUrl, UrlFetchError, type OpenedUrl } from '../net/urlFetch.js';
 import type { ProgressEvent } from './types.js';
 import { badResponse, guard, sleep, stopReason, type CallContext } from './http.js';
+import type { OutputFormat } from '../request/types.js';
 
 /** The container from its first bytes: ISO-BMFF (`ftyp` box) for mp4/mov, EBML for webm, GIF. */
-export function sniffVideo(b: Uint8Array): 'mp4' | 'webm' | 'gif' | undefined {
+export function sniffVideo(b: Uint8Array): Exclude<OutputFormat, 'png'> | undefined {
   if (b.length >= 8 && String.fromCharCode(b[4], b[5], b[6], b[7]) === 'ftyp') return 'mp4';
   if (b.length >= 4 && b[0] === 0x1a && b[1] === 0x45 && b[2] === 0xdf && b[3] === 0xa3) return 'webm';
   if (b.length >= 4 && String.fromCharCode(b[0], b[1], b[2], b[3]) === 'GIF8') return 'gif';
@@ -28,7 +29,7 @@ export function sniffVideo(b: Uint8Array): 'mp4' | 'webm' | 'gif' | undefined {
 export interface SavedVideo {
   path: string;
   bytes: number;
-  container: 'mp4' | 'webm' | 'gif';
+  container: Exclude<OutputFormat, 'png'>;
   contentType?: string;
 }
 
@@ -60,7 +61,8 @@ export async function saveResponseBody(
     await res.body.cancel().catch(() => {});
     throw tooLarge(ctx, `is ${total} bytes`);
   }
-  return saveStream(ctx, Readable.fromWeb(res.body as any), total, target, res.headers.get('content-type') ?? undefined, onProgress);
+  const contentType = res.headers.get('content-type') ?? undefined;
+  return saveStream(ctx, Readable.fromWeb(res.body as any), total, target, contentType, onProgress);
 }
 
 /** Streams a body to `target` (temp + rename), counting bytes against the job's limit. */
@@ -152,7 +154,8 @@ export async function downloadVideo(ctx: CallContext, url: string, target: strin
  * errors and dropped connections are retried like API calls.
  */
 async function openResult(ctx: CallContext, url: string): Promise<OpenedUrl> {
-  return withRetries(() => openUrl(url, { signal: ctx.signal, allowPrivate: ctx.allowPrivateUrls, trustedOrigins: ctx.trustedOrigins }), {
+  const policy = { signal: ctx.signal, allowPrivate: ctx.allowPrivateUrls, trustedOrigins: ctx.trustedOrigins };
+  return withRetries(() => openUrl(url, policy), {
     retries: ctx.retry.retries,
     delayFor: (err, attempt) => {
       if (ctx.signal.aborted || !(err instanceof UrlFetchError)) return undefined;
@@ -166,10 +169,12 @@ async function openResult(ctx: CallContext, url: string): Promise<OpenedUrl> {
   }).catch((err: unknown) => {
     if (ctx.signal.aborted) throw stopReason(ctx);
     if (err instanceof UrlFetchError) {
-      const hint = err.kind === 'refused' && /private/.test(err.detail) ? ' (allow it with --allow-private-urls, for local mocks)' : '';
+      const isPrivate = err.kind === 'refused' && /private/.test(err.detail);
+      const hint = isPrivate ? ' (allow it with --allow-private-urls, for local mocks)' : '';
       throw new ProviderError({
         provider: ctx.provider, status: err.status, retryable: err.kind === 'network' || err.kind === 'status',
-        providerMessage: `result ${err.message}${hint}`, code: err.kind === 'refused' ? 'result_url_refused' : 'provider_download_failed',
+        providerMessage: `result ${err.message}${hint}`,
+        code: err.kind === 'refused' ? 'result_url_refused' : 'provider_download_failed',
       });
     }
     throw err;

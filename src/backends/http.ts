@@ -6,7 +6,9 @@
 import { AbortError, ProviderError } from '../errors.js';
 import { networkCause } from '../net/cause.js';
 import { startDeadline } from '../net/deadline.js';
-import { backoffDelay, DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, withRetries, type RetryPolicy } from '../net/retry.js';
+import {
+  backoffDelay, DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, withRetries, type RetryPolicy,
+} from '../net/retry.js';
 import { providerErrorFromResponse, redact } from './providerErrors.js';
 
 /** Everything one job's HTTP calls share. */
@@ -133,7 +135,8 @@ export async function httpRequest(ctx: CallContext, url: string, req: HttpReques
     if (ctx.signal.aborted) throw stopReason(ctx);
     let res: Response;
     try {
-      res = await fetch(url, { method: req.method, headers: req.headers, body: req.body as RequestInit['body'], signal: ctx.signal });
+      const body = req.body as RequestInit['body'];
+      res = await fetch(url, { method: req.method, headers: req.headers, body, signal: ctx.signal });
     } catch (err) {
       if (ctx.signal.aborted) throw stopReason(ctx);
       const cause = networkCause(err);
@@ -226,7 +229,8 @@ export function badResponse(ctx: CallContext, what: string): ProviderError {
 export async function bestEffort(url: string, req: HttpRequest, timeoutMs = 5000): Promise<number | undefined> {
   const deadline = startDeadline(timeoutMs);
   try {
-    const res = await fetch(url, { method: req.method, headers: req.headers, body: req.body as RequestInit['body'], signal: deadline.signal });
+    const body = req.body as RequestInit['body'];
+    const res = await fetch(url, { method: req.method, headers: req.headers, body, signal: deadline.signal });
     await res.body?.cancel().catch(() => undefined);
     return res.status;
   } catch {

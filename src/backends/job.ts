@@ -8,9 +8,12 @@ import { rm } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
 import { InvalidRequestError } from '../errors.js';
 import { parseRequest, type GenerationRequest, type GenerationRequestInput } from '../request/schema.js';
-import type { BackendResult, ProgressEvent } from './types.js';
+import type { BackendResult, GenerateCallOptions, ProgressEvent } from './types.js';
 import { createCallContext, type CallContext } from './http.js';
-import { baseUrlFor, REMOTE_BACKENDS, parseRemoteParams, type RemoteBackendName, type RemoteBackendOptions, type RemoteCallOptions, type RemoteParams, type RemoteParamsInput } from './options.js';
+import {
+  baseUrlFor, REMOTE_BACKENDS, parseRemoteParams, type RemoteBackendName, type RemoteBackendOptions, type RemoteParams,
+  type RemoteParamsInput,
+} from './options.js';
 import type { SavedVideo } from './download.js';
 import { defined } from './endpoint.js';
 
@@ -62,7 +65,7 @@ export function defaultOutputPath(image: string | Uint8Array, format: string, ta
  * 30 fps for providers that take seconds. 25 frames of 1024×576: 108 MiB.
  */
 export function resultSizeLimit(req: GenerationRequest, remote: RemoteParams): number {
-  const frames = Math.max(req.frames ?? 25, (remote.duration ?? 0) * 30);
+  const frames = Math.max(req.frames ?? 25, (remote.duration ?? req.duration ?? 0) * 30);
   const pixels = Math.max((req.width ?? 1024) * (req.height ?? 576), remote.quality === '1080p' ? 1920 * 1080 : 0);
   return 64 * 1024 * 1024 + frames * pixels * 3;
 }
@@ -80,7 +83,7 @@ export async function runRemoteJob(
   options: RemoteBackendOptions,
   secrets: string[],
   input: GenerationRequestInput,
-  call: RemoteCallOptions,
+  call: GenerateCallOptions,
   /** Decides the seed before the call (and so the default file name); undefined when the provider takes none. */
   seedFor: (req: GenerationRequest) => number | undefined,
   run: (job: Job) => Promise<JobOutcome>,

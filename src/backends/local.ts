@@ -15,6 +15,8 @@ export interface LocalBackendOptions {
   /** Default device when a request names none; default `auto`. */
   device?: string;
   log?: (message: string) => void;
+  /** Memory a job may use (`svd serve --max-memory`); default: what the machine has available. */
+  maxMemoryBytes?: number;
 }
 
 export class LocalBackend implements Backend {
@@ -39,6 +41,7 @@ export class LocalBackend implements Backend {
     const result = await generateVideo(request, {
       signal: options.signal, onProgress: options.onProgress, log: this.options.log, pool: this.pool,
       defaults: { model: this.options.model, device: this.options.device }, keepFrames: false,
+      ...(this.options.maxMemoryBytes ? { maxMemoryBytes: this.options.maxMemoryBytes } : {}),
     });
     return {
       outputPath: result.outputPath,

@@ -12,6 +12,7 @@ import { fieldIssuesFromZod } from '../request/schema.js';
 import type { GenerationRequestInput } from '../request/schema.js';
 import type { RetryPolicy } from '../net/retry.js';
 import type { Backend, BackendResult, GenerateCallOptions } from './types.js';
+import type { OutputFormat } from '../request/types.js';
 
 export const REMOTE_BACKENDS = ['segmind', 'fal', 'voltage', 'openai'] as const;
 export type RemoteBackendName = (typeof REMOTE_BACKENDS)[number];
@@ -54,7 +55,7 @@ export function parseRemoteParams(input: unknown): RemoteParams {
 }
 
 /** Turns a finished file into another container (e.g. the video module's ffmpeg); providers return mp4 only. */
-export type Transcode = (input: string, output: string, format: 'webm' | 'gif' | 'png', signal?: AbortSignal) => Promise<void>;
+export type Transcode = (input: string, output: string, format: Exclude<OutputFormat, 'mp4'>, signal?: AbortSignal) => Promise<void>;
 
 /** How to reach a provider; everything optional, environment variables fill the gaps. */
 export interface RemoteBackendOptions {
@@ -94,13 +95,10 @@ export interface RemoteBackendOptions {
   maxDownloadBytes?: number;
 }
 
-/** Per-call options of a remote backend (`remote` carries the provider-only fields for this call). */
-export type RemoteCallOptions = GenerateCallOptions;
-
 /** A hosted backend: a Backend whose calls may also carry provider-only fields. */
 export interface RemoteBackend extends Backend {
   readonly name: RemoteBackendName;
-  generate(request: GenerationRequestInput, options?: RemoteCallOptions): Promise<BackendResult>;
+  generate(request: GenerationRequestInput, options?: GenerateCallOptions): Promise<BackendResult>;
 }
 
 interface ProviderEnv {

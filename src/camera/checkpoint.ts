@@ -17,7 +17,7 @@ import { diffusersToSgm, looksLikeSgmUnet, SGM_UNET_PREFIX, sgmUnetWeights } fro
 /** MotionCtrl's pose: a row-major 3×4 [R | t] per frame (pose_dim = 12, pose_embedding_dim = 1). */
 export const CAMERA_POSE_DIM = 12;
 
-/** The pose width of a checkpoint's camera module (from any cc_projection weight [C, C + P]), or undefined without one. */
+/** The pose width of a checkpoint's camera module (any cc_projection weight is [C, C + P]); undefined without one. */
 export function cameraPoseDim(names: Map<string, { shape: number[] }>): number | undefined {
   for (const [name, info] of names) {
     if (name.endsWith('.cc_projection.weight') && info.shape.length === 2) return info.shape[1] - info.shape[0];
@@ -29,7 +29,10 @@ export function cameraPoseDim(names: Map<string, { shape: number[] }>): number |
 export function openSgmCheckpoint(path: string): SafetensorsCheckpoint {
   const ckpt = isTorchCheckpointPath(path) ? openTorchCheckpoint(path) : openCheckpoint(path);
   if (!looksLikeSgmUnet(ckpt.tensors.keys())) {
-    throw new CheckpointError(path, `no ${SGM_UNET_PREFIX}input_blocks.* tensors: not an SVD/MotionCtrl checkpoint in sgm layout`);
+    throw new CheckpointError(
+      path,
+      `no ${SGM_UNET_PREFIX}input_blocks.* tensors: not an SVD/MotionCtrl checkpoint in sgm layout`,
+    );
   }
   return ckpt;
 }
@@ -41,15 +44,18 @@ export function openSgmCheckpoint(path: string): SafetensorsCheckpoint {
  *
  * @example buildSgmUnetGraph('motionctrl_svd.ckpt', svdUnetConfig, { outDir: 'out', dtype: 'float16', target: 'cuda' })
  */
-export function buildSgmUnetGraph(checkpoint: string | SafetensorsCheckpoint, config: Record<string, unknown>, options: UnetBuildOptions): UnetBuildResult & { cameraPoseDim: number | null } {
+export function buildSgmUnetGraph(
+  checkpoint: string | SafetensorsCheckpoint,
+  config: Record<string, unknown>,
+  options: UnetBuildOptions,
+): UnetBuildResult {
   const ckpt = typeof checkpoint === 'string' ? openSgmCheckpoint(checkpoint) : checkpoint;
   const parsed = parseUnetConfig(config);
   const poseDim = cameraPoseDim(ckpt.tensors);
   const camera = poseDim === undefined ? undefined : { poseDim };
   const names = unetWeights(config, { camera }).map((r) => r.name);
   const weights = sgmUnetWeights(ckpt, parsed, names);
-  const result = buildUnetGraph({ config, weights, configPath: 'unet/config.json' }, { ...options, camera });
-  return { ...result, cameraPoseDim: poseDim ?? null };
+  return buildUnetGraph({ config, weights, configPath: 'unet/config.json' }, { ...options, camera });
 }
 
 /**
@@ -57,7 +63,11 @@ export function buildSgmUnetGraph(checkpoint: string | SafetensorsCheckpoint, co
  * sets every cc_projection to MotionCtrl's initialisation (identity on the hidden part, zero on the pose part,
  * zero bias), which makes the UNet compute exactly the plain SVD UNet.
  */
-export function randomMotionCtrlTensors(config: Record<string, unknown>, seed: number, o: { identityCamera?: boolean } = {}): Record<string, TensorToWrite> {
+export function randomMotionCtrlTensors(
+  config: Record<string, unknown>,
+  seed: number,
+  o: { identityCamera?: boolean } = {},
+): Record<string, TensorToWrite> {
   const tensors = randomTensors(unetWeights(config, { camera: { poseDim: CAMERA_POSE_DIM } }), seed);
   if (o.identityCamera) {
     for (const [name, t] of Object.entries(tensors)) {
@@ -77,14 +87,28 @@ export function randomMotionCtrlTensors(config: Record<string, unknown>, seed: n
  * Writes tensors (diffusers names) as a MotionCtrl-style `.ckpt`: `{"state_dict": OrderedDict}` with sgm names
  * under `model.diffusion_model.`, float32, in torch's ZIP layout (our writer, src/ckpt/writer.ts).
  */
-export function writeSgmCheckpoint(path: string, config: Record<string, unknown>, tensors: Record<string, TensorToWrite>): void {
+export function writeSgmCheckpoint(
+  path: string,
+  config: Record<string, unknown>,
+  tensors: Record<string, TensorToWrite>,
+): void {
   const toSgm = diffusersToSgm(parseUnetConfig(config));
   const entries: Array<[string, PyValue]> = [];
   for (const [name, t] of Object.entries(tensors)) {
     const sgm = toSgm(name);
     if (!sgm) throw new Error(`no sgm name for ${name}`);
     const f32 = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
-    entries.push([SGM_UNET_PREFIX + sgm, pyTensor('F32', t.shape, new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength))]);
+    entries.push([
+      SGM_UNET_PREFIX + sgm,
+      pyTensor('F32', t.shape, new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength)),
+    ]);
   }
-  writeTorchCheckpoint(path, new Map<string, PyValue>([['state_dict', pyOrderedDict(entries)], ['global_step', 0]]), { archiveName: 'motionctrl_svd' });
+  writeTorchCheckpoint(
+    path,
+    new Map<string, PyValue>([
+      ['state_dict', pyOrderedDict(entries)],
+      ['global_step', 0],
+    ]),
+    { archiveName: 'motionctrl_svd' },
+  );
 }

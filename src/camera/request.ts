@@ -12,13 +12,18 @@ export const CAMERA_MODEL = 'motionctrl-svd';
 type CameraFields = { camera?: string | number[][]; motionSpeed?: number };
 
 /** Why a request's camera cannot run on a model (none when it can). */
-export function cameraIssues(req: CameraFields, model: { variant: string; cameraPoseDim: number | null }): FieldIssue[] {
+export function cameraIssues(
+  req: CameraFields,
+  model: { variant: string; cameraPoseDim: number | null },
+): FieldIssue[] {
   if (req.camera === undefined || model.cameraPoseDim !== null) return [];
-  return [{
-    field: 'camera',
-    value: Array.isArray(req.camera) ? '(poses)' : req.camera,
-    message: `model ${model.variant} has no camera-motion module; use --model ${CAMERA_MODEL} (MotionCtrl-SVD)`,
-  }];
+  return [
+    {
+      field: 'camera',
+      value: Array.isArray(req.camera) ? '(poses)' : req.camera,
+      message: `model ${model.variant} has no camera-motion module; use --model ${CAMERA_MODEL} (MotionCtrl-SVD)`,
+    },
+  ];
 }
 
 /** The absolute poses of a custom trajectory (file or inline), or undefined for a preset / no camera. */
@@ -34,11 +39,12 @@ export function customTrajectory(camera: CameraFields['camera']): Pose[] | undef
  */
 export function cameraPoseBatch(req: CameraFields, frames: number, batch: number): Float32Array {
   const speed = req.motionSpeed ?? 1;
-  const one = req.camera === undefined
-    ? cameraPoses({ preset: 'CW', frames, speed: 0 })
-    : isCameraPreset(req.camera)
-      ? cameraPoses({ preset: req.camera, frames, speed })
-      : cameraPoses({ poses: customTrajectory(req.camera)!, frames, speed });
+  const one =
+    req.camera === undefined
+      ? cameraPoses({ preset: 'CW', frames, speed: 0 })
+      : isCameraPreset(req.camera)
+        ? cameraPoses({ preset: req.camera, frames, speed })
+        : cameraPoses({ poses: customTrajectory(req.camera)!, frames, speed });
   const out = new Float32Array(batch * one.length);
   for (let b = 0; b < batch; b++) out.set(one, b * one.length);
   return out;

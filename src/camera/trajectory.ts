@@ -10,7 +10,16 @@
 import { readFileSync } from 'node:fs';
 import { InvalidRequestError } from '../errors.js';
 
-export const CAMERA_PRESETS = ['Pan Up', 'Pan Down', 'Pan Left', 'Pan Right', 'Zoom In', 'Zoom Out', 'CW', 'ACW'] as const;
+export const CAMERA_PRESETS = [
+  'Pan Up',
+  'Pan Down',
+  'Pan Left',
+  'Pan Right',
+  'Zoom In',
+  'Zoom Out',
+  'CW',
+  'ACW',
+] as const;
 export type CameraPreset = (typeof CAMERA_PRESETS)[number];
 
 /** Rotation axis weights (x, y, z) and translation direction (x, y, z) of each preset (docs/camera-motion.md table). */
@@ -30,7 +39,10 @@ const BASE_T = 1.5;
 /** `pan-up`, `pan_up`, `PAN UP`, `cw` → `Pan Up`, `CW`; anything else unchanged. */
 export function normalizeCameraPreset(value: unknown): unknown {
   if (typeof value !== 'string') return value;
-  const key = value.trim().toLowerCase().replace(/[-_\s]+/g, ' ');
+  const key = value
+    .trim()
+    .toLowerCase()
+    .replace(/[-_\s]+/g, ' ');
   return CAMERA_PRESETS.find((m) => m.toLowerCase() === key) ?? value;
 }
 
@@ -45,20 +57,30 @@ export type Pose = Float64Array;
 export function rotationZYX(x: number, y: number, z: number): number[] {
   const [cx, sx, cy, sy, cz, sz] = [Math.cos(x), Math.sin(x), Math.cos(y), Math.sin(y), Math.cos(z), Math.sin(z)];
   return [
-    cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx,
-    sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx,
-    -sy, cy * sx, cy * cx,
+    cz * cy,
+    cz * sy * sx - sz * cx,
+    cz * sy * cx + sz * sx,
+    sz * cy,
+    sz * sy * sx + cz * cx,
+    sz * sy * cx - cz * sx,
+    -sy,
+    cy * sx,
+    cy * cx,
   ];
 }
 
-const pose = (r: number[], t: number[]): Pose => Float64Array.of(r[0], r[1], r[2], t[0], r[3], r[4], r[5], t[1], r[6], r[7], r[8], t[2]);
+const pose = (r: number[], t: number[]): Pose =>
+  Float64Array.of(r[0], r[1], r[2], t[0], r[3], r[4], r[5], t[1], r[6], r[7], r[8], t[2]);
 
 /** A preset's absolute poses for `frames` frames at `speed` (MotionCtrl's demo formula; frame 0 is [I | 0]). */
 export function presetPoses(preset: CameraPreset, frames: number, speed: number): Pose[] {
   const { angle, t } = PRESET_MOTION[preset];
   return Array.from({ length: frames }, (_, i) => {
     const k = (i / frames) * speed;
-    return pose(rotationZYX(k * BASE_ANGLE * angle[0], k * BASE_ANGLE * angle[1], k * BASE_ANGLE * angle[2]), t.map((v) => k * BASE_T * v));
+    return pose(
+      rotationZYX(k * BASE_ANGLE * angle[0], k * BASE_ANGLE * angle[1], k * BASE_ANGLE * angle[2]),
+      t.map((v) => k * BASE_T * v),
+    );
   });
 }
 
@@ -71,8 +93,12 @@ export function relativeToFirst(poses: Pose[]): Pose[] {
   return poses.map((p) => {
     const r = [p[0], p[1], p[2], p[4], p[5], p[6], p[8], p[9], p[10]];
     const rel = new Array<number>(9);
-    for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) rel[a * 3 + b] = r[a * 3] * r0[b * 3] + r[a * 3 + 1] * r0[b * 3 + 1] + r[a * 3 + 2] * r0[b * 3 + 2];
-    const t = [p[3], p[7], p[11]].map((v, a) => v - (rel[a * 3] * t0[0] + rel[a * 3 + 1] * t0[1] + rel[a * 3 + 2] * t0[2]));
+    for (let a = 0; a < 3; a++)
+      for (let b = 0; b < 3; b++)
+        rel[a * 3 + b] = r[a * 3] * r0[b * 3] + r[a * 3 + 1] * r0[b * 3 + 1] + r[a * 3 + 2] * r0[b * 3 + 2];
+    const t = [p[3], p[7], p[11]].map(
+      (v, a) => v - (rel[a * 3] * t0[0] + rel[a * 3 + 1] * t0[1] + rel[a * 3 + 2] * t0[2]),
+    );
     return pose(rel, t);
   });
 }
@@ -102,9 +128,15 @@ function toQuaternion(r: number[]): [number, number, number, number] {
 
 function fromQuaternion([w, x, y, z]: number[]): number[] {
   return [
-    1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-    2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-    2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    1 - 2 * (y * y + z * z),
+    2 * (x * y - z * w),
+    2 * (x * z + y * w),
+    2 * (x * y + z * w),
+    1 - 2 * (x * x + z * z),
+    2 * (y * z - x * w),
+    2 * (x * z - y * w),
+    2 * (y * z + x * w),
+    1 - 2 * (x * x + y * y),
   ];
 }
 
@@ -119,7 +151,8 @@ function slerp(a: number[], b: number[], u: number): number[] {
   }
   const theta = Math.acos(dot);
   const s = Math.sin(theta);
-  const wa = Math.sin((1 - u) * theta) / s, wb = Math.sin(u * theta) / s;
+  const wa = Math.sin((1 - u) * theta) / s,
+    wb = Math.sin(u * theta) / s;
   return a.map((v, i) => wa * v + wb * bb[i]);
 }
 
@@ -150,11 +183,16 @@ export function parseTrajectory(json: unknown, source: string, field = 'camera')
   const fail = (message: string): never => {
     throw new InvalidRequestError([{ field, value: source, message }]);
   };
-  if (!Array.isArray(json) || json.length === 0) fail('trajectory file must hold a non-empty JSON array with one pose per frame');
+  if (!Array.isArray(json) || json.length === 0)
+    fail('trajectory file must hold a non-empty JSON array with one pose per frame');
   return (json as unknown[]).map((row, i) => {
     let flat: unknown[] | undefined;
     if (Array.isArray(row) && row.length === 12) flat = row;
-    else if (Array.isArray(row) && (row.length === 3 || row.length === 4) && row.every((r) => Array.isArray(r) && r.length === 4)) {
+    else if (
+      Array.isArray(row) &&
+      (row.length === 3 || row.length === 4) &&
+      row.every((r) => Array.isArray(r) && r.length === 4)
+    ) {
       flat = (row as unknown[][]).slice(0, 3).flat();
     }
     if (!flat || !flat.every((v) => typeof v === 'number' && Number.isFinite(v))) {
@@ -170,13 +208,21 @@ export function readTrajectoryFile(path: string, field = 'camera'): Pose[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new InvalidRequestError([{ field, value: path, message: `cannot read the trajectory file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }]);
+    throw new InvalidRequestError([
+      {
+        field,
+        value: path,
+        message: `cannot read the trajectory file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      },
+    ]);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new InvalidRequestError([{ field, value: path, message: `trajectory file is not valid JSON (${(err as Error).message})` }]);
+    throw new InvalidRequestError([
+      { field, value: path, message: `trajectory file is not valid JSON (${(err as Error).message})` },
+    ]);
   }
   return parseTrajectory(json, path, field);
 }

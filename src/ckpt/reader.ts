@@ -9,7 +9,14 @@ import { resolve } from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { SAFETENSORS_DTYPE_SIZE } from '../safetensors/dtype.js';
 import type { SafetensorsCheckpoint, TensorInfo } from '../safetensors/reader.js';
-import { PickleError, STORAGE_DTYPES, unpickle, type PickleValue, type TorchStorage, type TorchTensor } from './pickle.js';
+import {
+  PickleError,
+  STORAGE_DTYPES,
+  unpickle,
+  type PickleValue,
+  type TorchStorage,
+  type TorchTensor,
+} from './pickle.js';
 import { readZipDirectory, readZipEntry, type ZipEntry } from './zip.js';
 
 /** File names we treat as PyTorch checkpoints. */
@@ -24,7 +31,8 @@ export interface TorchCheckpoint extends SafetensorsCheckpoint {
   root: PickleValue;
 }
 
-const isTensor = (v: unknown): v is TorchTensor => typeof v === 'object' && v !== null && (v as TorchTensor).kind === 'tensor';
+const isTensor = (v: unknown): v is TorchTensor =>
+  typeof v === 'object' && v !== null && (v as TorchTensor).kind === 'tensor';
 
 /**
  * Opens a torch checkpoint and lists the tensors of its state dict: `root["state_dict"]` when present (Lightning
@@ -43,7 +51,11 @@ export function openTorchCheckpoint(path: string): TorchCheckpoint {
     entries = readZipDirectory(file);
   } catch (err) {
     if (err instanceof CheckpointError && /not a ZIP/.test(err.message)) {
-      throw new CheckpointError(file, 'not a PyTorch ZIP checkpoint (files saved by torch < 1.6 are not supported; re-save it with a recent torch or convert it to safetensors)');
+      throw new CheckpointError(
+        file,
+        'not a PyTorch ZIP checkpoint (files saved by torch < 1.6 are not supported; re-save it with a recent torch ' +
+          'or convert it to safetensors)',
+      );
     }
     throw err;
   }
@@ -53,9 +65,12 @@ export function openTorchCheckpoint(path: string): TorchCheckpoint {
 
   const persistentLoad = (pid: PickleValue[]): PickleValue => {
     const [tag, type, key, , numel] = pid as [unknown, unknown, unknown, unknown, unknown];
-    const dtype = typeof type === 'object' && type !== null ? (type as { storageDtype?: string }).storageDtype : undefined;
+    const dtype =
+      typeof type === 'object' && type !== null ? (type as { storageDtype?: string }).storageDtype : undefined;
     if (tag !== 'storage' || typeof key !== 'string' || typeof numel !== 'number' || !dtype) {
-      throw new PickleError(`unsupported persistent id ${JSON.stringify(pid.map((v) => (typeof v === 'object' ? '(object)' : v)))}`);
+      throw new PickleError(
+        `unsupported persistent id ${JSON.stringify(pid.map((v) => (typeof v === 'object' ? '(object)' : v)))}`,
+      );
     }
     return { kind: 'storage', key, dtype: dtype as TorchStorage['dtype'], numel };
   };
@@ -69,7 +84,8 @@ export function openTorchCheckpoint(path: string): TorchCheckpoint {
   }
 
   const stateDict = pickStateDict(root);
-  if (!stateDict) throw new CheckpointError(file, 'no state dict: expected a dict of tensors or a dict with a "state_dict" entry');
+  if (!stateDict)
+    throw new CheckpointError(file, 'no state dict: expected a dict of tensors or a dict with a "state_dict" entry');
   const tensors = new Map<string, TensorInfo>();
   const problems: string[] = [];
   for (const [name, value] of stateDict) {
@@ -90,21 +106,30 @@ function pickStateDict(root: PickleValue): Map<PickleValue, PickleValue> | undef
 }
 
 /** A tensor's absolute byte range, or why it has none (it must be a contiguous view of a STORED entry). */
-function locate(name: string, t: TorchTensor, file: string, prefix: string, entries: Map<string, ZipEntry>): TensorInfo | string {
+function locate(
+  name: string,
+  t: TorchTensor,
+  file: string,
+  prefix: string,
+  entries: Map<string, ZipEntry>,
+): TensorInfo | string {
   const entry = entries.get(`${prefix}data/${t.storage.key}`);
   if (!entry) return `${name}: storage ${t.storage.key} is not in the archive`;
-  if (entry.method !== 0) return `${name}: storage ${t.storage.key} is compressed (torch.save stores data uncompressed)`;
+  if (entry.method !== 0)
+    return `${name}: storage ${t.storage.key} is compressed (torch.save stores data uncompressed)`;
   const elem = SAFETENSORS_DTYPE_SIZE[t.storage.dtype];
   if (entry.size !== t.storage.numel * elem) {
     return `${name}: storage ${t.storage.key} holds ${entry.size} bytes, expected ${t.storage.numel} × ${elem}`;
   }
   let expected = 1;
   for (let i = t.shape.length - 1; i >= 0; i--) {
-    if (t.shape[i] !== 1 && t.stride[i] !== expected) return `${name}: not contiguous (stride [${t.stride}] for shape [${t.shape}])`;
+    if (t.shape[i] !== 1 && t.stride[i] !== expected)
+      return `${name}: not contiguous (stride [${t.stride}] for shape [${t.shape}])`;
     expected *= t.shape[i];
   }
   const numel = expected;
-  if (t.storageOffset < 0 || t.storageOffset + numel > t.storage.numel) return `${name}: view [${t.storageOffset}, +${numel}) is outside its storage`;
+  if (t.storageOffset < 0 || t.storageOffset + numel > t.storage.numel)
+    return `${name}: view [${t.storageOffset}, +${numel}) is outside its storage`;
   return {
     name,
     file,

@@ -29,14 +29,40 @@ export interface PyCall {
   name: string;
   args: PyValue[];
 }
-export type PyValue = null | boolean | number | string | PyValue[] | PyTensor | PyTuple | PyOrderedDict | PyCall | Map<string, PyValue>;
+export type PyValue =
+  | null
+  | boolean
+  | number
+  | string
+  | PyValue[]
+  | PyTensor
+  | PyTuple
+  | PyOrderedDict
+  | PyCall
+  | Map<string, PyValue>;
 
-export const pyTensor = (dtype: SafetensorsDtype, shape: number[], data: Uint8Array): PyTensor => ({ kind: 'py-tensor', dtype, shape, data });
+export const pyTensor = (dtype: SafetensorsDtype, shape: number[], data: Uint8Array): PyTensor => ({
+  kind: 'py-tensor',
+  dtype,
+  shape,
+  data,
+});
 export const pyTuple = (...items: PyValue[]): PyTuple => ({ kind: 'py-tuple', items });
-export const pyOrderedDict = (entries: Array<[string, PyValue]>): PyOrderedDict => ({ kind: 'py-ordered-dict', entries });
-export const pyCall = (module: string, name: string, args: PyValue[]): PyCall => ({ kind: 'py-call', module, name, args });
+export const pyOrderedDict = (entries: Array<[string, PyValue]>): PyOrderedDict => ({
+  kind: 'py-ordered-dict',
+  entries,
+});
+export const pyCall = (module: string, name: string, args: PyValue[]): PyCall => ({
+  kind: 'py-call',
+  module,
+  name,
+  args,
+});
 
-const STORAGE_CLASS = Object.fromEntries(Object.entries(STORAGE_DTYPES).map(([cls, dt]) => [dt, cls])) as Record<SafetensorsDtype, string>;
+const STORAGE_CLASS = Object.fromEntries(Object.entries(STORAGE_DTYPES).map(([cls, dt]) => [dt, cls])) as Record<
+  SafetensorsDtype,
+  string
+>;
 
 class PickleWriter {
   private parts: number[] = [];
@@ -177,7 +203,9 @@ export interface WriteTorchCheckpointOptions {
 /**
  * Writes `root` as `torch.save(root, path)` would (tensors become storages under `data/`).
  *
- * @example writeTorchCheckpoint('t.ckpt', new Map([['state_dict', pyOrderedDict([['w', pyTensor('F32', [2], bytes)]])]]));
+ * @example
+ *   const sd = pyOrderedDict([['w', pyTensor('F32', [2], bytes)]]);
+ *   writeTorchCheckpoint('t.ckpt', new Map([['state_dict', sd]]));
  */
 export function writeTorchCheckpoint(path: string, root: PyValue, options: WriteTorchCheckpointOptions = {}): void {
   const pw = new PickleWriter();
@@ -189,7 +217,8 @@ export function writeTorchCheckpoint(path: string, root: PyValue, options: Write
     [`${name}/byteorder`, new TextEncoder().encode('little')],
     ...pw.storages.map((t, i): [string, Uint8Array] => {
       const expected = t.shape.reduce((a, b) => a * b, 1) * SAFETENSORS_DTYPE_SIZE[t.dtype];
-      if (t.data.byteLength !== expected) throw new Error(`tensor ${i}: ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype}`);
+      if (t.data.byteLength !== expected)
+        throw new Error(`tensor ${i}: ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype}`);
       return [`${name}/data/${i}`, t.data];
     }),
     [`${name}/version`, new TextEncoder().encode('3\n')],

@@ -28,7 +28,8 @@ function readAt(fd: number, position: number, length: number, file: string): Buf
   let done = 0;
   while (done < length) {
     const n = readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) throw new CheckpointError(file, `unexpected end of file at byte ${position + done} (truncated download?)`);
+    if (n === 0)
+      throw new CheckpointError(file, `unexpected end of file at byte ${position + done} (truncated download?)`);
     done += n;
   }
   return buf;
@@ -45,7 +46,10 @@ export function readZipDirectory(file: string): Map<string, ZipEntry> {
     const tail = readAt(fd, size - tailLength, tailLength, file);
     let eocd = -1;
     for (let i = tailLength - 22; i >= 0; i--) {
-      if (tail.readUInt32LE(i) === EOCD) { eocd = i; break; }
+      if (tail.readUInt32LE(i) === EOCD) {
+        eocd = i;
+        break;
+      }
     }
     if (eocd < 0) throw new CheckpointError(file, 'not a ZIP archive (no end-of-central-directory record)');
     let count = tail.readUInt16LE(eocd + 10);
@@ -54,19 +58,26 @@ export function readZipDirectory(file: string): Map<string, ZipEntry> {
     if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
       const locatorAt = size - tailLength + eocd - 20;
       const locator = locatorAt >= 0 ? readAt(fd, locatorAt, 20, file) : undefined;
-      if (!locator || locator.readUInt32LE(0) !== ZIP64_LOCATOR) throw new CheckpointError(file, 'ZIP64 archive without its locator record');
+      if (!locator || locator.readUInt32LE(0) !== ZIP64_LOCATOR)
+        throw new CheckpointError(file, 'ZIP64 archive without its locator record');
       const rec = readAt(fd, u64(locator, 8), 56, file);
-      if (rec.readUInt32LE(0) !== ZIP64_EOCD) throw new CheckpointError(file, 'corrupt ZIP64 end-of-central-directory record');
+      if (rec.readUInt32LE(0) !== ZIP64_EOCD)
+        throw new CheckpointError(file, 'corrupt ZIP64 end-of-central-directory record');
       count = u64(rec, 32);
       cdSize = u64(rec, 40);
       cdOffset = u64(rec, 48);
     }
-    if (cdOffset + cdSize > size) throw new CheckpointError(file, `central directory ends at byte ${cdOffset + cdSize} but the file has ${size} (truncated)`);
+    if (cdOffset + cdSize > size)
+      throw new CheckpointError(
+        file,
+        `central directory ends at byte ${cdOffset + cdSize} but the file has ${size} (truncated)`,
+      );
     const cd = readAt(fd, cdOffset, cdSize, file);
     const entries = new Map<string, ZipEntry>();
     let p = 0;
     for (let i = 0; i < count; i++) {
-      if (p + 46 > cd.length || cd.readUInt32LE(p) !== CENTRAL) throw new CheckpointError(file, `corrupt central directory at entry ${i}`);
+      if (p + 46 > cd.length || cd.readUInt32LE(p) !== CENTRAL)
+        throw new CheckpointError(file, `corrupt central directory at entry ${i}`);
       const method = cd.readUInt16LE(p + 10);
       let compressedSize = cd.readUInt32LE(p + 20);
       let uncompressed = cd.readUInt32LE(p + 24);
@@ -83,9 +94,18 @@ export function readZipDirectory(file: string): Map<string, ZipEntry> {
         const len = cd.readUInt16LE(e + 2);
         if (id === 1) {
           let q = e + 4;
-          if (uncompressed === 0xffffffff) { uncompressed = u64(cd, q); q += 8; }
-          if (compressedSize === 0xffffffff) { compressedSize = u64(cd, q); q += 8; }
-          if (localOffset === 0xffffffff) { localOffset = u64(cd, q); q += 8; }
+          if (uncompressed === 0xffffffff) {
+            uncompressed = u64(cd, q);
+            q += 8;
+          }
+          if (compressedSize === 0xffffffff) {
+            compressedSize = u64(cd, q);
+            q += 8;
+          }
+          if (localOffset === 0xffffffff) {
+            localOffset = u64(cd, q);
+            q += 8;
+          }
         }
         e += 4 + len;
       }
@@ -93,7 +113,10 @@ export function readZipDirectory(file: string): Map<string, ZipEntry> {
       if (local.readUInt32LE(0) !== LOCAL) throw new CheckpointError(file, `entry ${name}: corrupt local header`);
       const dataOffset = localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
       if (dataOffset + compressedSize > size) {
-        throw new CheckpointError(file, `entry ${name} ends at byte ${dataOffset + compressedSize} but the file has ${size} (truncated)`);
+        throw new CheckpointError(
+          file,
+          `entry ${name} ends at byte ${dataOffset + compressedSize} but the file has ${size} (truncated)`,
+        );
       }
       entries.set(name, { name, method, compressedSize, size: uncompressed, dataOffset });
       p = extraEnd + commentLength;
@@ -107,7 +130,10 @@ export function readZipDirectory(file: string): Map<string, ZipEntry> {
 /** Reads one (small) entry whole, inflating it if it is deflated. */
 export function readZipEntry(file: string, entry: ZipEntry): Buffer {
   if (entry.method !== 0 && entry.method !== 8) {
-    throw new CheckpointError(file, `entry ${entry.name}: compression method ${entry.method} is not supported (stored or deflated only)`);
+    throw new CheckpointError(
+      file,
+      `entry ${entry.name}: compression method ${entry.method} is not supported (stored or deflated only)`,
+    );
   }
   const fd = openSync(file, 'r');
   try {

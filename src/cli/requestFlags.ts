@@ -4,7 +4,7 @@
  * renamed to the flags the user typed.
  */
 import type { Command } from 'commander';
-import { InvalidRequestError } from '../errors.js';
+import { InvalidRequestError, MemoryBudgetError } from '../errors.js';
 import { OUTPUT_FORMATS, RESIZE_MODES, type GenerationRequestInput } from '../request/schema.js';
 
 interface FlagSpec {
@@ -25,7 +25,7 @@ export const REQUEST_FLAGS: FlagSpec[] = [
   { field: 'seed', flag: '--seed <n>', help: 'random seed, 0-4294967295; -1 or absent: random (always printed)', kind: 'int' },
   { field: 'minGuidance', flag: '--min-guidance <x>', help: 'guidance scale of the first frame, 0-30 (default 1.0)', kind: 'number' },
   { field: 'maxGuidance', flag: '--max-guidance <x>', help: 'guidance scale of the last frame, 0-30 (default 3.0)', kind: 'number' },
-  { field: 'decodeChunkSize', flag: '--decode-chunk-size <n>', help: 'frames decoded per VAE call (= decoding_t); default: all frames', kind: 'int' },
+  { field: 'decodeChunkSize', flag: '--decode-chunk-size <n>', help: 'frames decoded per VAE call (= decoding_t), or auto: the most that fit in memory; default: all frames', kind: 'int' },
   { field: 'camera', flag: '--camera <preset|file.json>', help: 'camera motion (MotionCtrl-SVD, --model motionctrl-svd): pan-up | pan-down | pan-left | pan-right | zoom-in | zoom-out | cw | acw, or a JSON file of per-frame 3x4 RT matrices', kind: 'string' },
   { field: 'motionSpeed', flag: '--motion-speed <x>', help: 'camera motion speed, 0-10 (default 1)', kind: 'number' },
   { field: 'width', flag: '--width <px>', help: 'video width, multiple of 64 (default: the model\'s, 1024 for SVD)', kind: 'int' },
@@ -73,5 +73,9 @@ function parseNumberFlag(raw: string): number | string {
 /** Renames schema fields to the CLI flags in field errors (`motionBucketId` → `--motion-bucket-id`). */
 export function withFlagNames(err: unknown): unknown {
   if (!(err instanceof InvalidRequestError)) return err;
-  return new InvalidRequestError(err.issues.map((i) => ({ ...i, field: FLAG_OF.get(i.field) ?? i.field })));
+  const issues = err.issues.map((i) => ({ ...i, field: FLAG_OF.get(i.field) ?? i.field }));
+  if (err instanceof MemoryBudgetError) {
+    return new MemoryBudgetError([...issues, { field: '--force', message: 'runs it anyway (the estimate is within ±25 %; see README "Memory")' }]);
+  }
+  return new InvalidRequestError(issues);
 }

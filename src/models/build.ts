@@ -9,8 +9,8 @@ import { writeDirectoryAtomically } from '../io/stagingDir.js';
 import { preferredWeightVariant } from '../safetensors/reader.js';
 import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
-import type { AttentionChoice } from '../onnx/build.js';
-import type { GraphTarget } from '../onnx/graph.js';
+import { defaultAttention, type AttentionChoice } from '../onnx/build.js';
+import type { GraphTarget, WeightStorage } from '../onnx/graph.js';
 import type { BuildInfo } from '../onnx/save.js';
 import { buildSgmUnetGraph, openSgmCheckpoint } from '../camera/checkpoint.js';
 import { variantDefaultOverrides } from './variants.js';
@@ -21,6 +21,7 @@ import { buildVaeEncoderGraph } from '../vae/encoderGraph.js';
 import { manifestFromConfigs, readDiffusersConfigs } from './diffusersConfig.js';
 import { assertCheckpointUsable, inspectCheckpoint } from './inspect.js';
 import { MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
+import type { FloatDtype } from '../tensor/float16.js';
 
 /** Bumped whenever graph building changes what it writes; part of the build-cache key. */
 export const BUILDER_VERSION = '3'; // 3: MultiHeadAttention on the CPU target (linear-memory attention)
@@ -28,7 +29,7 @@ export const BUILDER_VERSION = '3'; // 3: MultiHeadAttention on the CPU target (
 export interface BuildModelOptions {
   checkpoint: string;
   outDir: string;
-  dtype?: 'float32' | 'float16';
+  dtype?: FloatDtype;
   target?: GraphTarget;
   /** Weight file variant ('fp16' → `*.fp16.safetensors`); default: fp16 files for fp16 builds when present, else the plain ones. */
   variant?: string;
@@ -39,6 +40,12 @@ export interface BuildModelOptions {
    * 'diffusers-0.27', which reproduces that release's pixel-interleaved layout (our reference run was made with it).
    */
   temporalContextOrder?: TemporalContextOrder;
+  /**
+   * How weights stored in another dtype than `dtype` reach the graphs: 'reference' (Cast nodes over the checkpoint,
+   * default) or 'convert' (converted once into each graph's `.data` file; what a float32 CPU build over fp16 weights
+   * should use, see bench/RESULTS.md §4).
+   */
+  weightStorage?: WeightStorage;
   /**
    * The UNet from an sgm-layout checkpoint instead of `unet/*.safetensors` (MotionCtrl-SVD's `motionctrl_svd.ckpt`,
    * docs/camera-motion.md); `unet/config.json` of `checkpoint` still gives its shape. A checkpoint with MotionCtrl's
@@ -59,7 +66,7 @@ export interface BuildModelResult {
 }
 
 /** The safetensors variant to read: explicit, else as `preferredWeightVariant` decides for the components read. */
-export function chooseWeightVariant(checkpoint: string, dtype: 'float32' | 'float16', explicit?: string, components = ['unet', 'vae', 'image_encoder']): string | undefined {
+export function chooseWeightVariant(checkpoint: string, dtype: FloatDtype, explicit?: string, components = ['unet', 'vae', 'image_encoder']): string | undefined {
   return explicit ?? preferredWeightVariant(components.map((c) => join(checkpoint, c)), dtype);
 }
 
@@ -78,7 +85,9 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const sgmUnet = unetCheckpoint ? openSgmCheckpoint(unetCheckpoint) : undefined;
 
   const built = writeDirectoryAtomically(outDir, (staging) => {
-    const common = { outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}) } as const;
+    const common = {
+      outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}), ...(o.weightStorage ? { weightStorage: o.weightStorage } : {}),
+    } as const;
     log(`building image encoder (${dtype}, ${target})`);
     const imageEncoder = buildClipImageEncoderGraph(checkpoint, common);
     log('building VAE encoder');
@@ -89,12 +98,21 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     const temporalContextOrder = o.temporalContextOrder ?? 'per-video';
     const unet = sgmUnet
       ? buildSgmUnetGraph(sgmUnet, configs.unet, { ...common, variant: undefined, temporalContextOrder })
-      : { ...buildUnetGraph(checkpoint, { ...common, temporalContextOrder }), cameraPoseDim: null };
+      : buildUnetGraph(checkpoint, { ...common, temporalContextOrder });
     const fromConfigs = manifestFromConfigs(configs, {
       variant: o.modelVariant,
       source: {
         checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null, temporalContextOrder,
         ...(unetCheckpoint ? { unetCheckpoint } : {}),
+        attention: (o.attention ?? defaultAttention(target)).impl,
+        // what the memory estimate (src/models/memory.ts) needs without opening the graphs
+        computeWeightBytes: {
+          imageEncoder: imageEncoder.computeWeightBytes, vaeEncoder: vaeEncoder.computeWeightBytes,
+          vaeDecoder: vaeDecoder.computeWeightBytes, unet: unet.computeWeightBytes,
+        },
+        unetBlockOutChannels: configs.unet.block_out_channels,
+        unetAttentionHeads: configs.unet.num_attention_heads,
+        vaeBlockOutChannels: configs.vae.block_out_channels,
       },
     });
     const manifest = manifestSchema.parse({

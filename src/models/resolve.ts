@@ -14,12 +14,13 @@ import { webGpuAdapterOnce, type WebGpuQuery } from '../runtime/webgpu.js';
 import { BUILDER_VERSION, buildModel, type BuildModelOptions } from './build.js';
 import { MANIFEST_FILE } from './manifest.js';
 import { embeddedTinyCheckpoint, svdCacheDir } from './paths.js';
+import type { FloatDtype } from '../tensor/float16.js';
 
 export interface ResolveModelOptions {
   log?: (message: string) => void;
   /** Decides the graph flavour (see graphFlavour): CUDA, WebGPU or CPU graphs, fp16 or fp32. */
   device?: string;
-  dtype?: 'float32' | 'float16';
+  dtype?: FloatDtype;
   token?: string;
   signal?: AbortSignal;
   onPullProgress?: (p: PullProgress) => void;
@@ -32,9 +33,9 @@ export interface ResolveModelOptions {
  */
 export async function graphFlavour(
   device = 'auto',
-  dtype?: 'float32' | 'float16',
+  dtype?: FloatDtype,
   adapter: () => Promise<WebGpuQuery> = webGpuAdapterOnce,
-): Promise<{ dtype: 'float32' | 'float16'; target: GraphTarget }> {
+): Promise<{ dtype: FloatDtype; target: GraphTarget }> {
   const d = parseDevice(device);
   const cuda = d.kind === 'cuda' || (d.kind === 'auto' && findCudaProviderLibrary() !== undefined);
   if (cuda) return { target: 'cuda', dtype: dtype ?? 'float16' };

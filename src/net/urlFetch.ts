@@ -75,7 +75,8 @@ export async function openUrl(raw: string | URL, options: UrlFetchOptions = {}):
   const signal = deadline?.signal ?? options.signal;
   const failure = (err: unknown, at: URL): UrlFetchError => {
     if (err instanceof UrlFetchError) return err;
-    if (deadline?.expired) return new UrlFetchError('timeout', safeUrl(at), `download timed out after ${deadline.ms} ms`);
+    if (deadline?.expired)
+      return new UrlFetchError('timeout', safeUrl(at), `download timed out after ${deadline.ms} ms`);
     if (signal?.aborted) return new UrlFetchError('aborted', safeUrl(at), 'download aborted');
     if (err instanceof PrivateAddressError) return privateRefusal(at, err.address);
     return new UrlFetchError('network', safeUrl(at), `download failed (${networkCause(err)})`);
@@ -88,7 +89,8 @@ export async function openUrl(raw: string | URL, options: UrlFetchOptions = {}):
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {
         res.resume();
-        if (hop >= (options.maxRedirects ?? 3)) throw new UrlFetchError('refused', safeUrl(url), 'redirects too many times');
+        if (hop >= (options.maxRedirects ?? 3))
+          throw new UrlFetchError('refused', safeUrl(url), 'redirects too many times');
         url = new URL(res.headers.location, url);
         continue;
       }
@@ -118,7 +120,10 @@ export async function openUrl(raw: string | URL, options: UrlFetchOptions = {}):
 }
 
 /** Downloads a URL into memory, refusing more than `maxBytes` (declared or streamed). */
-export async function fetchUrlBytes(raw: string | URL, options: UrlFetchOptions & { maxBytes: number }): Promise<Uint8Array> {
+export async function fetchUrlBytes(
+  raw: string | URL,
+  options: UrlFetchOptions & { maxBytes: number },
+): Promise<Uint8Array> {
   const opened = await openUrl(raw, options);
   const { res, url, maxBytes } = { ...opened, maxBytes: options.maxBytes };
   try {
@@ -128,7 +133,8 @@ export async function fetchUrlBytes(raw: string | URL, options: UrlFetchOptions 
     try {
       for await (const chunk of res) {
         total += (chunk as Buffer).length;
-        if (total > maxBytes) throw new UrlFetchError('too_large', safeUrl(url), `is larger than the limit of ${maxBytes} bytes`);
+        if (total > maxBytes)
+          throw new UrlFetchError('too_large', safeUrl(url), `is larger than the limit of ${maxBytes} bytes`);
         chunks.push(chunk as Buffer);
       }
     } catch (err) {
@@ -151,7 +157,11 @@ export function checkDeclaredSize(res: IncomingMessage, url: URL, maxBytes: numb
 }
 
 function privateRefusal(url: URL, address: string): UrlFetchError {
-  return new UrlFetchError('refused', safeUrl(url), `points at ${address}, a private, loopback or reserved address; refused`);
+  return new UrlFetchError(
+    'refused',
+    safeUrl(url),
+    `points at ${address}, a private, loopback or reserved address; refused`,
+  );
 }
 
 function isTrusted(url: URL, options: UrlFetchOptions): boolean {
@@ -160,18 +170,24 @@ function isTrusted(url: URL, options: UrlFetchOptions): boolean {
 
 function request(url: URL, options: UrlFetchOptions, signal: AbortSignal | undefined): Promise<IncomingMessage> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return Promise.reject(new UrlFetchError('refused', safeUrl(url), 'uses an unsupported scheme; only http and https URLs are fetched'));
+    return Promise.reject(
+      new UrlFetchError('refused', safeUrl(url), 'uses an unsupported scheme; only http and https URLs are fetched'),
+    );
   }
   const trusted = isTrusted(url, options);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (!trusted && isIP(host) && isPrivateAddress(host)) return Promise.reject(privateRefusal(url, host));
   const get = url.protocol === 'https:' ? httpsGet : httpGet;
   return new Promise((resolve, reject) => {
-    const req = get(url, {
-      signal,
-      headers: { 'user-agent': 'svd-runtime', ...options.headers },
-      ...(trusted ? {} : { lookup: guardedLookup as never }),
-    }, resolve);
+    const req = get(
+      url,
+      {
+        signal,
+        headers: { 'user-agent': 'svd-runtime', ...options.headers },
+        ...(trusted ? {} : { lookup: guardedLookup as never }),
+      },
+      resolve,
+    );
     req.on('error', reject);
   });
 }

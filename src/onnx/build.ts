@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelFormatError, ModelNotFoundError } from '../errors.js';
-import type { ComputeDtype, GraphTarget, WeightStorage } from './graph.js';
+import type { FloatDtype, GraphTarget, WeightStorage } from './graph.js';
 import type { AttentionFormulation } from './layers/attention.js';
 import { checkpointWeights, type WeightSource } from './weights.js';
 
@@ -13,7 +13,7 @@ export interface GraphBuildOptions {
   /** Directory the .onnx (and `weights/` links, `.data` side files) is written to. */
   outDir: string;
   /** Compute dtype; the graph's inputs and outputs have it too. Default float32. */
-  dtype?: ComputeDtype;
+  dtype?: FloatDtype;
   /**
    * Execution provider the graph is meant for (default 'cpu'); recorded in the model. 'cuda' swaps ops the
    * CUDA EP has no kernel for (GroupNormalization → InstanceNormalization, layers/basic.ts) and lets the UNet

@@ -7,7 +7,8 @@
  * file is made reachable from the model directory (ORT refuses paths outside it).
  */
 import { CheckpointError } from '../errors.js';
-import { bytesToFloat32, floatToBfloat16, floatToHalf, type SafetensorsDtype } from '../safetensors/dtype.js';
+import { bytesToFloat32, floatToBfloat16, type SafetensorsDtype } from '../safetensors/dtype.js';
+import { numberToHalfBits, type FloatDtype } from '../tensor/float16.js';
 import { readTensorBytes, type TensorInfo } from '../safetensors/reader.js';
 import { DTYPE_SIZE, ONNX_DTYPE, OPSET, type AttrValue, type Dim, type DType, type NodeDef, type TensorDef, type ValueInfoDef } from './model.js';
 import type { WeightRequest, WeightSource } from './weights.js';
@@ -20,7 +21,7 @@ export interface Value {
 }
 
 /** Float dtypes a graph can compute in. */
-export type ComputeDtype = 'float32' | 'float16';
+export type { FloatDtype };
 
 /**
  * Execution provider a graph is built for. Layers consult it where ORT's CUDA EP lacks a kernel for the op
@@ -72,7 +73,7 @@ export type WeightStorage =
 export interface GraphBuilderOptions {
   name: string;
   /** dtype of activations and (after Cast/convert) weights. */
-  dtype: ComputeDtype;
+  dtype: FloatDtype;
   weights: WeightSource;
   weightStorage?: WeightStorage;
   /** Extra opset imports, e.g. `{ 'com.microsoft': 1 }`. ai.onnx is always OPSET (21). */
@@ -101,7 +102,7 @@ export interface PendingDataInitializer {
 
 export class GraphBuilder {
   readonly name: string;
-  readonly dtype: ComputeDtype;
+  readonly dtype: FloatDtype;
   readonly weights: WeightSource;
   readonly weightStorage: WeightStorage;
   readonly opsets: Record<string, number>;
@@ -377,7 +378,7 @@ export function encodeValues(values: ArrayLike<number>, dtype: DType): Uint8Arra
         dv.setFloat32(i * 4, v, true);
         break;
       case 'float16':
-        dv.setUint16(i * 2, floatToHalf(v), true);
+        dv.setUint16(i * 2, numberToHalfBits(v), true);
         break;
       case 'bfloat16':
         dv.setUint16(i * 2, floatToBfloat16(v), true);

@@ -3,11 +3,11 @@
  * tests and the tiny-checkpoint generator can make a checkpoint for any config without Python.
  */
 import { writeSafetensors, type TensorToWrite } from '../safetensors/writer.js';
-import { GraphBuilder, type ComputeDtype } from './graph.js';
+import { GraphBuilder, type FloatDtype } from './graph.js';
 import { dryWeights, type WeightRequest } from './weights.js';
 
 /** Every weight `define` asks for, with its expected shape, in request order. */
-export function listWeights(define: (g: GraphBuilder) => void, dtype: ComputeDtype = 'float32'): WeightRequest[] {
+export function listWeights(define: (g: GraphBuilder) => void, dtype: FloatDtype = 'float32'): WeightRequest[] {
   const g = new GraphBuilder({ name: 'dry-run', dtype, weights: dryWeights(), opsets: { 'com.microsoft': 1 } });
   define(g);
   return g.requests;

@@ -14,7 +14,7 @@ import { constants, copyFileSync, existsSync, linkSync, mkdirSync, realpathSync,
 import { createFileAtomically, writeAll, writeBytesAtomically, writeFileAtomically } from '../io/atomicFile.js';
 import { basename, dirname, join } from 'node:path';
 import type { GraphBuilder } from './graph.js';
-import { encodeModel, IR_VERSION, type TensorDef } from './model.js';
+import { DTYPE_SIZE, encodeModel, IR_VERSION, type TensorDef } from './model.js';
 
 export interface WeightFileLink {
   /** Location as written in the model (relative to outDir). */
@@ -34,6 +34,8 @@ export interface BuildInfo {
   initializerCount: number;
   /** Bytes of checkpoint tensors the graph references. */
   weightBytes: number;
+  /** Bytes of the weights in the graph's compute dtype (what a session holds when it converts them once). */
+  computeWeightBytes: number;
   /** Bytes written to the side `.data` file (converted weights, large constants); 0 when none. */
   dataBytes: number;
   weightFiles: WeightFileLink[];
@@ -142,6 +144,7 @@ export function saveGraph(g: GraphBuilder, outDir: string, fileName: string, opt
     opCounts,
     initializerCount: g.inlineInitializers.length + external.length,
     weightBytes: g.weightBytes(),
+    computeWeightBytes: g.requests.reduce((a, r) => a + r.shape.reduce((n, d) => n * d, 1), 0) * DTYPE_SIZE[g.dtype],
     dataBytes,
     weightFiles: [...linkByFile.values()],
     unusedWeights: g.unusedWeights(),

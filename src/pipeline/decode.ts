@@ -17,6 +17,8 @@ import { framesToUint8 } from '../video/frames.js';
 import type { DebugDump } from './debug.js';
 import type { LatentShape } from './latents.js';
 import type { ModelRunner } from './session.js';
+import type { FloatDtype } from '../tensor/float16.js';
+import type { Provider } from '../runtime/device.js';
 
 export interface DecodeArgs {
   latents: Float32Array; /* [F, C, h, w], already divided by the VAE scaling factor */
@@ -88,14 +90,14 @@ export interface ChunkChoice {
   /** True when the request or the model chose it; then it is kept as it is. */
   chosen: boolean;
   frames: number;
-  provider: 'cuda' | 'webgpu' | 'cpu';
+  provider: Provider;
   /** Free GPU memory (nvidia-smi), null when unknown. */
   freeMiB: number | null;
   /** WebGPU: the most frames per call whose tensors all fit the adapter's binding limit (0: not even one). */
   framesWithinBindingLimit?: number;
   width: number;
   height: number;
-  dtype: 'float16' | 'float32';
+  dtype: FloatDtype;
 }
 
 /**
@@ -143,7 +145,7 @@ export interface DecodeLatentsArgs {
   /** The chunk size the request resolved to, and whether the request or the model chose it. */
   decodeChunkSize: number;
   chosen: boolean;
-  device: { provider: 'cuda' | 'webgpu' | 'cpu'; deviceId: number };
+  device: { provider: Provider; deviceId: number };
   signal?: AbortSignal;
   log?: (message: string) => void;
   dump?: DebugDump;

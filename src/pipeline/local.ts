@@ -6,8 +6,11 @@
 import { throwIfAborted } from '../errors.js';
 import { resolveModelDir } from '../models/resolve.js';
 import { parseRequest, type GenerationRequestInput } from '../request/schema.js';
+import { readModelDirectory } from '../models/load.js';
+import { modelMemoryFacts } from '../models/memory.js';
+import { assertFitsMemory, currentBudget, providerForDevice } from './admission.js';
 import { checkBeforeModelLoad } from './preflight.js';
-import { createPipeline, type GenerateOptions, type GenerateResult, type SvdPipeline } from './pipeline.js';
+import { createPipeline, resolveForModel, type GenerateOptions, type GenerateResult, type SvdPipeline } from './pipeline.js';
 
 export interface OpenModelOptions {
   /** `auto`, `cpu`, `cuda`, `cuda:N` or `webgpu`: decides the graph flavour that is built and the execution provider. */
@@ -23,6 +26,10 @@ export interface OpenModelOptions {
 export interface GenerateVideoOptions extends GenerateOptions, Omit<OpenModelOptions, 'device' | 'signal'> {
   /** Model and device for requests that name none (`svd serve --model ... --device ...`). */
   defaults?: { model?: string; device?: string };
+  /** The memory the run may use; default: what the machine has available now (src/pipeline/admission.ts). */
+  maxMemoryBytes?: number;
+  /** Run even when the memory estimate says the request will not fit (`svd generate --force`). */
+  force?: boolean;
 }
 
 export const stderrLog = (message: string): void => {
@@ -43,11 +50,24 @@ export async function generateVideo(request: GenerationRequestInput, options: Ge
   // field, image, ffmpeg and CUDA-provider errors before any model work
   const device = request.device ?? defaults?.device;
   await checkBeforeModelLoad({ ...parseRequest(request), ...(device ? { device } : {}) }, { signal: options.signal });
-  const pipeline = await openModelPipeline(request.model ?? defaults?.model, {
-    device, signal: options.signal, log, pool,
-  });
+  const modelDir = await resolveModelDir(request.model ?? defaults?.model, { device: device ?? 'auto', log, signal: options.signal });
+  throwIfAborted(options.signal);
+  // the memory check, before anything loads: a request that cannot fit is refused in milliseconds, not by the OOM killer
+  const { force, maxMemoryBytes, ...runOptions } = generateOptions;
+  if (!force) {
+    const provider = providerForDevice(device);
+    const budget = await currentBudget(provider);
+    // the estimate counts the whole process: what this one holds already (an open pool's model) is part of its budget
+    budget.hostBytes = maxMemoryBytes ?? budget.hostBytes + (pool ? process.memoryUsage().rss : 0);
+    const manifest = readModelDirectory(modelDir).manifest;
+    const memory = { provider, budget, facts: modelMemoryFacts(manifest, modelDir) };
+    const req = resolveForModel(request, manifest, undefined, memory);
+    assertFitsMemory(req, manifest, memory);
+    if (req.decodeChunkAuto) request = { ...request, decodeChunkSize: req.decodeChunkSize };
+  }
+  const pipeline = await (pool ? pool.open(modelDir, device ?? 'auto', log) : createPipeline({ modelDir, device: device ?? 'auto', log }));
   try {
-    return await pipeline.generate(request, generateOptions);
+    return await pipeline.generate(request, runOptions);
   } finally {
     if (!pool) await pipeline.close();
   }

@@ -21,6 +21,7 @@ import { frameOf, loopFrameCount, loopWeights, type LatentLayout } from '../moti
 import { ClipJoiner, clipSeed, conditioningFrameIndex, lastClipFrames, type ClipPlan } from '../motion/clips.js';
 import { createMotionControls, type LoopClosure } from '../motion/controls.js';
 import { compositeStill, loadMaskImage, motionMaskGrids } from '../motion/mask.js';
+import { autoDecodeChunk, type MemoryContext } from './admission.js';
 import { buildConditioning, addedTimeIds, repeatRows } from './conditioning.js';
 import { decodeLatents, fixedDecoderRule } from './decode.js';
 import { denoise } from './denoise.js';
@@ -94,7 +95,12 @@ export async function createPipeline(options: PipelineOptions): Promise<SvdPipel
 }
 
 /** Validates and resolves a request against a model's defaults and limits (no model needs to be loaded). */
-export function resolveForModel(input: GenerationRequestInput, manifest: ModelManifest, seed = () => randomInt(0, MAX_SEED)): ResolvedRequest {
+export function resolveForModel(
+  input: GenerationRequestInput,
+  manifest: ModelManifest,
+  seed = () => randomInt(0, MAX_SEED),
+  memory?: MemoryContext,
+): ResolvedRequest {
   const req = resolveRequest(parseRequest(input), manifest.defaults, seed);
   const issues: FieldIssue[] = [];
   const cell = manifest.vae.spatialScaleFactor * manifest.unet.latentMultiple;
@@ -102,10 +108,12 @@ export function resolveForModel(input: GenerationRequestInput, manifest: ModelMa
     if (req[field] % cell !== 0) issues.push({ field, value: req[field], message: `must be a multiple of ${cell} for this model` });
   }
   issues.push(...cameraIssues(req, { variant: manifest.variant, cameraPoseDim: manifest.unet.cameraPoseDim }));
-  const fixed = fixedDecoderRule(manifest.vae.decoderFixedFrames, req.frames, input.decodeChunkSize);
+  const asked = typeof input.decodeChunkSize === 'number' ? input.decodeChunkSize : undefined;
+  const fixed = fixedDecoderRule(manifest.vae.decoderFixedFrames, req.frames, asked);
   issues.push(...fixed.issues);
-  if (fixed.decodeChunkSize !== undefined) req.decodeChunkSize = fixed.decodeChunkSize;
   if (issues.length) throw new InvalidRequestError(issues);
+  if (fixed.decodeChunkSize !== undefined) req.decodeChunkSize = fixed.decodeChunkSize;
+  else if (req.decodeChunkAuto) req.decodeChunkSize = autoDecodeChunk(req, manifest, memory);
   return req;
 }
 

@@ -2,6 +2,7 @@
  * The four model sessions of a pipeline and the dtype handling around them: each graph's input and
  * output dtypes are read from the model (fp32 or fp16), never assumed.
  */
+import { physicalCores } from '../runtime/cpu.js';
 import { ModelFormatError } from '../errors.js';
 import { checkCameraInput, checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
 import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole } from '../models/manifest.js';
@@ -11,6 +12,7 @@ import { ChildProcessOrtHost, InProcessOrtHost, WorkerOrtHost, type HostedSessio
 import { DEFAULT_BINDING_LIMIT, isLoaderNoise, webGpuAdapterOnce } from '../runtime/webgpu.js';
 import type { TensorData } from '../runtime/tensor.js';
 import { float16ToFloat32, float32ToFloat16 } from '../tensor/float16.js';
+import type { FloatDtype } from '../tensor/float16.js';
 
 export interface ModelSessionsOptions {
   device?: string;
@@ -35,7 +37,7 @@ export class ModelRunner {
     readonly guard?: BindingGuard,
   ) {}
 
-  inputType(name: string): 'float32' | 'float16' {
+  inputType(name: string): FloatDtype {
     const info = this.session.inputs.find((v) => v.name === name);
     return info?.type === 'float16' ? 'float16' : 'float32';
   }
@@ -73,7 +75,8 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
   const ownsHost = !options.host;
   const host = options.host ?? (await defaultHost(device, options.inWorker !== false));
   const factory = new DeviceSessionFactory(host, device, options.warn, {
-    intraOpNumThreads: options.intraOpNumThreads,
+    // one thread per physical core, set explicitly (onnxruntime's default counts SMT siblings; bench/RESULTS.md §6)
+    intraOpNumThreads: options.intraOpNumThreads ?? physicalCores(),
   });
   const opened: HostedSession[] = [];
   const close = async () => {

@@ -75,8 +75,11 @@ export const generationRequestSchema = z.strictObject({
   seed: intRange(-1, MAX_SEED).optional(),
   minGuidance: numRange(0, 30).optional(),
   maxGuidance: numRange(0, 30).optional(),
-  /** Frames decoded per VAE call (Segmind's `decoding_t`); default: all frames at once. */
-  decodeChunkSize: intRange(1, 128).optional(),
+  /**
+   * Frames decoded per VAE call (Segmind's `decoding_t`); default: all frames at once. `auto`: the largest that
+   * fits in the memory available (src/models/memory.ts).
+   */
+  decodeChunkSize: z.union([intRange(1, 128), z.literal('auto')], { error: 'must be a whole number from 1 to 128, or auto' }).optional(),
   format: z.enum(OUTPUT_FORMATS, { error: `must be one of ${OUTPUT_FORMATS.join(', ')}` }).default('mp4'),
   /** Output file (mp4/webm/gif) or directory (png frames). */
   output: z.string().min(1, { error: 'must not be empty' }).optional(),
@@ -125,7 +128,10 @@ export interface ResolvedRequest extends Omit<GenerationRequest, 'frames' | 'fps
   height: number;
   resize: (typeof RESIZE_MODES)[number];
   seed: number;
+  /** Frames per decoder call; for `auto`, all frames until the memory check picks the largest that fits. */
   decodeChunkSize: number;
+  /** The request asked for `decodeChunkSize: auto`. */
+  decodeChunkAuto: boolean;
 }
 
 /** Converts zod issues into our field issues (one per bad field, naming field, value and what is allowed). */
@@ -185,7 +191,8 @@ export function parseRequest(input: unknown): GenerationRequest {
 export function resolveRequest(req: GenerationRequest, defaults: ModelDefaults, randomSeed: () => number): ResolvedRequest {
   const frames = req.frames ?? defaults.frames;
   const seed = req.seed === undefined || req.seed === -1 ? randomSeed() : req.seed;
-  const decodeChunkSize = Math.min(req.decodeChunkSize ?? defaults.decodeChunkSize ?? frames, frames);
+  const asked = req.decodeChunkSize === 'auto' ? undefined : req.decodeChunkSize;
+  const decodeChunkSize = Math.min(asked ?? defaults.decodeChunkSize ?? frames, frames);
   const fps = req.fps ?? defaults.fps;
   const plan = planClips({ frames, fps, clips: req.clips, duration: req.duration, overlap: req.overlap });
   return {
@@ -206,5 +213,6 @@ export function resolveRequest(req: GenerationRequest, defaults: ModelDefaults, 
     resize: req.resize ?? 'stretch',
     seed,
     decodeChunkSize,
+    decodeChunkAuto: req.decodeChunkSize === 'auto',
   };
 }

@@ -4,6 +4,7 @@
  * answers are "no GPU" / null, never an exception.
  */
 import { findExecutable, runCommand, type Env } from './executables.js';
+import type { FloatDtype } from '../tensor/float16.js';
 
 export interface GpuInfo {
   index: number;
@@ -78,7 +79,7 @@ export async function gpuFreeMemoryMiB(deviceId = 0, env: Env = process.env): Pr
  * Examples (float16, 576×1024): 80000 MiB free → 72 frames (so: all); 20000 MiB → 17; 8000 MiB → 6; 2000 MiB → 1.
  * The caller clamps the result to the number of frames.
  */
-export function defaultDecodeChunkSize(freeMiB: number, width: number, height: number, dtype: 'float16' | 'float32' = 'float16'): number {
+export function defaultDecodeChunkSize(freeMiB: number, width: number, height: number, dtype: FloatDtype = 'float16'): number {
   const bytesPerPixel = (dtype === 'float16' ? 2 : 4) * 128 * 6;
   const perFrameMiB = (width * height * bytesPerPixel) / 2 ** 20;
   const budgetMiB = freeMiB * 0.8 - 1024;

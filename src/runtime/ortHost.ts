@@ -29,6 +29,8 @@ export interface SessionSpec {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** 0 verbose … 4 fatal. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /** onnxruntime's CPU memory arena (its default: on). */
+  enableCpuMemArena?: boolean;
   /** Session config entries (string values), e.g. `{ session: { intra_op: { allow_spinning: '0' } } }`. */
   extra?: Record<string, unknown>;
 }
@@ -76,6 +78,7 @@ parentPort.on('message', async (msg) => {
       const opts = { executionProviders: s.executionProviders, graphOptimizationLevel: s.graphOptimizationLevel || 'all' };
       if (s.intraOpNumThreads) opts.intraOpNumThreads = s.intraOpNumThreads;
       if (s.logSeverityLevel !== undefined) opts.logSeverityLevel = s.logSeverityLevel;
+      if (s.enableCpuMemArena !== undefined) opts.enableCpuMemArena = s.enableCpuMemArena;
       if (s.extra) opts.extra = s.extra;
       const session = await ort.InferenceSession.create(s.path, opts);
       const sid = nextId++;
@@ -272,6 +275,7 @@ export class InProcessOrtHost implements OrtHost {
     };
     if (spec.intraOpNumThreads) opts.intraOpNumThreads = spec.intraOpNumThreads;
     if (spec.logSeverityLevel !== undefined) opts.logSeverityLevel = spec.logSeverityLevel;
+    if (spec.enableCpuMemArena !== undefined) opts.enableCpuMemArena = spec.enableCpuMemArena;
     if (spec.extra) opts.extra = spec.extra;
     const session = await ort.InferenceSession.create(spec.path, opts as any);
     const meta = (list: readonly any[]): ValueInfo[] =>

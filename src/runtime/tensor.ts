@@ -10,11 +10,3 @@ export interface TensorData {
   data: Float32Array | Uint16Array | BigInt64Array;
   dims: number[];
 }
-
-export function float32Tensor(data: Float32Array, dims: number[]): TensorData {
-  return { type: 'float32', data, dims };
-}
-
-export function elementCount(dims: readonly number[]): number {
-  return dims.reduce((a, b) => a * b, 1);
-}

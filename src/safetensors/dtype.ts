@@ -3,7 +3,7 @@
  * raw Uint16Array bits and are converted by hand (docs/runtime.md §1.3).
  */
 
-import { float16ToFloat32, float32ToFloat16, halfBitsToNumber, numberToHalfBits } from '../tensor/float16.js';
+import { halfBitsToNumber, numberToHalfBits } from '../tensor/float16.js';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -27,12 +27,6 @@ export function isSafetensorsDtype(s: unknown): s is SafetensorsDtype {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** IEEE half bits → number (the shared implementation in src/tensor/float16.ts). */
-export const halfToFloat = halfBitsToNumber;
-
-/** number → IEEE half bits, round to nearest even (as torch's `.half()`). */
-export const floatToHalf = numberToHalfBits;
-
 /** bfloat16 bits → number. */
 export function bfloat16ToFloat(b: number): number {
   u32[0] = b << 16;
@@ -46,12 +40,6 @@ export function floatToBfloat16(value: number): number {
   if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff;
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
-
-/** Float32Array → half bits. */
-export const toHalfBits = float32ToFloat16;
-
-/** Half bits → Float32Array. */
-export const fromHalfBits = float16ToFloat32;
 
 /**
  * Decodes little-endian tensor bytes of a floating or integer dtype into float32 values
@@ -69,7 +57,7 @@ export function bytesToFloat32(bytes: Uint8Array, dtype: SafetensorsDtype): Floa
       for (let i = 0; i < n; i++) out[i] = dv.getFloat64(i * 8, true);
       break;
     case 'F16':
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(i * 2, true));
+      for (let i = 0; i < n; i++) out[i] = halfBitsToNumber(dv.getUint16(i * 2, true));
       break;
     case 'BF16':
       for (let i = 0; i < n; i++) out[i] = bfloat16ToFloat(dv.getUint16(i * 2, true));
@@ -103,7 +91,7 @@ export function float32ToBytes(values: Float32Array, dtype: 'F32' | 'F16' | 'BF1
     const v = values[i];
     if (dtype === 'F32') dv.setFloat32(i * 4, v, true);
     else if (dtype === 'F64') dv.setFloat64(i * 8, v, true);
-    else if (dtype === 'F16') dv.setUint16(i * 2, floatToHalf(v), true);
+    else if (dtype === 'F16') dv.setUint16(i * 2, numberToHalfBits(v), true);
     else dv.setUint16(i * 2, floatToBfloat16(v), true);
   }
   return out;

@@ -11,6 +11,7 @@ import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, 
 import { basename, dirname, join, resolve } from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { bytesToFloat32, isSafetensorsDtype, SAFETENSORS_DTYPE_SIZE, type SafetensorsDtype } from './dtype.js';
+import type { FloatDtype } from '../tensor/float16.js';
 
 /** One tensor of a checkpoint, located but not read. */
 export interface TensorInfo {
@@ -167,7 +168,7 @@ export function weightVariantsIn(dir: string): Set<string | null> {
  * Which weight files a build reads from component directories: the fp16 files when every component has
  * them and the build is float16 or there are no plain files; else the plain ones (undefined).
  */
-export function preferredWeightVariant(componentDirs: readonly string[], dtype: 'float32' | 'float16'): 'fp16' | undefined {
+export function preferredWeightVariant(componentDirs: readonly string[], dtype: FloatDtype): 'fp16' | undefined {
   const present = componentDirs.map(weightVariantsIn);
   const allFp16 = present.every((v) => v.has('fp16'));
   const allPlain = present.every((v) => v.has(null));

@@ -28,6 +28,11 @@ export interface ServerState {
   /** `host:port` the server listens on; the base of links when a request has no usable Host header. */
   listenHost: string;
   log: (message: string) => void;
+  /**
+   * Refuses (MemoryBudgetError) a request whose estimated memory exceeds `--max-memory`; set once the local
+   * backend's model is known (src/server/admission.ts).
+   */
+  admit?: (request: GenerationRequestInput) => void;
   /** Resolves when the server starts shutting down; long waits (sync calls, SSE) end then. */
   closing: Promise<void>;
 }
@@ -60,7 +65,9 @@ export function buildRequest(ctx: Ctx, fields: Record<string, unknown>, wireName
   merged.format = 'mp4';
   merged.device = ctx.state.device;
   try {
-    return parseRequest(merged);
+    const request = parseRequest(merged);
+    ctx.state.admit?.(request);
+    return request;
   } catch (err) {
     throw renameIssues(err, wireName);
   }

@@ -2,14 +2,15 @@
  * Turns the image a client sent (an http(s) URL, a `data:` URI, bare base64, or uploaded bytes) into bytes
  * before the job is queued, so bad input is a 400 at submit time and no string a client sends ever reaches
  * the filesystem (the pipeline's image loader would read a local path). URLs are fetched with scheme, size,
- * time and address limits (see netGuard.ts), each redirect checked again.
+ * time and address limits (net/urlFetch.ts), each redirect checked again; images are checked for size in
+ * pixels and decoded once (shrunk) before the job is queued.
  */
 import sharp from 'sharp';
 import { ImageLoadError } from '../errors.js';
 import { readImageBytes } from '../image/source.js';
 import { sniffImageFormat } from '../image/decode.js';
 import { HttpError } from './http.js';
-import { fetchUrlBytes, safeUrl, UrlFetchError } from '../net/urlFetch.js';
+import { fetchUrlBytes, UrlFetchError } from '../net/urlFetch.js';
 
 export interface ImageFetchLimits {
   /** Allow URLs that resolve to loopback/private/link-local addresses. Default false. */
@@ -67,7 +68,9 @@ export const DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096;
  * damaged). The decode runs in libvips' own threads under the pixel limit, shrunk to 8×8, so it holds
  * little memory whatever the image.
  */
-async function checkDecodable(bytes: Uint8Array, maxPixels: number, bad: (message: string, status?: number, code?: string) => HttpError): Promise<void> {
+type Refusal = (message: string, status?: number, code?: string) => HttpError;
+
+async function checkDecodable(bytes: Uint8Array, maxPixels: number, bad: Refusal): Promise<void> {
   let width: number | undefined;
   let height: number | undefined;
   try {
@@ -77,10 +80,12 @@ async function checkDecodable(bytes: Uint8Array, maxPixels: number, bad: (messag
   }
   if (!width || !height) throw bad('cannot be read: the image header declares no size');
   if (width * height > maxPixels) {
-    throw bad(`is ${width}×${height} = ${width * height} pixels; the limit is ${maxPixels} pixels`, 400, 'image_too_large');
+    const message = `is ${width}×${height} = ${width * height} pixels; the limit is ${maxPixels} pixels`;
+    throw bad(message, 400, 'image_too_large');
   }
   try {
-    await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated' }).resize(8, 8, { fit: 'fill' }).raw().toBuffer();
+    await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated' })
+      .resize(8, 8, { fit: 'fill' }).raw().toBuffer();
   } catch (err) {
     const reason = String((err as Error)?.message ?? err).split('\n')[0].slice(0, 120);
     throw bad(`cannot be decoded; the file is truncated or damaged (${reason})`);
@@ -92,9 +97,6 @@ function decodeBase64(s: string): Uint8Array | undefined {
   if (t.length < 16 || t.length % 4 === 1 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) return undefined;
   return new Uint8Array(Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
 }
-
-/** `scheme://host/path`: what error messages show of a URL (query strings may carry signatures). */
-export { safeUrl };
 
 async function fromUrl(raw: string, field: string, limits: ImageFetchLimits, signal?: AbortSignal): Promise<Uint8Array> {
   let url: URL;
@@ -113,8 +115,10 @@ async function fromUrl(raw: string, field: string, limits: ImageFetchLimits, sig
     });
   } catch (err) {
     if (!(err instanceof UrlFetchError)) throw err;
-    const hint = err.kind === 'refused' && /private/.test(err.detail) ? ' (start the server with --allow-private-urls to allow it)' : '';
-    const code = err.kind === 'too_large' ? 'image_too_large' : err.kind === 'refused' ? 'url_refused' : 'image_download_failed';
+    const isPrivate = err.kind === 'refused' && /private/.test(err.detail);
+    const hint = isPrivate ? ' (start the server with --allow-private-urls to allow it)' : '';
+    const code = err.kind === 'too_large' ? 'image_too_large'
+      : err.kind === 'refused' ? 'url_refused' : 'image_download_failed';
     const text = `${err.message}${hint}`;
     throw new HttpError(400, code, `${field}: ${text}`, [{ field, message: text }]);
   }

@@ -4,6 +4,7 @@ import type { Backend } from '../backends/types.js';
 import type { BackendName } from '../backends/select.js';
 import type { RemoteBackendOptions } from '../backends/options.js';
 import { parseRequest, type GenerationRequestInput } from '../request/schema.js';
+import { defaultServerMaxMemory } from '../pipeline/admission.js';
 import { isLoopbackHost } from './auth.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from './imageInput.js';
 import { checkQueueUrl } from './queue/connection.js';
@@ -41,6 +42,11 @@ export interface ServerOptions {
   maxImageBytes?: number;
   /** Largest image accepted in pixels (width × height, read from its header at submit). Default 4096×4096. */
   maxImagePixels?: number;
+  /**
+   * Memory a local job may use, in bytes: a job whose estimated peak (src/models/memory.ts) exceeds it is refused
+   * at submit with 422, naming the fields to change. Default `defaultServerMaxMemory()`, 75 % of the machine's RAM.
+   */
+  maxMemory?: number;
   /** Time limit for downloading an image URL. Default 30 s. */
   imageTimeoutMs?: number;
   /** Request fields used when a client leaves them out (e.g. `{ steps: 4 }`); validated against the schema at start. */
@@ -82,6 +88,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     maxImageBytes: o.maxImageBytes ?? 20 * 1024 * 1024,
     maxImagePixels: o.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
     imageTimeoutMs: o.imageTimeoutMs ?? 30_000,
+    maxMemory: o.maxMemory ?? defaultServerMaxMemory(),
     defaults: o.defaults ?? {},
     publicUrl: o.publicUrl,
     workDir: o.workDir,
@@ -104,6 +111,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   int('maxImageBytes', r.maxImageBytes, 1024, 2 ** 31);
   int('maxImagePixels', r.maxImagePixels, 64 * 64, 2 ** 31);
   int('imageTimeoutMs', r.imageTimeoutMs, 100, 600_000);
+  int('maxMemory', r.maxMemory, 2 ** 20, Number.MAX_SAFE_INTEGER);
   if (r.publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(r.publicUrl)) issues.push({ field: 'publicUrl', value: r.publicUrl, message: 'must be an http(s) URL' });
   if (r.queueUrl !== undefined) {
     try {

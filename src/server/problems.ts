@@ -2,7 +2,7 @@
  * Any error → one HttpError (status, code, message, field issues). Our typed errors already carry safe,
  * specific messages; anything else becomes a plain 500 whose details go to the server log, not the client.
  */
-import { AbortError, ImageLoadError, InvalidRequestError, ProviderError, SvdError, type FieldIssue } from '../errors.js';
+import { AbortError, ImageLoadError, InvalidRequestError, MemoryBudgetError, ProviderError, SvdError, type FieldIssue } from '../errors.js';
 import { HttpError } from './http.js';
 import { QueueFullError, ShuttingDownError, type Job } from './jobs.js';
 import { QueueUnavailableError } from './queue/connection.js';
@@ -17,6 +17,7 @@ export function toHttpError(err: unknown, log?: (m: string) => void, meta?: Reco
   }
   if (err instanceof QueueUnavailableError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5' });
   if (err instanceof ShuttingDownError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5', connection: 'close' });
+  if (err instanceof MemoryBudgetError) return new HttpError(422, err.code, err.message, err.issues);
   if (err instanceof InvalidRequestError) return new HttpError(400, err.code, err.message, err.issues);
   if (err instanceof ImageLoadError) return imageError(err, typeof meta?.imageField === 'string' ? meta.imageField : 'image');
   if (err instanceof AbortError) return new HttpError(499, 'cancelled', err.message);
@@ -49,6 +50,7 @@ export function jobError(job: Job, log?: (m: string) => void): HttpError {
 /** Renames our schema's field names in issues to a dialect's wire names (`motionBucketId` → `motion`). */
 export function renameIssues(err: unknown, wireName: Record<string, string>): unknown {
   if (!(err instanceof InvalidRequestError)) return err;
+  if (err instanceof MemoryBudgetError) return renameMemoryIssues(err, wireName);
   // two of our fields sent as one wire field (OpenAI's size = width and height) would repeat the same message:
   // keep one, without a value, which would be only half of what the client sent
   const issues: FieldIssue[] = [];
@@ -59,4 +61,21 @@ export function renameIssues(err: unknown, wireName: Record<string, string>): un
     else issues[twin] = { field, message: i.message };
   }
   return new InvalidRequestError(issues);
+}
+
+/**
+ * A memory refusal names only the fields this dialect lets a client set (Segmind's svd has frames but no size);
+ * when it has none of them, one issue for the whole request says what does not fit.
+ */
+function renameMemoryIssues(err: MemoryBudgetError, wireName: Record<string, string>): MemoryBudgetError {
+  const dialectNamed = Object.keys(wireName).length > 0;
+  const settable = err.issues.filter((i) => !dialectNamed || wireName[i.field] !== undefined);
+  const merged = new Map<string, FieldIssue>();
+  for (const i of settable) {
+    const field = wireName[i.field] ?? i.field; // OpenAI's width and height are both `size`: one issue
+    const seen = merged.get(field);
+    merged.set(field, seen ? { ...seen, message: `${seen.message}; ${i.message}` } : { ...i, field });
+  }
+  const issues = [...merged.values()];
+  return new MemoryBudgetError(issues.length ? issues : [{ field: 'request', message: err.issues[0].message }]);
 }

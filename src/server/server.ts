@@ -4,6 +4,7 @@
  * gates in order — known route, Host (loopback names only when there is no key), same-origin writes,
  * API key — before its handler; errors come back in the route's dialect.
  */
+import { localAdmission } from './admission.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBackend } from '../backends/index.js';
@@ -59,17 +60,23 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // With a shared queue the workers run the jobs (the local pipeline, models loaded there); no backend here.
   const ownsBackend = typeof o.backend === 'string' && !o.queueUrl;
   const backend: Backend | undefined = o.queueUrl ? undefined : typeof o.backend === 'string'
-    ? createBackend(o.backend, { ...o.remote, local: { model: o.model, device: o.device, log: o.log } })
+    ? createBackend(o.backend, { ...o.remote, local: { model: o.model, device: o.device, log: o.log, maxMemoryBytes: o.maxMemory } })
     : o.backend;
   const queueOptions = { maxQueued: o.queueSize, resultTtlMs: o.resultTtlSeconds * 1000, workDir: o.workDir, log: o.log };
   const queue: JobQueue = o.queueUrl
     ? await RedisJobQueue.open({ ...queueOptions, url: o.queueUrl })
     : new EmbeddedQueue({ ...queueOptions, backend: backend! });
+  const admit = (typeof o.backend === 'string' ? o.backend : o.backend.name) === 'local' && !o.queueUrl
+    ? await localAdmission({ model: o.model, device: o.device, maxMemory: o.maxMemory, log: o.log })
+    : undefined;
   let markClosing!: () => void;
   const state: ServerState = {
+    admit,
     queue,
     uploads: new UploadStore({ maxItems: 16, ttlMs: o.resultTtlSeconds * 1000 }),
-    limits: { allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, maxPixels: o.maxImagePixels, timeoutMs: o.imageTimeoutMs },
+    limits: {
+      allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, maxPixels: o.maxImagePixels, timeoutMs: o.imageTimeoutMs,
+    },
     maxBodyBytes: o.maxBodyBytes,
     defaults: o.defaults,
     device: o.device,

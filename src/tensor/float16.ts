@@ -18,6 +18,9 @@ function table(): Float32Array {
 }
 
 /** The value of one binary16 bit pattern. */
+/** The float dtypes graphs compute in and tensors cross the session boundary as. */
+export type FloatDtype = 'float32' | 'float16';
+
 export function halfBitsToNumber(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >>> 10) & 0x1f;

@@ -6,7 +6,7 @@
 import { existsSync, } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { attentionOpsets, defaultAttention, resolveComponent, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
-import { GraphBuilder, type ComputeDtype, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
+import { GraphBuilder, type FloatDtype, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';
 import { dryWeights, type WeightRequest, type WeightSource } from '../onnx/weights.js';
@@ -16,7 +16,7 @@ import { defineUnet, type UnetGraphOptions } from './unet.js';
 
 export interface UnetPrecision {
   /** Activation and weight dtype. float16 keeps `timestep` in float32 (its sinusoid is computed in float32). */
-  dtype: ComputeDtype;
+  dtype: FloatDtype;
   /**
    * 'cpu' or 'cuda': 'cuda' builds GroupNorm as InstanceNormalization (the CUDA EP has no GroupNormalization
    * kernel; layers/basic.ts). Attention follows `attention` (default `defaultAttention(target)`).
@@ -36,6 +36,8 @@ export interface UnetBuildResult extends BuildInfo {
   skippedWeights: string[];
   /** Checkpoint tensors the graph neither used nor skipped on purpose: a sign of a config/checkpoint mismatch. */
   unexpectedWeights: string[];
+  /** MotionCtrl's camera module: the `camera_pose` width (12), or null for a plain SVD UNet. */
+  cameraPoseDim: number | null;
 }
 
 /** Graph options implied by a precision choice. */
@@ -80,7 +82,7 @@ export function unetWeights(config: Record<string, unknown>, options: Pick<UnetG
 }
 
 /** The weight files a build reads from a checkpoint directory when none are named (see preferredWeightVariant). */
-function defaultVariant(source: ComponentSource, dtype: ComputeDtype): string | undefined {
+function defaultVariant(source: ComponentSource, dtype: FloatDtype): string | undefined {
   if (typeof source !== 'string') return undefined;
   const root = resolve(source);
   return preferredWeightVariant([existsSync(join(root, 'config.json')) ? root : join(root, 'unet')], dtype);
@@ -101,11 +103,13 @@ export function buildUnetGraph(source: ComponentSource, options: UnetBuildOption
   const precision: UnetPrecision = { dtype: options.dtype ?? 'float32', target: options.target ?? 'cpu', ...(options.attention ? { attention: options.attention } : {}) };
   const c = resolveComponent(source, 'unet', options.variant ?? defaultVariant(source, precision.dtype));
   const config = parseUnetConfig(c.config, c.configPath);
+  // a diffusers-layout MotionCtrl conversion carries cc_projection tensors: build its camera input too
+  const camera = options.camera ?? cameraModuleOf(c.weights);
   const { g, skipped } = defineUnetGraph(
     config,
     c.weights,
     precision,
-    { literalCrossAttention: options.literalCrossAttention, temporalContextOrder: options.temporalContextOrder, camera: options.camera },
+    { literalCrossAttention: options.literalCrossAttention, temporalContextOrder: options.temporalContextOrder, camera },
     options.weightStorage,
   );
   const info = saveGraph(g, options.outDir, options.fileName ?? 'unet.onnx', {
@@ -118,5 +122,14 @@ export function buildUnetGraph(source: ComponentSource, options: UnetBuildOption
     precision,
     skippedWeights: skipped,
     unexpectedWeights: info.unusedWeights.filter((n) => !skippedSet.has(n)),
+    cameraPoseDim: camera?.poseDim ?? null,
   };
+}
+
+/** MotionCtrl's camera module in a checkpoint: the pose width of its cc_projection weights [C, C + P], if any. */
+function cameraModuleOf(weights: WeightSource): { poseDim: number } | undefined {
+  const name = weights.names().find((n) => n.endsWith('.cc_projection.weight'));
+  const found = name === undefined ? undefined : weights.lookup(name);
+  if (found?.kind !== 'found' || found.info.shape.length !== 2) return undefined;
+  return { poseDim: found.info.shape[1] - found.info.shape[0] };
 }

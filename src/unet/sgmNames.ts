@@ -18,7 +18,7 @@ interface BlockMapping {
   kind: 'resnet' | 'transformer' | 'plain';
 }
 
-/** The module-level correspondence for a config (sgm numbers blocks sequentially: resnets, transformers, resamplers). */
+/** The module-level correspondence for a config (sgm numbers blocks in order: resnets, transformers, resamplers). */
 export function sgmBlockMappings(config: UnetConfig): BlockMapping[] {
   const m: BlockMapping[] = [
     { diffusers: 'time_embedding.linear_1', sgm: 'time_embed.0', kind: 'plain' },
@@ -33,9 +33,11 @@ export function sgmBlockMappings(config: UnetConfig): BlockMapping[] {
   for (const b of planDownBlocks(config)) {
     for (let j = 0; j < b.numLayers; j++, k++) {
       m.push({ diffusers: `${b.name}.resnets.${j}`, sgm: `input_blocks.${k}.0`, kind: 'resnet' });
-      if (b.hasCrossAttention) m.push({ diffusers: `${b.name}.attentions.${j}`, sgm: `input_blocks.${k}.1`, kind: 'transformer' });
+      if (b.hasCrossAttention)
+        m.push({ diffusers: `${b.name}.attentions.${j}`, sgm: `input_blocks.${k}.1`, kind: 'transformer' });
     }
-    if (b.resample) m.push({ diffusers: `${b.name}.downsamplers.0.conv`, sgm: `input_blocks.${k++}.0.op`, kind: 'plain' });
+    if (b.resample)
+      m.push({ diffusers: `${b.name}.downsamplers.0.conv`, sgm: `input_blocks.${k++}.0.op`, kind: 'plain' });
   }
   const mid = planMidBlock(config);
   m.push({ diffusers: `${mid.name}.resnets.0`, sgm: 'middle_block.0', kind: 'resnet' });
@@ -45,9 +47,14 @@ export function sgmBlockMappings(config: UnetConfig): BlockMapping[] {
   for (const b of planUpBlocks(config)) {
     for (let j = 0; j < b.numLayers; j++, k++) {
       m.push({ diffusers: `${b.name}.resnets.${j}`, sgm: `output_blocks.${k}.0`, kind: 'resnet' });
-      if (b.hasCrossAttention) m.push({ diffusers: `${b.name}.attentions.${j}`, sgm: `output_blocks.${k}.1`, kind: 'transformer' });
+      if (b.hasCrossAttention)
+        m.push({ diffusers: `${b.name}.attentions.${j}`, sgm: `output_blocks.${k}.1`, kind: 'transformer' });
       if (b.resample && j === b.numLayers - 1) {
-        m.push({ diffusers: `${b.name}.upsamplers.0.conv`, sgm: `output_blocks.${k}.${b.hasCrossAttention ? 2 : 1}.conv`, kind: 'plain' });
+        m.push({
+          diffusers: `${b.name}.upsamplers.0.conv`,
+          sgm: `output_blocks.${k}.${b.hasCrossAttention ? 2 : 1}.conv`,
+          kind: 'plain',
+        });
       }
     }
   }
@@ -57,8 +64,12 @@ export function sgmBlockMappings(config: UnetConfig): BlockMapping[] {
 /** Inside a SpatioTemporalResBlock: diffusers' spatial/temporal res blocks are sgm's ResBlock and its `time_stack`. */
 function resnetInner(rest: string): string | undefined {
   const layer: Record<string, string> = {
-    norm1: 'in_layers.0', conv1: 'in_layers.2', time_emb_proj: 'emb_layers.1',
-    norm2: 'out_layers.0', conv2: 'out_layers.3', conv_shortcut: 'skip_connection',
+    norm1: 'in_layers.0',
+    conv1: 'in_layers.2',
+    time_emb_proj: 'emb_layers.1',
+    norm2: 'out_layers.0',
+    conv2: 'out_layers.3',
+    conv_shortcut: 'skip_connection',
   };
   if (rest === 'time_mixer.mix_factor') return rest;
   const r = /^(spatial_res_block|temporal_res_block)\.([a-z_0-9]+)\.(weight|bias)$/.exec(rest);
@@ -95,9 +106,16 @@ export function diffusersToSgm(config: UnetConfig): (name: string) => string | u
  * looked up by diffusers name. `names()` lists the checkpoint's UNet tensors under their diffusers names (or
  * `sgm:<name>` when unmapped), so the builder's "unexpected weights" check works as for diffusers checkpoints.
  *
- * @example buildUnetGraph({ config, weights: sgmUnetWeights(openTorchCheckpoint(p), parseUnetConfig(config), allNames) }, o)
+ * @example
+ *   const weights = sgmUnetWeights(openTorchCheckpoint(p), parseUnetConfig(config), allNames);
+ *   buildUnetGraph({ config, weights }, o);
  */
-export function sgmUnetWeights(ckpt: SafetensorsCheckpoint, config: UnetConfig, diffusersNames: string[], prefix = SGM_UNET_PREFIX): WeightSource {
+export function sgmUnetWeights(
+  ckpt: SafetensorsCheckpoint,
+  config: UnetConfig,
+  diffusersNames: string[],
+  prefix = SGM_UNET_PREFIX,
+): WeightSource {
   const toSgm = diffusersToSgm(config);
   const reverse = new Map<string, string>();
   for (const n of diffusersNames) {

@@ -7,15 +7,16 @@
  * image_only_indicator is all zeros, which the "learned" AlphaBlender ignores anyway. The caller has
  * already divided the latents by scaling_factor (docs/pipeline.md §8.4).
  */
-import { type BuildInfo, saveGraph } from '../onnx/save.js';
-import { GraphBuilder, type Value } from '../onnx/graph.js';
-import { attentionOpsets, defaultAttention, resolveComponent, unusedUnder, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
+import type { BuildInfo } from '../onnx/save.js';
+import type { GraphBuilder, Value } from '../onnx/graph.js';
+import type { AttentionChoice, ComponentSource, GraphBuildOptions } from '../onnx/build.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import type { WeightRequest } from '../onnx/weights.js';
 import { conv2d, conv3dTemporal, groupNorm, shapeOf, silu } from '../onnx/layers/basic.js';
 import { fromVideo, spatioTemporalResBlock, toVideo, upsample2D } from '../onnx/layers/resnet.js';
 import { spatialSelfAttention } from '../onnx/layers/attention.js';
 import { parseVaeConfig, type VaeConfig } from './config.js';
+import { buildVaePart } from './build.js';
 
 /** Every decoder resnet: spatial eps 1e-6, temporal eps 1e-5, "learned" mix with switched roles. */
 function decoderResBlock(g: GraphBuilder, x: Value, prefix: string, inChannels: number, outChannels: number, frames: Value, groups: number): Value {
@@ -74,20 +75,7 @@ export function defineVaeDecoder(g: GraphBuilder, cfg: VaeConfig, attention: Att
  * Throws CheckpointError listing every missing or mis-shaped tensor.
  */
 export function buildVaeDecoderGraph(source: ComponentSource, options: GraphBuildOptions): BuildInfo {
-  const c = resolveComponent(source, 'vae', options.variant);
-  const cfg = parseVaeConfig(c.config, c.configPath);
-  const attention = options.attention ?? defaultAttention(options.target ?? 'cpu');
-  const g = new GraphBuilder({
-    name: 'vae_decoder',
-    dtype: options.dtype ?? 'float32',
-    weights: c.weights,
-    weightStorage: options.weightStorage,
-    target: options.target,
-    opsets: attentionOpsets(attention),
-  });
-  defineVaeDecoder(g, cfg, attention);
-  const info = saveGraph(g, options.outDir, options.fileName ?? 'vae_decoder.onnx', { docString: `svd-runtime temporal VAE decoder (target ${options.target ?? 'cpu'})` });
-  return { ...info, unusedWeights: unusedUnder(info.unusedWeights, ['decoder.']) };
+  return buildVaePart({ name: 'vae_decoder', docString: 'svd-runtime temporal VAE decoder', prefixes: ['decoder.'], define: defineVaeDecoder }, source, options);
 }
 
 /** Every tensor the decoder graph of this config reads (name and shape). */

@@ -4,15 +4,16 @@
  *
  *   sample [B, 3, H, W] → latent_mean [B, L, H/s, W/s]      (s = 2^(levels−1))
  */
-import { type BuildInfo, saveGraph } from '../onnx/save.js';
-import { GraphBuilder } from '../onnx/graph.js';
-import { attentionOpsets, defaultAttention, resolveComponent, unusedUnder, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
+import type { BuildInfo } from '../onnx/save.js';
+import type { GraphBuilder } from '../onnx/graph.js';
+import type { AttentionChoice, ComponentSource, GraphBuildOptions } from '../onnx/build.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import type { WeightRequest } from '../onnx/weights.js';
 import { conv2d, groupNorm, silu } from '../onnx/layers/basic.js';
 import { downsample2D, resnetBlock2D } from '../onnx/layers/resnet.js';
 import { spatialSelfAttention } from '../onnx/layers/attention.js';
 import { parseVaeConfig, type VaeConfig } from './config.js';
+import { buildVaePart } from './build.js';
 
 /** diffusers' Encoder uses eps 1e-6 for every resnet, the mid attention and the output norm. */
 const EPS = 1e-6;
@@ -59,20 +60,7 @@ export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig, attention: Att
  * Throws CheckpointError listing every missing or mis-shaped tensor.
  */
 export function buildVaeEncoderGraph(source: ComponentSource, options: GraphBuildOptions): BuildInfo {
-  const c = resolveComponent(source, 'vae', options.variant);
-  const cfg = parseVaeConfig(c.config, c.configPath);
-  const attention = options.attention ?? defaultAttention(options.target ?? 'cpu');
-  const g = new GraphBuilder({
-    name: 'vae_encoder',
-    dtype: options.dtype ?? 'float32',
-    weights: c.weights,
-    weightStorage: options.weightStorage,
-    target: options.target,
-    opsets: attentionOpsets(attention),
-  });
-  defineVaeEncoder(g, cfg, attention);
-  const info = saveGraph(g, options.outDir, options.fileName ?? 'vae_encoder.onnx', { docString: `svd-runtime VAE encoder (target ${options.target ?? 'cpu'})` });
-  return { ...info, unusedWeights: unusedUnder(info.unusedWeights, ['encoder.', 'quant_conv.']) };
+  return buildVaePart({ name: 'vae_encoder', docString: 'svd-runtime VAE encoder', prefixes: ['encoder.', 'quant_conv.'], define: defineVaeEncoder }, source, options);
 }
 
 /** Every tensor the encoder graph of this config reads (name and shape). */

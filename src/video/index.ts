@@ -5,7 +5,7 @@
  *   await writeVideo(frames, { width: W, height: H, fps: 7, format: 'mp4', output: 'out.mp4' });
  */
 export { framesToUint8 } from './frames.js';
-export { writeVideo, pngFrameName, type VideoFormat, type WriteVideoOptions } from './write.js';
+export { writeVideo, pngFrameName, type WriteVideoOptions } from './write.js';
 export { probeVideo, type VideoInfo } from './probe.js';
 export { findFfmpeg, findFfprobe } from './ffmpeg.js';
 export { defaultOutputPath } from './output.js';

@@ -13,22 +13,22 @@ import sharp from 'sharp';
 import { AbortError, FfmpegError, InvalidRequestError, throwIfAborted } from '../errors.js';
 import { partialPathFor, sweepStalePartials } from '../io/partial.js';
 import { findFfmpeg } from './ffmpeg.js';
+import type { OutputFormat } from '../request/types.js';
 
-export type VideoFormat = 'mp4' | 'webm' | 'gif' | 'png';
 
 export interface WriteVideoOptions {
   width: number;
   height: number;
   /** Playback frame rate. */
   fps: number;
-  format: VideoFormat;
+  format: OutputFormat;
   /** Target file (mp4/webm/gif) or directory (png frames). Parent directories are created. */
   output: string;
   signal?: AbortSignal;
 }
 
 /** Codec arguments per container (docs/runtime.md §5). Every format plays at the requested fps. */
-const CODEC_ARGS: Record<Exclude<VideoFormat, 'png'>, string[]> = {
+const CODEC_ARGS: Record<Exclude<OutputFormat, 'png'>, string[]> = {
   mp4: ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-crf', '18', '-preset', 'medium', '-movflags', '+faststart', '-f', 'mp4'],
   webm: ['-c:v', 'libvpx-vp9', '-pix_fmt', 'yuv420p', '-crf', '32', '-b:v', '0', '-row-mt', '1', '-deadline', 'good', '-cpu-used', '4', '-f', 'webm'],
   gif: ['-filter_complex', '[0:v]split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=sierra2_4a', '-loop', '0', '-f', 'gif'],
@@ -103,7 +103,7 @@ async function encode(
   ffmpeg: string,
   frames: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   tmpFile: string,
-  o: { width: number; height: number; fps: number; format: Exclude<VideoFormat, 'png'>; signal?: AbortSignal },
+  o: { width: number; height: number; fps: number; format: Exclude<OutputFormat, 'png'>; signal?: AbortSignal },
 ): Promise<void> {
   const args = [
     '-hide_banner', '-loglevel', 'error', '-y',

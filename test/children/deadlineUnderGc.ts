@@ -34,11 +34,25 @@ const port = (server.address() as AddressInfo).port;
 // The CLI and the server always pass a signal of their own (Ctrl-C, a client hanging up): the deadline is
 // then joined with it, which is where Node 20 lost the timer.
 const caller = new AbortController();
-const outcome = async (work: Promise<unknown>) => work.then(() => 'completed', (err: Error & { code?: string }) => `${err.name}:${err.code ?? ''}:${err.message}`);
-const provider = await outcome(createVoltageBackend({
-  apiKey: 'k-0123456789', baseUrl: `http://127.0.0.1:${port}/v1`, deadlineMs: 1500, maxDownloadBytes: 2 ** 40,
-}).generate({ image: 'https://example.com/a.png', output: join(tmpdir(), `svd-gc-${process.pid}.mp4`) }, { signal: caller.signal }));
-const image = await outcome(readImageBytes(`http://127.0.0.1:${port}/endless.png`, { timeoutMs: 1500, maxBytes: 2 ** 40, signal: caller.signal }));
+const outcome = async (work: Promise<unknown>) =>
+  work.then(
+    () => 'completed',
+    (err: Error & { code?: string }) => `${err.name}:${err.code ?? ''}:${err.message}`,
+  );
+const provider = await outcome(
+  createVoltageBackend({
+    apiKey: 'k-0123456789',
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    deadlineMs: 1500,
+    maxDownloadBytes: 2 ** 40,
+  }).generate(
+    { image: 'https://example.com/a.png', output: join(tmpdir(), `svd-gc-${process.pid}.mp4`) },
+    { signal: caller.signal },
+  ),
+);
+const image = await outcome(
+  readImageBytes(`http://127.0.0.1:${port}/endless.png`, { timeoutMs: 1500, maxBytes: 2 ** 40, signal: caller.signal }),
+);
 clearInterval(collector);
 server.closeAllConnections();
 server.close();

@@ -29,22 +29,115 @@ export interface Endpoint {
 }
 
 export const ENDPOINTS: Endpoint[] = [
-  { dialect: 'web', path: '/api/jobs', image: 'image', forms: true,
-    fields: ['width', 'height', 'resize', 'frames', 'steps', 'fps', 'motionBucketId', 'condAug', 'seed', 'minGuidance', 'maxGuidance', 'decodeChunkSize'] },
-  { dialect: 'segmind', path: '/v1/svd', image: 'image', forms: false,
-    fields: ['base64', 'cond_aug', 'fps', 'frames', 'motion', 'resize_method', 'seed'] },
-  { dialect: 'segmind', path: '/v1/motionctrl-svd', image: 'input_image', forms: false,
-    fields: ['motion', 'motion_bucket_id', 'fps', 'cond_aug', 'seed', 'decoding_t', 'maintain_aspect_ratio', 'motion_speed', 'base64'] },
-  { dialect: 'fal', path: '/fal-ai/svd', image: 'image_url', forms: false,
-    fields: ['motion_bucket_id', 'cond_aug', 'fps', 'seed', 'steps', 'mask_image_url', 'control_maps_data_url'] },
-  { dialect: 'fal', path: '/fal-ai/fast-svd-lcm', image: 'image_url', forms: false, fields: ['motion_bucket_id', 'cond_aug', 'fps', 'seed', 'steps'] },
-  { dialect: 'fal', path: '/run/fal-ai/stable-video', image: 'image_url', forms: false, fields: ['motion_bucket_id', 'cond_aug', 'fps', 'seed'] },
-  { dialect: 'openai', path: '/v1/videos', image: 'input_reference', forms: true,
-    fields: ['prompt', 'model', 'seconds', 'size', 'num_frames', 'fps', 'motion_bucket_id', 'cond_aug', 'seed', 'num_inference_steps',
-      'min_guidance_scale', 'max_guidance_scale', 'decode_chunk_size'] },
-  { dialect: 'voltage', path: '/v1/video/generations', image: 'image', forms: false,
-    fields: ['model', 'prompt', 'image_url', 'width', 'height', 'response_format', 'num_frames', 'fps', 'motion_bucket_id', 'cond_aug', 'seed',
-      'num_inference_steps', 'min_guidance_scale', 'max_guidance_scale', 'decode_chunk_size'] },
+  {
+    dialect: 'web',
+    path: '/api/jobs',
+    image: 'image',
+    forms: true,
+    fields: [
+      'width',
+      'height',
+      'resize',
+      'frames',
+      'steps',
+      'fps',
+      'motionBucketId',
+      'condAug',
+      'seed',
+      'minGuidance',
+      'maxGuidance',
+      'decodeChunkSize',
+    ],
+  },
+  {
+    dialect: 'segmind',
+    path: '/v1/svd',
+    image: 'image',
+    forms: false,
+    fields: ['base64', 'cond_aug', 'fps', 'frames', 'motion', 'resize_method', 'seed'],
+  },
+  {
+    dialect: 'segmind',
+    path: '/v1/motionctrl-svd',
+    image: 'input_image',
+    forms: false,
+    fields: [
+      'motion',
+      'motion_bucket_id',
+      'fps',
+      'cond_aug',
+      'seed',
+      'decoding_t',
+      'maintain_aspect_ratio',
+      'motion_speed',
+      'base64',
+    ],
+  },
+  {
+    dialect: 'fal',
+    path: '/fal-ai/svd',
+    image: 'image_url',
+    forms: false,
+    fields: ['motion_bucket_id', 'cond_aug', 'fps', 'seed', 'steps', 'mask_image_url', 'control_maps_data_url'],
+  },
+  {
+    dialect: 'fal',
+    path: '/fal-ai/fast-svd-lcm',
+    image: 'image_url',
+    forms: false,
+    fields: ['motion_bucket_id', 'cond_aug', 'fps', 'seed', 'steps'],
+  },
+  {
+    dialect: 'fal',
+    path: '/run/fal-ai/stable-video',
+    image: 'image_url',
+    forms: false,
+    fields: ['motion_bucket_id', 'cond_aug', 'fps', 'seed'],
+  },
+  {
+    dialect: 'openai',
+    path: '/v1/videos',
+    image: 'input_reference',
+    forms: true,
+    fields: [
+      'prompt',
+      'model',
+      'seconds',
+      'size',
+      'num_frames',
+      'fps',
+      'motion_bucket_id',
+      'cond_aug',
+      'seed',
+      'num_inference_steps',
+      'min_guidance_scale',
+      'max_guidance_scale',
+      'decode_chunk_size',
+    ],
+  },
+  {
+    dialect: 'voltage',
+    path: '/v1/video/generations',
+    image: 'image',
+    forms: false,
+    fields: [
+      'model',
+      'prompt',
+      'image_url',
+      'width',
+      'height',
+      'response_format',
+      'num_frames',
+      'fps',
+      'motion_bucket_id',
+      'cond_aug',
+      'seed',
+      'num_inference_steps',
+      'min_guidance_scale',
+      'max_guidance_scale',
+      'decode_chunk_size',
+    ],
+  },
 ];
 
 export interface FuzzRequest {
@@ -61,19 +154,100 @@ const PNG = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'reference'
 const PNG_B64 = PNG.toString('base64');
 
 const WEIRD_STRINGS = [
-  '', ' ', '\u0000', '\r\n', 'a\r\nx-injected: 1', 'näme€', '💥'.repeat(40), '\ud800', 'x'.repeat(5000), '%00', '../../etc/passwd',
-  '/etc/passwd', 'file:///etc/passwd', 'http://127.0.0.1:1/a.png', 'http://10.0.0.1/a.png', 'http://[::1]/x.png', 'ftp://x/y.png',
-  'data:', 'data:image/png;base64,', 'data:image/png;base64,!!!!', 'data:image/png,%zz', 'NaN', 'Infinity', '-Infinity', '1e400', '-0',
-  '0x10', ' 14 ', '14.0000001', 'true', 'null', '[object Object]', '__proto__', 'constructor', 'svd-xt', '\t\v\f',
+  '',
+  ' ',
+  '\u0000',
+  '\r\n',
+  'a\r\nx-injected: 1',
+  'näme€',
+  '💥'.repeat(40),
+  '\ud800',
+  'x'.repeat(5000),
+  '%00',
+  '../../etc/passwd',
+  '/etc/passwd',
+  'file:///etc/passwd',
+  'http://127.0.0.1:1/a.png',
+  'http://10.0.0.1/a.png',
+  'http://[::1]/x.png',
+  'ftp://x/y.png',
+  'data:',
+  'data:image/png;base64,',
+  'data:image/png;base64,!!!!',
+  'data:image/png,%zz',
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '1e400',
+  '-0',
+  '0x10',
+  ' 14 ',
+  '14.0000001',
+  'true',
+  'null',
+  '[object Object]',
+  '__proto__',
+  'constructor',
+  'svd-xt',
+  '\t\v\f',
 ];
-const WEIRD_NUMBERS = [0, -0, -1, 1, 1.5, 13, 14, 25, 64, 127, 255, 256, 2 ** 31, 2 ** 32, 2 ** 53 + 1, 1e308, -1e308, 5e-324, 999_999_999_999_999, 1e21];
-const KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', 'model', 'output', 'device', 'format',
-  'a\r\nb', 'näme€', '💥', '\u0000', '', ' ', 'x'.repeat(300), '[x]', 'a[b]', 'a[b][c]', 'a]', 'input_reference[image_url]'];
+const WEIRD_NUMBERS = [
+  0,
+  -0,
+  -1,
+  1,
+  1.5,
+  13,
+  14,
+  25,
+  64,
+  127,
+  255,
+  256,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53 + 1,
+  1e308,
+  -1e308,
+  5e-324,
+  999_999_999_999_999,
+  1e21,
+];
+const KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'model',
+  'output',
+  'device',
+  'format',
+  'a\r\nb',
+  'näme€',
+  '💥',
+  '\u0000',
+  '',
+  ' ',
+  'x'.repeat(300),
+  '[x]',
+  'a[b]',
+  'a[b][c]',
+  'a]',
+  'input_reference[image_url]',
+];
 
 /** Percent-encoding that also survives lone surrogates (sent as U+FFFD, as a browser would). */
 function formEncode(s: string): string {
-  return encodeURIComponent(s.replace(/[\ud800-\udfff]/g, (c, i: number, all: string) =>
-    (c >= '\ud800' && c <= '\udbff' && /[\udc00-\udfff]/.test(all[i + 1] ?? '')) || (c >= '\udc00' && /[\ud800-\udbff]/.test(all[i - 1] ?? '')) ? c : '\ufffd'));
+  return encodeURIComponent(
+    s.replace(/[\ud800-\udfff]/g, (c, i: number, all: string) =>
+      (c >= '\ud800' && c <= '\udbff' && /[\udc00-\udfff]/.test(all[i + 1] ?? '')) ||
+      (c >= '\udc00' && /[\ud800-\udbff]/.test(all[i - 1] ?? ''))
+        ? c
+        : '\ufffd',
+    ),
+  );
 }
 
 export class RequestFuzzer {
@@ -103,15 +277,26 @@ export class RequestFuzzer {
   /** A JSON value as text: mostly wrong for whatever field it lands in. */
   private valueText(): string {
     switch (this.int(9)) {
-      case 0: return JSON.stringify(this.pick(WEIRD_NUMBERS));
-      case 1: return JSON.stringify(this.pick(WEIRD_STRINGS));
-      case 2: return this.deepText(this.pick([2, 20, 100, 1000, 6000, 10_000]));
-      case 3: return this.pick(['true', 'false', 'null', '[]', '{}', '[1,2,3]', '{"image_url":1}', '""']);
-      case 4: return JSON.stringify(String(this.pick(WEIRD_NUMBERS)));
-      case 5: return `{${this.keyText()}:${JSON.stringify(this.pick(WEIRD_STRINGS))}}`;
-      case 6: return JSON.stringify(Array.from({ length: this.int(2000) }, (_, i) => i));
-      case 7: return JSON.stringify(this.pick(['Pan Up', 'CW', 'maintain_aspect_ratio', 'crop_to_16_9', 'url', 'b64_json', '1024x576', '64x64']));
-      default: return JSON.stringify(this.pick([14, 25, 7, 6, 127, 0.02, 1, 2, 512, 576, 1024, 42]));
+      case 0:
+        return JSON.stringify(this.pick(WEIRD_NUMBERS));
+      case 1:
+        return JSON.stringify(this.pick(WEIRD_STRINGS));
+      case 2:
+        return this.deepText(this.pick([2, 20, 100, 1000, 6000, 10_000]));
+      case 3:
+        return this.pick(['true', 'false', 'null', '[]', '{}', '[1,2,3]', '{"image_url":1}', '""']);
+      case 4:
+        return JSON.stringify(String(this.pick(WEIRD_NUMBERS)));
+      case 5:
+        return `{${this.keyText()}:${JSON.stringify(this.pick(WEIRD_STRINGS))}}`;
+      case 6:
+        return JSON.stringify(Array.from({ length: this.int(2000) }, (_, i) => i));
+      case 7:
+        return JSON.stringify(
+          this.pick(['Pan Up', 'CW', 'maintain_aspect_ratio', 'crop_to_16_9', 'url', 'b64_json', '1024x576', '64x64']),
+        );
+      default:
+        return JSON.stringify(this.pick([14, 25, 7, 6, 127, 0.02, 1, 2, 512, 576, 1024, 42]));
     }
   }
 
@@ -126,7 +311,9 @@ export class RequestFuzzer {
       JSON.stringify(PNG_B64.slice(0, this.int(PNG_B64.length))),
       JSON.stringify(`data:image/png;base64,${PNG.subarray(0, this.int(PNG.length)).toString('base64')}`),
       JSON.stringify(Buffer.from('GIF89a not really').toString('base64')),
-      e.image === 'input_reference' ? `{"image_url":${JSON.stringify(`data:image/png;base64,${PNG_B64}`)}}` : JSON.stringify(this.pick(WEIRD_STRINGS)),
+      e.image === 'input_reference'
+        ? `{"image_url":${JSON.stringify(`data:image/png;base64,${PNG_B64}`)}}`
+        : JSON.stringify(this.pick(WEIRD_STRINGS)),
       this.valueText(),
     ]);
   }
@@ -159,13 +346,19 @@ export class RequestFuzzer {
     const part = (name: string, value: Buffer | string, file?: boolean) => {
       sent.push(name, name.replace(/\[.*$/, ''));
       const disp = `form-data; name="${name.replace(/"/g, '%22')}"${file ? '; filename="x.png"' : ''}`;
-      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disp}\r\n${file ? 'Content-Type: image/png\r\n' : ''}\r\n`));
+      chunks.push(
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: ${disp}\r\n${file ? 'Content-Type: image/png\r\n' : ''}\r\n`,
+        ),
+      );
       chunks.push(Buffer.isBuffer(value) ? value : Buffer.from(value));
       chunks.push(Buffer.from('\r\n'));
     };
     if (this.chance(0.8)) part(e.image, this.chance(0.7) ? PNG : PNG.subarray(0, this.int(PNG.length)), true);
     for (let i = this.int(4); i > 0; i--) {
-      const name = this.chance(0.7) ? this.pick(e.fields) : this.pick([...KEYS, '__proto__[model]', 'constructor[x]', 'a[__proto__]', 'seed[prototype]']);
+      const name = this.chance(0.7)
+        ? this.pick(e.fields)
+        : this.pick([...KEYS, '__proto__[model]', 'constructor[x]', 'a[__proto__]', 'seed[prototype]']);
       part(name, this.chance(0.2) ? PNG : this.pick(WEIRD_STRINGS), this.chance(0.2));
     }
     chunks.push(Buffer.from(`--${boundary}--\r\n`));
@@ -196,22 +389,67 @@ export class RequestFuzzer {
     if (endpoint.forms && roll === 5) {
       const name = this.pick([...endpoint.fields, ...KEYS, '__proto__[model]']);
       const body = `${formEncode(name)}=${formEncode(this.pick(WEIRD_STRINGS))}&${endpoint.image}=${formEncode(PNG_B64)}`;
-      return { endpoint, contentType: 'application/x-www-form-urlencoded', body: Buffer.from(body), sent: [name, name.replace(/\[.*$/, ''), endpoint.image], kind: 'urlencoded' };
+      return {
+        endpoint,
+        contentType: 'application/x-www-form-urlencoded',
+        body: Buffer.from(body),
+        sent: [name, name.replace(/\[.*$/, ''), endpoint.image],
+        kind: 'urlencoded',
+      };
     }
     const { text, sent } = this.jsonObject(endpoint);
-    const contentType = this.pick(['application/json', 'application/json', 'application/json; charset=utf-8', 'text/plain', undefined, 'application/xml']);
-    if (roll === 6) return { endpoint, contentType, body: Buffer.from(text.slice(0, this.int(text.length))), sent, kind: 'json truncated' };
+    const contentType = this.pick([
+      'application/json',
+      'application/json',
+      'application/json; charset=utf-8',
+      'text/plain',
+      undefined,
+      'application/xml',
+    ]);
+    if (roll === 6)
+      return {
+        endpoint,
+        contentType,
+        body: Buffer.from(text.slice(0, this.int(text.length))),
+        sent,
+        kind: 'json truncated',
+      };
     if (roll === 7) {
-      const other = this.pick(['[]', '1', '"x"', 'null', 'true', '', '{', '{"a":1,}', '\u0000', '{"a":NaN}', '{"a":Infinity}', `[${this.valueText()}]`]);
+      const other = this.pick([
+        '[]',
+        '1',
+        '"x"',
+        'null',
+        'true',
+        '',
+        '{',
+        '{"a":1,}',
+        '\u0000',
+        '{"a":NaN}',
+        '{"a":Infinity}',
+        `[${this.valueText()}]`,
+      ]);
       return { endpoint, contentType, body: Buffer.from(other), sent: [], kind: 'json not an object' };
     }
     if (roll === 8) {
       const deep = this.deepText(this.pick([6000, 10_000, 20_000]));
-      return { endpoint, contentType, body: Buffer.from(`{${JSON.stringify(endpoint.image)}:${JSON.stringify(PNG_B64)},"seed":${deep}}`), sent: [endpoint.image, 'seed'], kind: 'json deep' };
+      return {
+        endpoint,
+        contentType,
+        body: Buffer.from(`{${JSON.stringify(endpoint.image)}:${JSON.stringify(PNG_B64)},"seed":${deep}}`),
+        sent: [endpoint.image, 'seed'],
+        kind: 'json deep',
+      };
     }
     if (roll === 9) {
       const body = `{${JSON.stringify(endpoint.image)}:${JSON.stringify(PNG_B64)},"__proto__":{"model":"no-such-dir","steps":1}}`;
-      return { endpoint, contentType, body: Buffer.from(body), sent: [endpoint.image, '__proto__'], kind: 'json __proto__' };
+      return {
+        endpoint,
+        contentType,
+        body: Buffer.from(body),
+        sent: [endpoint.image, '__proto__'],
+        kind: 'json __proto__',
+      };
     }
     return { endpoint, contentType, body: Buffer.from(text), sent, kind: 'json object' };
   }

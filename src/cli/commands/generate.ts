@@ -6,6 +6,7 @@ import type { BackendResult } from '../../request/types.js';
 import { InvalidRequestError } from '../../errors.js';
 import { modelPath } from '../../hub/index.js';
 import { npyDumper, readNoiseDir } from '../../pipeline/debug.js';
+import { parseMemorySize } from '../../pipeline/admission.js';
 import { generateVideo } from '../../pipeline/local.js';
 import type { GenerateResult } from '../../pipeline/pipeline.js';
 import { parseRequest, type GenerationRequestInput } from '../../request/schema.js';
@@ -24,6 +25,8 @@ export function registerGenerate(program: Command): void {
     .option('--noise <dir>', 'debugging (local): read init_noise.npy and aug_noise.npy from DIR instead of drawing noise')
     .option('--dump <dir>', 'debugging (local): write every intermediate as .npy into DIR')
     .option('--json', 'print the result as JSON on stdout')
+    .option('--force', 'run even when the memory estimate says the request will not fit in the memory available')
+    .option('--max-memory <size>', 'RAM the run may use, e.g. 8G or 512M (default: what the machine has available now)')
     .action(async (image: string, opts: Record<string, any>) => {
       const controller = new AbortController();
       const onSignal = () => controller.abort();
@@ -49,6 +52,8 @@ export function registerGenerate(program: Command): void {
           onProgress: opts.json ? undefined : createProgressReporter(),
           noise: opts.noise ? readNoiseDir(resolve(opts.noise)) : undefined,
           dump: opts.dump ? npyDumper(resolve(opts.dump)) : undefined,
+          force: Boolean(opts.force),
+          ...(opts.maxMemory !== undefined ? { maxMemoryBytes: parseMemorySize(opts.maxMemory, '--max-memory') } : {}),
           keepFrames: false, // the video file has them; chained clips then hold one clip's frames at a time
         });
         printLocal(result, Boolean(opts.json));

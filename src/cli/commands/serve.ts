@@ -3,6 +3,7 @@
  * Runs until SIGINT/SIGTERM, then stops accepting, ends the running job cleanly and exits; a second signal
  * exits at once.
  */
+import { parseMemorySize } from '../../pipeline/admission.js';
 import type { Command } from 'commander';
 import { InvalidRequestError } from '../../errors.js';
 import { startServer } from '../../server/index.js';
@@ -13,7 +14,7 @@ import { redactQueueUrl } from '../../server/queue/connection.js';
 const BACKENDS = ['local', 'segmind', 'fal', 'openai', 'voltage'] as const;
 
 const FLAG_OF: Record<string, string> = {
-  host: '--host', port: '--port', queueSize: '--queue-size', resultTtlSeconds: '--result-ttl', maxBodyBytes: '--max-body-bytes',
+  host: '--host', port: '--port', queueSize: '--queue-size', resultTtlSeconds: '--result-ttl', maxBodyBytes: '--max-body-bytes', maxMemory: '--max-memory',
   maxImageBytes: '--max-image-bytes', maxImagePixels: '--max-image-pixels',
   'defaults.steps': '--steps', publicUrl: '--public-url', backend: '--backend', queueUrl: '--queue',
 };
@@ -36,6 +37,7 @@ export function registerServe(program: Command): void {
     .option('--max-image-bytes <n>', 'largest input image, inline or downloaded', String(20 * 1024 * 1024))
     .option('--max-image-pixels <n>', 'largest input image in pixels (width × height, read before decoding)', String(4096 * 4096))
     .option('--max-body-bytes <n>', 'largest request body (413 beyond)', String(32 * 1024 * 1024))
+    .option('--max-memory <size>', 'memory a job may use (e.g. 16G); bigger requests get 422 naming the fields (default: 75% of RAM)')
     .option('--public-url <url>', 'base of the links handed out, when clients reach the server through a proxy')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const backend = String(opts.backend);
@@ -58,6 +60,7 @@ export function registerServe(program: Command): void {
         maxBodyBytes: num(opts.maxBodyBytes),
         maxImageBytes: num(opts.maxImageBytes),
         maxImagePixels: num(opts.maxImagePixels),
+        ...(opts.maxMemory === undefined ? {} : { maxMemory: parseMemorySize(String(opts.maxMemory), '--max-memory') }),
         defaults: opts.steps === undefined ? {} : { steps: num(opts.steps) },
         publicUrl: opts.publicUrl as string | undefined,
         log: (line) => process.stderr.write(`${line}\n`),
