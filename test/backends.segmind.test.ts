@@ -230,21 +230,19 @@ describe('segmind errors, retries, deadline, downloads', () => {
       (_req, res) => sendBytes(res, FAKE_MP4),
     ));
     const logs: string[] = [];
-    const t0 = performance.now();
     const out = join(dir, 'r.mp4');
     await backend({ log: (m) => logs.push(m), retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 1 } }).generate({ image, output: out });
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
     expect(posts('svd')).toHaveLength(2);
     expect(readFileSync(out)).toEqual(FAKE_MP4);
-    expect(logs[0]).toContain('HTTP 429');
+    // the wait it chose is the server's 0.15 s, not its own 1 ms backoff
+    expect(logs[0]).toMatch(/HTTP 429; retry 1\/2 in 150 ms/);
   });
 
   it('429 whose Retry-After is past the deadline fails at once', async () => {
     server.on('POST', '/v1/svd', (_req, res) => sendJson(res, 429, { error: 'slow down' }, { 'retry-after': '3600' }));
-    const t0 = performance.now();
     const err = await rejectionOf(backend({ deadlineMs: 2000 }).generate({ image, output: join(dir, 'x.mp4') }));
     expect(err).toMatchObject({ status: 429, retryable: true, code: 'provider_rate_limited' });
-    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(posts('svd')).toHaveLength(1); // no second try (waiting an hour would time the test out)
   });
 
   it('502 is retried up to the limit; 500 is not retried', async () => {
@@ -261,13 +259,11 @@ describe('segmind errors, retries, deadline, downloads', () => {
 
   it('a slow server hits the deadline', async () => {
     server.on('POST', '/v1/svd', delayed(3000, (_req, res) => sendBytes(res, FAKE_MP4)));
-    const t0 = performance.now();
     const out = join(dir, 'slow.mp4');
     const err = await rejectionOf(backend({ deadlineMs: 150 }).generate({ image, output: out }));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.code).toBe('deadline_exceeded');
     expect(err.message).toContain('150 ms');
-    expect(performance.now() - t0).toBeLessThan(1500);
     expect(existsSync(out)).toBe(false);
   });
 

@@ -97,4 +97,25 @@ describe(`WebGPU parity with diffusers (${RUN}) at the reference's full size`, (
     // the session itself is untouched: the full-limit runner still decodes
     expect((await decoder.run({ latent: f32('vae_decode_chunk0_input') })).dims).toEqual([2, 3, 64, 128]);
   }, 300_000);
+
+  it('fp16 graphs (shader-f16) stay within 2e-2 of diffusers\' fp32 run: CLIP, VAE encoder, decoder chunk', async () => {
+    // measured 2026-12-04 on lavapipe: 1.8e-3, 7.4e-3, 5.2e-3 (fp16 weights and activations, fp32 softmax)
+    if (!adapter.shaderF16) throw new Error(`this adapter has no shader-f16 (${adapter.description}); the fp16 test needs one`);
+    await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: join(dir, 'fp16'), target: 'webgpu', dtype: 'float16' });
+    const half = await openModelSessions(join(dir, 'fp16'), { device: 'webgpu', warn: () => {} });
+    try {
+      const r = half.runners;
+      const input = (runner: typeof r.unet, name: string, refName: string) => runner.tensor(name, ref(refName, RUN).data, ref(refName, RUN).shape);
+      expect(r.imageEncoder.inputType('pixel_values')).toBe('float16');
+      const errors = {
+        image_embeds: relErr((await r.imageEncoder.run({ pixel_values: input(r.imageEncoder, 'pixel_values', 'clip_pixel_values') })).data, ref('image_embeds', RUN).data),
+        image_latents: relErr((await r.vaeEncoder.run({ sample: input(r.vaeEncoder, 'sample', 'vae_encoder_input') })).data, ref('image_latents_mode', RUN).data),
+        decode_chunk0: relErr((await r.vaeDecoder.run({ latent: input(r.vaeDecoder, 'latent', 'vae_decode_chunk0_input') })).data, ref('vae_decode_chunk0_output', RUN).data),
+      };
+      console.log('webgpu fp16 vs fp32 reference:', JSON.stringify(errors));
+      for (const [name, err] of Object.entries(errors)) expect(err, name).toBeLessThan(2e-2);
+    } finally {
+      await half.close();
+    }
+  }, 600_000);
 });

@@ -2,7 +2,7 @@
  * The memory a generation needs, estimated before anything is loaded: one function from the request, the
  * model manifest, the provider and the dtype to the peak host (RAM) and device (GPU) bytes, and the largest
  * size / frame count / decode chunk that fits a budget. The coefficients were measured with
- * scripts/bench-memory.ts (bench/RESULTS.md §7, where the estimate is compared with measured peaks).
+ * scripts/bench-memory.ts (bench/RESULTS.md §8, where the estimate is compared with measured peaks).
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,7 +50,7 @@ export interface MemoryEstimate {
 }
 
 // ----------------------------------------------------------------------------------------------- coefficients
-// Measured on onnxruntime-node 1.30 (CPU EP), bench/RESULTS.md §7. Activation peaks are "so many tensors of the
+// Measured on onnxruntime-node 1.30 (CPU EP), bench/RESULTS.md §8. Activation peaks are "so many tensors of the
 // full-resolution level's size" (ORT's planner reuses buffers, so the peak is set by the largest level).
 
 /** Node, onnxruntime and the worker thread before any session. */
@@ -62,7 +62,7 @@ const DECODER_ACTIVATION = 5.4;
 /** VAE encoder activations per (output pixel × channel × element byte): one image. */
 const ENCODER_ACTIVATION = 5.4;
 /**
- * Host bytes the loaded CPU sessions hold per compute weight byte (bench/RESULTS.md §6): float32 graphs over fp16
+ * Host bytes the loaded CPU sessions hold per compute weight byte (bench/RESULTS.md §7): float32 graphs over fp16
  * checkpoints hold the folded float32 copies plus the touched pages of the mapped checkpoint (1.77× measured on the
  * SVD-XT UNet); float16 graphs get float32 copies for the kernels the CPU EP has only in float32 (3.3×).
  */
@@ -89,7 +89,7 @@ export function estimateMemory(facts: ModelMemoryFacts, req: MemoryRequest, prov
   const weights = weightsRaw * (provider === 'cpu' ? CPU_WEIGHT_FACTOR[facts.dtype] : 1);
   // float32 RGB frames out of the decoder, then RGB24 for the encoder
   const frames = (req.totalFrames ?? req.frames) * pixels * 3 * (4 + 1);
-  // each session's memory arena keeps its own peak after the run (measured: the peaks add up, RESULTS.md §7)
+  // each session's memory arena keeps its own peak after the run (measured: the peaks add up, RESULTS.md §8)
   const activations = unet + vaeDecoder + vaeEncoder;
   const parts = { runtime: RUNTIME_BYTES, weights, unet, vaeEncoder, vaeDecoder, frames };
   if (provider === 'cpu') return { hostBytes: RUNTIME_BYTES + weights + activations + frames, deviceBytes: 0, parts };

@@ -2,7 +2,9 @@
  * What building either half of the VAE shares: the component's config and weights, the attention choice of the
  * target, one GraphBuilder, and the weights of the other half left out of "unused".
  */
-import { attentionOpsets, defaultAttention, resolveComponent, unusedUnder, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
+import {
+  attentionOpsets, defaultAttention, resolveComponent, unusedUnder, type AttentionChoice, type ComponentSource, type GraphBuildOptions,
+} from '../onnx/build.js';
 import { GraphBuilder } from '../onnx/graph.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';
 import { parseVaeConfig, type VaeConfig } from './config.js';
@@ -29,6 +31,7 @@ export function buildVaePart(part: VaePart, source: ComponentSource, options: Gr
     opsets: attentionOpsets(attention),
   });
   part.define(g, cfg, attention);
-  const info = saveGraph(g, options.outDir, options.fileName ?? `${part.name}.onnx`, { docString: `${part.docString} (target ${options.target ?? 'cpu'})` });
+  const docString = `${part.docString} (target ${options.target ?? 'cpu'})`;
+  const info = saveGraph(g, options.outDir, options.fileName ?? `${part.name}.onnx`, { docString });
   return { ...info, unusedWeights: unusedUnder(info.unusedWeights, part.prefixes) };
 }

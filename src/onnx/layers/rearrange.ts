@@ -37,7 +37,8 @@ export function parsePattern(pattern: string): { left: string[][]; right: string
   const right = parseSide(sides[1], pattern);
   const l = left.flat();
   const r = right.flat();
-  if (new Set(l).size !== l.length || new Set(r).size !== r.length || l.length !== r.length || l.some((a) => !r.includes(a))) {
+  const distinct = new Set(l).size === l.length && new Set(r).size === r.length;
+  if (!distinct || l.length !== r.length || l.some((a) => !r.includes(a))) {
     throw new Error(`rearrange: "${pattern}" must name the same axes once on each side`);
   }
   return { left, right };
@@ -74,7 +75,8 @@ function shapeTensor(g: GraphBuilder, x: Value, dims: Dim[]): number[] | Value {
       else parts.push([d]);
     } else if ('in' in d) {
       let end = d.in + 1;
-      while (i + 1 < dims.length && typeof dims[i + 1] === 'object' && 'in' in (dims[i + 1] as object) && (dims[i + 1] as { in: number }).in === end) {
+      const next = (k: number) => dims[k] as { in?: number } | number | undefined;
+      while (i + 1 < dims.length && typeof next(i + 1) === 'object' && (next(i + 1) as { in?: number }).in === end) {
         i++;
         end++;
       }
@@ -114,7 +116,8 @@ export function rearrange(g: GraphBuilder, x: Value, pattern: string, sizes: Rec
     const needsMerge = !(permuted.length === right.length && merged?.every((d) => d === 0));
     // a Reshape costs 1, half more when its target needs Shape/Concat nodes (not all literals)
     const cost = (needed: boolean, dims: Dim[] | null) => (needed ? (dims?.every((d) => typeof d === 'number') ? 1 : 1.5) : 0);
-    return { axes, split, permuted, merged, cost: 1 + cost(needsSplit, split) + cost(needsMerge, merged), needsSplit, needsMerge };
+    const total = 1 + cost(needsSplit, split) + cost(needsMerge, merged);
+    return { axes, split, permuted, merged, cost: total, needsSplit, needsMerge };
   }).filter((p) => p.split && p.merged);
   if (!plans.length) throw new Error(`rearrange: "${pattern}" needs more sizes (two unknown in one reshape)`);
   const plan = plans.reduce((best, p) => (p.cost < best.cost ? p : best));
@@ -123,19 +126,24 @@ export function rearrange(g: GraphBuilder, x: Value, pattern: string, sizes: Rec
   return plan.needsMerge ? reshape(g, moved, shapeTensor(g, x, plan.merged!)) : moved;
 }
 
+/** Whether two axes are in one group of a side, or each stands alone there. */
+function sameOrSingles(groups: string[][], a: string, b: string): boolean {
+  const ga = groups.findIndex((gr) => gr.includes(a));
+  const gb = groups.findIndex((gr) => gr.includes(b));
+  return ga === gb || (groups[ga].length === 1 && groups[gb].length === 1);
+}
+
 /** Maximal runs of axes adjacent and in the same order on both sides, never crossing a group on either side. */
 function mergeRuns(left: string[][], right: string[][]): string[][] {
   const l = left.flat();
   const r = right.flat();
-  const groupOf = (groups: string[][], axis: string) => groups.findIndex((gr) => gr.includes(axis));
   const runs: string[][] = [];
   for (const axis of l) {
     const run = runs.at(-1);
     const prev = run?.at(-1);
     const together = prev !== undefined
       && l.indexOf(axis) === l.indexOf(prev) + 1 && r.indexOf(axis) === r.indexOf(prev) + 1
-      && (groupOf(left, axis) === groupOf(left, prev) || left[groupOf(left, prev)].length === 1 && left[groupOf(left, axis)].length === 1)
-      && (groupOf(right, axis) === groupOf(right, prev) || right[groupOf(right, prev)].length === 1 && right[groupOf(right, axis)].length === 1);
+      && sameOrSingles(left, axis, prev) && sameOrSingles(right, axis, prev);
     if (run && together) run.push(axis);
     else runs.push([axis]);
   }
