@@ -31,7 +31,7 @@ export async function localAdmission(o: AdmissionOptions): Promise<(request: Gen
   else load.catch((err) => o.log(`memory admission off until the model resolves: ${err instanceof Error ? err.message : String(err)}`));
   return (request) => {
     if (!known) return;
-    let resolved;
+    let resolved: ReturnType<typeof resolveForModel>;
     try {
       resolved = resolveForModel(request, known.manifest, () => 0, known.memory);
     } catch {
