@@ -124,7 +124,7 @@ async function childMain(provider: string, modelDir: string, sizeArg: string, re
   };
   await timed('unet_step_warmup', async () => (await r.unet.run(unetFeeds)).data);
   if (out.at(-1)?.ok) await timed('unet_step', async () => (await r.unet.run(unetFeeds)).data, repeats);
-  for (const chunk of [F, Math.min(8, F)]) {
+  for (const chunk of new Set([F, Math.min(8, F)])) {
     await timed(`vae_decode_chunk${chunk}`, async () => {
       let all: Float32Array = new Float32Array(0);
       for (let start = 0; start < F; start += chunk) {

@@ -52,11 +52,10 @@ export function checkProviders(facts: ProviderFacts): Check[] {
       checks.push({ id, label, status: 'ok', detail: 'creates a session and runs' });
     } else if (probe.provider === 'cpu') {
       checks.push({ id, label, status: 'fail', detail: `cannot create a session: ${probe.error}`, fix: 'reinstall the dependencies: `npm ci` (onnxruntime-node bundles the CPU runtime)' });
-    } else if (probe.provider === 'webgpu') {
-      continue; // reported with the adapter (checkWebGpu)
     } else if (probe.provider === 'cuda') {
       checks.push(cudaCheck(id, label, probe, facts));
-    } else {
+    } else if (probe.provider !== 'webgpu') {
+      // a failing webgpu probe is reported with the adapter (checkWebGpu)
       checks.push({ id, label, status: 'info', detail: `not usable: ${probe.error}` });
     }
   }

@@ -7,18 +7,21 @@ import type { GraphBuilder, Value } from '../graph.js';
 import { add, conv2d, conv3dTemporal, groupNorm, linear, mul, silu, transpose, unsqueeze, upsampleNearest2x } from './basic.js';
 import { rearrange } from './rearrange.js';
 
-export interface ResnetBlock2DOptions {
+export interface ResnetBlockOptions {
   inChannels: number;
   outChannels: number;
   eps: number;
   groups?: number;
-  /** Time embedding [N, tembChannels]; added after conv1 through SiLU → `time_emb_proj`. */
+  /**
+   * Time embedding, added after conv1 through SiLU → `time_emb_proj`: [N, tembChannels] for the 2D block,
+   * one per frame [B, F, tembChannels] for the temporal one.
+   */
   temb?: Value;
   tembChannels?: number;
 }
 
 /** diffusers ResnetBlock2D (time_embedding_norm "default", output_scale_factor 1). Names: norm1, conv1, time_emb_proj, norm2, conv2, conv_shortcut. */
-export function resnetBlock2D(g: GraphBuilder, x: Value, prefix: string, o: ResnetBlock2DOptions): Value {
+export function resnetBlock2D(g: GraphBuilder, x: Value, prefix: string, o: ResnetBlockOptions): Value {
   const groups = o.groups ?? 32;
   let h = silu(g, groupNorm(g, x, `${prefix}.norm1`, { channels: o.inChannels, groups, eps: o.eps }));
   h = conv2d(g, h, `${prefix}.conv1`, { inChannels: o.inChannels, outChannels: o.outChannels, kernel: 3 });
@@ -33,18 +36,8 @@ export function resnetBlock2D(g: GraphBuilder, x: Value, prefix: string, o: Resn
   return add(g, shortcut, h, `${prefix}/out`);
 }
 
-export interface TemporalResnetBlockOptions {
-  inChannels: number;
-  outChannels: number;
-  eps: number;
-  groups?: number;
-  /** Time embedding per frame [B, F, tembChannels]. */
-  temb?: Value;
-  tembChannels?: number;
-}
-
 /** diffusers TemporalResnetBlock on [B, C, F, h, w]: GroupNorm statistics span all frames; Conv3d (3,1,1). */
-export function temporalResnetBlock(g: GraphBuilder, x: Value, prefix: string, o: TemporalResnetBlockOptions): Value {
+export function temporalResnetBlock(g: GraphBuilder, x: Value, prefix: string, o: ResnetBlockOptions): Value {
   const groups = o.groups ?? 32;
   let h = silu(g, groupNorm(g, x, `${prefix}.norm1`, { channels: o.inChannels, groups, eps: o.eps }));
   h = conv3dTemporal(g, h, `${prefix}.conv1`, { inChannels: o.inChannels, outChannels: o.outChannels });
