@@ -259,6 +259,7 @@ export class ChildProcessOrtHost extends RpcOrtHost {
       terminate: async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;
         const gone = new Promise((r) => child.once('exit', r));
+        child.ref(); // an unref'd child would let the event loop end before 'exit' (Node: exit code 13)
         child.kill();
         await gone;
       },
