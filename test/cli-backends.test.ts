@@ -53,7 +53,7 @@ describe('svd generate with hosted backends', () => {
     const before = server.requests.length;
     const r = await svd(['generate', image, '--backend', 'segmind', '--frames', '16', '-o', join(dir, 'x.mp4')], mock.env);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--frames: must be 14 or 25 on segmind svd/);
+    expect(r.stderr).toMatch(/--frames: must be one of 14, 25 on segmind svd/);
     expect(server.requests.length).toBe(before);
   });
 
