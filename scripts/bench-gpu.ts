@@ -228,7 +228,8 @@ function appendResults(all: Measure[]): void {
     '',
   ];
   const path = join(ROOT, 'bench', 'RESULTS.md');
-  if (!readFileSync(path, 'utf8').includes('## GPU benchmark (`scripts/bench-gpu.ts`)')) appendFileSync(path, '\n## GPU benchmark (`scripts/bench-gpu.ts`)\n');
+  const heading = '## 9. GPU benchmark (`scripts/bench-gpu.ts`)';
+  if (!readFileSync(path, 'utf8').includes(heading)) appendFileSync(path, `\n${heading}\n`);
   appendFileSync(path, `${lines.join('\n')}\n`);
 }
 

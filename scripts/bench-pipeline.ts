@@ -4,14 +4,14 @@
  * the embedded tiny model where the sessions themselves are cheap, so the overhead is what shows.
  * Numbers are medians over the timed generations (per-step figures: over all their steps).
  *
- *   npx tsx scripts/bench-pipeline.ts [--runs 5] [--steps 25] [--frames 14] [--threads N]
+ *   npx tsx scripts/bench-pipeline.ts [--runs 5] [--steps 25] [--frames 14] [--threads N] [--profile]
  *
  * The tiny checkpoint (models/tiny-svd) is built into a temporary directory (fp32, CPU). Two pipelines are
  * opened, one with its sessions in the worker thread (the default) and one in-process (`inWorker: false`);
  * after a warm-up generation each, they alternate for `--runs` timed generations with `skipVideo`. Session run time is measured by an OrtHost
  * wrapper around every `run` call, on the calling side: for the worker that includes the messaging.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,11 +29,12 @@ interface RunRecord {
 /** Wraps an OrtHost and records the duration of every `run` call, per graph file. */
 class TimingOrtHost implements OrtHost {
   runs: RunRecord[] = [];
-  constructor(private readonly inner: OrtHost) {}
+  /** With a directory: every session writes onnxruntime's profile there (`--profile`). */
+  constructor(private readonly inner: OrtHost, private readonly profileDir?: string) {}
 
   async createSession(spec: SessionSpec): Promise<HostedSession> {
-    const s = await this.inner.createSession(spec);
     const graph = basename(spec.path, '.onnx');
+    const s = await this.inner.createSession(this.profileDir ? { ...spec, profileFilePrefix: join(this.profileDir, `${graph}-${++profiles}`) } : spec);
     return {
       path: s.path,
       inputs: s.inputs,
@@ -50,6 +51,35 @@ class TimingOrtHost implements OrtHost {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+}
+
+let profiles = 0;
+
+/** Sums onnxruntime profile traces by graph and op type; prints the top ops by time. */
+function printProfiles(dir: string, top = 12): void {
+  const byOp = new Map<string, { ms: number; calls: number }>();
+  let total = 0;
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    const graph = file.replace(/-\d+_.*$/, '');
+    for (const e of JSON.parse(readFileSync(join(dir, file), 'utf8')) as Array<{ cat?: string; name?: string; dur?: number; args?: { op_name?: string } }>) {
+      if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || !e.args?.op_name) continue;
+      const key = `${graph} ${e.args.op_name}`;
+      const ms = (e.dur ?? 0) / 1000;
+      const v = byOp.get(key) ?? { ms: 0, calls: 0 };
+      v.ms += ms;
+      v.calls++;
+      byOp.set(key, v);
+      total += ms;
+    }
+  }
+  console.log(`
+onnxruntime profile: ${total.toFixed(0)} ms in kernels; top ${top} graph/op types by time`);
+  console.log('| graph | op | time | share | calls |');
+  console.log('|---|---|---|---|---|');
+  for (const [key, v] of [...byOp].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
+    const [graph, op] = key.split(' ');
+    console.log(`| ${graph} | ${op} | ${v.ms.toFixed(0)} ms | ${((100 * v.ms) / total).toFixed(1)}% | ${v.calls} |`);
   }
 }
 
@@ -79,8 +109,8 @@ interface Mode {
   measures: GenerationMeasure[];
 }
 
-async function openMode(label: string, modelDir: string, inWorker: boolean, intraOpNumThreads?: number): Promise<Mode> {
-  const host = new TimingOrtHost(inWorker ? new WorkerOrtHost() : new InProcessOrtHost());
+async function openMode(label: string, modelDir: string, inWorker: boolean, intraOpNumThreads?: number, profileDir?: string): Promise<Mode> {
+  const host = new TimingOrtHost(inWorker ? new WorkerOrtHost() : new InProcessOrtHost(), profileDir);
   const pipeline = await createPipeline({ modelDir, device: 'cpu', host, inWorker, intraOpNumThreads, log: () => {} });
   return { label, host, pipeline, measures: [] };
 }
@@ -145,6 +175,8 @@ async function main(): Promise<void> {
       frames: { type: 'string', default: '14' },
       /** onnxruntime intra-op threads (default: onnxruntime's choice, all cores). */
       threads: { type: 'string' },
+      /** onnxruntime's profiler on the in-process pipeline: top ops by time, per-step UNet times, peak RSS. */
+      profile: { type: 'boolean', default: false },
       image: { type: 'string', default: resolve(fileURLToPath(new URL('../test/fixtures/reference/input_64x128.png', import.meta.url))) },
     },
   });
@@ -157,7 +189,11 @@ async function main(): Promise<void> {
     const request = { image: values.image, steps: Number(values.steps), frames: Number(values.frames), device: 'cpu' };
     console.log(`request: ${JSON.stringify(request)} (size: the model's default ${built.manifest.defaults.width}×${built.manifest.defaults.height})`);
     const threads = values.threads ? Number(values.threads) : undefined;
-    const modes = [await openMode('worker thread (default)', modelDir, true, threads), await openMode('in-process (inWorker: false)', modelDir, false, threads)];
+    const profileDir = values.profile ? join(tmp, 'profile') : undefined;
+    if (profileDir) mkdirSync(profileDir);
+    const modes = values.profile
+      ? [await openMode('in-process, profiled', modelDir, false, threads, profileDir)]
+      : [await openMode('worker thread (default)', modelDir, true, threads), await openMode('in-process (inWorker: false)', modelDir, false, threads)];
     try {
       // warm-up, then the modes alternate so that drifting background load affects both alike
       for (const m of modes) await generateOnce(m, request, 999);
@@ -169,6 +205,13 @@ async function main(): Promise<void> {
       }
     }
     const rows = modes.map((m) => summarize(m.label, m.measures));
+    if (profileDir) {
+      printProfiles(profileDir);
+      const steps = modes[0].measures.map((m) => m.stepTime.map((x) => x.toFixed(0)).join(', '));
+      console.log(`\nUNet step times per generation (ms; the warm-up generation is not listed):\n${steps.map((s) => `  ${s}`).join('\n')}`);
+      console.log(`peak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+      return;
+    }
     const [w, p] = rows as Array<Record<string, number>>;
     console.log(`\nworker − in-process, medians: Σrun ${(w.sessionRunMs - p.sessionRunMs).toFixed(2)} ms per generation, UNet run ${(w.unetRunPerStepMs - p.unetRunPerStepMs).toFixed(2)} ms per step (messaging + copies; noise on a shared machine)`);
     console.log(`\nJSON ${JSON.stringify({ date: new Date().toISOString(), node: process.version, threads: threads ?? 'default', request, rows })}`);

@@ -20,6 +20,7 @@ export { importOnnx, type ImportOptions } from './models/importOnnx.js';
 export { inspectCheckpoint, formatInspectReport, type InspectReport } from './models/inspect.js';
 export { readModelDirectory } from './models/load.js';
 export { manifestSchema, type ModelManifest } from './models/manifest.js';
+export { estimateMemory, checkMemory, modelMemoryFacts, type MemoryEstimate, type MemoryRequest, type ModelMemoryFacts } from './models/memory.js';
 export { pullModel, listModels, resolveModelRef, REGISTRY } from './hub/index.js';
 export { writeVideo, probeVideo, type VideoInfo } from './video/index.js';
 export { loadImage } from './image/index.js';

@@ -3,7 +3,8 @@
  * graphs, the guard refusing a run whose tensors exceed a (lowered) limit, the decode chunk taken from the
  * limit.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { chooseDecodeChunk } from '../src/pipeline/decode.js';
 import { REFERENCE_CHECKPOINT } from './helpers/reference.js';
 
 const MiB = 2 ** 20;
+const ROOT = join(import.meta.dirname, '..');
 const UNET_DIMS = { sample: [2, 4, 8, 32, 64], timestep: [], encoder_hidden_states: [2, 1, 32], added_time_ids: [2, 3] };
 
 let dir: string;
@@ -70,5 +72,26 @@ describe('binding-limit guard', () => {
     expect(chooseDecodeChunk({ ...base, provider: 'webgpu', framesWithinBindingLimit: 4 }).chunk).toBe(4);
     expect(chooseDecodeChunk({ ...base, provider: 'webgpu', framesWithinBindingLimit: 0 }).chunk).toBe(1);
     expect(chooseDecodeChunk({ ...base, chosen: true, resolved: 2, provider: 'webgpu', framesWithinBindingLimit: 4 }).chunk).toBe(2);
+  });
+});
+
+describe('child-process onnxruntime host (WebGPU sessions run there)', () => {
+  it('runs a session and lets the process end normally after close (was exit code 13: unsettled await)', () => {
+    const script = join(dir, 'child-host.mts');
+    writeFileSync(script, [
+      `import { writeFileSync } from 'node:fs';`,
+      `import { ChildProcessOrtHost } from ${JSON.stringify(join(ROOT, 'src/runtime/ortHost.ts'))};`,
+      `import { tinyAddModel } from ${JSON.stringify(join(ROOT, 'src/runtime/providers.ts'))};`,
+      `writeFileSync(${JSON.stringify(join(dir, 'add.onnx'))}, tinyAddModel());`,
+      `const host = new ChildProcessOrtHost();`,
+      `const s = await host.createSession({ path: ${JSON.stringify(join(dir, 'add.onnx'))}, executionProviders: ['cpu'] });`,
+      `const r = await s.run({ x: { type: 'float32', data: Float32Array.of(1.5), dims: [1] } });`,
+      `await s.release();`,
+      `await host.close();`,
+      `console.log('closed', r.y.data[0]);`,
+    ].join('\n'));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe('closed 3');
+    expect(r.status).toBe(0);
   });
 });

@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../src/models/build.js';
+import { graphFlavour } from '../src/models/resolve.js';
+import { findCudaProviderLibrary } from '../src/runtime/device.js';
 import { readGraph } from '../src/onnx/read.js';
 import { tensorSizes } from '../src/onnx/tensorSizes.js';
 import { ModelRunner, openModelSessions, type ModelSessions } from '../src/pipeline/session.js';
@@ -47,9 +49,10 @@ afterAll(async () => {
 });
 
 describe(`WebGPU parity with diffusers (${RUN}) at the reference's full size`, () => {
-  it('runs on the WebGPU provider, on the adapter svd doctor describes', () => {
+  it('runs on the WebGPU provider, on the adapter svd doctor describes; auto never picks an emulated one', async () => {
     expect(sessions.device.provider).toBe('webgpu');
     expect(sessions.device.adapter?.description).toBe(adapter.description);
+    if (adapter.emulated && !findCudaProviderLibrary()) expect((await graphFlavour('auto')).target).toBe('cpu');
   });
 
   it('a UNet step reproduces diffusers within 1e-4 although its attention scores are 4× the 128 MiB binding limit', async () => {

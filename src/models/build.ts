@@ -43,7 +43,7 @@ export interface BuildModelOptions {
   /**
    * How weights stored in another dtype than `dtype` reach the graphs: 'reference' (Cast nodes over the checkpoint,
    * default) or 'convert' (converted once into each graph's `.data` file; what a float32 CPU build over fp16 weights
-   * should use, see bench/RESULTS.md §4).
+   * should use, see bench/RESULTS.md §7).
    */
   weightStorage?: WeightStorage;
   /**

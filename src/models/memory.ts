@@ -2,7 +2,7 @@
  * The memory a generation needs, estimated before anything is loaded: one function from the request, the
  * model manifest, the provider and the dtype to the peak host (RAM) and device (GPU) bytes, and the largest
  * size / frame count / decode chunk that fits a budget. The coefficients were measured with
- * scripts/bench-memory.ts (bench/RESULTS.md §5, where the estimate is compared with measured peaks).
+ * scripts/bench-memory.ts (bench/RESULTS.md §8, where the estimate is compared with measured peaks).
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,19 +50,23 @@ export interface MemoryEstimate {
 }
 
 // ----------------------------------------------------------------------------------------------- coefficients
-// Measured on onnxruntime-node 1.30 (CPU EP), bench/RESULTS.md §5. Activation peaks are "so many tensors of the
+// Measured on onnxruntime-node 1.30 (CPU EP), bench/RESULTS.md §8. Activation peaks are "so many tensors of the
 // full-resolution level's size" (ORT's planner reuses buffers, so the peak is set by the largest level).
 
 /** Node, onnxruntime and the worker thread before any session. */
 const RUNTIME_BYTES = 160 * 2 ** 20;
 /** Peak UNet activations per (video·frame × latent pixel × level-0 channel × element byte). */
-const UNET_ACTIVATION = 40;
+const UNET_ACTIVATION = 79;
 /** VAE decoder activations per (frame × output pixel × decoder channel × element byte). */
-const DECODER_ACTIVATION = 9;
+const DECODER_ACTIVATION = 5.4;
 /** VAE encoder activations per (output pixel × channel × element byte): one image. */
-const ENCODER_ACTIVATION = 9;
-/** Host bytes the loaded sessions hold per compute weight byte (bench/RESULTS.md §4). */
-const WEIGHT_FACTOR: Record<MemoryProvider, number> = { cpu: 1.05, cuda: 1, webgpu: 1 };
+const ENCODER_ACTIVATION = 5.4;
+/**
+ * Host bytes the loaded CPU sessions hold per compute weight byte (bench/RESULTS.md §7): float32 graphs over fp16
+ * checkpoints hold the folded float32 copies plus the touched pages of the mapped checkpoint (1.77× measured on the
+ * SVD-XT UNet); float16 graphs get float32 copies for the kernels the CPU EP has only in float32 (3.3×).
+ */
+const CPU_WEIGHT_FACTOR = { float32: 1.77, float16: 3.3 };
 /** A GPU provider's host side during load (a staging copy of the largest graph) and its device runtime overhead. */
 const GPU_RUNTIME_BYTES = 512 * 2 ** 20;
 
@@ -82,10 +86,10 @@ export function estimateMemory(facts: ModelMemoryFacts, req: MemoryRequest, prov
   const vaeDecoder = DECODER_ACTIVATION * chunk * pixels * facts.vaeChannels * e + scores(chunk, 1, latentPixels);
   const vaeEncoder = ENCODER_ACTIVATION * pixels * facts.vaeChannels * e + scores(1, 1, latentPixels);
   const weightsRaw = GRAPH_ROLES.reduce((a, r) => a + facts.computeWeightBytes[r], 0);
-  const weights = weightsRaw * WEIGHT_FACTOR[provider];
+  const weights = weightsRaw * (provider === 'cpu' ? CPU_WEIGHT_FACTOR[facts.dtype] : 1);
   // float32 RGB frames out of the decoder, then RGB24 for the encoder
   const frames = (req.totalFrames ?? req.frames) * pixels * 3 * (4 + 1);
-  // each session's memory arena keeps its own peak after the run (measured: the peaks add up, RESULTS.md §5)
+  // each session's memory arena keeps its own peak after the run (measured: the peaks add up, RESULTS.md §8)
   const activations = unet + vaeDecoder + vaeEncoder;
   const parts = { runtime: RUNTIME_BYTES, weights, unet, vaeEncoder, vaeDecoder, frames };
   if (provider === 'cpu') return { hostBytes: RUNTIME_BYTES + weights + activations + frames, deviceBytes: 0, parts };

@@ -38,7 +38,7 @@ export interface AttentionChoice {
 
 /**
  * MultiHeadAttention on the CPU and CUDA targets: onnxruntime's CPU EP runs it as flash attention (memory linear
- * in the sequence, faster than MatMul/Softmax; bench/RESULTS.md §3) and the CUDA EP with fused kernels.
+ * in the sequence, faster than MatMul/Softmax; bench/RESULTS.md §6) and the CUDA EP with fused kernels.
  * WebGPU: query chunks whose scores stay within 128 MiB, WebGPU's default (and lavapipe's) storage-buffer binding
  * limit, so the graph is exact on every adapter; onnxruntime's WebGPU MultiHeadAttention differs from the CPU EP
  * by 2-4e-2 relative even on small inputs (docs/webgpu.md, "Attention").

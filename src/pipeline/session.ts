@@ -75,7 +75,7 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
   const ownsHost = !options.host;
   const host = options.host ?? (await defaultHost(device, options.inWorker !== false));
   const factory = new DeviceSessionFactory(host, device, options.warn, {
-    // one thread per physical core, set explicitly (onnxruntime's default counts SMT siblings; bench/RESULTS.md §6)
+    // one thread per physical core, set explicitly (onnxruntime's default counts SMT siblings)
     intraOpNumThreads: options.intraOpNumThreads ?? physicalCores(),
   });
   const opened: HostedSession[] = [];

@@ -31,6 +31,8 @@ export interface SessionSpec {
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   /** onnxruntime's CPU memory arena (its default: on). */
   enableCpuMemArena?: boolean;
+  /** onnxruntime's profiler: a JSON trace `<profileFilePrefix>_<date>.json` written when the session is released. */
+  profileFilePrefix?: string;
   /** Session config entries (string values), e.g. `{ session: { intra_op: { allow_spinning: '0' } } }`. */
   extra?: Record<string, unknown>;
 }
@@ -79,6 +81,7 @@ parentPort.on('message', async (msg) => {
       if (s.intraOpNumThreads) opts.intraOpNumThreads = s.intraOpNumThreads;
       if (s.logSeverityLevel !== undefined) opts.logSeverityLevel = s.logSeverityLevel;
       if (s.enableCpuMemArena !== undefined) opts.enableCpuMemArena = s.enableCpuMemArena;
+      if (s.profileFilePrefix) Object.assign(opts, { enableProfiling: true, profileFilePrefix: s.profileFilePrefix });
       if (s.extra) opts.extra = s.extra;
       const session = await ort.InferenceSession.create(s.path, opts);
       const sid = nextId++;
@@ -256,6 +259,7 @@ export class ChildProcessOrtHost extends RpcOrtHost {
       terminate: async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;
         const gone = new Promise((r) => child.once('exit', r));
+        child.ref(); // an unref'd child would let the event loop end before 'exit' (Node: exit code 13)
         child.kill();
         await gone;
       },
@@ -276,6 +280,7 @@ export class InProcessOrtHost implements OrtHost {
     if (spec.intraOpNumThreads) opts.intraOpNumThreads = spec.intraOpNumThreads;
     if (spec.logSeverityLevel !== undefined) opts.logSeverityLevel = spec.logSeverityLevel;
     if (spec.enableCpuMemArena !== undefined) opts.enableCpuMemArena = spec.enableCpuMemArena;
+    if (spec.profileFilePrefix) Object.assign(opts, { enableProfiling: true, profileFilePrefix: spec.profileFilePrefix });
     if (spec.extra) opts.extra = spec.extra;
     const session = await ort.InferenceSession.create(spec.path, opts as any);
     const meta = (list: readonly any[]): ValueInfo[] =>

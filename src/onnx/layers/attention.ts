@@ -12,7 +12,7 @@ import { rearrange } from './rearrange.js';
  * - 'primitive': MatMul/Softmax/MatMul over all queries at once; materialises [B, H, Sq, Sk] scores
  *   (quadratic in the sequence: 85 GB for SVD-XT's first spatial attention at 576×1024, 25 frames, CFG).
  * - 'mha': com.microsoft MultiHeadAttention. onnxruntime's CPU EP runs it as flash attention (memory linear
- *   in the sequence, measured in bench/RESULTS.md §3), the CUDA EP with its fused kernels. The builder must
+ *   in the sequence, measured in bench/RESULTS.md §6), the CUDA EP with its fused kernels. The builder must
  *   import the 'com.microsoft' opset.
  * - 'chunked': standard ops only: an ONNX Loop over query chunks, each chunk's scores at most
  *   `maxScoreBytes` (for EPs without MultiHeadAttention or with a per-buffer binding limit).
