@@ -26,7 +26,9 @@ if (register) {
 } else if (existsSync(compiled)) {
   mod = await import(pathToFileURL(compiled).href);
 } else {
-  console.error(`svd: ${compiled} is missing; run \`npm run build\` (or \`npm ci\`, which installs tsx to run the sources)`);
+  console.error(
+    `svd: ${compiled} is missing; run \`npm run build\` (or \`npm ci\`, which installs tsx to run the sources)`,
+  );
   process.exit(1);
 }
 process.exitCode = await mod.main(process.argv.slice(2));

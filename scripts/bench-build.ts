@@ -25,12 +25,27 @@ import { parseArgs } from 'node:util';
 import { buildModel } from '../src/models/build.js';
 import { readModelDirectory } from '../src/models/load.js';
 import { GRAPH_ROLES, type GraphRole } from '../src/models/manifest.js';
-import { checkpointTensorLists, parameterCount, readCheckpointConfigs, writeRandomCheckpointDirStreaming } from '../src/models/randomCheckpoint.js';
+import {
+  checkpointTensorLists,
+  parameterCount,
+  readCheckpointConfigs,
+  writeRandomCheckpointDirStreaming,
+} from '../src/models/randomCheckpoint.js';
 import { ModelRunner } from '../src/pipeline/session.js';
 import { InProcessOrtHost } from '../src/runtime/ortHost.js';
 import { unetNodeCounts } from '../src/unet/build.js';
 import { parseUnetConfig } from '../src/unet/config.js';
-import { bytes, duration, freeDiskBytes, GiB, memAvailableBytes, MiB, peakRss, reportToParent, runChild } from './bench-util.js';
+import {
+  bytes,
+  duration,
+  freeDiskBytes,
+  GiB,
+  memAvailableBytes,
+  MiB,
+  peakRss,
+  reportToParent,
+  runChild,
+} from './bench-util.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const CONFIGS = resolve(fileURLToPath(new URL('../models/configs/svd-xt', import.meta.url)));
@@ -40,7 +55,17 @@ type Dtype = 'float32' | 'float16';
 interface BuildReport {
   buildMs: number;
   peakRss: number;
-  graphs: Record<GraphRole, { nodeCount: number; opCounts: Record<string, number>; initializerCount: number; weightBytes: number; dataBytes: number; unused: number }>;
+  graphs: Record<
+    GraphRole,
+    {
+      nodeCount: number;
+      opCounts: Record<string, number>;
+      initializerCount: number;
+      weightBytes: number;
+      dataBytes: number;
+      unused: number;
+    }
+  >;
 }
 
 type OptLevel = 'all' | 'extended' | 'basic' | 'disabled';
@@ -61,17 +86,36 @@ interface LoadReport {
 
 async function childBuild(checkpoint: string, outDir: string, dtype: Dtype): Promise<void> {
   const t0 = performance.now();
-  const r = await buildModel({ checkpoint, outDir, dtype, target: 'cpu', modelVariant: 'svd-xt', log: (m) => process.stderr.write(`  ${m}\n`) });
+  const r = await buildModel({
+    checkpoint,
+    outDir,
+    dtype,
+    target: 'cpu',
+    modelVariant: 'svd-xt',
+    log: (m) => process.stderr.write(`  ${m}\n`),
+  });
   const buildMs = performance.now() - t0;
   const graphs = {} as BuildReport['graphs'];
   for (const role of GRAPH_ROLES) {
     const g = r.graphs[role];
-    graphs[role] = { nodeCount: g.nodeCount, opCounts: g.opCounts, initializerCount: g.initializerCount, weightBytes: g.weightBytes, dataBytes: g.dataBytes, unused: g.unusedWeights.length };
+    graphs[role] = {
+      nodeCount: g.nodeCount,
+      opCounts: g.opCounts,
+      initializerCount: g.initializerCount,
+      weightBytes: g.weightBytes,
+      dataBytes: g.dataBytes,
+      unused: g.unusedWeights.length,
+    };
   }
   reportToParent({ buildMs, peakRss: peakRss(), graphs } satisfies BuildReport);
 }
 
-async function childLoad(modelDir: string, roles: GraphRole[], level: OptLevel, step: { latent: number; frames: number }): Promise<void> {
+async function childLoad(
+  modelDir: string,
+  roles: GraphRole[],
+  level: OptLevel,
+  step: { latent: number; frames: number },
+): Promise<void> {
   const baselineRss = process.memoryUsage().rss;
   const model = readModelDirectory(modelDir);
   const host = new InProcessOrtHost();
@@ -80,13 +124,24 @@ async function childLoad(modelDir: string, roles: GraphRole[], level: OptLevel, 
   const t0 = performance.now();
   for (const role of roles) {
     const t = performance.now();
-    const session = await host.createSession({ path: model.paths[role], executionProviders: ['cpu'], graphOptimizationLevel: level });
+    const session = await host.createSession({
+      path: model.paths[role],
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: level,
+    });
     sessions.push({ role, ms: performance.now() - t, rssAfter: process.memoryUsage().rss });
     runners[role] = new ModelRunner(role, session);
     process.stderr.write(`  ${role}: ${duration(sessions.at(-1)!.ms)}, RSS ${bytes(process.memoryUsage().rss)}\n`);
   }
   const report: LoadReport = {
-    level, roles, baselineRss, sessions, loadMs: performance.now() - t0, rssAfterLoad: process.memoryUsage().rss, peakRssAfterLoad: peakRss(), peakRss: 0,
+    level,
+    roles,
+    baselineRss,
+    sessions,
+    loadMs: performance.now() - t0,
+    rssAfterLoad: process.memoryUsage().rss,
+    peakRssAfterLoad: peakRss(),
+    peakRss: 0,
   };
   if (runners.unet) {
     // one CFG step (default: 64×64 pixels = latent 8×8, 2 frames), batch 2 (uncond, cond)
@@ -104,7 +159,10 @@ async function childLoad(modelDir: string, roles: GraphRole[], level: OptLevel, 
     const out = await unet.run(feeds);
     const ms = performance.now() - t;
     report.unetStep = {
-      ms, dims: out.dims, finite: out.data.every(Number.isFinite), inputType: unet.inputType('sample'),
+      ms,
+      dims: out.dims,
+      finite: out.data.every(Number.isFinite),
+      inputType: unet.inputType('sample'),
       outputMeanAbs: out.data.reduce((a, v) => a + Math.abs(v), 0) / out.data.length,
     };
   }
@@ -114,12 +172,19 @@ async function childLoad(modelDir: string, roles: GraphRole[], level: OptLevel, 
 
 // ---------------------------------------------------------------------------------------------- parent
 
-function ensureCheckpoint(dir: string, seed: number): { path: string; bytes: number; params: number; writtenMs?: number } {
+function ensureCheckpoint(
+  dir: string,
+  seed: number,
+): { path: string; bytes: number; params: number; writtenMs?: number } {
   const configs = readCheckpointConfigs(CONFIGS);
   const lists = checkpointTensorLists(configs);
   const params = parameterCount(lists.unet) + parameterCount(lists.vae) + parameterCount(lists.imageEncoder);
   const path = join(dir, 'checkpoint');
-  const files = ['unet/diffusion_pytorch_model.fp16.safetensors', 'vae/diffusion_pytorch_model.fp16.safetensors', 'image_encoder/model.fp16.safetensors'].map((f) => join(path, f));
+  const files = [
+    'unet/diffusion_pytorch_model.fp16.safetensors',
+    'vae/diffusion_pytorch_model.fp16.safetensors',
+    'image_encoder/model.fp16.safetensors',
+  ].map((f) => join(path, f));
   // the directory is renamed into place only when complete, so its existence means a finished checkpoint
   if (files.every((f) => existsSync(f))) {
     const size = files.reduce((a, f) => a + statSync(f).size, 0);
@@ -131,15 +196,21 @@ function ensureCheckpoint(dir: string, seed: number): { path: string; bytes: num
   const needed = params * 2 + 64 * MiB;
   const free = freeDiskBytes(dir);
   if (free < needed + GiB) {
-    console.error(`refusing to write the benchmark checkpoint: ${dir} has ${bytes(free)} free, it needs ${bytes(needed)} plus 1 GiB of headroom (use --dir elsewhere)`);
+    console.error(
+      `refusing to write the benchmark checkpoint: ${dir} has ${bytes(free)} free, it needs ${bytes(needed)} plus 1 GiB of headroom (use --dir elsewhere)`,
+    );
     process.exit(1);
   }
-  console.log(`checkpoint: writing random F16 SVD-XT (${(params / 1e9).toFixed(3)} G parameters, ${bytes(params * 2)}) to ${path} — ${bytes(free)} free`);
+  console.log(
+    `checkpoint: writing random F16 SVD-XT (${(params / 1e9).toFixed(3)} G parameters, ${bytes(params * 2)}) to ${path} — ${bytes(free)} free`,
+  );
   const t0 = performance.now();
   let shown = -1;
   const modelIndex = JSON.parse(readFileSync(join(CONFIGS, 'model_index.json'), 'utf8'));
   const r = writeRandomCheckpointDirStreaming(path, configs, {
-    seed, dtype: 'F16', modelIndex,
+    seed,
+    dtype: 'F16',
+    modelIndex,
     onProgress: (p) => {
       const pct = Math.floor((p.bytes / p.totalBytes) * 10);
       if (pct !== shown) {
@@ -165,8 +236,14 @@ interface LoadPlan {
 
 function parsePlan(spec: string): LoadPlan {
   const [dtype, level, split] = spec.split(':');
-  if ((dtype !== 'float16' && dtype !== 'float32') || !['all', 'extended', 'basic', 'disabled'].includes(level) || (split !== undefined && split !== 'split')) {
-    console.error(`--loads: "${spec}" is not dtype:level[:split] (dtype float16|float32, level all|extended|basic|disabled)`);
+  if (
+    (dtype !== 'float16' && dtype !== 'float32') ||
+    !['all', 'extended', 'basic', 'disabled'].includes(level) ||
+    (split !== undefined && split !== 'split')
+  ) {
+    console.error(
+      `--loads: "${spec}" is not dtype:level[:split] (dtype float16|float32, level all|extended|basic|disabled)`,
+    );
     process.exit(2);
   }
   return { dtype, level: level as OptLevel, split: split === 'split' };
@@ -196,7 +273,11 @@ async function main(): Promise<void> {
     },
   });
   if (values.child === 'build') return childBuild(values.checkpoint!, values.out!, values.dtype as Dtype);
-  if (values.child === 'load') return childLoad(values.model!, values.graphs!.split(',') as GraphRole[], values.level as OptLevel, { latent: Number(values.latent), frames: Number(values.frames) });
+  if (values.child === 'load')
+    return childLoad(values.model!, values.graphs!.split(',') as GraphRole[], values.level as OptLevel, {
+      latent: Number(values.latent),
+      frames: Number(values.frames),
+    });
 
   const dir = resolve(values.dir!);
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
@@ -208,7 +289,11 @@ async function main(): Promise<void> {
   for (const dtype of ['float16', 'float32'] as Dtype[]) {
     const out = join(dir, `model-${dtype}`);
     console.log(`\nbuild ${dtype} → ${out}`);
-    const run = await runChild<BuildReport>(SCRIPT, ['--child', 'build', '--checkpoint', ckpt.path, '--out', out, '--dtype', dtype], { echoStderr: true });
+    const run = await runChild<BuildReport>(
+      SCRIPT,
+      ['--child', 'build', '--checkpoint', ckpt.path, '--out', out, '--dtype', dtype],
+      { echoStderr: true },
+    );
     if (!run.result) {
       console.error(`  build failed (exit ${run.exitCode}):\n${run.stderrTail}`);
       process.exit(1);
@@ -216,12 +301,18 @@ async function main(): Promise<void> {
     const b = (builds[dtype] = run.result);
     const weightBytes = GRAPH_ROLES.reduce((a, r) => a + b.graphs[r].weightBytes, 0);
     const nodes = GRAPH_ROLES.map((r) => `${r} ${b.graphs[r].nodeCount}`).join(', ');
-    console.log(`  buildModel: ${duration(b.buildMs)} (child wall ${duration(run.wallMs)}), peak RSS ${bytes(b.peakRss)} — goals ≤ 10 s, ≤ 1 GiB: ${b.buildMs <= 10_000 && b.peakRss <= GiB ? 'met' : 'NOT met'}`);
-    console.log(`  nodes: ${nodes}; referenced weights ${bytes(weightBytes)}; side data ${bytes(GRAPH_ROLES.reduce((a, r) => a + b.graphs[r].dataBytes, 0))}`);
+    console.log(
+      `  buildModel: ${duration(b.buildMs)} (child wall ${duration(run.wallMs)}), peak RSS ${bytes(b.peakRss)} — goals ≤ 10 s, ≤ 1 GiB: ${b.buildMs <= 10_000 && b.peakRss <= GiB ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `  nodes: ${nodes}; referenced weights ${bytes(weightBytes)}; side data ${bytes(GRAPH_ROLES.reduce((a, r) => a + b.graphs[r].dataBytes, 0))}`,
+    );
     console.log(`  unet ops: ${JSON.stringify(b.graphs.unet.opCounts)}`);
     results[`build_${dtype}`] = { ...b, childWallMs: run.wallMs, weightBytes };
     const counts = unetNodeCounts(config, { dtype, target: 'cpu' });
-    console.log(`  unetNodeCounts (${dtype}, cpu): shortcut ${counts.shortcut}, literal cross-attention ${counts.literal}`);
+    console.log(
+      `  unetNodeCounts (${dtype}, cpu): shortcut ${counts.shortcut}, literal cross-attention ${counts.literal}`,
+    );
     results[`unetNodeCounts_${dtype}`] = counts;
   }
 
@@ -231,19 +322,36 @@ async function main(): Promise<void> {
     const label = `${plan.dtype}, graphOptimizationLevel '${plan.level}'${plan.split ? ', one process per graph' : ''}`;
     const available = memAvailableBytes();
     const cap = Math.min(Number(values['cap-gib']) * GiB, available - 3 * GiB);
-    console.log(`\nload sessions (CPU EP; ${label}): memory available ${bytes(available)}, RSS cap per process ${bytes(cap)}`);
+    console.log(
+      `\nload sessions (CPU EP; ${label}): memory available ${bytes(available)}, RSS cap per process ${bytes(cap)}`,
+    );
     const order = LOAD_ORDER.filter((r) => values.roles!.split(',').includes(r));
     const groups: GraphRole[][] = plan.split ? order.map((r) => [r]) : [order];
     const reports: LoadReport[] = [];
     const failures: string[] = [];
     for (const roles of groups) {
-      const args = ['--child', 'load', '--model', join(dir, `model-${plan.dtype}`), '--graphs', roles.join(','), '--level', plan.level, '--latent', values.latent!, '--frames', values.frames!];
+      const args = [
+        '--child',
+        'load',
+        '--model',
+        join(dir, `model-${plan.dtype}`),
+        '--graphs',
+        roles.join(','),
+        '--level',
+        plan.level,
+        '--latent',
+        values.latent!,
+        '--frames',
+        values.frames!,
+      ];
       const run = await runChild<LoadReport>(SCRIPT, args, { rssCapBytes: cap, echoStderr: true });
       if (run.result) {
         reports.push(run.result);
         continue;
       }
-      const why = run.killedForMemory ? `killed at the RSS cap (peak ${bytes(run.polledPeakRss)} > ${bytes(cap)})` : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-3).join(' | ')}`;
+      const why = run.killedForMemory
+        ? `killed at the RSS cap (peak ${bytes(run.polledPeakRss)} > ${bytes(cap)})`
+        : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-3).join(' | ')}`;
       failures.push(`${roles.join('+')}: ${why}`);
       console.log(`  FAILED ${roles.join('+')}: ${why}`);
     }
@@ -255,10 +363,23 @@ async function main(): Promise<void> {
     const loadMs = reports.reduce((a, r) => a + r.loadMs, 0);
     const sessions = reports.flatMap((r) => r.sessions);
     const step = reports.find((r) => r.unetStep)?.unetStep;
-    const entry: Record<string, unknown> = { ...plan, failures, loaded, weightBytes, baseline, peakRss: peak, loadMs, sessions, unetStep: step, reports };
+    const entry: Record<string, unknown> = {
+      ...plan,
+      failures,
+      loaded,
+      weightBytes,
+      baseline,
+      peakRss: peak,
+      loadMs,
+      sessions,
+      unetStep: step,
+      reports,
+    };
     results[`load_${plan.dtype}_${plan.level}${plan.split ? '_split' : ''}`] = entry;
     if (!reports.length) continue;
-    console.log(`  sessions created in ${duration(loadMs)}: ${sessions.map((s) => `${s.role} ${duration(s.ms)}`).join(', ')}`);
+    console.log(
+      `  sessions created in ${duration(loadMs)}: ${sessions.map((s) => `${s.role} ${duration(s.ms)}`).join(', ')}`,
+    );
     console.log(
       `  peak RSS ${plan.split ? '(estimated for one process: baseline + Σ per-graph growth) ' : ''}${bytes(peak)} for ${bytes(weightBytes)} of stored weights (${loaded.join(', ')}) = ${ratio(peak, weightBytes)} ` +
         `(goal ≤ 1.2×: ${failures.length === 0 && peak <= 1.2 * weightBytes ? 'met' : 'NOT met'}); baseline ${bytes(baseline)}`,
@@ -266,8 +387,13 @@ async function main(): Promise<void> {
     for (const r of reports) {
       r.sessions.forEach((s, i) => {
         // one graph per process: its peak; several: what its session creation added to the RSS
-        const growth = r.sessions.length === 1 ? r.peakRssAfterLoad - r.baselineRss : s.rssAfter - (i === 0 ? r.baselineRss : r.sessions[i - 1].rssAfter);
-        console.log(`    ${s.role}: ${duration(s.ms)}, RSS +${bytes(growth)} for ${bytes(b.graphs[s.role].weightBytes)} stored (${ratio(growth, b.graphs[s.role].weightBytes)})`);
+        const growth =
+          r.sessions.length === 1
+            ? r.peakRssAfterLoad - r.baselineRss
+            : s.rssAfter - (i === 0 ? r.baselineRss : r.sessions[i - 1].rssAfter);
+        console.log(
+          `    ${s.role}: ${duration(s.ms)}, RSS +${bytes(growth)} for ${bytes(b.graphs[s.role].weightBytes)} stored (${ratio(growth, b.graphs[s.role].weightBytes)})`,
+        );
       });
     }
     if (step) {
@@ -279,7 +405,10 @@ async function main(): Promise<void> {
     }
   }
 
-  const name = values.latent === '8' && values.frames === '2' && values.roles === LOAD_ORDER.join(',') ? 'bench-build.json' : `bench-build-latent${values.latent}-frames${values.frames}.json`;
+  const name =
+    values.latent === '8' && values.frames === '2' && values.roles === LOAD_ORDER.join(',')
+      ? 'bench-build.json'
+      : `bench-build-latent${values.latent}-frames${values.frames}.json`;
   writeFileSync(join(dir, name), `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nresults: ${join(dir, name)}`);
 }

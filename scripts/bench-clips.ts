@@ -44,12 +44,27 @@ if (a.child) {
   await pipeline.generate({ image: IMAGE, width: 128, height: 64, frames: 2, steps: 1, seed: 1 }, { skipVideo: true }); // warm-up
   const rssBeforeGenerate = peakRss();
   const t = performance.now();
-  const r = await pipeline.generate({
-    image: IMAGE, width: Number(a.width), height: Number(a.height), frames: Number(a.frames), steps: Number(a.steps),
-    clips: Number(a.clips), overlap: 3, seed: 1, output: a.out,
-  }, { keepFrames: a.keep === '1' });
+  const r = await pipeline.generate(
+    {
+      image: IMAGE,
+      width: Number(a.width),
+      height: Number(a.height),
+      frames: Number(a.frames),
+      steps: Number(a.steps),
+      clips: Number(a.clips),
+      overlap: 3,
+      seed: 1,
+      output: a.out,
+    },
+    { keepFrames: a.keep === '1' },
+  );
   await pipeline.close();
-  const result: ChildResult = { peakRss: peakRss(), rssBeforeGenerate, totalMs: performance.now() - t, frames: Number(r.metadata.frames) };
+  const result: ChildResult = {
+    peakRss: peakRss(),
+    rssBeforeGenerate,
+    totalMs: performance.now() - t,
+    frames: Number(r.metadata.frames),
+  };
   reportToParent(result);
 } else {
   const cache = mkdtempSync(join(tmpdir(), 'svd-bench-clips-'));
@@ -62,13 +77,34 @@ if (a.child) {
     console.log('|---|---|---|---|---|---|');
     for (const clips of a.clips.split(',').map(Number)) {
       for (const keep of ['0', '1']) {
-        const run = await runChild<ChildResult>(self, [
-          '--child', '--model-dir', modelDir, '--keep', keep, '--clips', String(clips), '--width', a.width, '--height', a.height,
-          '--frames', a.frames, '--steps', a.steps, '--out', join(cache, `c${clips}-${keep}.mp4`),
-        ], { rssCapBytes: 3 * GiB });
+        const run = await runChild<ChildResult>(
+          self,
+          [
+            '--child',
+            '--model-dir',
+            modelDir,
+            '--keep',
+            keep,
+            '--clips',
+            String(clips),
+            '--width',
+            a.width,
+            '--height',
+            a.height,
+            '--frames',
+            a.frames,
+            '--steps',
+            a.steps,
+            '--out',
+            join(cache, `c${clips}-${keep}.mp4`),
+          ],
+          { rssCapBytes: 3 * GiB },
+        );
         const r = run.result;
         if (!r) throw new Error(`child failed (exit ${run.exitCode}): ${run.stderrTail}`);
-        console.log(`| ${clips} | ${r.frames} | ${keep === '1'} | ${bytes(r.peakRss)} | ${bytes(r.peakRss - r.rssBeforeGenerate)} | ${duration(r.totalMs)} |`);
+        console.log(
+          `| ${clips} | ${r.frames} | ${keep === '1'} | ${bytes(r.peakRss)} | ${bytes(r.peakRss - r.rssBeforeGenerate)} | ${duration(r.totalMs)} |`,
+        );
       }
     }
   } finally {

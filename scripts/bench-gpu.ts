@@ -91,7 +91,13 @@ async function childMain(provider: string, modelDir: string, sizeArg: string, re
   const gpuTimer = provider === 'cuda' ? setInterval(() => void pollGpu(), 500) : undefined;
   let t = performance.now();
   const s = await openModelSessions(modelDir, { device: provider, host: new InProcessOrtHost(), warn: () => {} });
-  out.push({ ...base, measure: 'session_create', ms: performance.now() - t, bytes: peakRss(), note: 'bytes: peak host RSS after creating the four sessions' });
+  out.push({
+    ...base,
+    measure: 'session_create',
+    ms: performance.now() - t,
+    bytes: peakRss(),
+    note: 'bytes: peak host RSS after creating the four sessions',
+  });
   const m = s.model.manifest;
   const scale = m.vae.spatialScaleFactor;
   const [h, w, F] = [size.height / scale, size.width / scale, size.frames];
@@ -112,9 +118,24 @@ async function childMain(provider: string, modelDir: string, sizeArg: string, re
   };
   const r = s.runners;
   const tensor = (runner: typeof r.unet, name: string, dims: number[], seed: number): TensorData =>
-    runner.tensor(name, noise(dims.reduce((a, b) => a * b, 1), seed), dims);
-  await timed('clip', async () => (await r.imageEncoder.run({ pixel_values: tensor(r.imageEncoder, 'pixel_values', [1, 3, 224, 224], 1) })).data);
-  await timed('vae_encode', async () => (await r.vaeEncoder.run({ sample: tensor(r.vaeEncoder, 'sample', [1, 3, size.height, size.width], 2) })).data);
+    runner.tensor(
+      name,
+      noise(
+        dims.reduce((a, b) => a * b, 1),
+        seed,
+      ),
+      dims,
+    );
+  await timed(
+    'clip',
+    async () =>
+      (await r.imageEncoder.run({ pixel_values: tensor(r.imageEncoder, 'pixel_values', [1, 3, 224, 224], 1) })).data,
+  );
+  await timed(
+    'vae_encode',
+    async () =>
+      (await r.vaeEncoder.run({ sample: tensor(r.vaeEncoder, 'sample', [1, 3, size.height, size.width], 2) })).data,
+  );
   const D = m.imageEncoder.embedDim;
   const unetFeeds = {
     sample: tensor(r.unet, 'sample', [2, F, m.unet.inChannels, h, w], 3),
@@ -137,7 +158,8 @@ async function childMain(provider: string, modelDir: string, sizeArg: string, re
   if (gpuTimer) {
     clearInterval(gpuTimer);
     await pollGpu();
-    if (gpuPeak) out.push({ ...base, measure: 'gpu_memory_peak', bytes: gpuPeak, note: 'nvidia-smi, used memory, all processes' });
+    if (gpuPeak)
+      out.push({ ...base, measure: 'gpu_memory_peak', bytes: gpuPeak, note: 'nvidia-smi, used memory, all processes' });
   }
   out.push({ ...base, measure: 'host_rss_peak', bytes: peakRss() });
   await s.close();
@@ -159,7 +181,9 @@ async function main(): Promise<void> {
   }
   if (!gpuLoads.length) {
     const why = probes.map((p) => `${p.provider}: ${p.error}`).join('; ');
-    process.stderr.write(`bench-gpu: NO GPU PROVIDER LOADS HERE (${why || 'none asked for'}); measuring the CPU provider only, at ${opts['cpu-size']}\n`);
+    process.stderr.write(
+      `bench-gpu: NO GPU PROVIDER LOADS HERE (${why || 'none asked for'}); measuring the CPU provider only, at ${opts['cpu-size']}\n`,
+    );
     const m = { measure: 'gpu_providers', provider: 'none', ok: false, note: `no GPU provider loads: ${why}` };
     emit(m);
     all.push(m);
@@ -168,19 +192,38 @@ async function main(): Promise<void> {
   const runs = [...gpuLoads, ...(wanted.includes('cpu') ? ['cpu'] : [])];
   for (const provider of runs) {
     const emulated = provider === 'webgpu' && adapter?.adapter?.emulated;
-    const dtype = provider === 'cuda' || (provider === 'webgpu' && adapter?.adapter?.shaderF16 && !emulated) ? 'float16' : 'float32';
+    const dtype =
+      provider === 'cuda' || (provider === 'webgpu' && adapter?.adapter?.shaderF16 && !emulated)
+        ? 'float16'
+        : 'float32';
     const size = provider === 'cpu' ? opts['cpu-size']! : opts.size!;
     const modelDir = join(opts.dir!, `graphs-${opts.model}-${provider}-${dtype}`);
     let t = performance.now();
-    await buildModel({ checkpoint, outDir: modelDir, target: provider === 'cpu' ? 'cpu' : (provider as 'cuda' | 'webgpu'), dtype });
+    await buildModel({
+      checkpoint,
+      outDir: modelDir,
+      target: provider === 'cpu' ? 'cpu' : (provider as 'cuda' | 'webgpu'),
+      dtype,
+    });
     const build = { measure: 'build', provider, ms: performance.now() - t, note: `${opts.model} ${dtype}` };
     emit(build);
     all.push(build);
     t = performance.now();
     const cap = Math.max(2 * GiB, memAvailableBytes() - 3 * GiB);
-    const child = await runChild<Measure[]>(SCRIPT, ['--child', provider, '--model-dir', modelDir, '--size', size, '--repeats', opts.repeats!], { rssCapBytes: cap });
+    const child = await runChild<Measure[]>(
+      SCRIPT,
+      ['--child', provider, '--model-dir', modelDir, '--size', size, '--repeats', opts.repeats!],
+      { rssCapBytes: cap },
+    );
     if (!child.result) {
-      const m = { measure: 'child', provider, ok: false, note: child.killedForMemory ? `killed above ${(cap / GiB).toFixed(1)} GiB RSS` : `exit ${child.exitCode}: ${child.stderrTail.slice(-300)}` };
+      const m = {
+        measure: 'child',
+        provider,
+        ok: false,
+        note: child.killedForMemory
+          ? `killed above ${(cap / GiB).toFixed(1)} GiB RSS`
+          : `exit ${child.exitCode}: ${child.stderrTail.slice(-300)}`,
+      };
       emit(m);
       all.push(m);
       continue;
@@ -200,10 +243,16 @@ async function ensureCheckpoint(model: string, dir: string): Promise<string> {
   const out = join(dir, 'checkpoint-svd-xt');
   if (existsSync(join(out, 'unet', 'config.json'))) return out;
   mkdirSync(dir, { recursive: true });
-  if (freeDiskBytes(dir) < 5.5 * GiB) throw new Error(`${dir}: the random SVD-XT checkpoint needs 4.2 GiB plus room; free disk space or pass --dir`);
+  if (freeDiskBytes(dir) < 5.5 * GiB)
+    throw new Error(`${dir}: the random SVD-XT checkpoint needs 4.2 GiB plus room; free disk space or pass --dir`);
   const t = performance.now();
-  writeRandomCheckpointDirStreaming(out, readCheckpointConfigs(join(ROOT, 'models', 'configs', 'svd-xt')), { seed: 1, dtype: 'F16' });
-  process.stdout.write(`${JSON.stringify({ measure: 'write_checkpoint', provider: 'none', ms: performance.now() - t, note: 'random F16 SVD-XT, streaming writer' })}\n`);
+  writeRandomCheckpointDirStreaming(out, readCheckpointConfigs(join(ROOT, 'models', 'configs', 'svd-xt')), {
+    seed: 1,
+    dtype: 'F16',
+  });
+  process.stdout.write(
+    `${JSON.stringify({ measure: 'write_checkpoint', provider: 'none', ms: performance.now() - t, note: 'random F16 SVD-XT, streaming writer' })}\n`,
+  );
   return out;
 }
 
@@ -211,10 +260,16 @@ function appendResults(all: Measure[]): void {
   const date = new Date().toISOString().slice(0, 10);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const machine = `${cpus().length} vCPU (${cpu}), ${(totalmem() / GiB).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ortVersion()}`;
-  const fmt = (m: Measure) => [
-    m.provider, m.measure, m.size ?? '', m.ms !== undefined ? `${(m.ms / 1000).toFixed(2)} s` : '',
-    m.bytes !== undefined ? `${(m.bytes / 2 ** 20).toFixed(0)} MiB` : '', m.ok === undefined ? '' : m.ok ? 'yes' : 'no', (m.note ?? '').replace(/\|/g, '/'),
-  ].join(' | ');
+  const fmt = (m: Measure) =>
+    [
+      m.provider,
+      m.measure,
+      m.size ?? '',
+      m.ms !== undefined ? `${(m.ms / 1000).toFixed(2)} s` : '',
+      m.bytes !== undefined ? `${(m.bytes / 2 ** 20).toFixed(0)} MiB` : '',
+      m.ok === undefined ? '' : m.ok ? 'yes' : 'no',
+      (m.note ?? '').replace(/\|/g, '/'),
+    ].join(' | ');
   const lines = [
     '',
     `### bench-gpu ${date}: ${opts.model}, --size ${opts.size}, --cpu-size ${opts['cpu-size']}`,

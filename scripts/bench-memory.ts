@@ -28,8 +28,14 @@ const SETS: Record<string, Partial<SessionSpec>> = {
   default: { graphOptimizationLevel: 'all' },
   'no-prepack': { graphOptimizationLevel: 'all', extra: { 'session.disable_prepacking': '1' } },
   'no-arena': { graphOptimizationLevel: 'all', enableCpuMemArena: false },
-  'no-nchwc': { graphOptimizationLevel: 'all', extra: { 'optimization.disable_specified_optimizers': 'NchwcTransformer' } },
-  'no-constfold': { graphOptimizationLevel: 'all', extra: { 'optimization.disable_specified_optimizers': 'ConstantFolding' } },
+  'no-nchwc': {
+    graphOptimizationLevel: 'all',
+    extra: { 'optimization.disable_specified_optimizers': 'NchwcTransformer' },
+  },
+  'no-constfold': {
+    graphOptimizationLevel: 'all',
+    extra: { 'optimization.disable_specified_optimizers': 'ConstantFolding' },
+  },
   'no-nchwc-no-prepack': {
     graphOptimizationLevel: 'all',
     extra: { 'optimization.disable_specified_optimizers': 'NchwcTransformer', 'session.disable_prepacking': '1' },
@@ -49,22 +55,42 @@ interface Report {
   inputType: string;
 }
 
-async function child(model: string, roles: GraphRole[], set: string, o: { latent: string; frames: number; steps: number; threads: number }): Promise<void> {
+async function child(
+  model: string,
+  roles: GraphRole[],
+  set: string,
+  o: { latent: string; frames: number; steps: number; threads: number },
+): Promise<void> {
   const baselineRss = process.memoryUsage().rss;
   const dir = readModelDirectory(model);
   const host = new InProcessOrtHost();
   const t0 = performance.now();
   const runners: Partial<Record<GraphRole, ModelRunner>> = {};
   for (const role of roles) {
-    const session = await host.createSession({ ...SETS[set], path: dir.paths[role], executionProviders: ['cpu'], intraOpNumThreads: o.threads });
+    const session = await host.createSession({
+      ...SETS[set],
+      path: dir.paths[role],
+      executionProviders: ['cpu'],
+      intraOpNumThreads: o.threads,
+    });
     runners[role] = new ModelRunner(role, session);
   }
   const report: Report = {
-    baselineRss, loadMs: performance.now() - t0, rssAfterLoad: process.memoryUsage().rss, peakAfterLoad: peakRss(), steps: [], peakRss: 0, inputType: '',
+    baselineRss,
+    loadMs: performance.now() - t0,
+    rssAfterLoad: process.memoryUsage().rss,
+    peakAfterLoad: peakRss(),
+    steps: [],
+    peakRss: 0,
+    inputType: '',
   };
   const unet = runners.unet;
   if (unet) {
-    const [h, w] = o.latent.split('x').map(Number).concat(Number(o.latent.split('x')[0])).slice(0, 2);
+    const [h, w] = o.latent
+      .split('x')
+      .map(Number)
+      .concat(Number(o.latent.split('x')[0]))
+      .slice(0, 2);
     const [B, F, C] = [2, o.frames, 8];
     const sample = Float32Array.from({ length: B * F * C * h * w }, (_, i) => Math.sin(i * 0.37));
     const context = Float32Array.from({ length: B * 1024 }, (_, i) => (i < 1024 ? 0 : Math.cos(i * 0.11)));
@@ -109,32 +135,67 @@ async function childGenerate(model: string, spec: string, threads: number, devic
   const pipeline = await createPipeline({ modelDir: model, device, intraOpNumThreads: threads, log: () => {} });
   const loadMs = performance.now() - t0;
   const r = await pipeline.generate(
-    { image: 'test/fixtures/reference/input_64x128.png', width, height, frames, steps: 2, seed: 1, ...(m[4] ? { decodeChunkSize: Number(m[4]) } : {}) },
+    {
+      image: 'test/fixtures/reference/input_64x128.png',
+      width,
+      height,
+      frames,
+      steps: 2,
+      seed: 1,
+      ...(m[4] ? { decodeChunkSize: Number(m[4]) } : {}),
+    },
     { skipVideo: true },
   );
   await pipeline.close();
-  reportToParent({ peakRss: peakRss(), loadMs, totalMs: r.timings.total, stepMs: r.stepTimings } satisfies GenerateReport);
+  reportToParent({
+    peakRss: peakRss(),
+    loadMs,
+    totalMs: r.timings.total,
+    stepMs: r.stepTimings,
+  } satisfies GenerateReport);
 }
 
 /** Runs each generation spec in a child and prints the estimate next to the measured peak RSS. */
-async function compareEstimates(model: string, specs: string[], threads: number, device: string, capGib: number): Promise<void> {
+async function compareEstimates(
+  model: string,
+  specs: string[],
+  threads: number,
+  device: string,
+  capGib: number,
+): Promise<void> {
   const facts = modelMemoryFacts(readModelDirectory(model).manifest, model);
-  console.log(`model ${model} (${facts.dtype}, attention ${facts.attention}); 2 steps, CFG, ${threads} threads, device ${device}`);
-  console.log('| request (W×H×frames[:chunk]) | estimated peak host | measured peak RSS | estimate / measured | load | total |');
+  console.log(
+    `model ${model} (${facts.dtype}, attention ${facts.attention}); 2 steps, CFG, ${threads} threads, device ${device}`,
+  );
+  console.log(
+    '| request (W×H×frames[:chunk]) | estimated peak host | measured peak RSS | estimate / measured | load | total |',
+  );
   console.log('|---|---|---|---|---|---|');
   for (const spec of specs) {
     const [size, chunk] = spec.split(':');
     const [width, height, frames] = size.split('x').map(Number);
-    const est = estimateMemory(facts, { width, height, frames, decodeChunkSize: chunk ? Number(chunk) : frames, guidance: true }, device === 'cpu' ? 'cpu' : 'cuda');
+    const est = estimateMemory(
+      facts,
+      { width, height, frames, decodeChunkSize: chunk ? Number(chunk) : frames, guidance: true },
+      device === 'cpu' ? 'cpu' : 'cuda',
+    );
     const cap = Math.min(capGib * GiB, memAvailableBytes() - 3 * GiB);
-    const run = await runChild<GenerateReport>(SCRIPT, ['--model', model, '--threads', String(threads), '--device', device, '--generate', spec, '--child', 'generate'], { rssCapBytes: cap });
+    const run = await runChild<GenerateReport>(
+      SCRIPT,
+      ['--model', model, '--threads', String(threads), '--device', device, '--generate', spec, '--child', 'generate'],
+      { rssCapBytes: cap },
+    );
     const r = run.result;
     if (!r) {
-      const why = run.killedForMemory ? `killed at the RSS cap ${bytes(cap)}` : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-2).join(' | ')}`;
+      const why = run.killedForMemory
+        ? `killed at the RSS cap ${bytes(cap)}`
+        : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-2).join(' | ')}`;
       console.log(`| ${spec} | ${bytes(est.hostBytes)} | ${why} | | | |`);
       continue;
     }
-    console.log(`| ${spec} | ${bytes(est.hostBytes)} | ${bytes(r.peakRss)} | ${(est.hostBytes / r.peakRss).toFixed(2)} | ${duration(r.loadMs)} | ${duration(r.totalMs)} |`);
+    console.log(
+      `| ${spec} | ${bytes(est.hostBytes)} | ${bytes(r.peakRss)} | ${(est.hostBytes / r.peakRss).toFixed(2)} | ${duration(r.loadMs)} | ${duration(r.totalMs)} |`,
+    );
   }
 }
 
@@ -157,29 +218,62 @@ async function main(): Promise<void> {
   });
   if (!values.model) throw new Error('--model <built model directory> is required');
   const roles = values.roles!.split(',') as GraphRole[];
-  const o = { latent: values.latent!, frames: Number(values.frames), steps: Number(values.steps), threads: Number(values.threads) };
+  const o = {
+    latent: values.latent!,
+    frames: Number(values.frames),
+    steps: Number(values.steps),
+    threads: Number(values.threads),
+  };
   if (values.child === 'generate') return childGenerate(values.model, values.generate!, o.threads, values.device!);
   if (values.child) return child(values.model, roles, values.child, o);
-  if (values.generate) return compareEstimates(values.model, values.generate.split(','), o.threads, values.device!, Number(values['cap-gib']));
+  if (values.generate)
+    return compareEstimates(
+      values.model,
+      values.generate.split(','),
+      o.threads,
+      values.device!,
+      Number(values['cap-gib']),
+    );
 
   const weightBytes = values['weight-bytes'] ? Number(values['weight-bytes']) : storedWeightBytes(values.model, roles);
-  console.log(`model ${values.model}, graphs ${roles.join(',')}, compute weight bytes ${bytes(weightBytes)}; step latent ${o.latent}, ${o.frames} frames, batch 2`);
+  console.log(
+    `model ${values.model}, graphs ${roles.join(',')}, compute weight bytes ${bytes(weightBytes)}; step latent ${o.latent}, ${o.frames} frames, batch 2`,
+  );
   console.log('| option set | load | RSS after load | × weights | peak RSS after steps | × weights | steps |');
   console.log('|---|---|---|---|---|---|---|');
   for (const set of values.sets!.split(',')) {
     if (!SETS[set]) throw new Error(`--sets: unknown set "${set}" (known: ${Object.keys(SETS).join(', ')})`);
     const cap = Math.min(Number(values['cap-gib']) * GiB, memAvailableBytes() - 3 * GiB);
-    const args = ['--model', values.model, '--roles', values.roles!, '--latent', values.latent!, '--frames', values.frames!, '--steps', values.steps!, '--threads', values.threads!, '--child', set];
+    const args = [
+      '--model',
+      values.model,
+      '--roles',
+      values.roles!,
+      '--latent',
+      values.latent!,
+      '--frames',
+      values.frames!,
+      '--steps',
+      values.steps!,
+      '--threads',
+      values.threads!,
+      '--child',
+      set,
+    ];
     const run = await runChild<Report>(SCRIPT, args, { rssCapBytes: cap });
     const r = run.result;
     if (!r) {
-      const why = run.killedForMemory ? `killed at the RSS cap ${bytes(cap)}` : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-2).join(' | ')}`;
+      const why = run.killedForMemory
+        ? `killed at the RSS cap ${bytes(cap)}`
+        : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-2).join(' | ')}`;
       console.log(`| ${set} | ${why} | | | | | |`);
       continue;
     }
     const x = (n: number) => `${(n / weightBytes).toFixed(2)}×`;
     const steps = r.steps.map((s) => duration(s.ms)).join(', ');
-    console.log(`| ${set} | ${duration(r.loadMs)} | ${bytes(r.peakAfterLoad)} | ${x(r.peakAfterLoad)} | ${bytes(r.peakRss)} | ${x(r.peakRss)} | ${steps} |`);
+    console.log(
+      `| ${set} | ${duration(r.loadMs)} | ${bytes(r.peakAfterLoad)} | ${x(r.peakAfterLoad)} | ${bytes(r.peakRss)} | ${x(r.peakRss)} | ${steps} |`,
+    );
   }
 }
 

@@ -19,7 +19,13 @@ import { parseArgs } from 'node:util';
 import { buildModel } from '../src/models/build.js';
 import { embeddedTinyCheckpoint } from '../src/models/paths.js';
 import { createPipeline, type SvdPipeline } from '../src/pipeline/pipeline.js';
-import { InProcessOrtHost, WorkerOrtHost, type HostedSession, type OrtHost, type SessionSpec } from '../src/runtime/ortHost.js';
+import {
+  InProcessOrtHost,
+  WorkerOrtHost,
+  type HostedSession,
+  type OrtHost,
+  type SessionSpec,
+} from '../src/runtime/ortHost.js';
 
 interface RunRecord {
   graph: string;
@@ -30,11 +36,16 @@ interface RunRecord {
 class TimingOrtHost implements OrtHost {
   runs: RunRecord[] = [];
   /** With a directory: every session writes onnxruntime's profile there (`--profile`). */
-  constructor(private readonly inner: OrtHost, private readonly profileDir?: string) {}
+  constructor(
+    private readonly inner: OrtHost,
+    private readonly profileDir?: string,
+  ) {}
 
   async createSession(spec: SessionSpec): Promise<HostedSession> {
     const graph = basename(spec.path, '.onnx');
-    const s = await this.inner.createSession(this.profileDir ? { ...spec, profileFilePrefix: join(this.profileDir, `${graph}-${++profiles}`) } : spec);
+    const s = await this.inner.createSession(
+      this.profileDir ? { ...spec, profileFilePrefix: join(this.profileDir, `${graph}-${++profiles}`) } : spec,
+    );
     return {
       path: s.path,
       inputs: s.inputs,
@@ -62,7 +73,12 @@ function printProfiles(dir: string, top = 12): void {
   let total = 0;
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
     const graph = file.replace(/-\d+_.*$/, '');
-    for (const e of JSON.parse(readFileSync(join(dir, file), 'utf8')) as Array<{ cat?: string; name?: string; dur?: number; args?: { op_name?: string } }>) {
+    for (const e of JSON.parse(readFileSync(join(dir, file), 'utf8')) as Array<{
+      cat?: string;
+      name?: string;
+      dur?: number;
+      args?: { op_name?: string };
+    }>) {
       if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || !e.args?.op_name) continue;
       const key = `${graph} ${e.args.op_name}`;
       const ms = (e.dur ?? 0) / 1000;
@@ -109,7 +125,13 @@ interface Mode {
   measures: GenerationMeasure[];
 }
 
-async function openMode(label: string, modelDir: string, inWorker: boolean, intraOpNumThreads?: number, profileDir?: string): Promise<Mode> {
+async function openMode(
+  label: string,
+  modelDir: string,
+  inWorker: boolean,
+  intraOpNumThreads?: number,
+  profileDir?: string,
+): Promise<Mode> {
   const host = new TimingOrtHost(inWorker ? new WorkerOrtHost() : new InProcessOrtHost(), profileDir);
   const pipeline = await createPipeline({ modelDir, device: 'cpu', host, inWorker, intraOpNumThreads, log: () => {} });
   return { label, host, pipeline, measures: [] };
@@ -140,7 +162,8 @@ function summarize(label: string, ms: GenerationMeasure[]): Record<string, numbe
   const total = median(ms.map((m) => m.total));
   const run = median(ms.map((m) => m.runTotal));
   // per generation: averages over its steps; then the median over generations (one statistic for all three)
-  const perGen = (f: (m: GenerationMeasure) => number[]) => median(ms.map((m) => f(m).reduce((a, b) => a + b, 0) / m.steps));
+  const perGen = (f: (m: GenerationMeasure) => number[]) =>
+    median(ms.map((m) => f(m).reduce((a, b) => a + b, 0) / m.steps));
   const stepOverhead = perGen((m) => m.stepOverhead);
   const stepTime = perGen((m) => m.stepTime);
   const unetRun = perGen((m) => [m.runByGraph.unet ?? 0]);
@@ -154,16 +177,24 @@ function summarize(label: string, ms: GenerationMeasure[]): Record<string, numbe
     unetRunPerStepMs: unetRun,
     stepMs: stepTime,
     stepOverheadMs: stepOverhead,
-    stepOverheadPct: median(ms.map((m) => (100 * m.stepOverhead.reduce((a, b) => a + b, 0)) / m.stepTime.reduce((a, b) => a + b, 0))),
+    stepOverheadPct: median(
+      ms.map((m) => (100 * m.stepOverhead.reduce((a, b) => a + b, 0)) / m.stepTime.reduce((a, b) => a + b, 0)),
+    ),
     preprocessMs: median(ms.map((m) => m.preprocess)),
     encodeOverheadMs: median(ms.map((m) => m.encodeOverhead)),
     decodeOverheadMs: median(ms.map((m) => m.decodeOverhead)),
   };
   const f = (x: number) => x.toFixed(2);
   console.log(`\n${label} (${ms.length} generations, ${ms[0].steps} steps each)`);
-  console.log(`  total ${f(row.totalMs)} ms, inside session.run ${f(row.sessionRunMs)} ms → overhead ${f(row.overheadMs)} ms (${row.overheadPct.toFixed(1)}%)`);
-  console.log(`  per step: ${f(row.stepMs)} ms, of which UNet run ${f(row.unetRunPerStepMs)} ms → overhead ${f(row.stepOverheadMs)} ms/step (${row.stepOverheadPct.toFixed(1)}%)`);
-  console.log(`  outside the steps: preprocess ${f(row.preprocessMs)} ms, encode overhead ${f(row.encodeOverheadMs)} ms, decode overhead ${f(row.decodeOverheadMs)} ms`);
+  console.log(
+    `  total ${f(row.totalMs)} ms, inside session.run ${f(row.sessionRunMs)} ms → overhead ${f(row.overheadMs)} ms (${row.overheadPct.toFixed(1)}%)`,
+  );
+  console.log(
+    `  per step: ${f(row.stepMs)} ms, of which UNet run ${f(row.unetRunPerStepMs)} ms → overhead ${f(row.stepOverheadMs)} ms/step (${row.stepOverheadPct.toFixed(1)}%)`,
+  );
+  console.log(
+    `  outside the steps: preprocess ${f(row.preprocessMs)} ms, encode overhead ${f(row.encodeOverheadMs)} ms, decode overhead ${f(row.decodeOverheadMs)} ms`,
+  );
   return row;
 }
 
@@ -177,23 +208,37 @@ async function main(): Promise<void> {
       threads: { type: 'string' },
       /** onnxruntime's profiler on the in-process pipeline: top ops by time, per-step UNet times, peak RSS. */
       profile: { type: 'boolean', default: false },
-      image: { type: 'string', default: resolve(fileURLToPath(new URL('../test/fixtures/reference/input_64x128.png', import.meta.url))) },
+      image: {
+        type: 'string',
+        default: resolve(fileURLToPath(new URL('../test/fixtures/reference/input_64x128.png', import.meta.url))),
+      },
     },
   });
   const runs = Number(values.runs);
   const tmp = mkdtempSync(join(tmpdir(), 'svd-bench-pipeline-'));
   try {
     const modelDir = join(tmp, 'tiny');
-    const built = await buildModel({ checkpoint: embeddedTinyCheckpoint(), outDir: modelDir, dtype: 'float32', target: 'cpu', modelVariant: 'tiny' });
+    const built = await buildModel({
+      checkpoint: embeddedTinyCheckpoint(),
+      outDir: modelDir,
+      dtype: 'float32',
+      target: 'cpu',
+      modelVariant: 'tiny',
+    });
     console.log(`tiny model built in ${built.ms.toFixed(0)} ms → ${modelDir}`);
     const request = { image: values.image, steps: Number(values.steps), frames: Number(values.frames), device: 'cpu' };
-    console.log(`request: ${JSON.stringify(request)} (size: the model's default ${built.manifest.defaults.width}×${built.manifest.defaults.height})`);
+    console.log(
+      `request: ${JSON.stringify(request)} (size: the model's default ${built.manifest.defaults.width}×${built.manifest.defaults.height})`,
+    );
     const threads = values.threads ? Number(values.threads) : undefined;
     const profileDir = values.profile ? join(tmp, 'profile') : undefined;
     if (profileDir) mkdirSync(profileDir);
     const modes = values.profile
       ? [await openMode('in-process, profiled', modelDir, false, threads, profileDir)]
-      : [await openMode('worker thread (default)', modelDir, true, threads), await openMode('in-process (inWorker: false)', modelDir, false, threads)];
+      : [
+          await openMode('worker thread (default)', modelDir, true, threads),
+          await openMode('in-process (inWorker: false)', modelDir, false, threads),
+        ];
     try {
       // warm-up, then the modes alternate so that drifting background load affects both alike
       for (const m of modes) await generateOnce(m, request, 999);
@@ -208,13 +253,19 @@ async function main(): Promise<void> {
     if (profileDir) {
       printProfiles(profileDir);
       const steps = modes[0].measures.map((m) => m.stepTime.map((x) => x.toFixed(0)).join(', '));
-      console.log(`\nUNet step times per generation (ms; the warm-up generation is not listed):\n${steps.map((s) => `  ${s}`).join('\n')}`);
+      console.log(
+        `\nUNet step times per generation (ms; the warm-up generation is not listed):\n${steps.map((s) => `  ${s}`).join('\n')}`,
+      );
       console.log(`peak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
       return;
     }
     const [w, p] = rows as Array<Record<string, number>>;
-    console.log(`\nworker − in-process, medians: Σrun ${(w.sessionRunMs - p.sessionRunMs).toFixed(2)} ms per generation, UNet run ${(w.unetRunPerStepMs - p.unetRunPerStepMs).toFixed(2)} ms per step (messaging + copies; noise on a shared machine)`);
-    console.log(`\nJSON ${JSON.stringify({ date: new Date().toISOString(), node: process.version, threads: threads ?? 'default', request, rows })}`);
+    console.log(
+      `\nworker − in-process, medians: Σrun ${(w.sessionRunMs - p.sessionRunMs).toFixed(2)} ms per generation, UNet run ${(w.unetRunPerStepMs - p.unetRunPerStepMs).toFixed(2)} ms per step (messaging + copies; noise on a shared machine)`,
+    );
+    console.log(
+      `\nJSON ${JSON.stringify({ date: new Date().toISOString(), node: process.version, threads: threads ?? 'default', request, rows })}`,
+    );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

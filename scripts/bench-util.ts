@@ -62,7 +62,11 @@ export interface ChildRun<T> {
  * peak RSS is polled from /proc every 100 ms; above `rssCapBytes` it is killed (SIGKILL) instead of being
  * allowed to push a shared machine into swap or the OOM killer.
  */
-export function runChild<T>(script: string, args: string[], o: { rssCapBytes?: number; echoStderr?: boolean } = {}): Promise<ChildRun<T>> {
+export function runChild<T>(
+  script: string,
+  args: string[],
+  o: { rssCapBytes?: number; echoStderr?: boolean } = {},
+): Promise<ChildRun<T>> {
   const t0 = performance.now();
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';

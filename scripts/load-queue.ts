@@ -30,13 +30,23 @@ const { values } = parseArgs({
 });
 const jobs = Math.min(96, Math.max(1, Number(values.jobs) || 24));
 const steps = Math.min(100, Math.max(1, Number(values.steps) || 2));
-const counts = values.workers.split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 1 && n <= 3);
+const counts = values.workers
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n >= 1 && n <= 3);
 const timeoutMs = Math.max(30, Number(values.timeout) || 600) * 1000;
 let deadline = 0;
 const BIN = join(import.meta.dirname, '..', 'bin', 'svd.js');
 const IMAGE = join(import.meta.dirname, '..', 'test', 'fixtures', 'reference', 'input_64x128.png');
 
-interface Row { workers: number; jobs: number; wallMs: number; perMinute: number; meanJobMs: number; perWorker: Record<string, number> }
+interface Row {
+  workers: number;
+  jobs: number;
+  wallMs: number;
+  perMinute: number;
+  meanJobMs: number;
+  perWorker: Record<string, number>;
+}
 
 async function runWith(url: string, n: number): Promise<Row> {
   deadline = Date.now() + timeoutMs;
@@ -45,7 +55,9 @@ async function runWith(url: string, n: number): Promise<Row> {
   redis.disconnect();
   const procs: ChildProcess[] = [];
   for (let i = 1; i <= n; i++) {
-    const p = spawn(process.execPath, [BIN, 'worker', '--queue', url, '--name', `load-w${i}`, '--device', 'cpu'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [BIN, 'worker', '--queue', url, '--name', `load-w${i}`, '--device', 'cpu'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     p.stderr!.on('data', (d) => (err = (err + d).slice(-2000)));
     p.once('exit', (code, signal) => {
@@ -53,7 +65,13 @@ async function runWith(url: string, n: number): Promise<Row> {
     });
     procs.push(p);
   }
-  const server = await startServer({ port: 0, queueUrl: url, queueSize: jobs, resultTtlSeconds: 600, defaults: { steps } });
+  const server = await startServer({
+    port: 0,
+    queueUrl: url,
+    queueSize: jobs,
+    resultTtlSeconds: 600,
+    defaults: { steps },
+  });
   try {
     // Models load before a worker takes jobs; wait until all are there so the clock measures running, not loading.
     for (;;) {
@@ -64,20 +82,35 @@ async function runWith(url: string, n: number): Promise<Row> {
     }
     const image = `data:image/png;base64,${readFileSync(IMAGE).toString('base64')}`;
     const t0 = Date.now();
-    const ids = await Promise.all(Array.from({ length: jobs }, async (_, i) => {
-      const res = await fetch(`${server.url}/fal-ai/svd`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image_url: image, seed: i }) });
-      if (res.status !== 200) throw new Error(`submit answered ${res.status}`);
-      return ((await res.json()) as { request_id: string }).request_id;
-    }));
+    const ids = await Promise.all(
+      Array.from({ length: jobs }, async (_, i) => {
+        const res = await fetch(`${server.url}/fal-ai/svd`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ image_url: image, seed: i }),
+        });
+        if (res.status !== 200) throw new Error(`submit answered ${res.status}`);
+        return ((await res.json()) as { request_id: string }).request_id;
+      }),
+    );
     const perWorker: Record<string, number> = {};
     const runMs: number[] = [];
     let lastDone = t0;
     for (const id of ids) {
       for (;;) {
-        const st = (await (await fetch(`${server.url}/fal-ai/svd/requests/${id}/status?logs=1`)).json()) as { status: string; error?: string; logs: { message: string }[]; metrics: { inference_time?: number } };
+        const st = (await (await fetch(`${server.url}/fal-ai/svd/requests/${id}/status?logs=1`)).json()) as {
+          status: string;
+          error?: string;
+          logs: { message: string }[];
+          metrics: { inference_time?: number };
+        };
         if (st.status === 'COMPLETED') {
           if (st.error) throw new Error(`job ${id} failed: ${st.error}`);
-          const w = st.logs.map((l) => /^started on worker (\S+)/.exec(l.message)?.[1]).filter(Boolean).at(-1) ?? '?';
+          const w =
+            st.logs
+              .map((l) => /^started on worker (\S+)/.exec(l.message)?.[1])
+              .filter(Boolean)
+              .at(-1) ?? '?';
           perWorker[w] = (perWorker[w] ?? 0) + 1;
           runMs.push((st.metrics.inference_time ?? 0) * 1000);
           break;
@@ -87,13 +120,23 @@ async function runWith(url: string, n: number): Promise<Row> {
       }
     }
     for (const id of ids) {
-      const job = (await (await fetch(`${server.url}/api/jobs/${id}`)).json()) as { completedAt: number; video: { url: string } };
+      const job = (await (await fetch(`${server.url}/api/jobs/${id}`)).json()) as {
+        completedAt: number;
+        video: { url: string };
+      };
       lastDone = Math.max(lastDone, job.completedAt);
       const bytes = Buffer.from(await (await fetch(job.video.url)).arrayBuffer());
       if (bytes.subarray(4, 8).toString('latin1') !== 'ftyp') throw new Error(`job ${id}: not an MP4`);
     }
     const wallMs = lastDone - t0;
-    return { workers: n, jobs, wallMs, perMinute: (jobs / wallMs) * 60_000, meanJobMs: runMs.reduce((a, b) => a + b, 0) / runMs.length, perWorker };
+    return {
+      workers: n,
+      jobs,
+      wallMs,
+      perMinute: (jobs / wallMs) * 60_000,
+      meanJobMs: runMs.reduce((a, b) => a + b, 0) / runMs.length,
+      perWorker,
+    };
   } finally {
     await server.close();
     for (const p of procs) p.kill('SIGTERM');
@@ -113,15 +156,24 @@ async function main(): Promise<number> {
   } finally {
     await redis.stop();
   }
-  process.stdout.write(`machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), tiny model, ${steps} steps, default size and frames\n\n`);
-  process.stdout.write('| workers | jobs | wall | jobs/min | mean time per job | jobs per worker |\n|---|---|---|---|---|---|\n');
+  process.stdout.write(
+    `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), tiny model, ${steps} steps, default size and frames\n\n`,
+  );
+  process.stdout.write(
+    '| workers | jobs | wall | jobs/min | mean time per job | jobs per worker |\n|---|---|---|---|---|---|\n',
+  );
   for (const r of rows) {
-    process.stdout.write(`| ${r.workers} | ${r.jobs} | ${duration(r.wallMs)} | ${r.perMinute.toFixed(1)} | ${duration(r.meanJobMs)} | ${Object.values(r.perWorker).join(' / ')} |\n`);
+    process.stdout.write(
+      `| ${r.workers} | ${r.jobs} | ${duration(r.wallMs)} | ${r.perMinute.toFixed(1)} | ${duration(r.meanJobMs)} | ${Object.values(r.perWorker).join(' / ')} |\n`,
+    );
   }
   return 0;
 }
 
-main().then((code) => process.exit(code), (err) => {
-  process.stderr.write(`load-queue: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`load-queue: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

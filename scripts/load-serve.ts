@@ -34,29 +34,59 @@ interface JobView {
 }
 
 async function main(): Promise<number> {
-  const png = await sharp({ create: { width: 128, height: 64, channels: 3, background: { r: 40, g: 120, b: 200 } } }).png().toBuffer();
+  const png = await sharp({ create: { width: 128, height: 64, channels: 3, background: { r: 40, g: 120, b: 200 } } })
+    .png()
+    .toBuffer();
   const dataUri = `data:image/png;base64,${png.toString('base64')}`;
-  const server = await startServer({ host: '127.0.0.1', port: 0, model: values.model, queueSize: jobs, defaults: { steps } });
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    model: values.model,
+    queueSize: jobs,
+    defaults: { steps },
+  });
   const t0 = Date.now();
   try {
     const json = { 'content-type': 'application/json' };
     const submitters = [
-      async () => ((await (await fetch(`${server.url}/fal-ai/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image_url: dataUri }) })).json()) as { request_id: string }).request_id,
+      async () =>
+        (
+          (await (
+            await fetch(`${server.url}/fal-ai/svd`, {
+              method: 'POST',
+              headers: json,
+              body: JSON.stringify({ image_url: dataUri }),
+            })
+          ).json()) as { request_id: string }
+        ).request_id,
       async () => {
         const form = new FormData();
         form.append('prompt', 'load test');
         form.append('input_reference', new Blob([png], { type: 'image/png' }), 'in.png');
-        const v = (await (await fetch(`${server.url}/v1/videos`, { method: 'POST', body: form })).json()) as { id: string };
+        const v = (await (await fetch(`${server.url}/v1/videos`, { method: 'POST', body: form })).json()) as {
+          id: string;
+        };
         return v.id.replace(/^video_(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
       },
-      async () => ((await (await fetch(`${server.url}/api/jobs`, { method: 'POST', headers: json, body: JSON.stringify({ image: dataUri }) })).json()) as { id: string }).id,
+      async () =>
+        (
+          (await (
+            await fetch(`${server.url}/api/jobs`, {
+              method: 'POST',
+              headers: json,
+              body: JSON.stringify({ image: dataUri }),
+            })
+          ).json()) as { id: string }
+        ).id,
     ];
     const ids = await Promise.all(Array.from({ length: jobs }, (_, i) => submitters[i % submitters.length]()));
     process.stderr.write(`submitted ${ids.length} jobs in ${Date.now() - t0} ms\n`);
 
     let views: JobView[] = [];
     for (;;) {
-      views = await Promise.all(ids.map(async (id) => (await (await fetch(`${server.url}/api/jobs/${id}`)).json()) as JobView));
+      views = await Promise.all(
+        ids.map(async (id) => (await (await fetch(`${server.url}/api/jobs/${id}`)).json()) as JobView),
+      );
       const done = views.filter((v) => !['queued', 'running'].includes(v.status)).length;
       process.stderr.write(`\r${done}/${jobs} finished`);
       if (done === jobs) break;
@@ -75,8 +105,14 @@ async function main(): Promise<number> {
     }
     const runMs = completed.map((v) => v.completedAt! - v.startedAt!);
     const summary = {
-      jobs, steps, completed: completed.length, failed: views.filter((v) => v.status !== 'completed').map((v) => v.error?.message),
-      distinctIds: new Set(ids).size, fifo, videosOk, wallMs: Date.now() - t0,
+      jobs,
+      steps,
+      completed: completed.length,
+      failed: views.filter((v) => v.status !== 'completed').map((v) => v.error?.message),
+      distinctIds: new Set(ids).size,
+      fifo,
+      videosOk,
+      wallMs: Date.now() - t0,
       meanJobMs: Math.round(runMs.reduce((a, b) => a + b, 0) / Math.max(1, runMs.length)),
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -88,7 +124,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (err) => {
-  process.stderr.write(`load-serve: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`load-serve: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

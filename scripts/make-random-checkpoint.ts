@@ -15,9 +15,16 @@ const { values } = parseArgs({
   },
 });
 if (!values.configs || !values.out) {
-  console.error('usage: make-random-checkpoint --configs <dir with unet/ vae/ image_encoder/ scheduler/ configs> --out <dir> [--seed N] [--dtype F32|F16]');
+  console.error(
+    'usage: make-random-checkpoint --configs <dir with unet/ vae/ image_encoder/ scheduler/ configs> --out <dir> [--seed N] [--dtype F32|F16]',
+  );
   process.exit(2);
 }
 const t0 = performance.now();
-writeRandomCheckpointDir(values.out, readCheckpointConfigs(values.configs), Number(values.seed), values.dtype === 'F16' ? 'F16' : 'F32');
+writeRandomCheckpointDir(
+  values.out,
+  readCheckpointConfigs(values.configs),
+  Number(values.seed),
+  values.dtype === 'F16' ? 'F16' : 'F32',
+);
 console.log(`wrote ${values.out} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

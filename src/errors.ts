@@ -113,7 +113,10 @@ export function describeValue(value: unknown): string {
 export class ImageLoadError extends SvdError {
   /** What is wrong, without the source: "cannot be decoded as PNG (...)". */
   readonly detail: string;
-  constructor(readonly source: string, message: string) {
+  constructor(
+    readonly source: string,
+    message: string,
+  ) {
     super('image_load_failed', `image ${source}: ${message}`);
     this.detail = message;
   }
@@ -121,28 +124,44 @@ export class ImageLoadError extends SvdError {
 
 /** A model directory or file that is missing. */
 export class ModelNotFoundError extends SvdError {
-  constructor(readonly path: string, message: string) {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
     super('model_not_found', `${path}: ${message}`);
   }
 }
 
 /** A model file that exists but does not match the contract (wrong inputs, shapes, dtypes, manifest fields). */
 export class ModelFormatError extends SvdError {
-  constructor(readonly path: string, message: string) {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
     super('model_format', `${path}: ${message}`);
   }
 }
 
 /** A checkpoint (diffusers safetensors) that the graph builder cannot use. */
 export class CheckpointError extends SvdError {
-  constructor(readonly path: string, message: string, readonly problems: string[] = []) {
-    super('checkpoint_invalid', problems.length ? `${path}: ${message}\n  ${problems.join('\n  ')}` : `${path}: ${message}`);
+  constructor(
+    readonly path: string,
+    message: string,
+    readonly problems: string[] = [],
+  ) {
+    super(
+      'checkpoint_invalid',
+      problems.length ? `${path}: ${message}\n  ${problems.join('\n  ')}` : `${path}: ${message}`,
+    );
   }
 }
 
 /** An execution provider that was asked for and cannot be used. */
 export class ExecutionProviderError extends SvdError {
-  constructor(readonly device: string, message: string) {
+  constructor(
+    readonly device: string,
+    message: string,
+  ) {
     super('execution_provider_unavailable', message);
   }
 }
@@ -173,7 +192,13 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
  */
 export class HubError extends SvdError {
   constructor(
-    code: 'hub_auth_required' | 'hub_not_found' | 'hub_unreachable' | 'hub_offline_missing' | 'hub_integrity' | 'hub_download_failed',
+    code:
+      | 'hub_auth_required'
+      | 'hub_not_found'
+      | 'hub_unreachable'
+      | 'hub_offline_missing'
+      | 'hub_integrity'
+      | 'hub_download_failed',
     readonly repo: string,
     message: string,
     readonly status?: number,

@@ -31,7 +31,13 @@ afterEach(async () => {
 });
 
 const backend = (extra: Parameters<typeof createFalBackend>[0] = {}) =>
-  createFalBackend({ env: fal.env, pollIntervalMs: 5, retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 2 }, deadlineMs: 5000, ...extra });
+  createFalBackend({
+    env: fal.env,
+    pollIntervalMs: 5,
+    retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 2 },
+    deadlineMs: 5000,
+    ...extra,
+  });
 
 describe('fal queue', () => {
   it('submits, follows IN_QUEUE → IN_PROGRESS → COMPLETED with logs as progress, downloads the video', async () => {
@@ -51,11 +57,19 @@ describe('fal queue', () => {
     expect(readFileSync(out)).toEqual(FAKE_MP4);
     // The seed fal reports wins over the one we sent.
     expect(result).toMatchObject({ backend: 'fal', seed: 4242, outputPath: out });
-    expect(result.metadata).toMatchObject({ endpoint: 'fal-ai/stable-video', requestId: 'req-0001', mode: 'queue', ignored: ['minGuidance'] });
+    expect(result.metadata).toMatchObject({
+      endpoint: 'fal-ai/stable-video',
+      requestId: 'req-0001',
+      mode: 'queue',
+      ignored: ['minGuidance'],
+    });
     expect(events.filter((e) => e.stage === 'queue')[0].message).toContain('position 1');
     const remote = events.filter((e) => e.stage === 'remote' && e.totalSteps);
     // Each log line is reported once although status answers repeat earlier logs.
-    expect(remote.map((e) => [e.step, e.totalSteps])).toEqual([[10, 20], [20, 20]]);
+    expect(remote.map((e) => [e.step, e.totalSteps])).toEqual([
+      [10, 20],
+      [20, 20],
+    ]);
     expect(remote[0].fraction).toBeCloseTo(0.5);
     expect(events.filter((e) => e.message === 'loading model')).toHaveLength(1);
     expect(server.calls('GET', '/files/out.mp4')[0].headers.authorization).toBeUndefined();
@@ -71,7 +85,9 @@ describe('fal queue', () => {
     const err = await rejectionOf(job);
     expect(err).toBeInstanceOf(AbortError);
     expect(fal.cancelled).toEqual(['req-0001']);
-    expect(server.calls('PUT', '/queue/fal-ai/stable-video/requests/req-0001/cancel')[0].headers.authorization).toBe(`Key ${KEY}`);
+    expect(server.calls('PUT', '/queue/fal-ai/stable-video/requests/req-0001/cancel')[0].headers.authorization).toBe(
+      `Key ${KEY}`,
+    );
     expect(readdirSync(dir)).toEqual(['input.png']);
   });
 
@@ -93,7 +109,10 @@ describe('fal queue', () => {
   it('422 field errors become ProviderError details', async () => {
     await setup();
     server.on('POST', '/queue/fal-ai/stable-video', (_req, res) =>
-      sendJson(res, 422, { detail: [{ loc: ['body', 'image_url'], msg: 'Could not download the image', type: 'value_error' }] }));
+      sendJson(res, 422, {
+        detail: [{ loc: ['body', 'image_url'], msg: 'Could not download the image', type: 'value_error' }],
+      }),
+    );
     const err = await rejectionOf(backend().generate({ image, output: join(dir, 'v.mp4') }));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err).toMatchObject({ status: 422, code: 'provider_invalid_request', retryable: false });
@@ -113,11 +132,16 @@ describe('fal queue', () => {
 
   it('status polls survive a 503 and a 429', async () => {
     await setup({ statuses: [{ status: 'COMPLETED', logs: [] }] });
-    server.on('GET', /\/requests\/req-0001\/status$/, sequence(
-      (_req, res) => sendJson(res, 503, { detail: 'runner_scheduling_failure', error_type: 'runner_scheduling_failure' }),
-      (_req, res) => sendJson(res, 429, { detail: 'slow down' }, { 'retry-after': '0' }),
-      (_req, res) => sendJson(res, 200, { status: 'COMPLETED', logs: [] }),
-    ));
+    server.on(
+      'GET',
+      /\/requests\/req-0001\/status$/,
+      sequence(
+        (_req, res) =>
+          sendJson(res, 503, { detail: 'runner_scheduling_failure', error_type: 'runner_scheduling_failure' }),
+        (_req, res) => sendJson(res, 429, { detail: 'slow down' }, { 'retry-after': '0' }),
+        (_req, res) => sendJson(res, 200, { status: 'COMPLETED', logs: [] }),
+      ),
+    );
     const out = join(dir, 's.mp4');
     await backend().generate({ image, output: out });
     expect(server.calls('GET', /\/status$/)).toHaveLength(3);
@@ -126,9 +150,15 @@ describe('fal queue', () => {
 
   it('does not follow submit URLs that point at another host', async () => {
     await setup();
-    server.on('POST', '/queue/fal-ai/stable-video', (_req, res) => sendJson(res, 200, {
-      status: 'IN_QUEUE', request_id: 'req-0001', status_url: 'http://127.0.0.2:9/steal', response_url: 'http://127.0.0.2:9/steal', cancel_url: 'http://127.0.0.2:9/steal',
-    }));
+    server.on('POST', '/queue/fal-ai/stable-video', (_req, res) =>
+      sendJson(res, 200, {
+        status: 'IN_QUEUE',
+        request_id: 'req-0001',
+        status_url: 'http://127.0.0.2:9/steal',
+        response_url: 'http://127.0.0.2:9/steal',
+        cancel_url: 'http://127.0.0.2:9/steal',
+      }),
+    );
     await backend().generate({ image, output: join(dir, 'h.mp4') });
     expect(server.calls('GET', '/queue/fal-ai/stable-video/requests/req-0001')).toHaveLength(1);
   });
@@ -138,7 +168,10 @@ describe('fal endpoints and mapping', () => {
   it('sync mode posts to fal.run once', async () => {
     await setup();
     const out = join(dir, 'sync.mp4');
-    const result = await backend({ falMode: 'sync' }).generate({ image, output: out }, { remote: { model: 'fal-ai/fast-svd-lcm' } });
+    const result = await backend({ falMode: 'sync' }).generate(
+      { image, output: out },
+      { remote: { model: 'fal-ai/fast-svd-lcm' } },
+    );
     expect(server.calls('POST', '/run/fal-ai/fast-svd-lcm')).toHaveLength(1);
     expect(server.calls('POST', /^\/queue/)).toHaveLength(0);
     expect(result.metadata).toMatchObject({ mode: 'sync', endpoint: 'fal-ai/fast-svd-lcm' });
@@ -149,12 +182,19 @@ describe('fal endpoints and mapping', () => {
     await setup();
     const mask = join(dir, 'mask.png');
     writeFileSync(mask, TINY_PNG);
-    const result = await backend().generate({ image, steps: 40, output: join(dir, 'm.mp4'), fps: 8 }, { remote: { maskImage: mask } });
+    const result = await backend().generate(
+      { image, steps: 40, output: join(dir, 'm.mp4'), fps: 8 },
+      { remote: { maskImage: mask } },
+    );
     const body = server.calls('POST', '/queue/fal-ai/svd')[0].json();
     expect(body.mask_image_url).toBe(PNG_URI);
     expect(body.steps).toBe(40);
     expect(body.fps).toBeUndefined();
-    expect(result.metadata).toMatchObject({ endpoint: 'fal-ai/svd', endpointReason: 'a motion mask or depth maps were given', ignored: ['fps'] });
+    expect(result.metadata).toMatchObject({
+      endpoint: 'fal-ai/svd',
+      endpointReason: 'a motion mask or depth maps were given',
+      ignored: ['fps'],
+    });
 
     await backend().generate({ image, output: join(dir, 'n.mp4') }, { remote: { model: 'fal-ai/fast-svd-lcm' } });
     expect('steps' in server.calls('POST', '/queue/fal-ai/fast-svd-lcm')[0].json()).toBe(false);
@@ -173,7 +213,9 @@ describe('fal endpoints and mapping', () => {
     await setup();
     const zip = Buffer.from([0x50, 0x4b, 0x03, 0x04, 1, 2, 3]);
     await backend().generate({ image, output: join(dir, 'z.mp4') }, { remote: { controlMaps: zip } });
-    expect(server.calls('POST', '/queue/fal-ai/svd')[0].json().control_maps_data_url).toBe(`data:application/zip;base64,${zip.toString('base64')}`);
+    expect(server.calls('POST', '/queue/fal-ai/svd')[0].json().control_maps_data_url).toBe(
+      `data:application/zip;base64,${zip.toString('base64')}`,
+    );
   });
 
   it.each([
@@ -190,7 +232,9 @@ describe('fal endpoints and mapping', () => {
   });
 
   it('queue URL: explicit option, then baseUrl, then FAL_QUEUE_URL', () => {
-    expect(falQueueUrl({ queueUrl: 'http://q/', baseUrl: 'http://b', env: { FAL_QUEUE_URL: 'http://e' } })).toBe('http://q');
+    expect(falQueueUrl({ queueUrl: 'http://q/', baseUrl: 'http://b', env: { FAL_QUEUE_URL: 'http://e' } })).toBe(
+      'http://q',
+    );
     expect(falQueueUrl({ baseUrl: 'http://b/', env: { FAL_QUEUE_URL: 'http://e' } })).toBe('http://b');
     expect(falQueueUrl({ env: { FAL_QUEUE_URL: 'http://e/' } })).toBe('http://e');
     expect(falQueueUrl({ env: {} })).toBe('https://queue.fal.run');

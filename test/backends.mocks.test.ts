@@ -44,11 +44,19 @@ describe('mock fidelity', () => {
     const mock = mockOpenAIVideos(server, { apiKey: 'sk-k' });
     const client = new OpenAI({ apiKey: 'sk-k', baseURL: mock.baseUrl, maxRetries: 0 });
     const created = await client.videos.create({
-      prompt: 'p', model: 'sora-2', seconds: '4', input_reference: await toFile(TINY_PNG, 'input.png', { type: 'image/png' }),
+      prompt: 'p',
+      model: 'sora-2',
+      seconds: '4',
+      input_reference: await toFile(TINY_PNG, 'input.png', { type: 'image/png' }),
     });
     expect(created.status).toBe('queued');
     // What the SDK sends is what our backend sends (see backends.openai.test.ts).
-    expect(mock.created[0]).toEqual({ prompt: 'p', model: 'sora-2', seconds: '4', input_reference: `<file input.png image/png ${TINY_PNG.length}>` });
+    expect(mock.created[0]).toEqual({
+      prompt: 'p',
+      model: 'sora-2',
+      seconds: '4',
+      input_reference: `<file input.png image/png ${TINY_PNG.length}>`,
+    });
     expect((await client.videos.retrieve(created.id)).status).toBe('in_progress');
     const content = await client.videos.downloadContent(created.id);
     expect(Buffer.from(await content.arrayBuffer())).toEqual(FAKE_MP4);

@@ -3,7 +3,15 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSegmindBackend } from '../src/backends/segmind/index.js';
 import { AbortError, InvalidRequestError, ProviderError } from '../src/errors.js';
-import { delayed, dropMidBody, sendBytes, sendJson, sequence, startMockServer, type MockServer } from './mocks/server.js';
+import {
+  delayed,
+  dropMidBody,
+  sendBytes,
+  sendJson,
+  sequence,
+  startMockServer,
+  type MockServer,
+} from './mocks/server.js';
 import { mockSegmind, type SegmindMock } from './mocks/segmind.js';
 import { FAKE_MP4, TINY_PNG, fakeMp4, tempDir, writeTinyPng } from './mocks/fixtures.js';
 import { expectNoSecret, rejectionOf } from './mocks/secrets.js';
@@ -28,7 +36,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const backend = (extra: Parameters<typeof createSegmindBackend>[0] = {}) => createSegmindBackend({ env: segmind.env, ...FAST, ...extra });
+const backend = (extra: Parameters<typeof createSegmindBackend>[0] = {}) =>
+  createSegmindBackend({ env: segmind.env, ...FAST, ...extra });
 const posts = (slug: string) => server.calls('POST', `/v1/${slug}`);
 
 describe('segmind svd', () => {
@@ -36,13 +45,31 @@ describe('segmind svd', () => {
     const out = join(dir, 'out.mp4');
     const events: ProgressEvent[] = [];
     const result = await backend().generate(
-      { image, fps: 9, motionBucketId: 150, condAug: 0.3, frames: 25, resize: 'crop_to_16_9', seed: 77, steps: 30, minGuidance: 1.5, output: out },
+      {
+        image,
+        fps: 9,
+        motionBucketId: 150,
+        condAug: 0.3,
+        frames: 25,
+        resize: 'crop_to_16_9',
+        seed: 77,
+        steps: 30,
+        minGuidance: 1.5,
+        output: out,
+      },
       { onProgress: (e) => events.push(e) },
     );
     const [call] = posts('svd');
     expect(call.headers['x-api-key']).toBe(KEY);
     expect(call.json()).toEqual({
-      image: TINY_PNG.toString('base64'), fps: 9, motion: 150, seed: 77, cond_aug: 0.3, frames: 25, resize_method: 'crop_to_16_9', base64: false,
+      image: TINY_PNG.toString('base64'),
+      fps: 9,
+      motion: 150,
+      seed: 77,
+      cond_aug: 0.3,
+      frames: 25,
+      resize_method: 'crop_to_16_9',
+      base64: false,
     });
     expect(readFileSync(out)).toEqual(FAKE_MP4);
     expect(result).toMatchObject({ outputPath: out, format: 'mp4', seed: 77, backend: 'segmind' });
@@ -119,23 +146,47 @@ describe('segmind svd', () => {
 
 describe('segmind motionctrl-svd', () => {
   it('is chosen by a camera preset and maps speed, decoding_t and aspect', async () => {
-    const result = await backend().generate(
-      {
-        image, motionBucketId: 180, fps: 12, decodeChunkSize: 2, resize: 'maintain_aspect_ratio', seed: 5, output: join(dir, 'm.mp4'),
-        camera: 'pan-left', motionSpeed: 2.5,
-      },
-    );
-    expect(posts('motionctrl-svd')[0].json()).toEqual({
-      input_image: TINY_PNG.toString('base64'), motion: 'Pan Left', motion_bucket_id: 180, fps: 12, cond_aug: 0.02, seed: 5,
-      decoding_t: 2, maintain_aspect_ratio: true, motion_speed: 2.5, base64: false,
+    const result = await backend().generate({
+      image,
+      motionBucketId: 180,
+      fps: 12,
+      decodeChunkSize: 2,
+      resize: 'maintain_aspect_ratio',
+      seed: 5,
+      output: join(dir, 'm.mp4'),
+      camera: 'pan-left',
+      motionSpeed: 2.5,
     });
-    expect(result.metadata).toMatchObject({ endpoint: 'motionctrl-svd', endpointReason: 'a camera motion was given', ignored: [] });
+    expect(posts('motionctrl-svd')[0].json()).toEqual({
+      input_image: TINY_PNG.toString('base64'),
+      motion: 'Pan Left',
+      motion_bucket_id: 180,
+      fps: 12,
+      cond_aug: 0.02,
+      seed: 5,
+      decoding_t: 2,
+      maintain_aspect_ratio: true,
+      motion_speed: 2.5,
+      base64: false,
+    });
+    expect(result.metadata).toMatchObject({
+      endpoint: 'motionctrl-svd',
+      endpointReason: 'a camera motion was given',
+      ignored: [],
+    });
   });
 
   it('refuses values outside its narrower ranges, naming each field', async () => {
-    const err = await rejectionOf(backend().generate(
-      { image, motionBucketId: 100, fps: 40, frames: 25, output: join(dir, 'm.mp4'), camera: 'Zoom In' },
-    ));
+    const err = await rejectionOf(
+      backend().generate({
+        image,
+        motionBucketId: 100,
+        fps: 40,
+        frames: 25,
+        output: join(dir, 'm.mp4'),
+        camera: 'Zoom In',
+      }),
+    );
     expect(err).toBeInstanceOf(InvalidRequestError);
     const byField = Object.fromEntries(err.issues.map((i: any) => [i.field, i.message]));
     expect(byField.motionBucketId).toContain('from 127 to 255');
@@ -172,10 +223,19 @@ describe('segmind pixverse-image2video', () => {
     const upload = server.calls('POST', '/upload-asset')[0];
     expect(upload.json()).toEqual({ data_urls: [`data:image/png;base64,${TINY_PNG.toString('base64')}`] });
     expect(posts('pixverse-image2video')[0].json()).toEqual({
-      image_url: `${server.url}/assets/0.png`, prompt: 'the cat waves', negative_prompt: 'blur', duration: 8, quality: '720p',
-      motion_mode: 'normal', style: 'anime', seed: 9,
+      image_url: `${server.url}/assets/0.png`,
+      prompt: 'the cat waves',
+      negative_prompt: 'blur',
+      duration: 8,
+      quality: '720p',
+      motion_mode: 'normal',
+      style: 'anime',
+      seed: 9,
     });
-    expect(result.metadata).toMatchObject({ endpoint: 'pixverse-image2video', uploadedImage: `${server.url}/assets/0.png` });
+    expect(result.metadata).toMatchObject({
+      endpoint: 'pixverse-image2video',
+      uploadedImage: `${server.url}/assets/0.png`,
+    });
     expect(result.metadata.ignored).toEqual(['fps']);
   });
 
@@ -188,7 +248,11 @@ describe('segmind pixverse-image2video', () => {
   it.each([
     [{ duration: 8, motionMode: 'fast' as const }, 'remote.motionMode', 'only available with duration 5'],
     [{ duration: 8, quality: '1080p' as const }, 'remote.duration', 'must be 5 with quality 1080p'],
-    [{ quality: '1080p' as const, motionMode: 'fast' as const }, 'remote.motionMode', 'not available with quality 1080p'],
+    [
+      { quality: '1080p' as const, motionMode: 'fast' as const },
+      'remote.motionMode',
+      'not available with quality 1080p',
+    ],
     [{ duration: 6 }, 'remote.duration', 'one of 5, 8'],
   ])('refuses %o before uploading anything', async (bad, field, text) => {
     const err = await rejectionOf(backend().generate({ image }, { remote: { prompt: 'go', ...bad } }));
@@ -220,18 +284,30 @@ describe('segmind errors, retries, deadline, downloads', () => {
   it('406: insufficient credits, not retried', async () => {
     server.on('POST', '/v1/svd', (_req, res) => sendJson(res, 406, { error: 'Not enough credits' }));
     const err = await rejectionOf(backend().generate({ image, output: join(dir, 'x.mp4') }));
-    expect(err).toMatchObject({ status: 406, code: 'provider_insufficient_credits', retryable: false, providerMessage: 'Not enough credits' });
+    expect(err).toMatchObject({
+      status: 406,
+      code: 'provider_insufficient_credits',
+      retryable: false,
+      providerMessage: 'Not enough credits',
+    });
     expect(posts('svd')).toHaveLength(1);
   });
 
   it('429 with Retry-After: waits as told, then succeeds', async () => {
-    server.on('POST', '/v1/svd', sequence(
-      (_req, res) => sendJson(res, 429, { error: 'Too many requests' }, { 'retry-after': '0.15' }),
-      (_req, res) => sendBytes(res, FAKE_MP4),
-    ));
+    server.on(
+      'POST',
+      '/v1/svd',
+      sequence(
+        (_req, res) => sendJson(res, 429, { error: 'Too many requests' }, { 'retry-after': '0.15' }),
+        (_req, res) => sendBytes(res, FAKE_MP4),
+      ),
+    );
     const logs: string[] = [];
     const out = join(dir, 'r.mp4');
-    await backend({ log: (m) => logs.push(m), retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 1 } }).generate({ image, output: out });
+    await backend({ log: (m) => logs.push(m), retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 1 } }).generate({
+      image,
+      output: out,
+    });
     expect(posts('svd')).toHaveLength(2);
     expect(readFileSync(out)).toEqual(FAKE_MP4);
     // the wait it chose is the server's 0.15 s, not its own 1 ms backoff
@@ -247,7 +323,9 @@ describe('segmind errors, retries, deadline, downloads', () => {
 
   it('502 is retried up to the limit; 500 is not retried', async () => {
     server.on('POST', '/v1/svd', (_req, res) => sendJson(res, 502, { error: 'Bad gateway' }));
-    const err = await rejectionOf(backend({ retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 2 } }).generate({ image, output: join(dir, 'x.mp4') }));
+    const err = await rejectionOf(
+      backend({ retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 2 } }).generate({ image, output: join(dir, 'x.mp4') }),
+    );
     expect(err).toMatchObject({ status: 502, retryable: true });
     expect(posts('svd')).toHaveLength(3);
 
@@ -258,7 +336,11 @@ describe('segmind errors, retries, deadline, downloads', () => {
   });
 
   it('a slow server hits the deadline', async () => {
-    server.on('POST', '/v1/svd', delayed(3000, (_req, res) => sendBytes(res, FAKE_MP4)));
+    server.on(
+      'POST',
+      '/v1/svd',
+      delayed(3000, (_req, res) => sendBytes(res, FAKE_MP4)),
+    );
     const out = join(dir, 'slow.mp4');
     const err = await rejectionOf(backend({ deadlineMs: 150 }).generate({ image, output: out }));
     expect(err).toBeInstanceOf(ProviderError);
@@ -286,10 +368,16 @@ describe('segmind errors, retries, deadline, downloads', () => {
   });
 
   it('the caller aborting stops the call with AbortError and no file', async () => {
-    server.on('POST', '/v1/svd', delayed(3000, (_req, res) => sendBytes(res, FAKE_MP4)));
+    server.on(
+      'POST',
+      '/v1/svd',
+      delayed(3000, (_req, res) => sendBytes(res, FAKE_MP4)),
+    );
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
-    const err = await rejectionOf(backend().generate({ image, output: join(dir, 'a.mp4') }, { signal: controller.signal }));
+    const err = await rejectionOf(
+      backend().generate({ image, output: join(dir, 'a.mp4') }, { signal: controller.signal }),
+    );
     expect(err).toBeInstanceOf(AbortError);
     expect(readdirSync(dir)).toEqual(['input.png']);
   });

@@ -19,8 +19,13 @@ describe('selectBackend', () => {
 
   it('auto takes the first provider with a key, in the order segmind, fal, voltage, openai', async () => {
     const env = { OPENAI_API_KEY: 'o', FAL_KEY: 'f', VOLTAGE_API_KEY: 'v' };
-    expect(await selectBackend({ env, localAvailable: false })).toEqual({ name: 'fal', reason: 'auto: no local GPU with the model; FAL_KEY is set' });
-    expect((await selectBackend({ env: { ...env, SEGMIND_API_KEY: 's' }, localAvailable: async () => false })).name).toBe('segmind');
+    expect(await selectBackend({ env, localAvailable: false })).toEqual({
+      name: 'fal',
+      reason: 'auto: no local GPU with the model; FAL_KEY is set',
+    });
+    expect(
+      (await selectBackend({ env: { ...env, SEGMIND_API_KEY: 's' }, localAvailable: async () => false })).name,
+    ).toBe('segmind');
     expect((await selectBackend({ env: { OPENAI_API_KEY: 'o' } })).name).toBe('openai');
     expect((await selectBackend({ env: { FAL_KEY_ID: 'id', FAL_KEY_SECRET: 'secret' } })).name).toBe('fal');
   });
@@ -32,7 +37,10 @@ describe('selectBackend', () => {
   });
 
   it('an explicit choice is kept; unknown names and auto with an explicit key are refused', async () => {
-    expect(await selectBackend({ backend: 'voltage', env: {} })).toEqual({ name: 'voltage', reason: 'chosen explicitly' });
+    expect(await selectBackend({ backend: 'voltage', env: {} })).toEqual({
+      name: 'voltage',
+      reason: 'chosen explicitly',
+    });
     const unknown = await rejectionOf(selectBackend({ backend: 'replicate' }));
     expect(unknown).toBeInstanceOf(InvalidRequestError);
     expect(unknown.message).toContain('auto, local, segmind, fal, voltage, openai');
@@ -54,7 +62,12 @@ describe('createBackend / createSelectedBackend', () => {
   });
 
   it('a remote backend without a key fails at creation, naming the variable', () => {
-    for (const [name, variable] of [['segmind', 'SEGMIND_API_KEY'], ['fal', 'FAL_KEY'], ['voltage', 'VOLTAGE_API_KEY'], ['openai', 'OPENAI_API_KEY']] as const) {
+    for (const [name, variable] of [
+      ['segmind', 'SEGMIND_API_KEY'],
+      ['fal', 'FAL_KEY'],
+      ['voltage', 'VOLTAGE_API_KEY'],
+      ['openai', 'OPENAI_API_KEY'],
+    ] as const) {
       let err: any;
       try {
         createBackend(name, { env: {} });
@@ -69,7 +82,12 @@ describe('createBackend / createSelectedBackend', () => {
   it('auto lands on the provider with a key, and the result says which and why', async () => {
     const fal = mockFal(server, { apiKey: 'fal-k' });
     const image = writeTinyPng(dir);
-    const { backend, selection } = await createSelectedBackend({ backend: 'auto', env: fal.env, localAvailable: false, pollIntervalMs: 2 });
+    const { backend, selection } = await createSelectedBackend({
+      backend: 'auto',
+      env: fal.env,
+      localAvailable: false,
+      pollIntervalMs: 2,
+    });
     expect(selection.name).toBe('fal');
     const out = join(dir, 'o.mp4');
     const result = await backend.generate({ image, output: out });
@@ -82,18 +100,22 @@ describe('createBackend / createSelectedBackend', () => {
     const segmind = mockSegmind(server, { apiKey: 'explicit-key-1' });
     const image = writeTinyPng(dir);
     const backend = createBackend('segmind', {
-      apiKey: 'explicit-key-1', baseUrl: `${segmind.baseUrl}/`,
+      apiKey: 'explicit-key-1',
+      baseUrl: `${segmind.baseUrl}/`,
       env: { SEGMIND_API_KEY: 'env-key', SEGMIND_BASE_URL: 'http://127.0.0.1:9/v1' },
     });
     await backend.generate({ image, output: join(dir, 'e.mp4') });
     expect(server.calls('POST', '/v1/svd')[0].headers['x-api-key']).toBe('explicit-key-1');
   });
 
-  it('options.remote and a call\'s remote merge, the call winning', async () => {
+  it("options.remote and a call's remote merge, the call winning", async () => {
     const segmind = mockSegmind(server, { apiKey: 'k-123456' });
     const image = writeTinyPng(dir);
     const backend = createBackend('segmind', { env: segmind.env, remote: { model: 'svd', quality: '360p' } });
-    await backend.generate({ image, output: join(dir, 'm.mp4'), camera: 'zoom-in', motionSpeed: 4 }, { remote: { model: 'motionctrl-svd' } });
+    await backend.generate(
+      { image, output: join(dir, 'm.mp4'), camera: 'zoom-in', motionSpeed: 4 },
+      { remote: { model: 'motionctrl-svd' } },
+    );
     expect(server.calls('POST', '/v1/motionctrl-svd')[0].json()).toMatchObject({ motion: 'Zoom In', motion_speed: 4 });
   });
 });
@@ -101,13 +123,20 @@ describe('createBackend / createSelectedBackend', () => {
 describe('remoteOptionsFromFlags', () => {
   it('maps CLI flags to a backend name, options and validated remote fields', () => {
     const parsed = remoteOptionsFromFlags({
-      backend: 'segmind', apiKey: 'k', baseUrl: 'http://x', remoteModel: 'motionctrl-svd',
-      timeout: '30', prompt: 'p', quality: '720p',
+      backend: 'segmind',
+      apiKey: 'k',
+      baseUrl: 'http://x',
+      remoteModel: 'motionctrl-svd',
+      timeout: '30',
+      prompt: 'p',
+      quality: '720p',
     });
     expect(parsed).toEqual({
       backend: 'segmind',
       options: {
-        apiKey: 'k', baseUrl: 'http://x', deadlineMs: 30_000,
+        apiKey: 'k',
+        baseUrl: 'http://x',
+        deadlineMs: 30_000,
         remote: { model: 'motionctrl-svd', prompt: 'p', quality: '720p' },
       },
     });

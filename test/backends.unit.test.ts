@@ -23,7 +23,9 @@ describe('retry arithmetic', () => {
   });
 
   it('retries only rate limits and gateway errors', () => {
-    expect([400, 401, 403, 404, 406, 422, 429, 500, 502, 503, 504].filter(isRetryableStatus)).toEqual([429, 502, 503, 504]);
+    expect([400, 401, 403, 404, 406, 422, 429, 500, 502, 503, 504].filter(isRetryableStatus)).toEqual([
+      429, 502, 503, 504,
+    ]);
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {
@@ -37,36 +39,62 @@ describe('retry arithmetic', () => {
 });
 
 describe('provider error bodies', () => {
-  it('finds the message in each provider\'s shape', () => {
+  it("finds the message in each provider's shape", () => {
     expect(messageFromBody('{"error":"Not enough credits"}', 'application/json').message).toBe('Not enough credits');
     expect(messageFromBody('{"error":{"message":"bad size","code":"x"}}', 'application/json').message).toBe('bad size');
-    expect(messageFromBody('{"detail":"Runner timed out","error_type":"request_timeout"}', null).message).toBe('Runner timed out');
-    const pyd = messageFromBody('{"detail":[{"loc":["body","cond_aug"],"msg":"ensure this value is less than 10"}]}', 'application/json');
+    expect(messageFromBody('{"detail":"Runner timed out","error_type":"request_timeout"}', null).message).toBe(
+      'Runner timed out',
+    );
+    const pyd = messageFromBody(
+      '{"detail":[{"loc":["body","cond_aug"],"msg":"ensure this value is less than 10"}]}',
+      'application/json',
+    );
     expect(pyd.details).toEqual([{ field: 'cond_aug', message: 'ensure this value is less than 10' }]);
-    expect(messageFromBody('<html><body><h1>502 Bad Gateway</h1></body></html>', 'text/html').message).toBe('502 Bad Gateway');
+    expect(messageFromBody('<html><body><h1>502 Bad Gateway</h1></body></html>', 'text/html').message).toBe(
+      '502 Bad Gateway',
+    );
     expect(messageFromBody('x'.repeat(1000), 'text/plain').message.length).toBeLessThanOrEqual(300);
   });
 
   it('redacts a key and both halves of id:secret, in messages and details', () => {
-    expect(redact('key abcdef123 and id-000001:sec-000002 / sec-000002', ['abcdef123', 'id-000001:sec-000002'])).toBe('key *** and *** / ***');
+    expect(redact('key abcdef123 and id-000001:sec-000002 / sec-000002', ['abcdef123', 'id-000001:sec-000002'])).toBe(
+      'key *** and *** / ***',
+    );
     const key = 'sk-live-SUPERSECRET-42';
     const err = providerErrorFromResponse({
-      provider: 'openai', action: 'POST /videos', status: 422, contentType: 'application/json', secrets: [key],
+      provider: 'openai',
+      action: 'POST /videos',
+      status: 422,
+      contentType: 'application/json',
+      secrets: [key],
       body: JSON.stringify({ detail: [{ loc: ['body', 'api_key'], msg: `value ${key} is not allowed` }] }),
     });
     expectNoSecret(err, key);
     expect(err.details[0].message).toBe('value *** is not allowed');
   });
 
-  it('maps every status of the seeds\' tables to a code and retryability', () => {
+  it("maps every status of the seeds' tables to a code and retryability", () => {
     const codes = [400, 401, 403, 404, 406, 422, 429, 500, 502, 504].map((status) => {
-      const e = providerErrorFromResponse({ provider: 'segmind', action: 'POST /svd', status, body: '', contentType: null, secrets: [] });
+      const e = providerErrorFromResponse({
+        provider: 'segmind',
+        action: 'POST /svd',
+        status,
+        body: '',
+        contentType: null,
+        secrets: [],
+      });
       return [status, e.code, e.retryable];
     });
     expect(codes).toEqual([
-      [400, 'provider_bad_request', false], [401, 'provider_unauthorized', false], [403, 'provider_forbidden', false],
-      [404, 'provider_not_found', false], [406, 'provider_insufficient_credits', false], [422, 'provider_invalid_request', false],
-      [429, 'provider_rate_limited', true], [500, 'provider_server_error', false], [502, 'provider_unavailable', true],
+      [400, 'provider_bad_request', false],
+      [401, 'provider_unauthorized', false],
+      [403, 'provider_forbidden', false],
+      [404, 'provider_not_found', false],
+      [406, 'provider_insufficient_credits', false],
+      [422, 'provider_invalid_request', false],
+      [429, 'provider_rate_limited', true],
+      [500, 'provider_server_error', false],
+      [502, 'provider_unavailable', true],
       [504, 'provider_timeout', true],
     ]);
   });
@@ -110,7 +138,11 @@ describe('media', () => {
 
 describe('fal logs and camera names', () => {
   it('turns tqdm lines into step progress', () => {
-    expect(progressFromLog(' 35%|███▌      | 7/20 [00:03<00:06]')).toMatchObject({ step: 7, totalSteps: 20, fraction: 0.35 });
+    expect(progressFromLog(' 35%|███▌      | 7/20 [00:03<00:06]')).toMatchObject({
+      step: 7,
+      totalSteps: 20,
+      fraction: 0.35,
+    });
     expect(progressFromLog('Downloading weights 80%')).toMatchObject({ fraction: 0.8 });
     expect(progressFromLog('warming up')).toEqual({ stage: 'remote', message: 'warming up' });
   });

@@ -27,7 +27,14 @@ beforeAll(async () => {
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 });
 
@@ -87,10 +94,16 @@ describe('web page', () => {
     expect(await page.textContent('#log')).toContain('denoise step 6/6');
 
     // The browser can load and play it (duration known), and the download link serves the same MP4.
-    const media = await page.waitForFunction(`(() => {
+    const media = await page
+      .waitForFunction(
+        `(() => {
       const v = document.getElementById('video');
       return v.error ? { error: v.error.code } : v.readyState >= 1 && v.duration > 0 ? { duration: v.duration } : null;
-    })()`, undefined, { timeout: 20_000 }).then((h) => h.jsonValue());
+    })()`,
+        undefined,
+        { timeout: 20_000 },
+      )
+      .then((h) => h.jsonValue());
     expect(media).toEqual({ duration: expect.any(Number) });
     const href = await page.getAttribute('#download', 'href');
     expect(href).toMatch(/\/files\/[0-9a-f]{32}\/[0-9a-f]{8}\.mp4\?download=1$/);

@@ -124,7 +124,10 @@ describe('MotionCtrl-SVD UNet from an sgm .ckpt', () => {
   it('a diffusers-layout conversion (cc_projection under diffusers names) builds the same camera UNet', async () => {
     const tensors = randomMotionCtrlTensors(config, 3);
     writeSafetensors(join(dir, 'diffusers', 'diffusion_pytorch_model.safetensors'), tensors);
-    const info = buildUnetGraph({ config, weights: checkpointWeights(join(dir, 'diffusers')) }, { outDir: join(dir, 'diffusers-graph') });
+    const info = buildUnetGraph(
+      { config, weights: checkpointWeights(join(dir, 'diffusers')) },
+      { outDir: join(dir, 'diffusers-graph') },
+    );
     expect(info.cameraPoseDim).toBe(12);
     expect(info.unexpectedWeights).toEqual([]);
     const pose = batchPoses(cameraPoses({ preset: 'ACW', frames: F, speed: 2 }));

@@ -16,11 +16,18 @@ let dir: string;
 let image: string;
 
 function svd(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/API_KEY|FAL_KEY|_BASE_URL|FAL_QUEUE_URL/.test(k)));
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/API_KEY|FAL_KEY|_BASE_URL|FAL_QUEUE_URL/.test(k)),
+  );
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...clean, ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -38,7 +45,23 @@ describe('svd generate with hosted backends', () => {
   it('segmind: maps the flags, writes the returned video, prints seed and endpoint', async () => {
     const mock = mockSegmind(server, { apiKey: KEY });
     const out = join(dir, 'segmind.mp4');
-    const r = await svd(['generate', image, '--backend', 'segmind', '--frames', '25', '--motion-bucket-id', '90', '--seed', '77', '-o', out], mock.env);
+    const r = await svd(
+      [
+        'generate',
+        image,
+        '--backend',
+        'segmind',
+        '--frames',
+        '25',
+        '--motion-bucket-id',
+        '90',
+        '--seed',
+        '77',
+        '-o',
+        out,
+      ],
+      mock.env,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(out)).toEqual(FAKE_MP4);
     expect(r.stdout).toMatch(/seed: 77/);
@@ -51,7 +74,10 @@ describe('svd generate with hosted backends', () => {
   it('segmind: refuses what the provider cannot do before any network call, naming the flag', async () => {
     const mock = mockSegmind(server, { apiKey: KEY });
     const before = server.requests.length;
-    const r = await svd(['generate', image, '--backend', 'segmind', '--frames', '16', '-o', join(dir, 'x.mp4')], mock.env);
+    const r = await svd(
+      ['generate', image, '--backend', 'segmind', '--frames', '16', '-o', join(dir, 'x.mp4')],
+      mock.env,
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--frames: must be one of 14, 25 on segmind svd/);
     expect(server.requests.length).toBe(before);
@@ -78,7 +104,10 @@ describe('svd generate with hosted backends', () => {
   it('a wrong key fails cleanly without printing it and leaves no file', async () => {
     const mock = mockSegmind(server, { apiKey: KEY });
     const out = join(dir, 'denied.mp4');
-    const r = await svd(['generate', image, '--backend', 'segmind', '-o', out], { ...mock.env, SEGMIND_API_KEY: 'sk-wrong-key-987654321' });
+    const r = await svd(['generate', image, '--backend', 'segmind', '-o', out], {
+      ...mock.env,
+      SEGMIND_API_KEY: 'sk-wrong-key-987654321',
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/401|unauthori[sz]ed|API key/i);
     expect(r.stderr).not.toContain('sk-wrong-key-987654321');

@@ -13,7 +13,10 @@ const ROOT = join(import.meta.dirname, '..');
 let dir: string;
 
 function runBin(env: Record<string, string> = {}): string {
-  return execFileSync(process.execPath, [join(dir, 'bin', 'svd.js')], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+  return execFileSync(process.execPath, [join(dir, 'bin', 'svd.js')], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    encoding: 'utf8',
+  });
 }
 
 beforeAll(() => {
@@ -22,7 +25,8 @@ beforeAll(() => {
   copyFileSync(join(ROOT, 'bin', 'svd.js'), join(dir, 'bin', 'svd.js'));
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  const entry = (which: string) => `export async function main(): Promise<number> { console.log('${which}'); return 0; }\n`;
+  const entry = (which: string) =>
+    `export async function main(): Promise<number> { console.log('${which}'); return 0; }\n`;
   writeFileSync(join(dir, 'src', 'cli', 'main.ts'), entry('sources'));
   writeFileSync(join(dir, 'dist', 'cli', 'main.js'), entry('dist').replace(': Promise<number>', ''));
 });

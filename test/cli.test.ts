@@ -41,14 +41,38 @@ describe('svd generate', () => {
     expect(r.stdout).toContain(`output: ${target}`);
     expect(r.stdout).toMatch(/timings: load \d+ ms, preprocess \d+ ms, encode \d+ ms, unet 25 steps/);
     expect(await probeVideo(target)).toMatchObject({ frames: 14, fps: 7, codec: 'h264', width: 128, height: 64 });
-    const again = svd(['generate', REFERENCE_IMAGE, '-o', join(out, 'second.gif'), '--format', 'gif', '--frames', '3', '--steps', '2', '--fps', '12']);
+    const again = svd([
+      'generate',
+      REFERENCE_IMAGE,
+      '-o',
+      join(out, 'second.gif'),
+      '--format',
+      'gif',
+      '--frames',
+      '3',
+      '--steps',
+      '2',
+      '--fps',
+      '12',
+    ]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).not.toMatch(/building/); // graphs come from the cache now
     expect(await probeVideo(join(out, 'second.gif'))).toMatchObject({ frames: 3, codec: 'gif' });
   });
 
   it('refuses bad flags before loading anything, naming each flag and what is allowed', () => {
-    const r = svd(['generate', REFERENCE_IMAGE, '--steps', '0', '--motion-bucket-id', '300', '--format', 'avi', '--seed', 'abc']);
+    const r = svd([
+      'generate',
+      REFERENCE_IMAGE,
+      '--steps',
+      '0',
+      '--motion-bucket-id',
+      '300',
+      '--format',
+      'avi',
+      '--seed',
+      'abc',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--steps: must be from 1 to 100 \(got 0\)/);
     expect(r.stderr).toMatch(/--motion-bucket-id: must be from 1 to 255 \(got 300\)/);
@@ -60,26 +84,69 @@ describe('svd generate', () => {
   it('honours the debugging contract: --noise replaces the random draws, --dump writes every intermediate', () => {
     const noise = join(out, 'noise');
     mkdirSync(noise);
-    const F = 2, H = 64, W = 128, h = 8, w = 16;
+    const F = 2,
+      H = 64,
+      W = 128,
+      h = 8,
+      w = 16;
     const wave = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * k));
     writeNpy(join(noise, 'init_noise.npy'), wave(F * 4 * h * w, 0.37), [1, F, 4, h, w]);
     writeNpy(join(noise, 'aug_noise.npy'), wave(3 * H * W, 0.11), [1, 3, H, W]);
     const dumps = [join(out, 'd1'), join(out, 'd2')];
     for (const [i, seed] of ['1', '2'].entries()) {
-      const r = svd(['generate', REFERENCE_IMAGE, '-o', join(out, `n${i}.mp4`), '--frames', '2', '--steps', '2', '--seed', seed, '--noise', noise, '--dump', dumps[i]]);
+      const r = svd([
+        'generate',
+        REFERENCE_IMAGE,
+        '-o',
+        join(out, `n${i}.mp4`),
+        '--frames',
+        '2',
+        '--steps',
+        '2',
+        '--seed',
+        seed,
+        '--noise',
+        noise,
+        '--dump',
+        dumps[i],
+      ]);
       expect(r.code, r.stderr).toBe(0);
     }
     const shapes = Object.fromEntries(readdirSync(dumps[0]).map((f) => [f, readNpy(join(dumps[0], f)).shape]));
     expect(shapes).toEqual({
-      'clip_pixel_values.npy': [1, 3, 224, 224], 'image_embeddings.npy': [1, 1, 32], 'image_latents.npy': [1, 4, h, w],
-      'added_time_ids.npy': [1, 3], 'sigmas.npy': [3], 'timesteps.npy': [2], 'latents_0.npy': [1, F, 4, h, w],
-      'latents_1.npy': [1, F, 4, h, w], 'decoded.npy': [F, 3, H, W], 'frames.npy': [F, H, W, 3],
+      'clip_pixel_values.npy': [1, 3, 224, 224],
+      'image_embeddings.npy': [1, 1, 32],
+      'image_latents.npy': [1, 4, h, w],
+      'added_time_ids.npy': [1, 3],
+      'sigmas.npy': [3],
+      'timesteps.npy': [2],
+      'latents_0.npy': [1, F, 4, h, w],
+      'latents_1.npy': [1, F, 4, h, w],
+      'decoded.npy': [F, 3, H, W],
+      'frames.npy': [F, H, W, 3],
     });
     expect(readNpy(join(dumps[0], 'frames.npy')).dtype).toBe('|u1');
-    expect(Array.from(readNpy(join(dumps[0], 'added_time_ids.npy')).data as Float32Array)).toEqual([6, 127, Math.fround(0.02)]);
+    expect(Array.from(readNpy(join(dumps[0], 'added_time_ids.npy')).data as Float32Array)).toEqual([
+      6,
+      127,
+      Math.fround(0.02),
+    ]);
     // injected noise makes the seed irrelevant
-    expect(Buffer.from((readNpy(join(dumps[0], 'frames.npy')).data as Uint8Array))).toEqual(Buffer.from(readNpy(join(dumps[1], 'frames.npy')).data as Uint8Array));
-    const wrong = svd(['generate', REFERENCE_IMAGE, '--frames', '3', '--steps', '1', '--noise', noise, '-o', join(out, 'wrong.mp4')]);
+    expect(Buffer.from(readNpy(join(dumps[0], 'frames.npy')).data as Uint8Array)).toEqual(
+      Buffer.from(readNpy(join(dumps[1], 'frames.npy')).data as Uint8Array),
+    );
+    const wrong = svd([
+      'generate',
+      REFERENCE_IMAGE,
+      '--frames',
+      '3',
+      '--steps',
+      '1',
+      '--noise',
+      noise,
+      '-o',
+      join(out, 'wrong.mp4'),
+    ]);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/init_noise: must have shape \[1,3,4,8,16\]/);
     expect(existsSync(join(out, 'wrong.mp4'))).toBe(false);

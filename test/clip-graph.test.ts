@@ -45,7 +45,11 @@ describe('CLIP image encoder graph (tiny reference checkpoint)', () => {
 });
 
 /** transformers' CLIPVisionModelWithProjection, written out in plain JS for a small config. */
-function clipReference(pixels: ref.T, w: (n: string) => ref.T, c: { d: number; heads: number; layers: number; p: number; inter: number; eps: number }): ref.T {
+function clipReference(
+  pixels: ref.T,
+  w: (n: string) => ref.T,
+  c: { d: number; heads: number; layers: number; p: number; inter: number; eps: number },
+): ref.T {
   const [b] = pixels.shape;
   const conv = ref.conv2d(pixels, w('vision_model.embeddings.patch_embedding.weight'), null, c.p, 0); // [B,d,g,g]
   const g2 = conv.shape[2] * conv.shape[3];
@@ -59,13 +63,20 @@ function clipReference(pixels: ref.T, w: (n: string) => ref.T, c: { d: number; h
     return v + pos.data[t * c.d + e];
   });
   const ln = (t: ref.T, name: string) => ref.layerNorm(t, c.eps, w(`${name}.weight`), w(`${name}.bias`));
-  const lin = (t: ref.T, name: string, bias = true) => ref.linear(t, w(`${name}.weight`), bias ? w(`${name}.bias`) : null);
+  const lin = (t: ref.T, name: string, bias = true) =>
+    ref.linear(t, w(`${name}.weight`), bias ? w(`${name}.bias`) : null);
   const plus = (a: ref.T, q: ref.T): ref.T => ({ data: a.data.map((v, i) => v + q.data[i]), shape: a.shape });
   x = ln(x, 'vision_model.pre_layrnorm');
   for (let l = 0; l < c.layers; l++) {
     const p = `vision_model.encoder.layers.${l}`;
     const h = ln(x, `${p}.layer_norm1`);
-    const a = ref.attention(lin(h, `${p}.self_attn.q_proj`), lin(h, `${p}.self_attn.k_proj`), lin(h, `${p}.self_attn.v_proj`), c.heads, 1 / Math.sqrt(c.d / c.heads));
+    const a = ref.attention(
+      lin(h, `${p}.self_attn.q_proj`),
+      lin(h, `${p}.self_attn.k_proj`),
+      lin(h, `${p}.self_attn.v_proj`),
+      c.heads,
+      1 / Math.sqrt(c.d / c.heads),
+    );
     x = plus(x, lin(a, `${p}.self_attn.out_proj`));
     const m = ref.map(lin(ln(x, `${p}.layer_norm2`), `${p}.mlp.fc1`), (v) => v / (1 + Math.exp(-1.702 * v))); // quick_gelu
     x = plus(x, lin(m, `${p}.mlp.fc2`));
@@ -76,7 +87,16 @@ function clipReference(pixels: ref.T, w: (n: string) => ref.T, c: { d: number; h
 
 describe('CLIP image encoder graph (another config, random weights)', () => {
   // no hidden_act: transformers' default quick_gelu applies
-  const config = { hidden_size: 48, intermediate_size: 40, num_hidden_layers: 2, num_attention_heads: 3, patch_size: 8, image_size: 32, projection_dim: 24, layer_norm_eps: 1e-5 };
+  const config = {
+    hidden_size: 48,
+    intermediate_size: 40,
+    num_hidden_layers: 2,
+    num_attention_heads: 3,
+    patch_size: 8,
+    image_size: 32,
+    projection_dim: 24,
+    layer_norm_eps: 1e-5,
+  };
   const dir = join(out, 'other', 'image_encoder');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
@@ -87,7 +107,9 @@ describe('CLIP image encoder graph (another config, random weights)', () => {
     expect(info.unusedWeights).toEqual([]);
     const r = ref.rng(3);
     const pixels = ref.tensor([2, 3, 32, 32], () => r());
-    const res = await run(info.path, { pixel_values: new ort.Tensor('float32', Float32Array.from(pixels.data), pixels.shape) });
+    const res = await run(info.path, {
+      pixel_values: new ort.Tensor('float32', Float32Array.from(pixels.data), pixels.shape),
+    });
     expect(res.image_embeds.dims).toEqual([2, 24]);
     const ck = openCheckpoint(dir);
     const w = (n: string): ref.T => {
@@ -113,7 +135,16 @@ describe('CLIP image encoder graph (another config, random weights)', () => {
 
 describe('CLIP weight list for the real SVD image encoder config', () => {
   it('matches the analytic parameter count of docs/pipeline.md §7.7 (632,076,800)', () => {
-    const config = { hidden_size: 1280, intermediate_size: 5120, num_hidden_layers: 32, num_attention_heads: 16, patch_size: 14, image_size: 224, projection_dim: 1024, hidden_act: 'gelu' };
+    const config = {
+      hidden_size: 1280,
+      intermediate_size: 5120,
+      num_hidden_layers: 32,
+      num_attention_heads: 16,
+      patch_size: 14,
+      image_size: 224,
+      projection_dim: 1024,
+      hidden_act: 'gelu',
+    };
     const ws = clipImageEncoderWeights(config);
     expect(ws.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0)).toBe(632_076_800);
   });

@@ -6,7 +6,9 @@ import { antialiasBlur, bicubicTaps, clipPreprocess, gaussianKernel1d } from '..
 import { maxAbsDiff, relativeError } from '../src/tensor/compare.js';
 import { REFERENCE_DIR, REFERENCE_IMAGE, ref } from './helpers/reference.js';
 
-const pre = JSON.parse(readFileSync(join(REFERENCE_DIR, 'tiny-svd/feature_extractor/preprocessor_config.json'), 'utf8'));
+const pre = JSON.parse(
+  readFileSync(join(REFERENCE_DIR, 'tiny-svd/feature_extractor/preprocessor_config.json'), 'utf8'),
+);
 const OPTS = { size: 224, mean: pre.image_mean as number[], std: pre.image_std as number[] };
 
 async function decode(path: string) {
@@ -72,7 +74,11 @@ describe('clipPreprocess', () => {
     const keys = (x: number) => {
       const a = -0.75;
       const ax = Math.abs(x);
-      return ax <= 1 ? (a + 2) * ax ** 3 - (a + 3) * ax ** 2 + 1 : ax < 2 ? a * ax ** 3 - 5 * a * ax ** 2 + 8 * a * ax - 4 * a : 0;
+      return ax <= 1
+        ? (a + 2) * ax ** 3 - (a + 3) * ax ** 2 + 1
+        : ax < 2
+          ? a * ax ** 3 - 5 * a * ax ** 2 + 8 * a * ax - 4 * a
+          : 0;
     };
     for (let o = 0; o < 224; o++) {
       const pos = Math.fround(1023 / 223) * o; // torch computes the scale in float32
@@ -105,7 +111,9 @@ describe('clipPreprocess', () => {
     const f = clipPreprocess(flat, w, h, OPTS);
     [200, 100, 50].forEach((v, c) => {
       const want = (v / 255 - OPTS.mean[c]) / OPTS.std[c];
-      expect(maxAbsDiff(f.subarray(c * 224 * 224, (c + 1) * 224 * 224), new Float32Array(224 * 224).fill(want))).toBeLessThan(1e-5);
+      expect(
+        maxAbsDiff(f.subarray(c * 224 * 224, (c + 1) * 224 * 224), new Float32Array(224 * 224).fill(want)),
+      ).toBeLessThan(1e-5);
     });
   });
 
@@ -126,24 +134,28 @@ describe('clipPreprocess', () => {
     for (let c = 0; c < 3; c++) {
       const x0 = Float64Array.from({ length: w * h }, (_, i) => (rgb[i * 3 + c] / 255) * 2 - 1);
       const bx = new Float64Array(w * h);
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-        let s = 0;
-        for (let k = 0; k < kx.length; k++) s += kx[k] * x0[y * w + refl(x + k - (kx.length >> 1), w)];
-        bx[y * w + x] = s;
-      }
-      const bxy = new Float64Array(w * h);
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-        let s = 0;
-        for (let k = 0; k < ky.length; k++) s += ky[k] * bx[refl(y + k - (ky.length >> 1), h) * w + x];
-        bxy[y * w + x] = s;
-      }
-      for (let oy = 0; oy < size; oy++) for (let ox = 0; ox < size; ox++) {
-        let s = 0;
-        for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) {
-          s += ty.weight[oy * 4 + a] * tx.weight[ox * 4 + b] * bxy[ty.index[oy * 4 + a] * w + tx.index[ox * 4 + b]];
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          let s = 0;
+          for (let k = 0; k < kx.length; k++) s += kx[k] * x0[y * w + refl(x + k - (kx.length >> 1), w)];
+          bx[y * w + x] = s;
         }
-        want[c * size * size + oy * size + ox] = ((s + 1) / 2 - OPTS.mean[c]) / OPTS.std[c];
-      }
+      const bxy = new Float64Array(w * h);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          let s = 0;
+          for (let k = 0; k < ky.length; k++) s += ky[k] * bx[refl(y + k - (ky.length >> 1), h) * w + x];
+          bxy[y * w + x] = s;
+        }
+      for (let oy = 0; oy < size; oy++)
+        for (let ox = 0; ox < size; ox++) {
+          let s = 0;
+          for (let a = 0; a < 4; a++)
+            for (let b = 0; b < 4; b++) {
+              s += ty.weight[oy * 4 + a] * tx.weight[ox * 4 + b] * bxy[ty.index[oy * 4 + a] * w + tx.index[ox * 4 + b]];
+            }
+          want[c * size * size + oy * size + ox] = ((s + 1) / 2 - OPTS.mean[c]) / OPTS.std[c];
+        }
     }
     expect(relativeError(got, want)).toBeLessThan(1e-6);
   });

@@ -26,7 +26,12 @@ esac
 
 function ffmpegScript(version: string, encoders: string[]): string {
   const lines = [
-    'Encoders:', ' V..... = Video', ' A..... = Audio', ' S..... = Subtitle', ' .F.... = Frame-level multithreading', ' ------',
+    'Encoders:',
+    ' V..... = Video',
+    ' A..... = Audio',
+    ' S..... = Subtitle',
+    ' .F.... = Frame-level multithreading',
+    ' ------',
     ' V....D a64multi             Multicolor charset for Commodore 64 (codec a64_multi)',
     ...encoders.map((e) => ` V....D ${e.padEnd(20)} ${e} encoder`),
     ' A....D aac                  AAC (Advanced Audio Coding)',
@@ -59,7 +64,10 @@ function fake(name: string, body: string, sub = 'bin'): string {
   chmodSync(path, 0o755);
   return path;
 }
-const allProvidersOk = async () => [{ provider: 'cpu', ok: true }, { provider: 'cuda', ok: true }];
+const allProvidersOk = async () => [
+  { provider: 'cpu', ok: true },
+  { provider: 'cuda', ok: true },
+];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'svd-doctor-'));
@@ -75,7 +83,9 @@ describe('svd doctor', () => {
     const err = await run(process.execPath, [join(ROOT, 'bin/svd.js'), 'doctor'], { env, cwd: ROOT }).catch((e) => e);
     expect(err.code).toBe(1);
     const out: string = err.stdout;
-    expect(out).toMatch(/warn\s+gpu\s+no NVIDIA GPU found \(generation runs on CPU\): nvidia-smi not found on PATH\n\s+fix: install the NVIDIA driver/);
+    expect(out).toMatch(
+      /warn\s+gpu\s+no NVIDIA GPU found \(generation runs on CPU\): nvidia-smi not found on PATH\n\s+fix: install the NVIDIA driver/,
+    );
     expect(out).toMatch(/FAIL\s+ffmpeg\s+not found.*\n\s+fix: install ffmpeg: `sudo apt-get install ffmpeg`/);
     expect(out).toMatch(/ok\s+provider cpu\s+creates a session and runs/);
     expect(out).toContain('1 problem, ');
@@ -116,8 +126,16 @@ describe('svd doctor', () => {
   it('CLI --json: GPU present but the CUDA provider not installed → the fix is `svd setup cuda`', async () => {
     fake('nvidia-smi', NVIDIA_SMI, 'smi');
     const ffmpeg = fake('ffmpeg', ffmpegScript('6.1.1', ['gif', 'libx264', 'libvpx-vp9']), 'ff');
-    const env = { PATH: join(dir, 'empty'), HOME: dir, HF_HUB_CACHE: join(dir, 'cache'), FFMPEG_PATH: ffmpeg, SVD_NVIDIA_SMI: join(dir, 'smi', 'nvidia-smi') };
-    const err = await run(process.execPath, [join(ROOT, 'bin/svd.js'), 'doctor', '--json'], { env, cwd: ROOT }).catch((e) => e);
+    const env = {
+      PATH: join(dir, 'empty'),
+      HOME: dir,
+      HF_HUB_CACHE: join(dir, 'cache'),
+      FFMPEG_PATH: ffmpeg,
+      SVD_NVIDIA_SMI: join(dir, 'smi', 'nvidia-smi'),
+    };
+    const err = await run(process.execPath, [join(ROOT, 'bin/svd.js'), 'doctor', '--json'], { env, cwd: ROOT }).catch(
+      (e) => e,
+    );
     expect(err.code).toBe(1); // this machine has no CUDA provider library
     const report = JSON.parse(err.stdout);
     const failed = report.checks.filter((c: { status: string }) => c.status === 'fail');
@@ -132,7 +150,10 @@ describe('svd doctor', () => {
     fake('ldd', LDD_MISSING_CUDNN);
     const report = await runDoctor({
       env: { PATH: join(dir, 'bin'), HOME: dir, HF_HUB_CACHE: join(dir, 'cache') },
-      probeProviders: async () => [{ provider: 'cpu', ok: true }, { provider: 'cuda', ok: false, error: 'libcudnn.so.9: cannot open shared object file' }],
+      probeProviders: async () => [
+        { provider: 'cpu', ok: true },
+        { provider: 'cuda', ok: false, error: 'libcudnn.so.9: cannot open shared object file' },
+      ],
       cudaLibrary: () => '/ort/libonnxruntime_providers_cuda.so',
     });
     const cuda = report.checks.find((c) => c.id === 'provider.cuda')!;
@@ -164,7 +185,9 @@ describe('svd doctor', () => {
   });
 
   it('parses real-looking encoder lists', () => {
-    const names = parseEncoders(' V..... = Video\n ------\n V....D libx264              libx264 H.264\n VF...D libvpx-vp9  VP9\n A....D aac   AAC\n');
+    const names = parseEncoders(
+      ' V..... = Video\n ------\n V....D libx264              libx264 H.264\n VF...D libvpx-vp9  VP9\n A....D aac   AAC\n',
+    );
     expect([...names].sort()).toEqual(['aac', 'libvpx-vp9', 'libx264']);
   });
 });
@@ -175,14 +198,25 @@ describe('GPU memory helpers', () => {
     expect(await gpuFreeMemoryMiB(0, { SVD_NVIDIA_SMI: smi })).toBe(80261);
     expect(await gpuFreeMemoryMiB(1, { SVD_NVIDIA_SMI: smi })).toBeNull();
     expect(await gpuFreeMemoryMiB(0, { PATH: join(dir, 'empty') })).toBeNull();
-    const failing = fake('nvidia-smi-broken', '#!/bin/sh\necho "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver." ; exit 9\n');
+    const failing = fake(
+      'nvidia-smi-broken',
+      '#!/bin/sh\necho "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver." ; exit 9\n',
+    );
     expect(await gpuFreeMemoryMiB(0, { SVD_NVIDIA_SMI: failing })).toBeNull();
   });
 
   it('parses nvidia-smi CSV, including a name with a comma and several GPUs', () => {
-    const gpus = parseGpuCsv('0, NVIDIA A100-SXM4-40GB, 40960, 40000, 535.104.05\n1, Odd, Name GPU, 24576, 1000, 535.104.05\n');
+    const gpus = parseGpuCsv(
+      '0, NVIDIA A100-SXM4-40GB, 40960, 40000, 535.104.05\n1, Odd, Name GPU, 24576, 1000, 535.104.05\n',
+    );
     expect(gpus).toEqual([
-      { index: 0, name: 'NVIDIA A100-SXM4-40GB', memoryTotalMiB: 40960, memoryFreeMiB: 40000, driverVersion: '535.104.05' },
+      {
+        index: 0,
+        name: 'NVIDIA A100-SXM4-40GB',
+        memoryTotalMiB: 40960,
+        memoryFreeMiB: 40000,
+        driverVersion: '535.104.05',
+      },
       { index: 1, name: 'Odd, Name GPU', memoryTotalMiB: 24576, memoryFreeMiB: 1000, driverVersion: '535.104.05' },
     ]);
   });

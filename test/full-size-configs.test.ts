@@ -38,13 +38,34 @@ describe.each(VARIANTS)('models/configs/$name', ({ name, frames }) => {
 
   it('parses, and gives a valid manifest with the docs/pipeline.md §10 defaults', () => {
     const m = manifestSchema.parse(manifestFromConfigs(configs, { variant: name }));
-    expect(m.defaults).toMatchObject({ frames, width: 1024, height: 576, fps: 7, motionBucketId: 127, condAug: 0.02, minGuidance: 1, maxGuidance: 3, steps: 25 });
+    expect(m.defaults).toMatchObject({
+      frames,
+      width: 1024,
+      height: 576,
+      fps: 7,
+      motionBucketId: 127,
+      condAug: 0.02,
+      minGuidance: 1,
+      maxGuidance: 3,
+      steps: 25,
+    });
     expect(detectVariant(configs)).toBe(frames === 14 ? 'svd' : 'svd-xt');
     expect(m.vae).toMatchObject({ scalingFactor: 0.18215, spatialScaleFactor: 8, latentChannels: 4 });
     expect(m.unet).toMatchObject({ inChannels: 8, outChannels: 4, latentMultiple: 8 });
-    expect(m.imageEncoder).toMatchObject({ imageSize: 224, embedDim: 1024, imageMean: [0.48145466, 0.4578275, 0.40821073], imageStd: [0.26862954, 0.26130258, 0.27577711] });
+    expect(m.imageEncoder).toMatchObject({
+      imageSize: 224,
+      embedDim: 1024,
+      imageMean: [0.48145466, 0.4578275, 0.40821073],
+      imageStd: [0.26862954, 0.26130258, 0.27577711],
+    });
     // §5.1: the schedule comes only from these values
-    expect(m.scheduler).toMatchObject({ predictionType: 'v_prediction', sigmaMin: 0.002, sigmaMax: 700, timestepSpacing: 'leading', timestepType: 'continuous' });
+    expect(m.scheduler).toMatchObject({
+      predictionType: 'v_prediction',
+      sigmaMin: 0.002,
+      sigmaMax: 700,
+      timestepSpacing: 'leading',
+      timestepType: 'continuous',
+    });
     expect(configs.scheduler.use_karras_sigmas).toBe(true);
   });
 
@@ -58,9 +79,21 @@ describe.each(VARIANTS)('models/configs/$name', ({ name, frames }) => {
     ]);
     expect(planUpBlocks(unet).map((b) => b.heads)).toEqual([20, 20, 10, 5]);
     expect(configs.unet.num_frames).toBe(frames);
-    expect(parseVaeConfig(configs.vae)).toMatchObject({ blockOutChannels: [128, 256, 512, 512], layersPerBlock: 2, latentChannels: 4 });
+    expect(parseVaeConfig(configs.vae)).toMatchObject({
+      blockOutChannels: [128, 256, 512, 512],
+      layersPerBlock: 2,
+      latentChannels: 4,
+    });
     expect(parseClipVisionConfig(configs.imageEncoder)).toMatchObject({
-      hiddenSize: 1280, intermediateSize: 5120, numHiddenLayers: 32, numAttentionHeads: 16, patchSize: 14, imageSize: 224, projectionDim: 1024, hiddenAct: 'gelu', layerNormEps: 1e-5,
+      hiddenSize: 1280,
+      intermediateSize: 5120,
+      numHiddenLayers: 32,
+      numAttentionHeads: 16,
+      patchSize: 14,
+      imageSize: 224,
+      projectionDim: 1024,
+      hiddenAct: 'gelu',
+      layerNormEps: 1e-5,
     });
   });
 
@@ -68,8 +101,12 @@ describe.each(VARIANTS)('models/configs/$name', ({ name, frames }) => {
     const lists = checkpointTensorLists(configs);
     expect(parameterCount(lists.unet)).toBe(1_524_623_082);
     const unetPart = (prefix: string) => parameterCount(lists.unet.filter((r) => r.name.startsWith(prefix)));
-    expect([unetPart('down_blocks.'), unetPart('mid_block.'), unetPart('up_blocks.')]).toEqual([479_185_614, 185_571_843, 855_155_541]);
-    expect(parameterCount(lists.vae.filter((r) => r.name.startsWith('encoder.') || r.name.startsWith('quant_conv.')))).toBe(34_163_592 + 72);
+    expect([unetPart('down_blocks.'), unetPart('mid_block.'), unetPart('up_blocks.')]).toEqual([
+      479_185_614, 185_571_843, 855_155_541,
+    ]);
+    expect(
+      parameterCount(lists.vae.filter((r) => r.name.startsWith('encoder.') || r.name.startsWith('quant_conv.'))),
+    ).toBe(34_163_592 + 72);
     expect(parameterCount(lists.vae.filter((r) => r.name.startsWith('decoder.')))).toBe(63_579_183);
     expect(parameterCount(lists.vae)).toBe(97_742_847);
     expect(parameterCount(lists.imageEncoder)).toBe(632_076_800);
@@ -80,7 +117,10 @@ describe('the UNet shortcut build against the full checkpoint (svd-xt)', () => {
   it('reads every checkpoint tensor except to_q/to_k/norm2 of the single-token cross-attentions, which it skips by name', () => {
     const configs = readDiffusersConfigs(dirOf('svd-xt'));
     const full = checkpointTensorLists(configs).unet;
-    const { g, skipped } = defineUnetGraph(parseUnetConfig(configs.unet), dryWeights(), { dtype: 'float16', target: 'cpu' });
+    const { g, skipped } = defineUnetGraph(parseUnetConfig(configs.unet), dryWeights(), {
+      dtype: 'float16',
+      target: 'cpu',
+    });
     const read = new Set(g.requests.map((r) => r.name));
     const skip = new Set(skipped);
     expect([...read].filter((n) => skip.has(n))).toEqual([]);
@@ -89,7 +129,9 @@ describe('the UNet shortcut build against the full checkpoint (svd-xt)', () => {
     // one spatial + one temporal cross-attention per transformer: 16 transformers (3×2 down, 1 mid, 3×3 up)
     expect(skipped.filter((n) => n.endsWith('attn2.to_q.weight'))).toHaveLength(2 * 16);
     const skippedParams = parameterCount(full.filter((r) => skip.has(r.name)));
-    expect(parameterCount(g.requests.filter((r, i, a) => a.findIndex((x) => x.name === r.name) === i)) + skippedParams).toBe(1_524_623_082);
+    expect(
+      parameterCount(g.requests.filter((r, i, a) => a.findIndex((x) => x.name === r.name) === i)) + skippedParams,
+    ).toBe(1_524_623_082);
   });
 });
 
@@ -101,10 +143,17 @@ describe('writeRandomSafetensorsStreaming / writeRandomCheckpointDirStreaming', 
     const configs = readCheckpointConfigs(join('models', 'configs', 'tiny'));
     const out = join(dir, 'tiny-streamed');
     const progress: number[] = [];
-    const result = writeRandomCheckpointDirStreaming(out, configs, { seed: 5, onProgress: (p) => progress.push(p.bytes / p.totalBytes) });
+    const result = writeRandomCheckpointDirStreaming(out, configs, {
+      seed: 5,
+      onProgress: (p) => progress.push(p.bytes / p.totalBytes),
+    });
     expect(progress.at(-1)).toBe(1);
     const lists = checkpointTensorLists(configs);
-    for (const [component, dirName] of [['unet', 'unet'], ['vae', 'vae'], ['imageEncoder', 'image_encoder']] as const) {
+    for (const [component, dirName] of [
+      ['unet', 'unet'],
+      ['vae', 'vae'],
+      ['imageEncoder', 'image_encoder'],
+    ] as const) {
       const file = result.files[component]!;
       expect(file.path).toMatch(/\.fp16\.safetensors$/);
       expect(statSync(file.path).size).toBe(file.bytes);

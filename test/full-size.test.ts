@@ -10,7 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointTensorLists, parameterCount, readCheckpointConfigs, writeRandomCheckpointDirStreaming } from '../src/models/randomCheckpoint.js';
+import {
+  checkpointTensorLists,
+  parameterCount,
+  readCheckpointConfigs,
+  writeRandomCheckpointDirStreaming,
+} from '../src/models/randomCheckpoint.js';
 import type { BuildInfo } from '../src/onnx/save.js';
 import { relativeError } from '../src/tensor/compare.js';
 import { float16ToFloat32, float32ToFloat16 } from '../src/tensor/float16.js';
@@ -32,7 +37,8 @@ async function run(path: string, feeds: Record<string, ort.Tensor>): Promise<ort
   }
 }
 
-const asFloat32 = (t: ort.Tensor) => (t.type === 'float16' ? float16ToFloat32(t.data as Uint16Array) : (t.data as Float32Array));
+const asFloat32 = (t: ort.Tensor) =>
+  t.type === 'float16' ? float16ToFloat32(t.data as Uint16Array) : (t.data as Float32Array);
 
 describe('full-size SVD-XT VAE from a streamed random fp16 checkpoint', () => {
   let encoder: BuildInfo;
@@ -66,14 +72,18 @@ describe('full-size SVD-XT VAE from a streamed random fp16 checkpoint', () => {
 
   it('encodes a 64×64 image to a finite 8×8 latent', async () => {
     const img = Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => Math.sin(i * 0.013) * 0.8);
-    const latent = await run(encoder.path, { sample: new ort.Tensor('float16', float32ToFloat16(img), [1, 3, 64, 64]) });
+    const latent = await run(encoder.path, {
+      sample: new ort.Tensor('float16', float32ToFloat16(img), [1, 3, 64, 64]),
+    });
     expect(latent.dims).toEqual([1, 4, 8, 8]);
     expect(asFloat32(latent).every(Number.isFinite)).toBe(true);
   }, 60_000);
 
   it('decodes one 8×8 latent frame to 64×64 pixels, fp16 agreeing with the fp32 (Cast) build', async () => {
     const lat = Float32Array.from({ length: 4 * 8 * 8 }, (_, i) => Math.cos(i * 0.29) * 3);
-    const half = asFloat32(await run(decoder16.path, { latent: new ort.Tensor('float16', float32ToFloat16(lat), [1, 4, 8, 8]) }));
+    const half = asFloat32(
+      await run(decoder16.path, { latent: new ort.Tensor('float16', float32ToFloat16(lat), [1, 4, 8, 8]) }),
+    );
     const full = await run(decoder32.path, { latent: new ort.Tensor('float32', lat, [1, 4, 8, 8]) });
     expect(full.dims).toEqual([1, 3, 64, 64]);
     const ref = asFloat32(full);

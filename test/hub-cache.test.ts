@@ -61,7 +61,12 @@ let cache: string;
 const noNetwork = (async () => {
   throw new Error('test: the network must not be used');
 }) as unknown as typeof fetch;
-const offlineEnv = () => ({ HF_HUB_CACHE: cache, HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9', HF_TOKEN_PATH: join(cache, 'none') });
+const offlineEnv = () => ({
+  HF_HUB_CACHE: cache,
+  HF_HUB_OFFLINE: '1',
+  HF_ENDPOINT: 'http://127.0.0.1:9',
+  HF_TOKEN_PATH: join(cache, 'none'),
+});
 
 beforeEach(() => {
   cache = mkdtempSync(join(tmpdir(), 'svd-hubcache-'));
@@ -76,7 +81,11 @@ describe('HF_HUB_OFFLINE=1 with a Python-style cache', () => {
     const pulled = await pullModel('svd-xt', { env: offlineEnv(), fetch: noNetwork });
     expect(pulled).toMatchObject({ snapshotDir: snap, source: 'cache', commit: COMMIT, downloadedBytes: 0 });
     expect(pulled.files.sort()).toEqual(Object.keys(FILES).sort());
-    expect(readFileSync(join(pulled.snapshotDir, 'unet/diffusion_pytorch_model.fp16.safetensors')).equals(FILES['unet/diffusion_pytorch_model.fp16.safetensors'])).toBe(true);
+    expect(
+      readFileSync(join(pulled.snapshotDir, 'unet/diffusion_pytorch_model.fp16.safetensors')).equals(
+        FILES['unet/diffusion_pytorch_model.fp16.safetensors'],
+      ),
+    ).toBe(true);
   });
 
   it('names the missing file and the pull command when something is not cached', async () => {
@@ -176,18 +185,41 @@ describe('cache listing, path and removal', () => {
 
 describe('model references', () => {
   it('resolves registry names, repo ids and local directories', () => {
-    expect(resolveModelRef('svd')).toMatchObject({ kind: 'hub', repo: 'stabilityai/stable-video-diffusion-img2vid', revision: 'main' });
+    expect(resolveModelRef('svd')).toMatchObject({
+      kind: 'hub',
+      repo: 'stabilityai/stable-video-diffusion-img2vid',
+      revision: 'main',
+    });
     const xt11 = resolveModelRef('svd-xt-1-1');
     expect(xt11.kind === 'hub' && xt11.variant?.name).toBe('svd-xt-1-1');
     // a variant's defaults are its manifest's, derived from its bundled configs
-    expect(variantDefaults('svd-xt-1-1')).toEqual({ frames: 25, steps: 25, fps: 7, motionBucketId: 127, condAug: 0.02, minGuidance: 1, maxGuidance: 3, width: 1024, height: 576 });
+    expect(variantDefaults('svd-xt-1-1')).toEqual({
+      frames: 25,
+      steps: 25,
+      fps: 7,
+      motionBucketId: 127,
+      condAug: 0.02,
+      minGuidance: 1,
+      maxGuidance: 3,
+      width: 1024,
+      height: 576,
+    });
     expect(variantDefaults('svd')).toMatchObject({ frames: 14 });
     expect(variantDefaults('no-such-variant')).toBeUndefined();
-    expect(resolveModelRef('someone/svd-finetune', 'v2')).toMatchObject({ kind: 'hub', repo: 'someone/svd-finetune', revision: 'v2', variant: undefined });
+    expect(resolveModelRef('someone/svd-finetune', 'v2')).toMatchObject({
+      kind: 'hub',
+      repo: 'someone/svd-finetune',
+      revision: 'v2',
+      variant: undefined,
+    });
 
     mkdirSync(join(cache, 'ckpt'));
     writeFileSync(join(cache, 'ckpt/model_index.json'), '{}');
-    expect(resolveModelRef(join(cache, 'ckpt'))).toMatchObject({ kind: 'local', dir: join(cache, 'ckpt'), layout: 'diffusers' });
+    expect(resolveModelRef(join(cache, 'ckpt'))).toMatchObject({
+      kind: 'local',
+      dir: join(cache, 'ckpt'),
+      layout: 'diffusers',
+    });
     mkdirSync(join(cache, 'onnx'));
     writeFileSync(join(cache, 'onnx/model.json'), '{}');
     expect(resolveModelRef(join(cache, 'onnx'))).toMatchObject({ kind: 'local', layout: 'onnx' });
@@ -209,16 +241,30 @@ describe('model references', () => {
     expect(hubSettings({ HF_HOME: cache }).token).toBe('hf_fromFile');
     expect(hubSettings({ HF_HOME: cache, HF_TOKEN: 'hf_env' }).token).toBe('hf_env');
     expect(hubSettings({ HF_HOME: cache, HF_TOKEN: 'hf_env' }, 'hf_flag').token).toBe('hf_flag');
-    expect(hubSettings({ HF_HUB_OFFLINE: 'true', HF_ENDPOINT: 'http://mirror.local/' })).toMatchObject({ offline: true, endpoint: 'http://mirror.local' });
-    expect(() => hubSettings({ HF_ENDPOINT: 'huggingface.co' })).toThrow(/HF_ENDPOINT="huggingface.co" is not an http\(s\) URL/);
+    expect(hubSettings({ HF_HUB_OFFLINE: 'true', HF_ENDPOINT: 'http://mirror.local/' })).toMatchObject({
+      offline: true,
+      endpoint: 'http://mirror.local',
+    });
+    expect(() => hubSettings({ HF_ENDPOINT: 'huggingface.co' })).toThrow(
+      /HF_ENDPOINT="huggingface.co" is not an http\(s\) URL/,
+    );
   });
 });
 
 describe('progress text', () => {
   it('renders a bar with sizes, rate and ETA', () => {
     const line = formatProgressLine({
-      repo: REPO, path: 'unet/x.safetensors', fileIndex: 3, fileCount: 9, status: 'downloading', done: false,
-      downloadedBytes: 750_000_000, totalBytes: 3_000_000_000, resumedFromBytes: 0, bytesPerSecond: 50_000_000, etaSeconds: 45,
+      repo: REPO,
+      path: 'unet/x.safetensors',
+      fileIndex: 3,
+      fileCount: 9,
+      status: 'downloading',
+      done: false,
+      downloadedBytes: 750_000_000,
+      totalBytes: 3_000_000_000,
+      resumedFromBytes: 0,
+      bytesPerSecond: 50_000_000,
+      etaSeconds: 45,
     });
     expect(line).toBe('[3/9] unet/x.safetensors [#####---------------]  25% 750 MB/3.0 GB 50.0 MB/s ETA 0:45');
     expect(formatBytes(999)).toBe('999 B');

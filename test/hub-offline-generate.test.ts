@@ -4,7 +4,16 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +29,8 @@ let work: string;
 /** huggingface_hub's layout: blobs named by sha256 (LFS) or git sha1, relative symlinks in snapshots, refs/main. */
 function writePythonCache(cache: string, checkpoint: string): void {
   const repoDir = join(cache, `models--${REPO.replace('/', '--')}`);
-  const walk = (dir: string): string[] => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)]));
+  const walk = (dir: string): string[] =>
+    readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)]));
   for (const file of walk(checkpoint)) {
     const rel = relative(checkpoint, file);
     const bytes = readFileSync(file);
@@ -48,14 +58,27 @@ describe('offline generation from the Hugging Face cache', () => {
   it('builds graphs from the cached snapshot and makes the video without any network', async () => {
     const out = join(work, 'offline.mp4');
     const env = {
-      ...process.env, HF_HUB_CACHE: join(work, 'hub'), HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9',
-      SVD_CACHE_DIR: join(work, 'svd'), HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9',
+      ...process.env,
+      HF_HUB_CACHE: join(work, 'hub'),
+      HF_HUB_OFFLINE: '1',
+      HF_ENDPOINT: 'http://127.0.0.1:9',
+      SVD_CACHE_DIR: join(work, 'svd'),
+      HTTPS_PROXY: 'http://127.0.0.1:9',
+      HTTP_PROXY: 'http://127.0.0.1:9',
     };
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [BIN, 'generate', REFERENCE_IMAGE, '--model', REPO, '--frames', '3', '--steps', '2', '-o', out], { env, timeout: 120_000 },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })));
+      execFile(
+        process.execPath,
+        [BIN, 'generate', REFERENCE_IMAGE, '--model', REPO, '--frames', '3', '--steps', '2', '-o', out],
+        { env, timeout: 120_000 },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`building ONNX graphs for .*models--someone--svd-tiny-finetune/snapshots/${COMMIT}`));
+    expect(r.stderr).toMatch(
+      new RegExp(`building ONNX graphs for .*models--someone--svd-tiny-finetune/snapshots/${COMMIT}`),
+    );
     expect(await probeVideo(out)).toMatchObject({ frames: 3, codec: 'h264' });
     // the graphs hard-link the cache's blobs, not the snapshot symlinks
     const graphs = readdirSync(join(work, 'svd', 'graphs'));
@@ -65,10 +88,20 @@ describe('offline generation from the Hugging Face cache', () => {
   });
 
   it('names the missing model when the cache does not hold it', async () => {
-    const env = { ...process.env, HF_HUB_CACHE: join(work, 'hub'), HF_HUB_OFFLINE: '1', SVD_CACHE_DIR: join(work, 'svd') };
+    const env = {
+      ...process.env,
+      HF_HUB_CACHE: join(work, 'hub'),
+      HF_HUB_OFFLINE: '1',
+      SVD_CACHE_DIR: join(work, 'svd'),
+    };
     const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
-      execFile(process.execPath, [BIN, 'generate', REFERENCE_IMAGE, '--model', 'someone/not-cached'], { env, timeout: 60_000 },
-        (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr })));
+      execFile(
+        process.execPath,
+        [BIN, 'generate', REFERENCE_IMAGE, '--model', 'someone/not-cached'],
+        { env, timeout: 60_000 },
+        (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }),
+      ),
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/someone\/not-cached/);
     expect(r.stderr).toMatch(/svd models pull someone\/not-cached/);

@@ -42,17 +42,38 @@ const SHARDED = svdRepo('someone/sharded');
 delete SHARDED.files['unet/diffusion_pytorch_model.fp16.safetensors'];
 delete SHARDED.files['unet/diffusion_pytorch_model.safetensors'];
 SHARDED.files['unet/diffusion_pytorch_model.safetensors.index.json'] = Buffer.from(
-  JSON.stringify({ metadata: {}, weight_map: { 'a.weight': 'diffusion_pytorch_model-00001-of-00002.safetensors', 'b.weight': 'diffusion_pytorch_model-00002-of-00002.safetensors', 'c.weight': 'diffusion_pytorch_model-00001-of-00002.safetensors' } }),
+  JSON.stringify({
+    metadata: {},
+    weight_map: {
+      'a.weight': 'diffusion_pytorch_model-00001-of-00002.safetensors',
+      'b.weight': 'diffusion_pytorch_model-00002-of-00002.safetensors',
+      'c.weight': 'diffusion_pytorch_model-00001-of-00002.safetensors',
+    },
+  }),
 );
 SHARDED.files['unet/diffusion_pytorch_model-00001-of-00002.safetensors'] = randomBytes(50_000);
 SHARDED.files['unet/diffusion_pytorch_model-00002-of-00002.safetensors'] = randomBytes(60_000);
 const SVD_BASE = svdRepo('stabilityai/stable-video-diffusion-img2vid', { gatedToken: TOKEN });
-const MOTIONCTRL: MockRepo = { repo: 'TencentARC/MotionCtrl', commit: 'b'.repeat(40), files: { 'motionctrl_svd.ckpt': randomBytes(300_000), 'README.md': Buffer.from('x') } };
-const EXPECTED_FILES = [...CONFIGS, 'unet/diffusion_pytorch_model.fp16.safetensors', 'vae/diffusion_pytorch_model.safetensors', 'image_encoder/model.fp16.safetensors'];
+const MOTIONCTRL: MockRepo = {
+  repo: 'TencentARC/MotionCtrl',
+  commit: 'b'.repeat(40),
+  files: { 'motionctrl_svd.ckpt': randomBytes(300_000), 'README.md': Buffer.from('x') },
+};
+const EXPECTED_FILES = [
+  ...CONFIGS,
+  'unet/diffusion_pytorch_model.fp16.safetensors',
+  'vae/diffusion_pytorch_model.safetensors',
+  'image_encoder/model.fp16.safetensors',
+];
 
 let hub: MockHub;
 let cache: string;
-const env = () => ({ HF_HUB_CACHE: cache, HF_ENDPOINT: hub.endpoint, HF_TOKEN: TOKEN, HF_TOKEN_PATH: join(cache, 'no-token') });
+const env = () => ({
+  HF_HUB_CACHE: cache,
+  HF_ENDPOINT: hub.endpoint,
+  HF_TOKEN: TOKEN,
+  HF_TOKEN_PATH: join(cache, 'no-token'),
+});
 
 beforeAll(async () => {
   hub = await startMockHub([XT, OPEN, SHARDED, SVD_BASE, MOTIONCTRL]);
@@ -92,16 +113,29 @@ describe('pullModel against a mock Hub', () => {
     expect(pulled.downloadedBytes).toBe(weightBytes + configBytes);
 
     // the fp32 UNet was never requested; the token went to the Hub origin but never to the CDN
-    expect(hub.requests.some((r) => r.url.includes('unet/diffusion_pytorch_model.safetensors') && r.method === 'GET')).toBe(false);
+    expect(
+      hub.requests.some((r) => r.url.includes('unet/diffusion_pytorch_model.safetensors') && r.method === 'GET'),
+    ).toBe(false);
     const cdn = hub.requests.filter((r) => r.server === 'cdn');
     expect(cdn).toHaveLength(3);
     expect(cdn.every((r) => r.authorization === undefined)).toBe(true);
-    expect(hub.requests.filter((r) => r.server === 'hub').every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
+    expect(hub.requests.filter((r) => r.server === 'hub').every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(
+      true,
+    );
     // files after model_index.json are pinned to the commit
-    expect(hub.requests.filter((r) => r.server === 'hub' && !r.url.includes('model_index.json')).every((r) => r.url.includes(`/resolve/${COMMIT}/`))).toBe(true);
+    expect(
+      hub.requests
+        .filter((r) => r.server === 'hub' && !r.url.includes('model_index.json'))
+        .every((r) => r.url.includes(`/resolve/${COMMIT}/`)),
+    ).toBe(true);
 
     const unetDone = events.filter((e) => e.path === 'unet/diffusion_pytorch_model.fp16.safetensors');
-    expect(unetDone.at(-1)).toMatchObject({ done: true, status: 'done', downloadedBytes: 400_000, totalBytes: 400_000 });
+    expect(unetDone.at(-1)).toMatchObject({
+      done: true,
+      status: 'done',
+      downloadedBytes: 400_000,
+      totalBytes: 400_000,
+    });
     expect(new Set(events.map((e) => e.fileCount))).toEqual(new Set([EXPECTED_FILES.length]));
 
     // second pull: HEADs only, everything reported as cached
@@ -115,12 +149,18 @@ describe('pullModel against a mock Hub', () => {
 
   it('motionctrl-svd: the base SVD without its UNet weights plus motionctrl_svd.ckpt, then the same from the cache offline', async () => {
     const pulled = await pullModel('motionctrl-svd', { env: env() });
-    expect(pulled.snapshotDir).toBe(join(cache, 'models--stabilityai--stable-video-diffusion-img2vid', 'snapshots', COMMIT));
+    expect(pulled.snapshotDir).toBe(
+      join(cache, 'models--stabilityai--stable-video-diffusion-img2vid', 'snapshots', COMMIT),
+    );
     expect(pulled.files.some((f) => f.startsWith('unet/') && f.endsWith('.safetensors'))).toBe(false);
     expect(pulled.files).toContain('unet/config.json');
     expect(pulled.files).toContain('vae/diffusion_pytorch_model.safetensors');
-    expect(pulled.unetCheckpoint).toBe(join(cache, 'models--TencentARC--MotionCtrl', 'snapshots', MOTIONCTRL.commit, 'motionctrl_svd.ckpt'));
-    expect(Buffer.compare(readFileSync(pulled.unetCheckpoint!), Buffer.from(MOTIONCTRL.files['motionctrl_svd.ckpt']))).toBe(0);
+    expect(pulled.unetCheckpoint).toBe(
+      join(cache, 'models--TencentARC--MotionCtrl', 'snapshots', MOTIONCTRL.commit, 'motionctrl_svd.ckpt'),
+    );
+    expect(
+      Buffer.compare(readFileSync(pulled.unetCheckpoint!), Buffer.from(MOTIONCTRL.files['motionctrl_svd.ckpt'])),
+    ).toBe(0);
     expect(hub.requests.some((r) => r.url.includes('unet/diffusion_pytorch_model') && r.method === 'GET')).toBe(false);
     expect(hub.requests.some((r) => r.url.includes('README.md'))).toBe(false);
 
@@ -128,7 +168,9 @@ describe('pullModel against a mock Hub', () => {
     expect(offline.source).toBe('cache');
     expect(offline.unetCheckpoint).toBe(pulled.unetCheckpoint);
     rmSync(pulled.unetCheckpoint!);
-    await expect(pullModel('motionctrl-svd', { env: { ...env(), HF_HUB_OFFLINE: '1' } })).rejects.toThrow(/TencentARC\/MotionCtrl@main: motionctrl_svd.ckpt is not in the cache/);
+    await expect(pullModel('motionctrl-svd', { env: { ...env(), HF_HUB_OFFLINE: '1' } })).rejects.toThrow(
+      /TencentARC\/MotionCtrl@main: motionctrl_svd.ckpt is not in the cache/,
+    );
   });
 
   it('reuses blobs that Python already put in the cache (no CDN transfer for them)', async () => {
@@ -138,7 +180,9 @@ describe('pullModel against a mock Hub', () => {
     hub.requests.length = 0;
     const second = await pullModel('svd-xt', { env: env() });
     expect(hub.requests.filter((r) => r.server === 'cdn')).toHaveLength(0);
-    expect(readFileSync(join(second.snapshotDir, 'unet/diffusion_pytorch_model.fp16.safetensors')).length).toBe(400_000);
+    expect(readFileSync(join(second.snapshotDir, 'unet/diffusion_pytorch_model.fp16.safetensors')).length).toBe(
+      400_000,
+    );
   });
 
   it('two concurrent pulls of the same model share each transfer', async () => {
@@ -180,14 +224,24 @@ describe('pullModel against a mock Hub', () => {
   it('follows a renamed repo and pulls any diffusers-layout repo id', async () => {
     const pulled = await pullModel('someone/old-name', { env: env() });
     expect(pulled.files).toContain('unet/diffusion_pytorch_model.fp16.safetensors');
-    expect(readFileSync(join(pulled.snapshotDir, 'vae/diffusion_pytorch_model.safetensors')).equals(Buffer.from(OPEN.files['vae/diffusion_pytorch_model.safetensors']))).toBe(true);
+    expect(
+      readFileSync(join(pulled.snapshotDir, 'vae/diffusion_pytorch_model.safetensors')).equals(
+        Buffer.from(OPEN.files['vae/diffusion_pytorch_model.safetensors']),
+      ),
+    ).toBe(true);
   });
 
   it('fetches every shard named by a safetensors index when the repo has no single weights file', async () => {
     const pulled = await pullModel('someone/sharded', { env: env() });
-    const shards = ['unet/diffusion_pytorch_model-00001-of-00002.safetensors', 'unet/diffusion_pytorch_model-00002-of-00002.safetensors'];
-    expect(pulled.files).toEqual(expect.arrayContaining(['unet/diffusion_pytorch_model.safetensors.index.json', ...shards]));
-    for (const shard of shards) expect(readFileSync(join(pulled.snapshotDir, shard)).equals(Buffer.from(SHARDED.files[shard]))).toBe(true);
+    const shards = [
+      'unet/diffusion_pytorch_model-00001-of-00002.safetensors',
+      'unet/diffusion_pytorch_model-00002-of-00002.safetensors',
+    ];
+    expect(pulled.files).toEqual(
+      expect.arrayContaining(['unet/diffusion_pytorch_model.safetensors.index.json', ...shards]),
+    );
+    for (const shard of shards)
+      expect(readFileSync(join(pulled.snapshotDir, shard)).equals(Buffer.from(SHARDED.files[shard]))).toBe(true);
     // and the offline view of the same cache agrees
     const offline = await pullModel('someone/sharded', { env: { ...env(), HF_HUB_OFFLINE: '1' } });
     expect(offline.files.sort()).toEqual(pulled.files.sort());
@@ -237,7 +291,9 @@ describe('pullModel against a mock Hub', () => {
       expect(err.message).toContain(sha256(XT.files[path]));
       const blobs = readdirSync(join(cache, 'models--stabilityai--stable-video-diffusion-img2vid-xt/blobs'));
       expect(blobs.some((b) => b.startsWith(sha256(XT.files[path])))).toBe(false);
-      expect(existsSync(join(cache, 'models--stabilityai--stable-video-diffusion-img2vid-xt/snapshots', COMMIT, path))).toBe(false);
+      expect(
+        existsSync(join(cache, 'models--stabilityai--stable-video-diffusion-img2vid-xt/snapshots', COMMIT, path)),
+      ).toBe(false);
     } finally {
       hub.corrupt(path, XT.files[path]);
     }
@@ -252,7 +308,11 @@ describe('pullModel against a mock Hub', () => {
       const err = await pullModel('svd-xt', { env: env() }).catch((e) => e);
       expect(err.code).toBe('hub_integrity');
       expect(err.message).toContain(`${path} is corrupt: git blob sha1`);
-      expect(existsSync(join(cache, 'models--stabilityai--stable-video-diffusion-img2vid-xt/blobs', gitBlobSha1(XT.files[path])))).toBe(false);
+      expect(
+        existsSync(
+          join(cache, 'models--stabilityai--stable-video-diffusion-img2vid-xt/blobs', gitBlobSha1(XT.files[path])),
+        ),
+      ).toBe(false);
     } finally {
       hub.corrupt(path, XT.files[path]);
     }
@@ -278,7 +338,8 @@ describe('pullModel against a mock Hub', () => {
     const run = promisify(execFile);
     const root = join(import.meta.dirname, '..');
     const cliEnv = { ...process.env, ...env(), HF_TOKEN: '' };
-    const svd = (...args: string[]) => run(process.execPath, [join(root, 'bin/svd.js'), ...args], { env: cliEnv, cwd: root });
+    const svd = (...args: string[]) =>
+      run(process.execPath, [join(root, 'bin/svd.js'), ...args], { env: cliEnv, cwd: root });
 
     const denied = await svd('models', 'pull', 'svd-xt').catch((e) => e);
     expect(denied.code).toBe(2);
@@ -291,4 +352,3 @@ describe('pullModel against a mock Hub', () => {
     expect(stdout + stderr).not.toContain(TOKEN);
   }, 30_000);
 });
-

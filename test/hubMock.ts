@@ -58,10 +58,17 @@ export async function startMockHub(repos: MockRepo[]): Promise<MockHub> {
   const cuts = new Map<string, number>();
   const corrupted = new Map<string, Uint8Array>();
   const byOid = new Map<string, { path: string; bytes: Uint8Array }>();
-  for (const r of repos) for (const [path, bytes] of Object.entries(r.files)) if (isLfs(path)) byOid.set(sha256(bytes), { path, bytes });
+  for (const r of repos)
+    for (const [path, bytes] of Object.entries(r.files)) if (isLfs(path)) byOid.set(sha256(bytes), { path, bytes });
 
   const log = (server: 'hub' | 'cdn', req: IncomingMessage) =>
-    requests.push({ server, method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, range: req.headers.range });
+    requests.push({
+      server,
+      method: req.method ?? '',
+      url: req.url ?? '',
+      authorization: req.headers.authorization,
+      range: req.headers.range,
+    });
 
   const cdn = createServer((req, res) => {
     log('cdn', req);
@@ -73,7 +80,11 @@ export async function startMockHub(repos: MockRepo[]): Promise<MockHub> {
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (m) start = Number(m[1]);
     if (start >= body.length && body.length > 0) return void res.writeHead(416).end();
-    const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': body.length - start, 'accept-ranges': 'bytes' };
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/octet-stream',
+      'content-length': body.length - start,
+      'accept-ranges': 'bytes',
+    };
     if (m) headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
     res.writeHead(m ? 206 : 200, headers);
     if (req.method === 'HEAD') return void res.end();
@@ -105,10 +116,14 @@ export async function startMockHub(repos: MockRepo[]): Promise<MockHub> {
     if (!repo) return void res.writeHead(401, { 'x-error-code': 'RepoNotFound' }).end();
     if (repo.gatedToken) {
       const auth = req.headers.authorization;
-      if (!auth) return void res.writeHead(401, { 'x-error-code': 'GatedRepo', 'x-error-message': 'Access to this model is restricted' }).end();
+      if (!auth)
+        return void res
+          .writeHead(401, { 'x-error-code': 'GatedRepo', 'x-error-message': 'Access to this model is restricted' })
+          .end();
       if (auth !== `Bearer ${repo.gatedToken}`) return void res.writeHead(403, { 'x-error-code': 'GatedRepo' }).end();
     }
-    if (rev !== 'main' && rev !== repo.commit) return void res.writeHead(404, { 'x-error-code': 'RevisionNotFound' }).end();
+    if (rev !== 'main' && rev !== repo.commit)
+      return void res.writeHead(404, { 'x-error-code': 'RevisionNotFound' }).end();
     const bytes = repo.files[path];
     if (!bytes) return void res.writeHead(404, { 'x-error-code': 'EntryNotFound', 'x-repo-commit': repo.commit }).end();
     if (isLfs(path)) {
@@ -123,7 +138,12 @@ export async function startMockHub(repos: MockRepo[]): Promise<MockHub> {
       });
       return void res.end();
     }
-    res.writeHead(200, { 'x-repo-commit': repo.commit, etag: `W/"${gitBlobSha1(bytes)}"`, 'content-length': bytes.length, 'content-type': 'application/json' });
+    res.writeHead(200, {
+      'x-repo-commit': repo.commit,
+      etag: `W/"${gitBlobSha1(bytes)}"`,
+      'content-length': bytes.length,
+      'content-type': 'application/json',
+    });
     res.end(req.method === 'HEAD' ? undefined : (corrupted.get(path) ?? bytes));
   }
 

@@ -19,10 +19,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** w×h RGB image: left half red, right half blue. */
 function halves(w: number, h: number): Buffer {
   const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) buf.set(x < w / 2 ? [255, 0, 0] : [0, 0, 255], (y * w + x) * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) buf.set(x < w / 2 ? [255, 0, 0] : [0, 0, 255], (y * w + x) * 3);
   return buf;
 }
-const px = (img: { rgb: Uint8Array; width: number }, x: number, y: number) => Array.from(img.rgb.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3));
+const px = (img: { rgb: Uint8Array; width: number }, x: number, y: number) =>
+  Array.from(img.rgb.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3));
 
 describe('loadImage: the reference image and the VAE input', () => {
   it('decodes the reference PNG to exactly the pixels diffusers saw', async () => {
@@ -54,7 +56,10 @@ describe('loadImage: the reference image and the VAE input', () => {
 describe('loadImage: formats and sources', () => {
   it('applies EXIF orientation 6 (rotate 90° clockwise)', async () => {
     const path = join(dir, 'rot6.jpg');
-    await sharp(halves(40, 20), { raw: { width: 40, height: 20, channels: 3 } }).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toFile(path);
+    await sharp(halves(40, 20), { raw: { width: 40, height: 20, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .withMetadata({ orientation: 6 })
+      .toFile(path);
     expect((await sharp(path).metadata()).orientation).toBe(6);
     const img = await loadImage(path);
     expect([img.width, img.height]).toEqual([20, 40]);
@@ -70,12 +75,16 @@ describe('loadImage: formats and sources', () => {
   it('drops alpha without compositing (PIL convert("RGB")) and expands greyscale to RGB', async () => {
     const rgba = Buffer.from([200, 100, 50, 0, 10, 20, 30, 255, 1, 2, 3, 128, 0, 0, 0, 0]);
     const pngPath = join(dir, 'rgba.png');
-    await sharp(rgba, { raw: { width: 2, height: 2, channels: 4 } }).png().toFile(pngPath);
+    await sharp(rgba, { raw: { width: 2, height: 2, channels: 4 } })
+      .png()
+      .toFile(pngPath);
     const img = await loadImage(pngPath);
     expect(img.rgb.length).toBe(2 * 2 * 3);
     expect(Array.from(img.rgb)).toEqual([200, 100, 50, 10, 20, 30, 1, 2, 3, 0, 0, 0]);
 
-    const grey = await sharp(Buffer.from([0, 77, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer();
+    const grey = await sharp(Buffer.from([0, 77, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } })
+      .png()
+      .toBuffer();
     const g = await loadImage(new Uint8Array(grey));
     expect(Array.from(g.rgb)).toEqual([0, 0, 0, 77, 77, 77, 200, 200, 200, 255, 255, 255]);
   });
@@ -114,12 +123,20 @@ describe('loadImage: formats and sources', () => {
     writeFileSync(truncated, readFileSync(REFERENCE_IMAGE).subarray(0, 200));
     await expect(loadImage(truncated)).rejects.toThrow(/truncated\.png: cannot be decoded as PNG/);
 
-    await expect(loadImage(join(dir, 'missing.png'))).rejects.toThrow(/missing\.png: no such file, and not a URL, data: URI or base64/);
+    await expect(loadImage(join(dir, 'missing.png'))).rejects.toThrow(
+      /missing\.png: no such file, and not a URL, data: URI or base64/,
+    );
     await expect(loadImage(dir)).rejects.toThrow(/is not a regular file/);
-    await expect(loadImage('data:image/png;base64,@@@')).rejects.toThrow(/data URI \(image\/png;base64, \d+ chars\): has invalid base64/);
-    await expect(loadImage('ftp://example.com/a.png?token=SECRET')).rejects.toThrow(/^image ftp:\/\/example\.com\/a\.png: unsupported URL scheme/);
+    await expect(loadImage('data:image/png;base64,@@@')).rejects.toThrow(
+      /data URI \(image\/png;base64, \d+ chars\): has invalid base64/,
+    );
+    await expect(loadImage('ftp://example.com/a.png?token=SECRET')).rejects.toThrow(
+      /^image ftp:\/\/example\.com\/a\.png: unsupported URL scheme/,
+    );
     await expect(loadImage(REFERENCE_IMAGE, { maxBytes: 100 })).rejects.toThrow(/is \d+ bytes; the limit is 100 bytes/);
-    await expect(loadImage(REFERENCE_IMAGE, { maxPixels: 1000 })).rejects.toThrow(/has more pixels than the limit of 1000/);
+    await expect(loadImage(REFERENCE_IMAGE, { maxPixels: 1000 })).rejects.toThrow(
+      /has more pixels than the limit of 1000/,
+    );
     // a long base64 string that is not an image is not echoed back in full
     const junk = Buffer.alloc(3000, 7).toString('base64');
     const err = await loadImage(junk).catch((e: Error) => e);
@@ -188,8 +205,12 @@ describe('loadImage over http (local server on 127.0.0.1)', () => {
   });
 
   it('an oversized body fails, declared or streamed', async () => {
-    await expect(loadImage(`${base}/big-declared`, { maxBytes: 1_000_000 })).rejects.toThrow(/is 10000000 bytes; the limit is 1000000 bytes/);
-    await expect(loadImage(`${base}/big-chunked`, { maxBytes: 1_000_000 })).rejects.toThrow(/larger than the limit of 1000000 bytes/);
+    await expect(loadImage(`${base}/big-declared`, { maxBytes: 1_000_000 })).rejects.toThrow(
+      /is 10000000 bytes; the limit is 1000000 bytes/,
+    );
+    await expect(loadImage(`${base}/big-chunked`, { maxBytes: 1_000_000 })).rejects.toThrow(
+      /larger than the limit of 1000000 bytes/,
+    );
   });
 
   it('a slow server hits the time limit; a caller abort gives AbortError', async () => {

@@ -13,7 +13,8 @@ function bands(w: number, h: number, band: { x: number; y: number }): RgbImage {
   }
   return { rgb, width: w, height: h };
 }
-const px = (img: RgbImage, x: number, y: number) => Array.from(img.rgb.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3));
+const px = (img: RgbImage, x: number, y: number) =>
+  Array.from(img.rgb.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3));
 
 describe('targetSize (pure)', () => {
   it('stretch: the requested size, floored to a multiple of 8, never a crop', () => {
@@ -24,23 +25,43 @@ describe('targetSize (pure)', () => {
   it('crop_to_16_9: the requested size and a centred crop to its aspect ratio', () => {
     // 4:3 → 16:9: keep the full width, crop rows equally top and bottom
     expect(targetSize(1600, 1200, { width: 1024, height: 576, resize: 'crop_to_16_9' })).toEqual({
-      width: 1024, height: 576, crop: { left: 0, top: 150, width: 1600, height: 900 },
+      width: 1024,
+      height: 576,
+      crop: { left: 0, top: 150, width: 1600, height: 900 },
     });
     // 21:9-ish → 16:9: crop columns
     expect(targetSize(2100, 900, { width: 1024, height: 576, resize: 'crop_to_16_9' })).toEqual({
-      width: 1024, height: 576, crop: { left: 250, top: 0, width: 1600, height: 900 },
+      width: 1024,
+      height: 576,
+      crop: { left: 250, top: 0, width: 1600, height: 900 },
     });
     // already 16:9: no crop
-    expect(targetSize(1920, 1080, { width: 1024, height: 576, resize: 'crop_to_16_9' })).toEqual({ width: 1024, height: 576 });
+    expect(targetSize(1920, 1080, { width: 1024, height: 576, resize: 'crop_to_16_9' })).toEqual({
+      width: 1024,
+      height: 576,
+    });
   });
 
   it('maintain_aspect_ratio: sides multiples of 64 within the pixel budget, aspect as close as possible', () => {
     const budget = 1024 * 576;
-    expect(targetSize(1920, 1080, { width: 1024, height: 576, resize: 'maintain_aspect_ratio' })).toEqual({ width: 1024, height: 576 });
-    expect(targetSize(1000, 1000, { width: 1024, height: 576, resize: 'maintain_aspect_ratio' })).toEqual({ width: 768, height: 768 });
+    expect(targetSize(1920, 1080, { width: 1024, height: 576, resize: 'maintain_aspect_ratio' })).toEqual({
+      width: 1024,
+      height: 576,
+    });
+    expect(targetSize(1000, 1000, { width: 1024, height: 576, resize: 'maintain_aspect_ratio' })).toEqual({
+      width: 768,
+      height: 768,
+    });
     const portrait = targetSize(1080, 1920, { width: 1024, height: 576, resize: 'maintain_aspect_ratio' });
     expect(portrait).toEqual({ width: 576, height: 1024 });
-    for (const [w, h] of [[4000, 3000], [3000, 4000], [1280, 720], [500, 2000], [5000, 500], [64, 64]]) {
+    for (const [w, h] of [
+      [4000, 3000],
+      [3000, 4000],
+      [1280, 720],
+      [500, 2000],
+      [5000, 500],
+      [64, 64],
+    ]) {
       const t = targetSize(w, h, { width: 1024, height: 576, resize: 'maintain_aspect_ratio' });
       expect(t.width % 64).toBe(0);
       expect(t.height % 64).toBe(0);
@@ -116,9 +137,12 @@ describe('resizeForVae (sharp lanczos3)', () => {
     const w = 256;
     const h = 128;
     const rgb = new Uint8Array(w * h * 3);
-    for (let i = 0; i < w * h; i++) rgb.set([(i % w), (i / w) | 0, 128], i * 3);
+    for (let i = 0; i < w * h; i++) rgb.set([i % w, (i / w) | 0, 128], i * 3);
     const out = await resizeForVae({ rgb, width: w, height: h }, { width: 128, height: 64, resize: 'stretch' });
-    const ref = await sharp(Buffer.from(rgb), { raw: { width: w, height: h, channels: 3 } }).resize(128, 64, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+    const ref = await sharp(Buffer.from(rgb), { raw: { width: w, height: h, channels: 3 } })
+      .resize(128, 64, { fit: 'fill', kernel: 'lanczos3' })
+      .raw()
+      .toBuffer();
     expect(Buffer.compare(Buffer.from(out.rgb), ref)).toBe(0);
     // a horizontal ramp 0..255 halves to ~0..254 in steps of 2
     expect(Math.abs(px(out, 64, 32)[0] - 128)).toBeLessThanOrEqual(2);

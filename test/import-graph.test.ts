@@ -62,9 +62,21 @@ function findCycles(edges: Map<string, Iterable<string>>): string[][] {
 
 describe('import graph of src/ folders', () => {
   it('finds a cycle when there is one', () => {
-    const edges = new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]]);
+    const edges = new Map([
+      ['a', ['b']],
+      ['b', ['c']],
+      ['c', ['a']],
+      ['d', ['a']],
+    ]);
     expect(findCycles(edges)).toEqual([['a', 'b', 'c', 'a']]);
-    expect(findCycles(new Map([['a', ['b']], ['b', ['c']]]))).toEqual([]);
+    expect(
+      findCycles(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+        ]),
+      ),
+    ).toEqual([]);
   });
 
   it('sees the imports (the pipeline uses the request types, the CLI uses everything)', () => {
@@ -76,7 +88,9 @@ describe('import graph of src/ folders', () => {
   it('has no cycle between folders', () => {
     const graph = folderGraph();
     const cycles = findCycles(new Map([...graph].map(([k, v]) => [k, [...v.keys()]])));
-    const explain = cycles.map((c) => c.map((f, i) => (i + 1 < c.length ? `${f} (${graph.get(f)!.get(c[i + 1])})` : f)).join(' → '));
+    const explain = cycles.map((c) =>
+      c.map((f, i) => (i + 1 < c.length ? `${f} (${graph.get(f)!.get(c[i + 1])})` : f)).join(' → '),
+    );
     expect(explain).toEqual([]);
   });
 });

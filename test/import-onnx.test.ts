@@ -33,7 +33,11 @@ function exportWith(name: string, file: string, define: (g: GraphBuilder) => voi
 
 describe('import-onnx', () => {
   it('measures that the reference decoder takes any frame count (it agrees with a 4-frame decode)', async () => {
-    const manifest = await importOnnx({ onnxDir: REFERENCE_ONNX, configDir: REFERENCE_CHECKPOINT, outDir: join(work, 'ref') });
+    const manifest = await importOnnx({
+      onnxDir: REFERENCE_ONNX,
+      configDir: REFERENCE_CHECKPOINT,
+      outDir: join(work, 'ref'),
+    });
     expect(manifest.vae.decoderFixedFrames).toBeNull();
     expect(manifest.defaults.frames).toBe(25);
     expect(manifest.vae.spatialScaleFactor).toBe(2);
@@ -52,12 +56,18 @@ describe('import-onnx', () => {
       const rgb = g.op('Slice', [back, g.int64([0]), g.int64([3]), g.int64([1])]);
       g.output(rgb, 'frames', ['frames', 3, 8, 8]);
     });
-    const manifest = await importOnnx({ onnxDir: dir, configDir: REFERENCE_CHECKPOINT, outDir: join(work, 'fixed-model') });
+    const manifest = await importOnnx({
+      onnxDir: dir,
+      configDir: REFERENCE_CHECKPOINT,
+      outDir: join(work, 'fixed-model'),
+    });
     expect(manifest.vae.decoderFixedFrames).toBe(2);
     expect(manifest.defaults.decodeChunkSize).toBe(2);
     const base = { image: REFERENCE_IMAGE, width: 128, height: 64 };
     expect(resolveForModel({ ...base, frames: 4 }, manifest).decodeChunkSize).toBe(2);
-    expect(() => resolveForModel({ ...base, frames: 4, decodeChunkSize: 3 }, manifest)).toThrow(/decodeChunkSize: must be 2/);
+    expect(() => resolveForModel({ ...base, frames: 4, decodeChunkSize: 3 }, manifest)).toThrow(
+      /decodeChunkSize: must be 2/,
+    );
     expect(() => resolveForModel({ ...base, frames: 3 }, manifest)).toThrow(/frames: must be a multiple of 2/);
   });
 
@@ -66,8 +76,11 @@ describe('import-onnx', () => {
       const x = g.input('pixels', ['batch', 3, 'height', 'width']);
       g.output(g.op('Identity', [x]), 'latent_mean', ['batch', 3, 'height', 'width']);
     });
-    await expect(importOnnx({ onnxDir: dir, configDir: REFERENCE_CHECKPOINT, outDir: join(work, 'bad') }))
-      .rejects.toThrow(/vae_encoder\.onnx: does not match the vaeEncoder contract:\s+missing input "sample".*\n.*unexpected input "pixels"/);
+    await expect(
+      importOnnx({ onnxDir: dir, configDir: REFERENCE_CHECKPOINT, outDir: join(work, 'bad') }),
+    ).rejects.toThrow(
+      /vae_encoder\.onnx: does not match the vaeEncoder contract:\s+missing input "sample".*\n.*unexpected input "pixels"/,
+    );
     expect(existsSync(join(work, 'bad'))).toBe(false);
   });
 
@@ -75,8 +88,11 @@ describe('import-onnx', () => {
     const dir = join(work, 'missing');
     cpSync(REFERENCE_ONNX, dir, { recursive: true });
     rmSync(join(dir, 'unet.onnx'));
-    await expect(importOnnx({ onnxDir: dir, configDir: REFERENCE_CHECKPOINT, outDir: join(work, 'm') })).rejects.toThrow(/unet\.onnx: missing unet graph/);
-    await expect(importOnnx({ onnxDir: REFERENCE_ONNX, configDir: work, outDir: join(work, 'm') })).rejects.toThrow(/unet[/\\]config\.json: missing UNet config/);
+    await expect(
+      importOnnx({ onnxDir: dir, configDir: REFERENCE_CHECKPOINT, outDir: join(work, 'm') }),
+    ).rejects.toThrow(/unet\.onnx: missing unet graph/);
+    await expect(importOnnx({ onnxDir: REFERENCE_ONNX, configDir: work, outDir: join(work, 'm') })).rejects.toThrow(
+      /unet[/\\]config\.json: missing UNet config/,
+    );
   });
 });
-

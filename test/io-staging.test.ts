@@ -31,10 +31,12 @@ describe('writeDirectoryAtomically', () => {
     const target = join(dir, 'model');
     mkdirSync(target);
     writeFileSync(join(target, 'model.json'), 'kept');
-    expect(() => writeDirectoryAtomically(target, (staging) => {
-      writeFileSync(join(staging, 'half.onnx'), 'half');
-      throw new Error('build failed');
-    })).toThrow('build failed');
+    expect(() =>
+      writeDirectoryAtomically(target, (staging) => {
+        writeFileSync(join(staging, 'half.onnx'), 'half');
+        throw new Error('build failed');
+      }),
+    ).toThrow('build failed');
     expect(readFileSync(join(target, 'model.json'), 'utf8')).toBe('kept');
     expect(readdirSync(dir)).toEqual(['model']);
   });

@@ -30,7 +30,7 @@ afterEach(() => {
 });
 
 describe('local run: model resolution gets the device and the signal', () => {
-  it('LocalBackend passes its default device and model, and the call\'s signal', async () => {
+  it("LocalBackend passes its default device and model, and the call's signal", async () => {
     const backend = new LocalBackend({ device: 'cpu', model: 'svd-xt', log: () => {} });
     const signal = new AbortController().signal;
     await expect(backend.generate({ image: REFERENCE_IMAGE, format: 'png' }, { signal })).rejects.toThrow('recorded');
@@ -39,17 +39,23 @@ describe('local run: model resolution gets the device and the signal', () => {
     expect(calls[0].options).toMatchObject({ device: 'cpu', signal });
   });
 
-  it('a request\'s own model and device win over the backend defaults', async () => {
+  it("a request's own model and device win over the backend defaults", async () => {
     const backend = new LocalBackend({ device: 'cpu', model: 'svd-xt', log: () => {} });
-    await expect(backend.generate({ image: REFERENCE_IMAGE, format: 'png', model: 'svd', device: 'cuda:1' })).rejects.toThrow('recorded');
+    await expect(
+      backend.generate({ image: REFERENCE_IMAGE, format: 'png', model: 'svd', device: 'cuda:1' }),
+    ).rejects.toThrow('recorded');
     expect(calls[0]).toMatchObject({ ref: 'svd', options: { device: 'cuda:1' } });
   });
 
-  it('generateVideo passes the request\'s device and the signal, after checking every field', async () => {
+  it("generateVideo passes the request's device and the signal, after checking every field", async () => {
     const signal = new AbortController().signal;
-    await expect(generateVideo({ image: REFERENCE_IMAGE, format: 'png', device: 'cpu' }, { signal, log: () => {} })).rejects.toThrow('recorded');
+    await expect(
+      generateVideo({ image: REFERENCE_IMAGE, format: 'png', device: 'cpu' }, { signal, log: () => {} }),
+    ).rejects.toThrow('recorded');
     expect(calls[0].options).toMatchObject({ device: 'cpu', signal });
-    await expect(generateVideo({ image: REFERENCE_IMAGE, steps: 0 }, { log: () => {} })).rejects.toBeInstanceOf(InvalidRequestError);
+    await expect(generateVideo({ image: REFERENCE_IMAGE, steps: 0 }, { log: () => {} })).rejects.toBeInstanceOf(
+      InvalidRequestError,
+    );
     expect(calls).toHaveLength(1);
   });
 });

@@ -7,7 +7,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBudgetError } from '../src/errors.js';
-import { checkMemory, estimateMemory, largestDecodeChunk, type MemoryRequest, type ModelMemoryFacts } from '../src/models/memory.js';
+import {
+  checkMemory,
+  estimateMemory,
+  largestDecodeChunk,
+  type MemoryRequest,
+  type ModelMemoryFacts,
+} from '../src/models/memory.js';
 import { assertFitsMemory, parseMemorySize } from '../src/pipeline/admission.js';
 import { resolveForModel } from '../src/pipeline/pipeline.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
@@ -19,15 +25,31 @@ const GiB = 2 ** 30;
 
 /** SVD-XT as `buildModel` records it (fp16 weights, float32 CPU graphs). */
 const XT: ModelMemoryFacts = {
-  dtype: 'float32', attention: 'mha', spatialScale: 8, unetChannels: 320, unetHeads: 5, vaeChannels: 128,
-  computeWeightBytes: { unet: 5_896_933_288, imageEncoder: 2_528_307_200, vaeEncoder: 136_654_656, vaeDecoder: 254_316_732 },
+  dtype: 'float32',
+  attention: 'mha',
+  spatialScale: 8,
+  unetChannels: 320,
+  unetHeads: 5,
+  vaeChannels: 128,
+  computeWeightBytes: {
+    unet: 5_896_933_288,
+    imageEncoder: 2_528_307_200,
+    vaeEncoder: 136_654_656,
+    vaeDecoder: 254_316_732,
+  },
 };
 const BASE: MemoryRequest = { width: 1024, height: 576, frames: 25, decodeChunkSize: 8, guidance: true };
-const host = (r: Partial<MemoryRequest>, f: Partial<ModelMemoryFacts> = {}) => estimateMemory({ ...XT, ...f }, { ...BASE, ...r }, 'cpu').hostBytes;
+const host = (r: Partial<MemoryRequest>, f: Partial<ModelMemoryFacts> = {}) =>
+  estimateMemory({ ...XT, ...f }, { ...BASE, ...r }, 'cpu').hostBytes;
 
 describe('memory estimate', () => {
   it('never shrinks when the size, frames or decode chunk grow', () => {
-    for (const [field, values] of [['width', [64, 256, 512, 1024, 2048]], ['height', [64, 320, 576, 2048]], ['frames', [1, 2, 14, 25, 128]], ['decodeChunkSize', [1, 2, 8, 25]]] as const) {
+    for (const [field, values] of [
+      ['width', [64, 256, 512, 1024, 2048]],
+      ['height', [64, 320, 576, 2048]],
+      ['frames', [1, 2, 14, 25, 128]],
+      ['decodeChunkSize', [1, 2, 8, 25]],
+    ] as const) {
       const bytes = values.map((v) => host({ [field]: v, ...(field === 'frames' ? { decodeChunkSize: v } : {}) }));
       for (let i = 1; i < bytes.length; i++) expect(bytes[i], `${field} ${values[i]}`).toBeGreaterThan(bytes[i - 1]);
     }
@@ -53,9 +75,14 @@ describe('memory estimate', () => {
     const { width, height, frames, decodeChunkSize } = v.largest;
     expect(width! % 64).toBe(0);
     expect(checkMemory(XT, { ...BASE, width: width!, height: height! }, 'cpu', budget).fits).toBe(true);
-    expect(checkMemory(XT, { ...BASE, frames: frames!, decodeChunkSize: Math.min(8, frames!) }, 'cpu', budget).fits).toBe(true);
-    expect(checkMemory(XT, { ...BASE, frames: frames! + 1, decodeChunkSize: Math.min(8, frames! + 1) }, 'cpu', budget).fits).toBe(false);
-    if (decodeChunkSize !== undefined) expect(checkMemory(XT, { ...BASE, decodeChunkSize }, 'cpu', budget).fits).toBe(true);
+    expect(
+      checkMemory(XT, { ...BASE, frames: frames!, decodeChunkSize: Math.min(8, frames!) }, 'cpu', budget).fits,
+    ).toBe(true);
+    expect(
+      checkMemory(XT, { ...BASE, frames: frames! + 1, decodeChunkSize: Math.min(8, frames! + 1) }, 'cpu', budget).fits,
+    ).toBe(false);
+    if (decodeChunkSize !== undefined)
+      expect(checkMemory(XT, { ...BASE, decodeChunkSize }, 'cpu', budget).fits).toBe(true);
     expect(checkMemory(XT, { ...BASE, width: 256, height: 256 }, 'cpu', budget).fits).toBe(true);
   });
 
@@ -63,17 +90,31 @@ describe('memory estimate', () => {
     const manifest = tinyManifest();
     // room for the decoder at about half the frames
     const small = { ...BASE, width: 256, height: 256, frames: 25 };
-    const budget = { hostBytes: (host({ ...small, decodeChunkSize: 1 }) + host({ ...small, decodeChunkSize: 25 })) / 2 };
+    const budget = {
+      hostBytes: (host({ ...small, decodeChunkSize: 1 }) + host({ ...small, decodeChunkSize: 25 })) / 2,
+    };
     const memory = { provider: 'cpu' as const, budget, facts: XT };
-    const req = resolveForModel({ image: 'x.png', width: 256, height: 256, frames: 25, decodeChunkSize: 'auto' }, manifest, () => 1, memory);
+    const req = resolveForModel(
+      { image: 'x.png', width: 256, height: 256, frames: 25, decodeChunkSize: 'auto' },
+      manifest,
+      () => 1,
+      memory,
+    );
     const expected = largestDecodeChunk(XT, { ...BASE, width: 256, height: 256, frames: 25 }, 'cpu', budget);
     expect(expected).toBeGreaterThan(1);
     expect(expected).toBeLessThan(25);
     expect(req.decodeChunkSize).toBe(expected);
-    const roomy = resolveForModel({ image: 'x.png', width: 256, height: 256, frames: 25, decodeChunkSize: 'auto' }, manifest, () => 1, { ...memory, budget: { hostBytes: 1024 * GiB } });
+    const roomy = resolveForModel(
+      { image: 'x.png', width: 256, height: 256, frames: 25, decodeChunkSize: 'auto' },
+      manifest,
+      () => 1,
+      { ...memory, budget: { hostBytes: 1024 * GiB } },
+    );
     expect(roomy.decodeChunkSize).toBe(25);
     expect(() => assertFitsMemory(req, manifest, memory)).not.toThrow();
-    expect(() => resolveForModel({ image: 'x.png', decodeChunkSize: 'some' as never }, manifest)).toThrow(/decodeChunkSize: must be a whole number from 1 to 128, or auto/);
+    expect(() => resolveForModel({ image: 'x.png', decodeChunkSize: 'some' as never }, manifest)).toThrow(
+      /decodeChunkSize: must be a whole number from 1 to 128, or auto/,
+    );
   });
 
   it('parses memory sizes and refuses nonsense, naming the flag', () => {
@@ -86,7 +127,9 @@ describe('memory estimate', () => {
 
 /** The tiny model's manifest as the builder writes it (read from the embedded model's build in the CLI tests' cache). */
 function tinyManifest(): ModelManifest {
-  return JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'memory-tiny-model.json'), 'utf8')) as ModelManifest;
+  return JSON.parse(
+    readFileSync(join(import.meta.dirname, 'fixtures', 'memory-tiny-model.json'), 'utf8'),
+  ) as ModelManifest;
 }
 
 /** Runs the CLI, following its peak RSS (VmHWM) until it exits. */
@@ -112,9 +155,26 @@ async function svd(args: string[]): Promise<{ code: number | null; stderr: strin
 
 describe('svd generate refuses what does not fit, before loading anything', () => {
   it('a 512x512, 48-frame request on the tiny model with 2 GiB: refused, naming the flags and what fits', async () => {
-    const r = await svd(['generate', FIXTURE_IMAGE, '--width', '512', '--height', '512', '--frames', '48', '--device', 'cpu', '--max-memory', '2G', '-o', '/tmp/never.mp4']);
+    const r = await svd([
+      'generate',
+      FIXTURE_IMAGE,
+      '--width',
+      '512',
+      '--height',
+      '512',
+      '--frames',
+      '48',
+      '--device',
+      'cpu',
+      '--max-memory',
+      '2G',
+      '-o',
+      '/tmp/never.mp4',
+    ]);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/--width: 512x512, 48 frames, decode chunk 48 needs about [\d.]+ GiB of RAM; 2\.00 GiB is available; the largest size that fits is \d+x\d+/);
+    expect(r.stderr).toMatch(
+      /--width: 512x512, 48 frames, decode chunk 48 needs about [\d.]+ GiB of RAM; 2\.00 GiB is available; the largest size that fits is \d+x\d+/,
+    );
     expect(r.stderr).toMatch(/--frames: at most \d+ frames fit at this size/);
     expect(r.stderr).toMatch(/--force/);
     expect(r.stderr).not.toMatch(/unexpected|at .*\.ts:/);
@@ -124,11 +184,29 @@ describe('svd generate refuses what does not fit, before loading anything', () =
   });
 
   it('--force runs a request the estimate refuses', async () => {
-    const small = ['generate', FIXTURE_IMAGE, '--frames', '2', '--steps', '1', '--format', 'png', '--device', 'cpu', '--max-memory', '64M'];
+    const small = [
+      'generate',
+      FIXTURE_IMAGE,
+      '--frames',
+      '2',
+      '--steps',
+      '1',
+      '--format',
+      'png',
+      '--device',
+      'cpu',
+      '--max-memory',
+      '64M',
+    ];
     const refused = await svd([...small, '-o', '/tmp/svd-memory-refused']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/needs about [\d.]+ GiB of RAM; 0\.06 GiB is available/);
-    const forced = await svd([...small, '--force', '-o', join(process.env.TMPDIR ?? '/tmp', `svd-memory-forced-${process.pid}`)]);
+    const forced = await svd([
+      ...small,
+      '--force',
+      '-o',
+      join(process.env.TMPDIR ?? '/tmp', `svd-memory-forced-${process.pid}`),
+    ]);
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stdout).toMatch(/video: 2 frames/);
   });
@@ -140,7 +218,11 @@ describe('svd serve admits jobs within --max-memory', () => {
   const b64 = Buffer.from(png).toString('base64');
   const dataUri = `data:image/png;base64,${b64}`;
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
 
   beforeAll(async () => {
     // 200 MiB: the tiny model's own default request (≈ 320 MiB estimated) does not fit
@@ -182,7 +264,14 @@ describe('svd serve admits jobs within --max-memory', () => {
   });
 
   it('VoltageGPU: 422 naming num_frames, width and height', async () => {
-    const res = await post('/v1/video/generations', { model: 'svd', prompt: 'x', num_frames: 48, width: 512, height: 512, image: dataUri });
+    const res = await post('/v1/video/generations', {
+      model: 'svd',
+      prompt: 'x',
+      num_frames: 48,
+      width: 512,
+      height: 512,
+      image: dataUri,
+    });
     expect(res.status).toBe(422);
     const body = (await res.json()) as { error: { param: string; message: string } };
     expect(body.error.message).toMatch(/^width: 512x512, 48 frames.*\nheight: .*\nnum_frames: /);
@@ -198,9 +287,19 @@ describe('svd serve admits jobs within --max-memory', () => {
 describe('intra-op threads', () => {
   it('counts physical cores, not SMT siblings', async () => {
     const { countPhysicalCores } = await import('../src/runtime/cpu.js');
-    const cpu = (n: number, pkg: number, core: number) => `processor\t: ${n}\nphysical id\t: ${pkg}\ncore id\t\t: ${core}\n`;
+    const cpu = (n: number, pkg: number, core: number) =>
+      `processor\t: ${n}\nphysical id\t: ${pkg}\ncore id\t\t: ${core}\n`;
     // 2 packages × 2 cores × 2 threads
-    const text = [cpu(0, 0, 0), cpu(1, 0, 1), cpu(2, 1, 0), cpu(3, 1, 1), cpu(4, 0, 0), cpu(5, 0, 1), cpu(6, 1, 0), cpu(7, 1, 1)].join('\n');
+    const text = [
+      cpu(0, 0, 0),
+      cpu(1, 0, 1),
+      cpu(2, 1, 0),
+      cpu(3, 1, 1),
+      cpu(4, 0, 0),
+      cpu(5, 0, 1),
+      cpu(6, 1, 0),
+      cpu(7, 1, 1),
+    ].join('\n');
     expect(countPhysicalCores(text)).toBe(4);
     expect(countPhysicalCores('processor\t: 0\nmodel name\t: some ARM\n')).toBe(0);
   });

@@ -13,7 +13,10 @@ const image = join(import.meta.dirname, '..', 'examples', 'input.png');
 describe('module API', () => {
   it('generateVideo makes a video from image bytes and returns frames, file, seed and timings', async () => {
     const { readFileSync } = await import('node:fs');
-    const r = await generateVideo({ image: readFileSync(image), frames: 3, steps: 2, seed: 9, output: join(out, 'm.webm'), format: 'webm' }, { log: () => {} });
+    const r = await generateVideo(
+      { image: readFileSync(image), frames: 3, steps: 2, seed: 9, output: join(out, 'm.webm'), format: 'webm' },
+      { log: () => {} },
+    );
     expect(r.seed).toBe(9);
     expect(r.frames).toHaveLength(3);
     expect(r.frames[0]).toHaveLength(128 * 64 * 3);

@@ -5,14 +5,20 @@ describe('the generator is the published algorithm', () => {
   it('SplitMix64 reproduces the reference sequence for seed 1234567', () => {
     const next = splitMix64(1234567n);
     expect([next(), next(), next(), next(), next()]).toEqual([
-      6457827717110365317n, 3203168211198807973n, 9817491932198370423n, 4593380528125082431n, 16408922859458223821n,
+      6457827717110365317n,
+      3203168211198807973n,
+      9817491932198370423n,
+      4593380528125082431n,
+      16408922859458223821n,
     ]);
   });
 
   it('xoshiro128** from state [1,2,3,4] gives the reference outputs', () => {
     const rng = xoshiro128StarStar([1, 2, 3, 4]);
     const got = Array.from({ length: 10 }, () => rng.nextUint32());
-    expect(got).toEqual([11520, 0, 5927040, 70819200, 2031721883, 1637235492, 1287239034, 3734860849, 3729100597, 4258142804]);
+    expect(got).toEqual([
+      11520, 0, 5927040, 70819200, 2031721883, 1637235492, 1287239034, 3734860849, 3729100597, 4258142804,
+    ]);
   });
 
   it('seeding and Box–Muller match an independent Python implementation of the documented algorithm', () => {
@@ -25,7 +31,10 @@ describe('the generator is the published algorithm', () => {
     expect(u32(42)).toEqual([1776835114, 4165204688, 17111135, 2317295270, 2792088233, 2554630222]);
     expect(u32(4294967295)).toEqual([331202089, 2303545133, 2732085799, 1755962312, 20464611, 435992899]);
     const normals = gaussianNoise(createRng(42), 6);
-    const expected = [1.033046007156372, 0.02586478367447853, -0.578862726688385, -1.3285483121871948, -0.16271498799324036, -1.8775168657302856];
+    const expected = [
+      1.033046007156372, 0.02586478367447853, -0.578862726688385, -1.3285483121871948, -0.16271498799324036,
+      -1.8775168657302856,
+    ];
     expected.forEach((e, i) => expect(normals[i]).toBeCloseTo(e, 6));
   });
 

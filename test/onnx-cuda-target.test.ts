@@ -12,7 +12,14 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildClipImageEncoderGraph } from '../src/encoders/clipGraph.js';
 import type { GraphBuildOptions } from '../src/onnx/build.js';
-import { checkpointWeights, GraphBuilder, groupNorm, saveGraph, type BuildInfo, type GroupNormOptions } from '../src/onnx/index.js';
+import {
+  checkpointWeights,
+  GraphBuilder,
+  groupNorm,
+  saveGraph,
+  type BuildInfo,
+  type GroupNormOptions,
+} from '../src/onnx/index.js';
 import { writeSafetensors } from '../src/safetensors/index.js';
 import { relativeError } from '../src/tensor/compare.js';
 import { float16ToFloat32, float32ToFloat16 } from '../src/tensor/float16.js';
@@ -34,10 +41,38 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * GroupNormalization is deliberately absent: the CUDA EP has no kernel for it.
  */
 const CUDA_KERNELS = new Set([
-  'Add', 'Cast', 'Concat', 'Conv', 'Cos', 'Div', 'Erf', 'Expand', 'Gather', 'Gelu', 'Identity',
-  'InstanceNormalization', 'LayerNormalization', 'MatMul', 'Mul', 'MultiHeadAttention', 'Pad', 'Range',
-  'Reshape', 'Resize', 'Shape', 'Sigmoid', 'Sin', 'Slice', 'Softmax', 'Split', 'Sqrt', 'Squeeze', 'Sub',
-  'Tile', 'Transpose', 'Unsqueeze',
+  'Add',
+  'Cast',
+  'Concat',
+  'Conv',
+  'Cos',
+  'Div',
+  'Erf',
+  'Expand',
+  'Gather',
+  'Gelu',
+  'Identity',
+  'InstanceNormalization',
+  'LayerNormalization',
+  'MatMul',
+  'Mul',
+  'MultiHeadAttention',
+  'Pad',
+  'Range',
+  'Reshape',
+  'Resize',
+  'Shape',
+  'Sigmoid',
+  'Sin',
+  'Slice',
+  'Softmax',
+  'Split',
+  'Sqrt',
+  'Squeeze',
+  'Sub',
+  'Tile',
+  'Transpose',
+  'Unsqueeze',
 ]);
 
 async function run(path: string, feeds: Record<string, ort.Tensor>): Promise<ort.Tensor> {
@@ -57,9 +92,13 @@ const npy = (name: string): ort.Tensor => {
 /** float16 copies of the feeds, except `timestep`, which every build takes as float32. */
 const toHalf = (feeds: Record<string, ort.Tensor>) =>
   Object.fromEntries(
-    Object.entries(feeds).map(([k, t]) => [k, k === 'timestep' ? t : new ort.Tensor('float16', float32ToFloat16(t.data as Float32Array), t.dims)]),
+    Object.entries(feeds).map(([k, t]) => [
+      k,
+      k === 'timestep' ? t : new ort.Tensor('float16', float32ToFloat16(t.data as Float32Array), t.dims),
+    ]),
   );
-const asFloat32 = (t: ort.Tensor): Float32Array => (t.type === 'float16' ? float16ToFloat32(t.data as Uint16Array) : (t.data as Float32Array));
+const asFloat32 = (t: ort.Tensor): Float32Array =>
+  t.type === 'float16' ? float16ToFloat32(t.data as Uint16Array) : (t.data as Float32Array);
 
 interface Component {
   name: string;
@@ -68,8 +107,16 @@ interface Component {
 }
 
 const COMPONENTS: Component[] = [
-  { name: 'vae_decoder', build: (o) => buildVaeDecoderGraph(CKPT, o), feeds: () => ({ latent: npy('vae_decode_chunk0_input') }) },
-  { name: 'vae_encoder', build: (o) => buildVaeEncoderGraph(CKPT, o), feeds: () => ({ sample: npy('vae_encoder_input') }) },
+  {
+    name: 'vae_decoder',
+    build: (o) => buildVaeDecoderGraph(CKPT, o),
+    feeds: () => ({ latent: npy('vae_decode_chunk0_input') }),
+  },
+  {
+    name: 'vae_encoder',
+    build: (o) => buildVaeEncoderGraph(CKPT, o),
+    feeds: () => ({ sample: npy('vae_encoder_input') }),
+  },
   {
     name: 'unet',
     // the reference run used diffusers 0.27.2, whose temporal cross-attention context order the reference needs
@@ -81,7 +128,11 @@ const COMPONENTS: Component[] = [
       added_time_ids: npy('unet_added_time_ids'),
     }),
   },
-  { name: 'image_encoder', build: (o) => buildClipImageEncoderGraph(CKPT, o), feeds: () => ({ pixel_values: npy('clip_pixel_values') }) },
+  {
+    name: 'image_encoder',
+    build: (o) => buildClipImageEncoderGraph(CKPT, o),
+    feeds: () => ({ pixel_values: npy('clip_pixel_values') }),
+  },
 ];
 
 describe.each(COMPONENTS)('$name built for cuda (tiny reference checkpoint, run on CPU)', ({ name, build, feeds }) => {
@@ -143,12 +194,24 @@ describe('groupNorm as InstanceNormalization (layer vs float64 reference)', () =
     });
     const dtype = o.dtype ?? 'float32';
     // 'convert' stores the weights in the graph's dtype, so the only Casts are groupNorm's own
-    const g = new GraphBuilder({ name: 'gn', dtype, weights: checkpointWeights(ckpt), weightStorage: 'convert', target: o.target });
-    const input = g.input('x', x.shape.map((_, i) => (i === 1 ? c : `d${i}`)));
+    const g = new GraphBuilder({
+      name: 'gn',
+      dtype,
+      weights: checkpointWeights(ckpt),
+      weightStorage: 'convert',
+      target: o.target,
+    });
+    const input = g.input(
+      'x',
+      x.shape.map((_, i) => (i === 1 ? c : `d${i}`)),
+    );
     g.output(groupNorm(g, input, 'gn', { ...o, channels: c }), 'y', [...input.shape!]);
     const info = saveGraph(g, join(root, 'out'), 'gn.onnx');
     const data = Float32Array.from(x.data);
-    const feed = dtype === 'float16' ? new ort.Tensor('float16', float32ToFloat16(data), x.shape) : new ort.Tensor('float32', data, x.shape);
+    const feed =
+      dtype === 'float16'
+        ? new ort.Tensor('float16', float32ToFloat16(data), x.shape)
+        : new ort.Tensor('float32', data, x.shape);
     return { out: asFloat32(await run(info.path, { x: feed })), ops: info.opCounts };
   }
 
@@ -166,7 +229,11 @@ describe('groupNorm as InstanceNormalization (layer vs float64 reference)', () =
       const x = ref.tensor(shape, () => 2 * r() + 0.5);
       const { scale, bias } = weights(shape[1], 4);
       const want = ref.groupNorm(x, 4, 1e-6, scale, bias);
-      const viaInstance = await runGroupNorm(`inst-${shape.length}d`, x, scale, bias, { groups: 4, eps: 1e-6, target: 'cuda' });
+      const viaInstance = await runGroupNorm(`inst-${shape.length}d`, x, scale, bias, {
+        groups: 4,
+        eps: 1e-6,
+        target: 'cuda',
+      });
       const viaGroup = await runGroupNorm(`group-${shape.length}d`, x, scale, bias, { groups: 4, eps: 1e-6 });
       expect(viaInstance.ops.InstanceNormalization).toBe(1);
       expect(viaInstance.ops.GroupNormalization).toBeUndefined();
@@ -181,7 +248,12 @@ describe('groupNorm as InstanceNormalization (layer vs float64 reference)', () =
     const { scale, bias } = weights(4, 5);
     const want = ref.groupNorm(x, 2, 1e-5, scale, bias);
     const a = await runGroupNorm('force-inst', x, scale, bias, { groups: 2, eps: 1e-5, impl: 'instanceNormalization' });
-    const b = await runGroupNorm('force-group', x, scale, bias, { groups: 2, eps: 1e-5, impl: 'groupNormalization', target: 'cuda' });
+    const b = await runGroupNorm('force-group', x, scale, bias, {
+      groups: 2,
+      eps: 1e-5,
+      impl: 'groupNormalization',
+      target: 'cuda',
+    });
     expect(a.ops.InstanceNormalization).toBe(1);
     expect(b.ops.GroupNormalization).toBe(1);
     expect(ref.relErr(a.out, want.data)).toBeLessThan(1e-6);
@@ -202,12 +274,29 @@ describe('groupNorm as InstanceNormalization (layer vs float64 reference)', () =
     const rounded = ref.tensor(shape, (i) => halfX[i]);
     const floor = ref.relErr(Float32Array.from(ref.groupNorm(rounded, 4, 1e-6, scale, bias).data), want.data);
     const variants = {
-      instanceNorm: await runGroupNorm('fp16-inst', x, scale, bias, { groups: 4, eps: 1e-6, dtype: 'float16', target: 'cuda' }),
-      instanceNormFloat32: await runGroupNorm('fp16-inst32', x, scale, bias, { groups: 4, eps: 1e-6, dtype: 'float16', target: 'cuda', normFloat32: true }),
-      groupNormalization21: await runGroupNorm('fp16-group', x, scale, bias, { groups: 4, eps: 1e-6, dtype: 'float16' }),
+      instanceNorm: await runGroupNorm('fp16-inst', x, scale, bias, {
+        groups: 4,
+        eps: 1e-6,
+        dtype: 'float16',
+        target: 'cuda',
+      }),
+      instanceNormFloat32: await runGroupNorm('fp16-inst32', x, scale, bias, {
+        groups: 4,
+        eps: 1e-6,
+        dtype: 'float16',
+        target: 'cuda',
+        normFloat32: true,
+      }),
+      groupNormalization21: await runGroupNorm('fp16-group', x, scale, bias, {
+        groups: 4,
+        eps: 1e-6,
+        dtype: 'float16',
+      }),
     };
     const errors = Object.fromEntries(Object.entries(variants).map(([k, v]) => [k, ref.relErr(v.out, want.data)]));
-    console.log(`fp16 GroupNorm relative error vs float64: input-rounding floor ${floor.toExponential(2)}, ${JSON.stringify(errors, (_, v) => (typeof v === 'number' ? v.toExponential(2) : v))}`);
+    console.log(
+      `fp16 GroupNorm relative error vs float64: input-rounding floor ${floor.toExponential(2)}, ${JSON.stringify(errors, (_, v) => (typeof v === 'number' ? v.toExponential(2) : v))}`,
+    );
     expect(variants.instanceNormFloat32.ops.Cast).toBe(2);
     expect(variants.instanceNorm.ops.Cast).toBeUndefined();
     for (const err of Object.values(errors)) expect(err).toBeLessThan(floor + 1e-3);

@@ -62,7 +62,8 @@ function makeWeights(seed: number): Record<string, ref.T> {
 
 function writeCheckpoint(path: string, weights: Record<string, ref.T>, dtype: SafetensorsDtype): void {
   const out: Parameters<typeof writeSafetensors>[1] = {};
-  for (const [name, t] of Object.entries(weights)) out[name] = { dtype, shape: t.shape, data: Float32Array.from(t.data) };
+  for (const [name, t] of Object.entries(weights))
+    out[name] = { dtype, shape: t.shape, data: Float32Array.from(t.data) };
   writeSafetensors(path, out);
 }
 
@@ -77,7 +78,10 @@ function defineGraph(g: GraphBuilder): void {
   // temporal branch: all n rows are the frames of one video
   const frames = shapeOf(g, x, 0, 1);
   const v = toVideo(g, h, frames, CO);
-  const z = conv3dTemporal(g, groupNorm(g, v, 'block.tnorm', { channels: CO, groups: 4, eps: 1e-6 }), 'block.tconv', { inChannels: CO, outChannels: CO });
+  const z = conv3dTemporal(g, groupNorm(g, v, 'block.tnorm', { channels: CO, groups: 4, eps: 1e-6 }), 'block.tconv', {
+    inChannels: CO,
+    outChannels: CO,
+  });
   g.output(fromVideo(g, z, CO), 'z', ['n', CO, H, W]);
 }
 
@@ -91,7 +95,13 @@ function reference(w: Record<string, ref.T>, x: ref.T): { y: ref.T; z: ref.T } {
     const n = Math.floor(i / (CO * H * W));
     return a.data[(n * CO + c) * H * W + s];
   });
-  const y = ref.gelu(ref.linear(ref.layerNorm(tokens, 1e-5, w['block.ln.weight'], w['block.ln.bias']), w['block.proj.weight'], w['block.proj.bias']));
+  const y = ref.gelu(
+    ref.linear(
+      ref.layerNorm(tokens, 1e-5, w['block.ln.weight'], w['block.ln.bias']),
+      w['block.proj.weight'],
+      w['block.proj.bias'],
+    ),
+  );
   // [n, C, h, w] → [1, C, n, h, w]
   const v = ref.tensor([1, CO, N, H, W], (i) => {
     const s = i % (H * W);
@@ -99,7 +109,11 @@ function reference(w: Record<string, ref.T>, x: ref.T): { y: ref.T; z: ref.T } {
     const c = Math.floor(i / (H * W * N));
     return h.data[(f * CO + c) * H * W + s];
   });
-  const zv = ref.conv3dTemporal(ref.groupNorm(v, 4, 1e-6, w['block.tnorm.weight'], w['block.tnorm.bias']), w['block.tconv.weight'], w['block.tconv.bias']);
+  const zv = ref.conv3dTemporal(
+    ref.groupNorm(v, 4, 1e-6, w['block.tnorm.weight'], w['block.tnorm.bias']),
+    w['block.tconv.weight'],
+    w['block.tconv.bias'],
+  );
   const z = ref.tensor([N, CO, H, W], (i) => {
     const s = i % (H * W);
     const c = Math.floor(i / (H * W)) % CO;
@@ -118,10 +132,13 @@ async function run(path: string, feeds: Record<string, ort.Tensor>): Promise<Rec
   }
 }
 
-const input = ref.tensor([N, C, H, W], (() => {
-  const r = ref.rng(7);
-  return () => r();
-})());
+const input = ref.tensor(
+  [N, C, H, W],
+  (() => {
+    const r = ref.rng(7);
+    return () => r();
+  })(),
+);
 
 describe('graph core', () => {
   it('fp32 checkpoint → fp32 graph matches the JS reference (weights as external data into the checkpoint)', async () => {
@@ -160,7 +177,8 @@ describe('graph core', () => {
     const held: Record<string, ref.T> = {};
     for (const [name, t] of Object.entries(weights)) {
       const v = readTensorF32(stored.tensors.get(name)!);
-      for (let i = 0; i < v.length; i++) expect(Math.abs(v[i] - t.data[i])).toBeLessThanOrEqual(Math.abs(t.data[i]) * 2 ** -11 + 1e-7);
+      for (let i = 0; i < v.length; i++)
+        expect(Math.abs(v[i] - t.data[i])).toBeLessThanOrEqual(Math.abs(t.data[i]) * 2 ** -11 + 1e-7);
       held[name] = { data: Float64Array.from(v), shape: t.shape };
     }
     const g = new GraphBuilder({ name: 'test16', dtype: 'float32', weights: checkpointWeights(ckpt) });
@@ -178,13 +196,20 @@ describe('graph core', () => {
     const ckpt = join(dir, 'conv', 'model.safetensors');
     mkdirSync(join(dir, 'conv'), { recursive: true });
     writeCheckpoint(ckpt, weights, 'F32');
-    const g = new GraphBuilder({ name: 'half', dtype: 'float16', weights: checkpointWeights(ckpt), weightStorage: 'convert' });
+    const g = new GraphBuilder({
+      name: 'half',
+      dtype: 'float16',
+      weights: checkpointWeights(ckpt),
+      weightStorage: 'convert',
+    });
     defineGraph(g);
     const info = saveGraph(g, join(dir, 'conv', 'out'), 'half.onnx');
     expect(info.opCounts.Cast ?? 0).toBe(0);
     expect(info.dataBytes).toBeGreaterThan(0);
     expect(info.weightFiles).toEqual([]);
-    const out = await run(info.path, { x: new ort.Tensor('float16', float32ToFloat16(Float32Array.from(input.data)), [N, C, H, W]) });
+    const out = await run(info.path, {
+      x: new ort.Tensor('float16', float32ToFloat16(Float32Array.from(input.data)), [N, C, H, W]),
+    });
     expect(out.y.type).toBe('float16');
     const want = reference(weights, input);
     // fp16 compute: loose but meaningful bound
@@ -238,7 +263,12 @@ describe('graph core', () => {
       // a graph without weights still needs a real source to be saved: an empty checkpoint
       const emptyCkpt = join(dir, `empty-${impl}.safetensors`);
       writeSafetensors(emptyCkpt, {});
-      const g = new GraphBuilder({ name: `attn-${impl}`, dtype: 'float32', weights: checkpointWeights(emptyCkpt), opsets: { 'com.microsoft': 1 } });
+      const g = new GraphBuilder({
+        name: `attn-${impl}`,
+        dtype: 'float32',
+        weights: checkpointWeights(emptyCkpt),
+        opsets: { 'com.microsoft': 1 },
+      });
       const qi = g.input('q', ['b', 's', heads * hd]);
       const ki = g.input('k', ['b', 't', heads * hd]);
       const vi = g.input('v', ['b', 't', heads * hd]);
@@ -264,11 +294,17 @@ describe('graph core', () => {
     const outputs = async (dtype: 'float32' | 'float16', name: string, o: Partial<AttentionOptions>) => {
       const g = new GraphBuilder({ name, dtype, weights: checkpointWeights(emptyCkpt) });
       const [qi, ki, vi] = ['q', 'k', 'v'].map((n) => g.input(n, ['b', n === 'q' ? 's' : 't', heads * hd]));
-      g.output(attention(g, qi, ki, vi, { heads, headDim: hd, softmaxFloat32: dtype === 'float16', ...o }), 'o', ['b', 's', heads * hd]);
+      g.output(attention(g, qi, ki, vi, { heads, headDim: hd, softmaxFloat32: dtype === 'float16', ...o }), 'o', [
+        'b',
+        's',
+        heads * hd,
+      ]);
       const info = saveGraph(g, join(dir, name), 'attn.onnx');
       expect(info.opCounts.Loop ?? 0).toBe(o.impl === 'chunked' ? 1 : 0);
       const feed = (x: ref.T) =>
-        dtype === 'float16' ? new ort.Tensor('float16', float32ToFloat16(Float32Array.from(x.data)), x.shape) : new ort.Tensor('float32', Float32Array.from(x.data), x.shape);
+        dtype === 'float16'
+          ? new ort.Tensor('float16', float32ToFloat16(Float32Array.from(x.data)), x.shape)
+          : new ort.Tensor('float32', Float32Array.from(x.data), x.shape);
       const out = (await run(info.path, { q: feed(q), k: feed(k), v: feed(v) })).o;
       expect(out.dims).toEqual([b, s, heads * hd]);
       return dtype === 'float16' ? float16ToFloat32(out.data as Uint16Array) : (out.data as Float32Array);
@@ -277,7 +313,10 @@ describe('graph core', () => {
       const whole = await outputs(dtype, `attn-whole-${dtype}`, { impl: 'primitive' });
       // one score row is b·heads·t·4 = 168 bytes: budgets of 1, 3, 4 (11 = 2·4 + 3, padded) and all 11 rows, and below one row
       for (const rows of [1, 3, 4, 11, 0.5]) {
-        const got = await outputs(dtype, `attn-chunked-${dtype}-${rows}`, { impl: 'chunked', maxScoreBytes: rows * 168 });
+        const got = await outputs(dtype, `attn-chunked-${dtype}-${rows}`, {
+          impl: 'chunked',
+          maxScoreBytes: rows * 168,
+        });
         const diff = Math.max(...got.map((x, i) => Math.abs(x - whole[i])));
         expect(diff, `${dtype}, ${rows} rows per chunk`).toBeLessThanOrEqual(dtype === 'float32' ? 1e-6 : 1e-3);
       }

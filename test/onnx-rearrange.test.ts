@@ -17,7 +17,12 @@ const ckpt = join(dir, 'none.safetensors');
 writeSafetensors(ckpt, { unused: { dtype: 'F32', shape: [1], data: new Float32Array([0]) } });
 
 /** einops.rearrange in plain JS: the reference. */
-function jsRearrange(data: Float32Array, shape: number[], pattern: string, sizes: Record<string, number>): { data: Float32Array; shape: number[] } {
+function jsRearrange(
+  data: Float32Array,
+  shape: number[],
+  pattern: string,
+  sizes: Record<string, number>,
+): { data: Float32Array; shape: number[] } {
   const { left, right } = parsePattern(pattern);
   const size: Record<string, number> = { ...sizes };
   left.forEach((group, i) => {
@@ -56,13 +61,31 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { pattern: '(b f) c h w -> b c f h w', shape: [6, 4, 2, 3], sizes: { f: 3, c: 4 }, asValues: ['f'], ops: ['Reshape', 'Transpose'] },
+  {
+    pattern: '(b f) c h w -> b c f h w',
+    shape: [6, 4, 2, 3],
+    sizes: { f: 3, c: 4 },
+    asValues: ['f'],
+    ops: ['Reshape', 'Transpose'],
+  },
   { pattern: 'b c f h w -> (b f) c h w', shape: [2, 4, 3, 2, 3], sizes: { c: 4 }, ops: ['Transpose', 'Reshape'] },
   { pattern: 'n c h w -> n (h w) c', shape: [2, 4, 3, 5], sizes: {}, ops: ['Reshape', 'Transpose'] },
-  { pattern: 'n (h w) c -> n c h w', shape: [2, 15, 4], sizes: { h: 3, w: 5 }, asValues: ['h', 'w'], ops: ['Transpose', 'Reshape'] },
+  {
+    pattern: 'n (h w) c -> n c h w',
+    shape: [2, 15, 4],
+    sizes: { h: 3, w: 5 },
+    asValues: ['h', 'w'],
+    ops: ['Transpose', 'Reshape'],
+  },
   { pattern: '(b f) s c -> b f s c', shape: [6, 5, 4], sizes: { f: 3 }, asValues: ['f'], ops: ['Reshape'] },
   { pattern: 'b s f d -> (b s) f d', shape: [2, 5, 3, 4], sizes: {}, ops: ['Reshape'] },
-  { pattern: '(b f) c h w -> b f c h w', shape: [6, 2, 3, 2], sizes: { b: 2, f: 3 }, asValues: ['b', 'f'], ops: ['Reshape'] },
+  {
+    pattern: '(b f) c h w -> b f c h w',
+    shape: [6, 2, 3, 2],
+    sizes: { b: 2, f: 3 },
+    asValues: ['b', 'f'],
+    ops: ['Reshape'],
+  },
   { pattern: '(b n) d -> b (n d)', shape: [6, 4], sizes: { b: 2 }, asValues: ['b'], ops: ['Reshape'] },
   { pattern: 'b s (h d) -> b h s d', shape: [2, 5, 12], sizes: { h: 3, d: 4 }, ops: ['Reshape', 'Transpose'] },
   { pattern: 'b h s d -> b s (h d)', shape: [2, 3, 5, 4], sizes: {}, ops: ['Transpose', 'Reshape'] },
@@ -73,23 +96,41 @@ const CASES: Case[] = [
 describe('rearrange', () => {
   it.each(CASES)('$pattern matches einops and uses $ops', async ({ pattern, shape, sizes, asValues = [], ops }) => {
     const g = new GraphBuilder({ name: 'rearrange', dtype: 'float32', weights: checkpointWeights(ckpt) });
-    const x = g.input('x', shape.map((_, i) => `d${i}`));
+    const x = g.input(
+      'x',
+      shape.map((_, i) => `d${i}`),
+    );
     // sizes known only at run time arrive as Shape slices of a second input, as in the model graphs
-    const carrier = g.input('sizes', asValues.map((a) => `s_${a}`));
+    const carrier = g.input(
+      'sizes',
+      asValues.map((a) => `s_${a}`),
+    );
     const given: Record<string, AxisSize> = {};
-    for (const [a, n] of Object.entries(sizes)) given[a] = asValues.includes(a) ? shapeOf(g, carrier, asValues.indexOf(a), asValues.indexOf(a) + 1) : n;
+    for (const [a, n] of Object.entries(sizes))
+      given[a] = asValues.includes(a) ? shapeOf(g, carrier, asValues.indexOf(a), asValues.indexOf(a) + 1) : n;
     const before = g.nodes.length;
     const y = rearrange(g, x, pattern, given);
-    const used = g.nodes.slice(before).map((n) => n.opType).filter((op) => op === 'Reshape' || op === 'Transpose');
+    const used = g.nodes
+      .slice(before)
+      .map((n) => n.opType)
+      .filter((op) => op === 'Reshape' || op === 'Transpose');
     expect(used).toEqual(ops);
-    g.output(y, 'y', parsePattern(pattern).right.map((_, i) => `o${i}`));
+    g.output(
+      y,
+      'y',
+      parsePattern(pattern).right.map((_, i) => `o${i}`),
+    );
     const info = saveGraph(g, join(dir, pattern.replace(/\W+/g, '_')), 'g.onnx');
     const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => i);
     const session = await ort.InferenceSession.create(info.path);
     try {
       const out = await session.run({
         x: new ort.Tensor('float32', data, shape),
-        sizes: new ort.Tensor('float32', new Float32Array(asValues.reduce((p, a) => p * sizes[a], 1)), asValues.map((a) => sizes[a])),
+        sizes: new ort.Tensor(
+          'float32',
+          new Float32Array(asValues.reduce((p, a) => p * sizes[a], 1)),
+          asValues.map((a) => sizes[a]),
+        ),
       });
       const want = jsRearrange(data, shape, pattern, sizes);
       expect(out.y.dims).toEqual(want.shape);

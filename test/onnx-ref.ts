@@ -109,7 +109,8 @@ export function layerNorm(x: T, eps: number, scale: T, bias: T): T {
     let v = 0;
     for (let i = 0; i < d; i++) v += (x.data[r * d + i] - mean) ** 2;
     v /= d;
-    for (let i = 0; i < d; i++) out[r * d + i] = ((x.data[r * d + i] - mean) / Math.sqrt(v + eps)) * scale.data[i] + bias.data[i];
+    for (let i = 0; i < d; i++)
+      out[r * d + i] = ((x.data[r * d + i] - mean) / Math.sqrt(v + eps)) * scale.data[i] + bias.data[i];
   }
   return { data: out, shape: x.shape };
 }
@@ -164,7 +165,8 @@ export function attention(q: T, k: T, v: T, heads: number, scale: number): T {
         let max = -Infinity;
         for (let j = 0; j < sk; j++) {
           let s = 0;
-          for (let e = 0; e < d; e++) s += q.data[(bi * sq + i) * hd + h * d + e] * k.data[(bi * sk + j) * hd + h * d + e];
+          for (let e = 0; e < d; e++)
+            s += q.data[(bi * sq + i) * hd + h * d + e] * k.data[(bi * sk + j) * hd + h * d + e];
           scores[j] = s * scale;
           max = Math.max(max, scores[j]);
         }

@@ -10,7 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../src/errors.js';
 import { buildModel } from '../src/models/build.js';
 import { inspectCheckpoint } from '../src/models/inspect.js';
-import { readCheckpointConfigs, writeRandomCheckpointDir, type RandomCheckpointConfigs } from '../src/models/randomCheckpoint.js';
+import {
+  readCheckpointConfigs,
+  writeRandomCheckpointDir,
+  type RandomCheckpointConfigs,
+} from '../src/models/randomCheckpoint.js';
 import { createPipeline } from '../src/pipeline/pipeline.js';
 import { openCheckpoint, readTensorF32 } from '../src/safetensors/reader.js';
 import { writeSafetensors } from '../src/safetensors/writer.js';
@@ -31,7 +35,11 @@ function otherConfigs(): RandomCheckpointConfigs {
     unet: {
       ...c.unet,
       block_out_channels: [32, 64, 64],
-      down_block_types: ['CrossAttnDownBlockSpatioTemporal', 'CrossAttnDownBlockSpatioTemporal', 'DownBlockSpatioTemporal'],
+      down_block_types: [
+        'CrossAttnDownBlockSpatioTemporal',
+        'CrossAttnDownBlockSpatioTemporal',
+        'DownBlockSpatioTemporal',
+      ],
       up_block_types: ['UpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal'],
       num_attention_heads: [2, 4, 4],
       transformer_layers_per_block: [1, 2, 1],
@@ -39,8 +47,20 @@ function otherConfigs(): RandomCheckpointConfigs {
       cross_attention_dim: 48,
       num_frames: 5,
     },
-    vae: { ...c.vae, block_out_channels: [32, 64, 64], down_block_types: Array(3).fill('DownEncoderBlock2D'), layers_per_block: 2 },
-    imageEncoder: { ...c.imageEncoder, hidden_size: 48, num_attention_heads: 3, intermediate_size: 80, num_hidden_layers: 3, projection_dim: 48 },
+    vae: {
+      ...c.vae,
+      block_out_channels: [32, 64, 64],
+      down_block_types: Array(3).fill('DownEncoderBlock2D'),
+      layers_per_block: 2,
+    },
+    imageEncoder: {
+      ...c.imageEncoder,
+      hidden_size: 48,
+      num_attention_heads: 3,
+      intermediate_size: 80,
+      num_hidden_layers: 3,
+      projection_dim: 48,
+    },
   };
 }
 
@@ -56,12 +76,16 @@ describe('other configs', () => {
     expect(built.graphs.unet.unexpectedWeights).toEqual([]);
     const pipeline = await createPipeline({ modelDir: model, device: 'cpu', log: () => {} });
     try {
-      const r = await pipeline.generate({ image: REFERENCE_IMAGE, width: 64, height: 128, steps: 2, decodeChunkSize: 2, seed: 1 }, { skipVideo: true });
+      const r = await pipeline.generate(
+        { image: REFERENCE_IMAGE, width: 64, height: 128, steps: 2, decodeChunkSize: 2, seed: 1 },
+        { skipVideo: true },
+      );
       expect(r.frames).toHaveLength(5);
       expect(r.frames[4]).toHaveLength(64 * 128 * 3);
       expect(r.frames.some((f) => f.some((v) => v !== r.frames[0][0]))).toBe(true);
-      await expect(pipeline.generate({ image: REFERENCE_IMAGE, width: 192, height: 64, frames: 3, steps: 1 }, { skipVideo: true }))
-        .resolves.toMatchObject({ width: 192, height: 64 });
+      await expect(
+        pipeline.generate({ image: REFERENCE_IMAGE, width: 192, height: 64, frames: 3, steps: 1 }, { skipVideo: true }),
+      ).resolves.toMatchObject({ width: 192, height: 64 });
     } finally {
       await pipeline.close();
     }
@@ -77,14 +101,26 @@ describe('other configs', () => {
       if (name === 'decoder.conv_in.bias') continue; // missing
       const shape = name === 'encoder.conv_out.weight' ? [info.shape[0], info.shape[1], 1, 9] : info.shape; // mis-shaped
       const data = readTensorF32(info);
-      tensors[name] = { dtype: 'F32', shape, data: shape === info.shape ? data : data.subarray(0, shape.reduce((a, b) => a * b, 1)) };
+      tensors[name] = {
+        dtype: 'F32',
+        shape,
+        data:
+          shape === info.shape
+            ? data
+            : data.subarray(
+                0,
+                shape.reduce((a, b) => a * b, 1),
+              ),
+      };
     }
     writeSafetensors(file, tensors);
     const report = inspectCheckpoint(ckpt);
     expect(report.ok).toBe(false);
     const vae = report.components.find((c) => c.component === 'vae')!;
     expect(vae.missing).toEqual([expect.stringMatching(/^decoder\.conv_in\.bias \[\d+\]$/)]);
-    expect(vae.misshaped).toEqual([expect.stringMatching(/^encoder\.conv_out\.weight: expected \[8,32,3,3\], found \[8,32,1,9\]$/)]);
+    expect(vae.misshaped).toEqual([
+      expect.stringMatching(/^encoder\.conv_out\.weight: expected \[8,32,3,3\], found \[8,32,1,9\]$/),
+    ]);
     const err = await buildModel({ checkpoint: ckpt, outDir: join(work, 'never') }).catch((e) => e);
     expect(err).toBeInstanceOf(CheckpointError);
     expect(err.message).toMatch(/missing: vae\/decoder\.conv_in\.bias/);
@@ -97,8 +133,12 @@ describe('other configs', () => {
     writeRandomCheckpointDir(ckpt, readCheckpointConfigs(TINY_CONFIGS), 4);
     const file = join(ckpt, 'unet', 'diffusion_pytorch_model.safetensors');
     truncateSync(file, 5000);
-    await expect(buildModel({ checkpoint: ckpt, outDir: join(work, 'never2') })).rejects.toThrow(/diffusion_pytorch_model\.safetensors/);
+    await expect(buildModel({ checkpoint: ckpt, outDir: join(work, 'never2') })).rejects.toThrow(
+      /diffusion_pytorch_model\.safetensors/,
+    );
     writeFileSync(file, Buffer.from([1, 2, 3]));
-    await expect(buildModel({ checkpoint: ckpt, outDir: join(work, 'never2') })).rejects.toBeInstanceOf(CheckpointError);
+    await expect(buildModel({ checkpoint: ckpt, outDir: join(work, 'never2') })).rejects.toBeInstanceOf(
+      CheckpointError,
+    );
   });
 });

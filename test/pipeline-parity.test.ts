@@ -27,7 +27,8 @@ describe.each<[string, 'build-0.27' | 'import' | 'build', ReferenceRun]>([
     dir = mkdtempSync(join(tmpdir(), 'svd-parity-'));
     const modelDir = join(dir, 'model');
     // diffusers 0.27.2 made `out`: its temporal cross-attention context layout is reproduced on request
-    if (how === 'build-0.27') await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: modelDir, temporalContextOrder: 'diffusers-0.27' });
+    if (how === 'build-0.27')
+      await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: modelDir, temporalContextOrder: 'diffusers-0.27' });
     else if (how === 'build') await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: modelDir });
     else await importOnnx({ onnxDir: REFERENCE_ONNX, configDir: REFERENCE_CHECKPOINT, outDir: modelDir });
     pipeline = await createPipeline({ modelDir, device: 'cpu', log: () => {} });

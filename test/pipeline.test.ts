@@ -32,7 +32,14 @@ afterAll(async () => {
 
 describe('local pipeline (embedded tiny model)', () => {
   it('uses the manifest defaults of the tiny model', () => {
-    expect(pipeline.manifest.defaults).toMatchObject({ frames: 14, width: 128, height: 64, fps: 7, motionBucketId: 127, steps: 25 });
+    expect(pipeline.manifest.defaults).toMatchObject({
+      frames: 14,
+      width: 128,
+      height: 64,
+      fps: 7,
+      motionBucketId: 127,
+      steps: 25,
+    });
     expect(pipeline.provider).toBe('cpu');
   });
 
@@ -45,7 +52,9 @@ describe('local pipeline (embedded tiny model)', () => {
     expect(info).toMatchObject({ frames: 4, fps: 9, codec: 'h264', width: 128, height: 64 });
     expect(r.seed).toBe(11);
     expect(r.stepTimings).toHaveLength(3);
-    expect(Object.keys(r.timings)).toEqual(expect.arrayContaining(['preprocess', 'encode', 'denoise', 'decode', 'video', 'total']));
+    expect(Object.keys(r.timings)).toEqual(
+      expect.arrayContaining(['preprocess', 'encode', 'denoise', 'decode', 'video', 'total']),
+    );
     expect(events.filter((e) => e.stage === 'denoise' && e.step! > 0).map((e) => e.step)).toEqual([1, 2, 3]);
   });
 
@@ -70,11 +79,21 @@ describe('local pipeline (embedded tiny model)', () => {
     // With scale 1 everywhere, CFG gives uncond + 1·(cond − uncond) = cond, so the guided run (batch of 2) and
     // the unguided one (batch of 1, cond only) must agree up to float rounding; a wrong half, a zeroed
     // embedding or a missing image latent in the unguided batch would not.
-    const unguided = await pipeline.generate({ ...fast, seed: 3, minGuidance: 1, maxGuidance: 1, steps: 2 }, { skipVideo: true });
-    const guided = await pipeline.generate({ ...fast, seed: 3, minGuidance: 1, maxGuidance: 1.0001, steps: 2 }, { skipVideo: true });
-    const other = await pipeline.generate({ ...fast, seed: 3, minGuidance: 1, maxGuidance: 3, steps: 2 }, { skipVideo: true });
+    const unguided = await pipeline.generate(
+      { ...fast, seed: 3, minGuidance: 1, maxGuidance: 1, steps: 2 },
+      { skipVideo: true },
+    );
+    const guided = await pipeline.generate(
+      { ...fast, seed: 3, minGuidance: 1, maxGuidance: 1.0001, steps: 2 },
+      { skipVideo: true },
+    );
+    const other = await pipeline.generate(
+      { ...fast, seed: 3, minGuidance: 1, maxGuidance: 3, steps: 2 },
+      { skipVideo: true },
+    );
     expect(unguided.frames).toHaveLength(4);
-    const maxDiff = (a: Uint8Array[], b: Uint8Array[]) => Math.max(...a.map((f, k) => Math.max(...f.map((v, i) => Math.abs(v - b[k][i])))));
+    const maxDiff = (a: Uint8Array[], b: Uint8Array[]) =>
+      Math.max(...a.map((f, k) => Math.max(...f.map((v, i) => Math.abs(v - b[k][i])))));
     expect(maxDiff(unguided.frames, guided.frames)).toBeLessThanOrEqual(1);
     expect(maxDiff(unguided.frames, other.frames)).toBeGreaterThan(1);
   });
@@ -88,17 +107,24 @@ describe('local pipeline (embedded tiny model)', () => {
   it('stops between steps on abort and leaves no output file', async () => {
     const controller = new AbortController();
     const output = join(out, 'aborted.mp4');
-    const run = pipeline.generate({ ...fast, steps: 20, output }, {
-      signal: controller.signal,
-      onProgress: (e) => { if (e.stage === 'denoise' && e.step === 2) controller.abort(); },
-    });
+    const run = pipeline.generate(
+      { ...fast, steps: 20, output },
+      {
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.stage === 'denoise' && e.step === 2) controller.abort();
+        },
+      },
+    );
     await expect(run).rejects.toBeInstanceOf(AbortError);
     expect(existsSync(output)).toBe(false);
     expect(readdirSync(out).filter((n) => n.includes('aborted'))).toEqual([]);
   });
 
   it('refuses sizes the model cannot take, naming the field', async () => {
-    await expect(pipeline.generate({ ...fast, width: 100, height: 64 }, { skipVideo: true })).rejects.toThrow(/width: must be a multiple of 64/);
+    await expect(pipeline.generate({ ...fast, width: 100, height: 64 }, { skipVideo: true })).rejects.toThrow(
+      /width: must be a multiple of 64/,
+    );
     const err = await pipeline.generate({ ...fast, steps: 0, fps: 99 }, { skipVideo: true }).catch((e) => e);
     expect(err).toBeInstanceOf(InvalidRequestError);
     expect(err.issues.map((i: { field: string }) => i.field).sort()).toEqual(['fps', 'steps']);
@@ -121,6 +147,8 @@ describe('local pipeline (embedded tiny model)', () => {
   });
 
   it('reports a missing image as a clear error', async () => {
-    await expect(pipeline.generate({ ...fast, image: join(out, 'nope.png') }, { skipVideo: true })).rejects.toThrow(/nope\.png/);
+    await expect(pipeline.generate({ ...fast, image: join(out, 'nope.png') }, { skipVideo: true })).rejects.toThrow(
+      /nope\.png/,
+    );
   });
 });

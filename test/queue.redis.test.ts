@@ -26,7 +26,12 @@ const json = { 'content-type': 'application/json' };
 const DEFAULTS = { steps: 1, frames: 2, width: 64, height: 64 };
 const FAKE_PROVIDER_KEY = 'fal-key-that-must-never-travel';
 
-interface WorkerProc { name: string; child: ChildProcess; output: () => string; exit: Promise<number | null> }
+interface WorkerProc {
+  name: string;
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number | null>;
+}
 
 let redis: TestRedis;
 let server: RunningServer;
@@ -35,8 +40,24 @@ const workers = new Map<string, WorkerProc>();
 const printed: string[] = [];
 
 function spawnWorker(name: string): WorkerProc {
-  const child = spawn(process.execPath, [BIN, 'worker', '--queue', redis.url, '--name', name, '--device', 'cpu',
-    '--stalled-seconds', '4', '--max-attempts', '2'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } });
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'worker',
+      '--queue',
+      redis.url,
+      '--name',
+      name,
+      '--device',
+      'cpu',
+      '--stalled-seconds',
+      '4',
+      '--max-attempts',
+      '2',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } },
+  );
   let out = '';
   child.stderr!.on('data', (d) => (out += d));
   const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -59,14 +80,20 @@ async function health(base = server.url): Promise<Record<string, any>> {
   return (await (await fetch(`${base}/healthz`)).json()) as Record<string, any>;
 }
 
-const untilWorkers = (names: string[]) => until(`workers ${names.join(', ')}`, async () => {
-  const h = await health();
-  const live = new Set((h.workers as { name: string }[]).map((w) => w.name));
-  return names.every((n) => live.has(n)) ? h : undefined;
-});
+const untilWorkers = (names: string[]) =>
+  until(`workers ${names.join(', ')}`, async () => {
+    const h = await health();
+    const live = new Set((h.workers as { name: string }[]).map((w) => w.name));
+    return names.every((n) => live.has(n)) ? h : undefined;
+  });
 
 const submitFal = async (input: Record<string, unknown>, base = server.url) => {
-  const post = () => fetch(`${base}/fal-ai/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image_url: dataUri, ...input }) });
+  const post = () =>
+    fetch(`${base}/fal-ai/svd`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ image_url: dataUri, ...input }),
+    });
   // A pooled keep-alive connection the server is just closing resets; that request never arrived, so resend it.
   const res = await post().catch((err: { cause?: { code?: string } }) => {
     if (err.cause?.code === 'ECONNRESET' || err.cause?.code === 'UND_ERR_SOCKET') return post();
@@ -77,22 +104,33 @@ const submitFal = async (input: Record<string, unknown>, base = server.url) => {
 const falStatus = async (base: string, id: string) =>
   (await (await fetch(`${base}/fal-ai/svd/requests/${id}/status?logs=1`)).json()) as Record<string, any>;
 const untilFalDone = (id: string, base = () => server.url) =>
-  until(`fal request ${id}`, async () => {
-    const st = await falStatus(base(), id);
-    return st.status === 'COMPLETED' ? st : undefined;
-  }, 180_000);
+  until(
+    `fal request ${id}`,
+    async () => {
+      const st = await falStatus(base(), id);
+      return st.status === 'COMPLETED' ? st : undefined;
+    },
+    180_000,
+  );
 /** Denoising steps logged since the job (last) started on a worker. */
 const stepsSinceStart = (st: Record<string, any>): number => {
   const logs = (st.logs as { message: string }[] | null) ?? [];
   let n = 0;
-  for (const l of logs) n = l.message.startsWith('started on worker') ? 0 : n + (l.message.startsWith('denoise step') ? 1 : 0);
+  for (const l of logs)
+    n = l.message.startsWith('started on worker') ? 0 : n + (l.message.startsWith('denoise step') ? 1 : 0);
   return n;
 };
 /** The worker that made the job's video, or else the one that (last) started it, from its log lines. */
 const workerOf = (st: Record<string, any>): string | undefined => {
   const logs = (st.logs as { message: string }[] | null) ?? [];
   const made = logs.map((l) => /^made by worker (\S+)/.exec(l.message)?.[1]).find(Boolean);
-  return made ?? logs.map((l) => /^started on worker (\S+)/.exec(l.message)?.[1]).filter(Boolean).at(-1);
+  return (
+    made ??
+    logs
+      .map((l) => /^started on worker (\S+)/.exec(l.message)?.[1])
+      .filter(Boolean)
+      .at(-1)
+  );
 };
 const untilRunningOn = (id: string) =>
   until(`fal request ${id} to run a step`, async () => {
@@ -115,7 +153,14 @@ beforeAll(async () => {
   await buildTinyModel(); // graphs built once into SVD_CACHE_DIR, which the workers inherit
   process.env.FAL_KEY = FAKE_PROVIDER_KEY;
   for (const n of ['w1', 'w2', 'w3']) spawnWorker(n);
-  server = await startServer({ port: 0, queueUrl: redis.url, queueSize: 100, resultTtlSeconds: 600, defaults: DEFAULTS, log: (l) => serverLogs.push(l) });
+  server = await startServer({
+    port: 0,
+    queueUrl: redis.url,
+    queueSize: 100,
+    resultTtlSeconds: 600,
+    defaults: DEFAULTS,
+    log: (l) => serverLogs.push(l),
+  });
   await untilWorkers(['w1', 'w2', 'w3']);
 }, 300_000);
 
@@ -130,13 +175,25 @@ afterAll(async () => {
 describe('every dialect through the queue', () => {
   it('Segmind, fal (queue, sync, SSE), OpenAI, VoltageGPU and our page API each get their video from a worker', async () => {
     const b = server.url;
-    const seg = await fetch(`${b}/v1/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image: dataUri, seed: 5 }) });
+    const seg = await fetch(`${b}/v1/svd`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ image: dataUri, seed: 5 }),
+    });
     expect(seg.status).toBe(200);
     expect(seg.headers.get('x-svd-seed')).toBe('5');
     expect(isMp4(Buffer.from(await seg.arrayBuffer()))).toBe(true);
-    const seg64 = await fetch(`${b}/v1/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image: dataUri, seed: 5, base64: true }) });
+    const seg64 = await fetch(`${b}/v1/svd`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ image: dataUri, seed: 5, base64: true }),
+    });
     expect(isMp4(Buffer.from(((await seg64.json()) as { image: string }).image, 'base64'))).toBe(true);
-    const mc = await fetch(`${b}/v1/motionctrl-svd`, { method: 'POST', headers: json, body: JSON.stringify({ input_image: dataUri, seed: 5, base64: true }) });
+    const mc = await fetch(`${b}/v1/motionctrl-svd`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ input_image: dataUri, seed: 5, base64: true }),
+    });
     // the tiny model has no camera module: the worker refuses the preset, naming the model to use
     expect(mc.status).toBe(400);
     expect(((await mc.json()) as { error: string }).error).toContain('--model motionctrl-svd');
@@ -145,11 +202,18 @@ describe('every dialect through the queue', () => {
     expect(fal.res.status).toBe(200);
     // SSE: status objects until COMPLETED, with per-step logs on the way.
     const sse = await (await fetch(`${fal.body.status_url}/stream?logs=1`)).text();
-    const events = sse.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)) as Record<string, any>);
+    const events = sse
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: '))
+      .map((e) => JSON.parse(e.slice(6)) as Record<string, any>);
     expect(events.at(-1)!.status).toBe('COMPLETED');
     expect(events.at(-1)!.logs.some((l: { message: string }) => l.message === 'denoise step 1/1')).toBe(true);
     expect(isMp4(await falVideo(b, fal.body.request_id))).toBe(true);
-    const run = await fetch(`${b}/run/fal-ai/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image_url: dataUri, seed: 9 }) });
+    const run = await fetch(`${b}/run/fal-ai/svd`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ image_url: dataUri, seed: 9 }),
+    });
     const ran = (await run.json()) as { video: { url: string }; seed: number };
     expect(ran.seed).toBe(9);
     expect(isMp4(Buffer.from(await (await fetch(ran.video.url)).arrayBuffer()))).toBe(true);
@@ -163,25 +227,55 @@ describe('every dialect through the queue', () => {
     expect(done.status).toBe('completed');
     expect(isMp4(Buffer.from(await (await openai.videos.downloadContent(v.id)).arrayBuffer()))).toBe(true);
 
-    const volt = await fetch(`${b}/v1/video/generations`, { method: 'POST', headers: json, body: JSON.stringify({ image: dataUri, response_format: 'b64_json' }) });
-    expect(isMp4(Buffer.from(((await volt.json()) as { data: { b64_json: string }[] }).data[0].b64_json, 'base64'))).toBe(true);
-    const voltUrl = (await (await fetch(`${b}/v1/video/generations`, { method: 'POST', headers: json, body: JSON.stringify({ image: dataUri }) })).json()) as { data: { url: string }[] };
+    const volt = await fetch(`${b}/v1/video/generations`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ image: dataUri, response_format: 'b64_json' }),
+    });
+    expect(
+      isMp4(Buffer.from(((await volt.json()) as { data: { b64_json: string }[] }).data[0].b64_json, 'base64')),
+    ).toBe(true);
+    const voltUrl = (await (
+      await fetch(`${b}/v1/video/generations`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ image: dataUri }),
+      })
+    ).json()) as { data: { url: string }[] };
     expect(isMp4(Buffer.from(await (await fetch(voltUrl.data[0].url)).arrayBuffer()))).toBe(true);
 
-    const web = (await (await fetch(`${b}/api/jobs`, { method: 'POST', headers: json, body: JSON.stringify({ image: dataUri, seed: 3, steps: 3 }) })).json()) as { id: string };
+    const web = (await (
+      await fetch(`${b}/api/jobs`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ image: dataUri, seed: 3, steps: 3 }),
+      })
+    ).json()) as { id: string };
     const stream = await (await fetch(`${b}/api/jobs/${web.id}/events`)).text();
-    const states = stream.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)) as Record<string, any>);
+    const states = stream
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: '))
+      .map((e) => JSON.parse(e.slice(6)) as Record<string, any>);
     // The page sees each step live, then the video.
-    expect(states.some((s) => s.status === 'running' && s.progress.step === 2 && s.progress.totalSteps === 3)).toBe(true);
+    expect(states.some((s) => s.status === 'running' && s.progress.step === 2 && s.progress.totalSteps === 3)).toBe(
+      true,
+    );
     const last = states.at(-1)!;
     expect(last.status).toBe('completed');
     expect(isMp4(Buffer.from(await (await fetch(last.video.url)).arrayBuffer()))).toBe(true);
   });
 
   it('a damaged image is refused before it is queued, naming the field; jobs in Redis carry no provider key', async () => {
-    const brokenPng = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 7)]);
+    const brokenPng = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      Buffer.alloc(64, 7),
+    ]);
     const notPng = `data:image/png;base64,${brokenPng.toString('base64')}`;
-    const res = await fetch(`${server.url}/v1/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image: notPng }) });
+    const res = await fetch(`${server.url}/v1/svd`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ image: notPng }),
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toMatch(/^image: /);
     const fal = await submitFal({ image_url: notPng });
@@ -206,11 +300,13 @@ describe('every dialect through the queue', () => {
 describe('many jobs over several workers', () => {
   it('54 jobs spread over three workers; the same seed gives the same bytes whichever worker ran it', async () => {
     const seeds = [11, 22, 33];
-    const submitted = await Promise.all(Array.from({ length: 54 }, async (_, i) => {
-      const r = await submitFal({ seed: seeds[i % 3] });
-      expect(r.res.status).toBe(200);
-      return { id: r.body.request_id as string, seed: seeds[i % 3] };
-    }));
+    const submitted = await Promise.all(
+      Array.from({ length: 54 }, async (_, i) => {
+        const r = await submitFal({ seed: seeds[i % 3] });
+        expect(r.res.status).toBe(200);
+        return { id: r.body.request_id as string, seed: seeds[i % 3] };
+      }),
+    );
     const byWorker = new Map<string, number>();
     const bySeed = new Map<number, { bytes: Buffer; worker: string }[]>();
     for (const job of submitted) {
@@ -233,7 +329,7 @@ describe('many jobs over several workers', () => {
 });
 
 describe('cancellation and limits', () => {
-  it('fal cancel, OpenAI delete and the page\'s Cancel reach the worker between steps; a full queue is 429', async () => {
+  it("fal cancel, OpenAI delete and the page's Cancel reach the worker between steps; a full queue is 429", async () => {
     // Three long jobs hold the three workers; a fourth waits.
     const long = await Promise.all([0, 1, 2].map(() => submitFal({ steps: 100, seed: 1 })));
     await Promise.all(long.map((l) => untilRunningOn(l.body.request_id)));
@@ -251,7 +347,9 @@ describe('cancellation and limits', () => {
     }
 
     // The waiting one is removed from the queue; it never starts.
-    expect(await (await fetch(waiting.body.cancel_url, { method: 'PUT' })).json()).toEqual({ status: 'CANCELLATION_REQUESTED' });
+    expect(await (await fetch(waiting.body.cancel_url, { method: 'PUT' })).json()).toEqual({
+      status: 'CANCELLATION_REQUESTED',
+    });
     const w = await untilFalDone(waiting.body.request_id);
     expect(w.error_type).toBe('client_cancelled');
     expect(workerOf(w)).toBeUndefined();
@@ -273,7 +371,11 @@ describe('cancellation and limits', () => {
     // OpenAI delete of a running video.
     const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
     await fetch(long[2].body.cancel_url, { method: 'PUT' });
-    const v = await openai.videos.create({ prompt: 'x', input_reference: { image_url: dataUri }, num_inference_steps: 100 } as never);
+    const v = await openai.videos.create({
+      prompt: 'x',
+      input_reference: { image_url: dataUri },
+      num_inference_steps: 100,
+    } as never);
     await until('progress', async () => ((await openai.videos.retrieve(v.id)).progress > 10 ? true : undefined));
     expect(await openai.videos.delete(v.id)).toMatchObject({ deleted: true });
     expect(await openai.videos.retrieve(v.id).catch((e) => e.status)).toBe(404);
@@ -289,14 +391,27 @@ describe('server restart', () => {
     await untilRunningOn(jobs[0].body.request_id);
     // A blocking Segmind client is told the server is restarting; its job goes on.
     const seen = serverLogs.length;
-    const sync = fetch(`${server.url}/v1/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image: dataUri, steps: 8 }) });
-    await until('the Segmind job to queue', async () => (serverLogs.slice(seen).some((l) => /queued in Redis \(segmind/.test(l)) ? true : undefined));
+    const sync = fetch(`${server.url}/v1/svd`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ image: dataUri, steps: 8 }),
+    });
+    await until('the Segmind job to queue', async () =>
+      serverLogs.slice(seen).some((l) => /queued in Redis \(segmind/.test(l)) ? true : undefined,
+    );
     await server.close();
     const answer = await sync;
     expect(answer.status).toBe(503);
     expect(((await answer.json()) as { error: string }).error).toMatch(/restarting/);
 
-    server = await startServer({ port: 0, queueUrl: redis.url, queueSize: 100, resultTtlSeconds: 600, defaults: DEFAULTS, log: (l) => serverLogs.push(l) });
+    server = await startServer({
+      port: 0,
+      queueUrl: redis.url,
+      queueSize: 100,
+      resultTtlSeconds: 600,
+      defaults: DEFAULTS,
+      log: (l) => serverLogs.push(l),
+    });
     for (const j of jobs) {
       const st = await untilFalDone(j.body.request_id);
       expect(st.error).toBeUndefined();
@@ -313,16 +428,31 @@ describe('observability and secrets', () => {
     expect(h.queue.completed).toBeGreaterThan(50);
     expect(h.workers.map((w: { name: string }) => w.name).sort()).toEqual(['w1', 'w2', 'w3']);
 
-    const r = spawnSync(process.execPath, [BIN, 'queue', 'status'], { encoding: 'utf8', env: { ...process.env, SVD_QUEUE_URL: redis.url }, timeout: 60_000 });
+    const r = spawnSync(process.execPath, [BIN, 'queue', 'status'], {
+      encoding: 'utf8',
+      env: { ...process.env, SVD_QUEUE_URL: redis.url },
+      timeout: 60_000,
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/jobs: \d+ queued, \d+ running, \d+ completed, \d+ failed/);
     expect(r.stdout).toMatch(/mean time per job: \d+\.\d\d s/);
     expect(r.stdout).toMatch(/workers: 3/);
     expect(r.stdout).toMatch(/w1 .* busy 0\/1 {2}done \d+/);
     expect(r.stdout).toContain(':***@127.0.0.1');
-    const asJson = spawnSync(process.execPath, [BIN, 'queue', 'status', '--json', '--queue', redis.url], { encoding: 'utf8', timeout: 60_000 });
+    const asJson = spawnSync(process.execPath, [BIN, 'queue', 'status', '--json', '--queue', redis.url], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(JSON.parse(asJson.stdout).workers).toHaveLength(3);
-    printed.push(r.stdout, r.stderr, asJson.stdout, asJson.stderr, JSON.stringify(h), ...serverLogs, ...[...workers.values()].map((w) => w.output()));
+    printed.push(
+      r.stdout,
+      r.stderr,
+      asJson.stdout,
+      asJson.stderr,
+      JSON.stringify(h),
+      ...serverLogs,
+      ...[...workers.values()].map((w) => w.output()),
+    );
     for (const text of printed) expect(text).not.toContain(redis.password);
   });
 });
@@ -347,7 +477,9 @@ describe('workers stopping', () => {
     const st = await untilFalDone(job.body.request_id);
     expect(st.error).toBeUndefined();
     expect(workerOf(st)).not.toBe(first);
-    expect(st.logs.some((l: { message: string }) => /worker stopped answering; back in the queue/.test(l.message))).toBe(true);
+    expect(
+      st.logs.some((l: { message: string }) => /worker stopped answering; back in the queue/.test(l.message)),
+    ).toBe(true);
     expect(isMp4(await falVideo(server.url, job.body.request_id))).toBe(true);
   });
 
@@ -358,11 +490,15 @@ describe('workers stopping', () => {
     // Two fresh workers: one takes the job over (attempt 2) and is killed too; the other gives the job up.
     spawnWorker('w4');
     spawnWorker('w5');
-    const second = await until('the second attempt', async () => {
-      const st = await falStatus(server.url, job.body.request_id);
-      const on = workerOf(st);
-      return st.status === 'IN_PROGRESS' && on !== first && stepsSinceStart(st) > 0 ? on : undefined;
-    }, 180_000);
+    const second = await until(
+      'the second attempt',
+      async () => {
+        const st = await falStatus(server.url, job.body.request_id);
+        const on = workerOf(st);
+        return st.status === 'IN_PROGRESS' && on !== first && stepsSinceStart(st) > 0 ? on : undefined;
+      },
+      180_000,
+    );
     workers.get(second!)!.child.kill('SIGKILL');
     const st = await untilFalDone(job.body.request_id);
     expect(st.error, JSON.stringify(st.logs)).toMatch(/given up after 2 attempts/);

@@ -41,7 +41,9 @@ describe('queue URL', () => {
   });
 
   it('an unreachable Redis is a QueueUnavailableError naming the redacted URL', async () => {
-    const err = await openRedis(`redis://:${SECRET}@127.0.0.1:1/0`, 'test', { failFast: true, timeoutMs: 5000 }).catch((e: unknown) => e);
+    const err = await openRedis(`redis://:${SECRET}@127.0.0.1:1/0`, 'test', { failFast: true, timeoutMs: 5000 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(QueueUnavailableError);
     expect((err as Error).message).toContain('redis://:***@127.0.0.1:1/0');
     expect((err as Error).message).not.toContain(SECRET);
@@ -50,14 +52,23 @@ describe('queue URL', () => {
 
 describe('what travels through Redis', () => {
   it('a job carries the request with the image as base64 and none of model, output or device', () => {
-    const data = encodeJobData({ image: new Uint8Array([1, 2, 3]), seed: 4, steps: 2, model: '/models/x', output: '/tmp/o.mp4', device: 'cuda' }, { dialect: 'fal' }, 60);
+    const data = encodeJobData(
+      { image: new Uint8Array([1, 2, 3]), seed: 4, steps: 2, model: '/models/x', output: '/tmp/o.mp4', device: 'cuda' },
+      { dialect: 'fal' },
+      60,
+    );
     expect(data.request).toEqual({ imageBase64: 'AQID', seed: 4, steps: 2 });
     expect(data.meta).toEqual({ dialect: 'fal' });
     expect(decodeRequest(data)).toEqual({ image: new Uint8Array([1, 2, 3]), seed: 4, steps: 2 });
   });
 
-  it('a worker\'s failure comes back as the same HTTP problem; a job whose workers died says so', () => {
-    const f = decodeFailure(encodeFailure(new HttpError(400, 'image_load_failed', 'image: not a PNG', [{ field: 'image', message: 'not a PNG' }])), 1);
+  it("a worker's failure comes back as the same HTTP problem; a job whose workers died says so", () => {
+    const f = decodeFailure(
+      encodeFailure(
+        new HttpError(400, 'image_load_failed', 'image: not a PNG', [{ field: 'image', message: 'not a PNG' }]),
+      ),
+      1,
+    );
     expect(f.code).toBe('image_load_failed');
     expect(f.error).toBeInstanceOf(HttpError);
     expect((f.error as HttpError).status).toBe(400);
@@ -76,7 +87,10 @@ describe('health without a shared queue', () => {
       const res = await fetch(`${server.url}/healthz`);
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({
-        status: 'ok', backend: 'fake', queue: { mode: 'embedded', queued: 0, running: 0, completed: 0, failed: 0 }, workers: [],
+        status: 'ok',
+        backend: 'fake',
+        queue: { mode: 'embedded', queued: 0, running: 0, completed: 0, failed: 0 },
+        workers: [],
       });
     } finally {
       await server.close();
@@ -86,7 +100,11 @@ describe('health without a shared queue', () => {
 
 describe('CLI', () => {
   const run = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SVD_QUEUE_URL: '', ...env } });
+    spawnSync(process.execPath, [BIN, ...args], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, SVD_QUEUE_URL: '', ...env },
+    });
 
   it('svd worker and svd queue status need a queue URL, and check it', () => {
     const none = run(['worker']);

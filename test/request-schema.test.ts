@@ -4,44 +4,90 @@ import { InvalidRequestError } from '../src/errors.js';
 import { generationRequestSchema, parseRequest, resolveRequest } from '../src/request/schema.js';
 import { createRng } from '../src/tensor/random.js';
 
-const defaults = { frames: 14, fps: 7, motionBucketId: 127, condAug: 0.02, minGuidance: 1, maxGuidance: 3, width: 1024, height: 576, steps: 25 };
+const defaults = {
+  frames: 14,
+  fps: 7,
+  motionBucketId: 127,
+  condAug: 0.02,
+  minGuidance: 1,
+  maxGuidance: 3,
+  width: 1024,
+  height: 576,
+  steps: 25,
+};
 
 describe('request schema', () => {
   it('applies schema defaults, then model defaults, and reports the seed it picked', () => {
     const req = resolveRequest(parseRequest({ image: 'a.png' }), defaults, () => 1234);
-    expect(req).toMatchObject({ steps: 25, format: 'mp4', device: 'auto', frames: 14, fps: 7, motionBucketId: 127, condAug: 0.02, width: 1024, height: 576, seed: 1234, decodeChunkSize: 14, resize: 'stretch' });
+    expect(req).toMatchObject({
+      steps: 25,
+      format: 'mp4',
+      device: 'auto',
+      frames: 14,
+      fps: 7,
+      motionBucketId: 127,
+      condAug: 0.02,
+      width: 1024,
+      height: 576,
+      seed: 1234,
+      decodeChunkSize: 14,
+      resize: 'stretch',
+    });
     expect(resolveRequest(parseRequest({ image: 'a.png', seed: -1 }), defaults, () => 99).seed).toBe(99);
-    expect(resolveRequest(parseRequest({ image: 'a.png', seed: 5, frames: 6, decodeChunkSize: 9 }), defaults, () => 99)).toMatchObject({ seed: 5, decodeChunkSize: 6 });
+    expect(
+      resolveRequest(parseRequest({ image: 'a.png', seed: 5, frames: 6, decodeChunkSize: 9 }), defaults, () => 99),
+    ).toMatchObject({ seed: 5, decodeChunkSize: 6 });
   });
 
-  it('takes every model-dependent value from the model: a manifest default of 4 steps applies, a request\'s own wins', () => {
+  it("takes every model-dependent value from the model: a manifest default of 4 steps applies, a request's own wins", () => {
     expect(parseRequest({ image: 'a.png' }).steps).toBeUndefined();
     const lcm = { ...defaults, steps: 4, fps: 6, decodeChunkSize: 2 };
-    expect(resolveRequest(parseRequest({ image: 'a.png' }), lcm, () => 1)).toMatchObject({ steps: 4, fps: 6, decodeChunkSize: 2 });
+    expect(resolveRequest(parseRequest({ image: 'a.png' }), lcm, () => 1)).toMatchObject({
+      steps: 4,
+      fps: 6,
+      decodeChunkSize: 2,
+    });
     expect(resolveRequest(parseRequest({ image: 'a.png', steps: 9 }), lcm, () => 1).steps).toBe(9);
     // the schema itself carries no default for a field the model decides
     const modelFields = Object.keys(defaults);
-    const shape = generationRequestSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean; data?: unknown } }>;
-    for (const field of modelFields) expect(shape[field].safeParse(undefined)).toEqual({ success: true, data: undefined });
+    const shape = generationRequestSchema.shape as Record<
+      string,
+      { safeParse(v: unknown): { success: boolean; data?: unknown } }
+    >;
+    for (const field of modelFields)
+      expect(shape[field].safeParse(undefined)).toEqual({ success: true, data: undefined });
   });
 
   it('names every bad field with its value and what is allowed, in one error', () => {
     let err: InvalidRequestError | undefined;
     try {
-      parseRequest({ image: '', steps: 0, fps: 61, motionBucketId: 1.5, width: 100, height: 64, format: 'avi', colour: 'red' });
+      parseRequest({
+        image: '',
+        steps: 0,
+        fps: 61,
+        motionBucketId: 1.5,
+        width: 100,
+        height: 64,
+        format: 'avi',
+        colour: 'red',
+      });
     } catch (e) {
       err = e as InvalidRequestError;
     }
     expect(err).toBeInstanceOf(InvalidRequestError);
     const byField = Object.fromEntries(err!.issues.map((i) => [i.field, i.message]));
-    expect(Object.keys(byField).sort()).toEqual(['colour', 'format', 'fps', 'image', 'motionBucketId', 'steps', 'width'].sort());
+    expect(Object.keys(byField).sort()).toEqual(
+      ['colour', 'format', 'fps', 'image', 'motionBucketId', 'steps', 'width'].sort(),
+    );
     expect(byField.steps).toBe('must be from 1 to 100');
     expect(byField.width).toMatch(/multiple of 64/);
     expect(err!.message).toMatch(/fps: must be from 1 to 60 \(got 61\)/);
   });
 
   it('refuses min guidance above max and a lone width', () => {
-    expect(() => parseRequest({ image: 'a', minGuidance: 3, maxGuidance: 2 })).toThrow(/minGuidance: must not exceed maxGuidance/);
+    expect(() => parseRequest({ image: 'a', minGuidance: 3, maxGuidance: 2 })).toThrow(
+      /minGuidance: must not exceed maxGuidance/,
+    );
     expect(() => parseRequest({ image: 'a', width: 512 })).toThrow(/height: width and height must be given together/);
   });
 
@@ -50,9 +96,20 @@ describe('request schema', () => {
     const rand = () => rng.nextFloat64();
     const keys = Object.keys(generationRequestSchema.shape).concat(['bogus', 'nested']);
     const values: Array<() => unknown> = [
-      () => Math.floor(rand() * 600) - 300, () => rand() * 1e6, () => -rand(), () => Number.NaN, () => Infinity,
-      () => 'x'.repeat(Math.floor(rand() * 5)), () => null, () => [], () => ({ a: 1 }), () => true, () => '12',
-      () => new Uint8Array(3), () => undefined, () => 64 * Math.floor(rand() * 40),
+      () => Math.floor(rand() * 600) - 300,
+      () => rand() * 1e6,
+      () => -rand(),
+      () => Number.NaN,
+      () => Infinity,
+      () => 'x'.repeat(Math.floor(rand() * 5)),
+      () => null,
+      () => [],
+      () => ({ a: 1 }),
+      () => true,
+      () => '12',
+      () => new Uint8Array(3),
+      () => undefined,
+      () => 64 * Math.floor(rand() * 40),
     ];
     let accepted = 0;
     for (let n = 0; n < 2000; n++) {

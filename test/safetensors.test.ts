@@ -112,13 +112,25 @@ describe('safetensors writer + reader', () => {
     const comp = join(dir, 'unet');
     mkdirSync(comp);
     const one = Float32Array.from({ length: 300 }, (_, i) => i);
-    writeSafetensors(join(comp, 'diffusion_pytorch_model-00001-of-00002.safetensors'), { a: { dtype: 'F32', shape: [300], data: one } });
-    writeSafetensors(join(comp, 'diffusion_pytorch_model-00002-of-00002.safetensors'), { b: { dtype: 'F16', shape: [2], data: Float32Array.from([1, 2]) } });
+    writeSafetensors(join(comp, 'diffusion_pytorch_model-00001-of-00002.safetensors'), {
+      a: { dtype: 'F32', shape: [300], data: one },
+    });
+    writeSafetensors(join(comp, 'diffusion_pytorch_model-00002-of-00002.safetensors'), {
+      b: { dtype: 'F16', shape: [2], data: Float32Array.from([1, 2]) },
+    });
     writeFileSync(
       join(comp, 'diffusion_pytorch_model.safetensors.index.json'),
-      JSON.stringify({ metadata: {}, weight_map: { a: 'diffusion_pytorch_model-00001-of-00002.safetensors', b: 'diffusion_pytorch_model-00002-of-00002.safetensors' } }),
+      JSON.stringify({
+        metadata: {},
+        weight_map: {
+          a: 'diffusion_pytorch_model-00001-of-00002.safetensors',
+          b: 'diffusion_pytorch_model-00002-of-00002.safetensors',
+        },
+      }),
     );
-    writeSafetensors(join(comp, 'diffusion_pytorch_model.fp16.safetensors'), { a: { dtype: 'F16', shape: [300], data: one } });
+    writeSafetensors(join(comp, 'diffusion_pytorch_model.fp16.safetensors'), {
+      a: { dtype: 'F16', shape: [300], data: one },
+    });
     const ck = openCheckpoint(comp);
     expect(ck.files).toHaveLength(2);
     expect(ck.tensors.get('a')!.file).toContain('00001-of-00002');
@@ -131,7 +143,12 @@ describe('safetensors writer + reader', () => {
     // an index that names a tensor its shard does not hold
     writeFileSync(
       join(comp, 'diffusion_pytorch_model.safetensors.index.json'),
-      JSON.stringify({ weight_map: { a: 'diffusion_pytorch_model-00002-of-00002.safetensors', b: 'diffusion_pytorch_model-00002-of-00002.safetensors' } }),
+      JSON.stringify({
+        weight_map: {
+          a: 'diffusion_pytorch_model-00002-of-00002.safetensors',
+          b: 'diffusion_pytorch_model-00002-of-00002.safetensors',
+        },
+      }),
     );
     expect(() => openCheckpoint(comp)).toThrow(/a: listed in the index/);
   });
@@ -141,9 +158,16 @@ describe('variant file naming', () => {
   it('finds diffusers-style sharded variant indexes (<stem>.safetensors.index.fp16.json) and keeps them apart from plain ones', () => {
     const dir = mkdtempSync(join(tmpdir(), 'svd-variant-'));
     try {
-      writeSafetensors(join(dir, 'diffusion_pytorch_model-00001-of-00001.fp16.safetensors'), { a: { dtype: 'F16', shape: [2], data: new Uint16Array([0x3c00, 0x4000]) } });
-      writeFileSync(join(dir, 'diffusion_pytorch_model.safetensors.index.fp16.json'), JSON.stringify({ weight_map: { a: 'diffusion_pytorch_model-00001-of-00001.fp16.safetensors' } }));
-      writeSafetensors(join(dir, 'diffusion_pytorch_model.safetensors'), { b: { dtype: 'F32', shape: [1], data: new Float32Array([1]) } });
+      writeSafetensors(join(dir, 'diffusion_pytorch_model-00001-of-00001.fp16.safetensors'), {
+        a: { dtype: 'F16', shape: [2], data: new Uint16Array([0x3c00, 0x4000]) },
+      });
+      writeFileSync(
+        join(dir, 'diffusion_pytorch_model.safetensors.index.fp16.json'),
+        JSON.stringify({ weight_map: { a: 'diffusion_pytorch_model-00001-of-00001.fp16.safetensors' } }),
+      );
+      writeSafetensors(join(dir, 'diffusion_pytorch_model.safetensors'), {
+        b: { dtype: 'F32', shape: [1], data: new Float32Array([1]) },
+      });
       expect([...openCheckpoint(dir, { variant: 'fp16' }).tensors.keys()]).toEqual(['a']);
       expect([...openCheckpoint(dir).tensors.keys()]).toEqual(['b']);
     } finally {
@@ -167,7 +191,10 @@ describe('variant file naming', () => {
       return join(root, name);
     };
     try {
-      const both = component('both', ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.fp16.safetensors']);
+      const both = component('both', [
+        'diffusion_pytorch_model.safetensors',
+        'diffusion_pytorch_model.fp16.safetensors',
+      ]);
       const fp16Only = component('fp16', ['diffusion_pytorch_model.safetensors.index.fp16.json']);
       const plainOnly = component('plain', ['model.safetensors']);
       expect(preferredWeightVariant([both], 'float16')).toBe('fp16');

@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import {
-  applyGuidance, cIn, cOut, cSkip, eulerStep, guidanceRamp, initNoiseSigma, parseSchedulerConfig, predictOriginalSample,
-  scaleModelInput, setTimesteps, sigmasKarras, timestepsContinuous, trainingSigmas, timestepsDiscrete,
+  applyGuidance,
+  cIn,
+  cOut,
+  cSkip,
+  eulerStep,
+  guidanceRamp,
+  initNoiseSigma,
+  parseSchedulerConfig,
+  predictOriginalSample,
+  scaleModelInput,
+  setTimesteps,
+  sigmasKarras,
+  timestepsContinuous,
+  trainingSigmas,
+  timestepsDiscrete,
 } from '../src/scheduler/index.js';
 import { relativeError } from '../src/tensor/compare.js';
 import { readFileSync } from 'node:fs';
@@ -18,13 +31,13 @@ function expectF32(got: number, want: number, rel = 2e-6): void {
 
 // docs/pipeline.md §5.6, num_inference_steps = 25: [sigma, t, c_in, c_skip, c_out]
 const TABLE_25: [number, number, number, number, number][] = [
-  [700, 1.6377701, 0.00142857, 2.0408122e-06, -0.99999898],
-  [545.729248, 1.5755308, 0.0018324074, 3.3577169e-06, -0.99999832],
-  [421.569122, 1.510996, 0.0023720836, 5.6267804e-06, -0.99999719],
-  [322.453674, 1.4439899, 0.0031012058, 9.6174771e-06, -0.99999519],
-  [244.023071, 1.3743157, 0.0040979388, 1.6793102e-05, -0.9999916],
-  [182.547134, 1.3017521, 0.005477955, 3.0007991e-05, -0.999985],
-  [134.854446, 1.2260491, 0.0074151986, 5.4985171e-05, -0.99997251],
+  [700, 1.6377701, 0.00142857, 2.0408122e-6, -0.99999898],
+  [545.729248, 1.5755308, 0.0018324074, 3.3577169e-6, -0.99999832],
+  [421.569122, 1.510996, 0.0023720836, 5.6267804e-6, -0.99999719],
+  [322.453674, 1.4439899, 0.0031012058, 9.6174771e-6, -0.99999519],
+  [244.023071, 1.3743157, 0.0040979388, 1.6793102e-5, -0.9999916],
+  [182.547134, 1.3017521, 0.005477955, 3.0007991e-5, -0.999985],
+  [134.854446, 1.2260491, 0.0074151986, 5.4985171e-5, -0.99997251],
   [98.2671356, 1.1469225, 0.010175815, 0.00010354722, -0.99994823],
   [70.5408401, 1.0640479, 0.014174761, 0.00020092384, -0.99989953],
   [49.8097916, 0.97705287, 0.020072329, 0.0004028984, -0.99979853],
@@ -45,13 +58,18 @@ const TABLE_25: [number, number, number, number, number][] = [
   [0.00200000009, -1.553652, 0.999998, 0.999996, -0.0019999961],
 ];
 const TABLE_4 = [TABLE_25[0], TABLE_25[8], TABLE_25[16], TABLE_25[24]];
-const SIGMAS_30 = [700, 570.026733, 461.312958, 370.878082, 296.085663, 234.612717, 184.420792, 143.729156, 110.989365, 84.8618927,
+const SIGMAS_30 = [
+  700, 570.026733, 461.312958, 370.878082, 296.085663, 234.612717, 184.420792, 143.729156, 110.989365, 84.8618927,
   64.1941605, 48.0002518, 35.4421692, 25.8125038, 18.5185356, 13.0676889, 9.05426407, 6.14739466, 4.08018255,
-  2.63993216, 1.65943551, 1.00924981, 0.590900242, 0.330953896, 0.175904155, 0.0878047869, 0.0405950658,
-  0.0170559660, 0.00633785361, 0.00200000009];
+  2.63993216, 1.65943551, 1.00924981, 0.590900242, 0.330953896, 0.175904155, 0.0878047869, 0.0405950658, 0.017055966,
+  0.00633785361, 0.00200000009,
+];
 
 describe('Karras sigmas, timesteps and the EDM factors (docs/pipeline.md §5.6 tables)', () => {
-  for (const [steps, table] of [[25, TABLE_25], [4, TABLE_4]] as const) {
+  for (const [steps, table] of [
+    [25, TABLE_25],
+    [4, TABLE_4],
+  ] as const) {
     it(`${steps} steps`, () => {
       const sigmas = sigmasKarras(steps, SVD);
       expect(sigmas).toBeInstanceOf(Float32Array);
@@ -91,7 +109,9 @@ describe('Karras sigmas, timesteps and the EDM factors (docs/pipeline.md §5.6 t
 
 describe('against the diffusers reference run (test/fixtures/reference/out)', () => {
   const cfg = parseSchedulerConfig(
-    JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/reference/tiny-svd/scheduler/scheduler_config.json'), 'utf8')),
+    JSON.parse(
+      readFileSync(join(import.meta.dirname, 'fixtures/reference/tiny-svd/scheduler/scheduler_config.json'), 'utf8'),
+    ),
     'scheduler_config.json',
   );
 
@@ -162,7 +182,7 @@ describe('Euler step formulas', () => {
     const D = predictOriginalSample(x, v, sigma);
     const xn = eulerStep(x, v, sigma, next);
     for (let i = 0; i < 3; i++) {
-      const d = x[i] / (sigma * sigma + 1) - v[i] * sigma / Math.sqrt(sigma * sigma + 1);
+      const d = x[i] / (sigma * sigma + 1) - (v[i] * sigma) / Math.sqrt(sigma * sigma + 1);
       expect(D[i]).toBeCloseTo(d, 5);
       expect(xn[i]).toBeCloseTo(d + (next / sigma) * (x[i] - d), 5);
     }
@@ -210,18 +230,31 @@ describe('guidance ramp', () => {
 });
 
 describe('scheduler_config.json', () => {
-  const base = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/reference/tiny-svd/scheduler/scheduler_config.json'), 'utf8'));
+  const base = JSON.parse(
+    readFileSync(join(import.meta.dirname, 'fixtures/reference/tiny-svd/scheduler/scheduler_config.json'), 'utf8'),
+  );
 
-  it('reads SVD\'s config', () => {
+  it("reads SVD's config", () => {
     expect(parseSchedulerConfig(base, 'x')).toEqual({
-      predictionType: 'v_prediction', sigmaMin: 0.002, sigmaMax: 700, rho: 7, timestepSpacing: 'leading',
-      timestepType: 'continuous', numTrainTimesteps: 1000, betaStart: 0.00085, betaEnd: 0.012, betaSchedule: 'scaled_linear',
+      predictionType: 'v_prediction',
+      sigmaMin: 0.002,
+      sigmaMax: 700,
+      rho: 7,
+      timestepSpacing: 'leading',
+      timestepType: 'continuous',
+      numTrainTimesteps: 1000,
+      betaStart: 0.00085,
+      betaEnd: 0.012,
+      betaSchedule: 'scaled_linear',
     });
   });
 
   it('names the key and what is allowed', () => {
-    const bad = (patch: Record<string, unknown>) => () => parseSchedulerConfig({ ...base, ...patch }, '/m/scheduler_config.json');
-    expect(bad({ prediction_type: 'sample' })).toThrow(/\/m\/scheduler_config.json: prediction_type must be one of "v_prediction", "epsilon" \(got "sample"\)/);
+    const bad = (patch: Record<string, unknown>) => () =>
+      parseSchedulerConfig({ ...base, ...patch }, '/m/scheduler_config.json');
+    expect(bad({ prediction_type: 'sample' })).toThrow(
+      /\/m\/scheduler_config.json: prediction_type must be one of "v_prediction", "epsilon" \(got "sample"\)/,
+    );
     expect(bad({ use_karras_sigmas: false })).toThrow(/use_karras_sigmas must be true/);
     expect(bad({ use_karras_sigmas: undefined })).toThrow(/use_karras_sigmas must be true/);
     expect(bad({ final_sigmas_type: 'sigma_min' })).toThrow(/final_sigmas_type must be "zero" or absent/);

@@ -56,7 +56,11 @@ export async function startImageHost(): Promise<{ url: string; close(): Promise<
   return {
     url: `http://127.0.0.1:${port}`,
     hits,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -80,6 +84,13 @@ export class FakeBackend implements Backend {
     }
     if (o.signal?.aborted) throw new AbortError();
     await writeFile(request.output!, `fake video ${tag}`);
-    return { outputPath: request.output!, format: 'mp4', seed: Number(tag || 0), backend: 'fake', timings: {}, metadata: {} };
+    return {
+      outputPath: request.output!,
+      format: 'mp4',
+      seed: Number(tag || 0),
+      backend: 'fake',
+      timings: {},
+      metadata: {},
+    };
   }
 }

@@ -11,13 +11,21 @@ const BIN = join(import.meta.dirname, '..', 'bin', 'svd.js');
 
 describe('svd serve (CLI)', () => {
   it('refuses a non-loopback --host without an API key, with a clear message', () => {
-    const r = spawnSync(process.execPath, [BIN, 'serve', '--host', '0.0.0.0', '--port', '0'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SVD_SERVE_API_KEY: '' } });
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--host', '0.0.0.0', '--port', '0'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, SVD_SERVE_API_KEY: '' },
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--host: without --api-key the server only listens on loopback .* pass --api-key KEY/);
   });
 
   it('serves, then shuts down on SIGTERM mid-job and exits 0', async () => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--steps', '100', '--api-key', 'cli-secret-key'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--port', '0', '--steps', '100', '--api-key', 'cli-secret-key'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -36,7 +44,8 @@ describe('svd serve (CLI)', () => {
       expect(stderr).toMatch(/API key required/);
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
       const waiting = fetch(`${url}/v1/svd`, {
-        method: 'POST', headers: { 'x-api-key': 'cli-secret-key', 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { 'x-api-key': 'cli-secret-key', 'content-type': 'application/json' },
         body: JSON.stringify({ image: Buffer.from(fixtureBytes()).toString('base64') }),
       });
       const deadline = Date.now() + 60_000;

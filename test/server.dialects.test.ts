@@ -47,14 +47,24 @@ async function expectTinyMp4(bytes: Uint8Array, fps?: number) {
 }
 
 const post = (base: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 
-describe('Segmind dialect (plain fetch, as in Segmind\'s examples)', () => {
+describe("Segmind dialect (plain fetch, as in Segmind's examples)", () => {
   it('POST /v1/svd with the documented sample body (image URL, "frames": "14") returns the video bytes', async () => {
     // Seed 000's body verbatim except the image URL, which points at a loopback host (allowed on `open`).
     const res = await post(open.url, '/v1/svd', {
-      image: `${host.url}/img.png`, fps: 7, motion: 127, seed: 452361789, cond_aug: 0.1, frames: '14',
-      resize_method: 'maintain_aspect_ratio', base64: false,
+      image: `${host.url}/img.png`,
+      fps: 7,
+      motion: 127,
+      seed: 452361789,
+      cond_aug: 0.1,
+      frames: '14',
+      resize_method: 'maintain_aspect_ratio',
+      base64: false,
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('video/mp4');
@@ -72,15 +82,30 @@ describe('Segmind dialect (plain fetch, as in Segmind\'s examples)', () => {
   });
 
   it('POST /v1/motionctrl-svd takes its sample body; a model without the camera module refuses it, naming the one to use', async () => {
-    const res = await post(server.url, '/v1/motionctrl-svd', {
-      input_image: b64, fps: 7, motion: 'CW', motion_bucket_id: 127, cond_aug: 0.02, seed: 985445, decoding_t: 7,
-      maintain_aspect_ratio: true, motion_speed: 1, base64: false,
-    }, { 'x-api-key': KEY });
+    const res = await post(
+      server.url,
+      '/v1/motionctrl-svd',
+      {
+        input_image: b64,
+        fps: 7,
+        motion: 'CW',
+        motion_bucket_id: 127,
+        cond_aug: 0.02,
+        seed: 985445,
+        decoding_t: 7,
+        maintain_aspect_ratio: true,
+        motion_speed: 1,
+        base64: false,
+      },
+      { 'x-api-key': KEY },
+    );
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: string }).error).toMatch(/camera.*has no camera-motion module; use --model motionctrl-svd/);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /camera.*has no camera-motion module; use --model motionctrl-svd/,
+    );
   });
 
-  it('enforces Segmind\'s documented ranges with 400 {error}', async () => {
+  it("enforces Segmind's documented ranges with 400 {error}", async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ image: b64, motion: 181 }, /motion: must be from 1 to 180/],
       [{ image: b64, frames: '16' }, /frames: must be one of 14, 25/],
@@ -93,7 +118,12 @@ describe('Segmind dialect (plain fetch, as in Segmind\'s examples)', () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(((await res.json()) as { error: string }).error).toMatch(message);
     }
-    const mc = await post(server.url, '/v1/motionctrl-svd', { input_image: b64, motion_bucket_id: 100, fps: 40, motion: 'Spin' }, { 'x-api-key': KEY });
+    const mc = await post(
+      server.url,
+      '/v1/motionctrl-svd',
+      { input_image: b64, motion_bucket_id: 100, fps: 40, motion: 'Spin' },
+      { 'x-api-key': KEY },
+    );
     expect(mc.status).toBe(400);
     const err = ((await mc.json()) as { error: string }).error;
     expect(err).toMatch(/motion_bucket_id: must be from 127 to 255/);
@@ -105,7 +135,8 @@ describe('Segmind dialect (plain fetch, as in Segmind\'s examples)', () => {
 });
 
 describe('fal dialect (@fal-ai/client through its proxy setting)', () => {
-  const client = () => createFalClient({ credentials: KEY, proxyUrl: { url: `${server.url}/api/fal/proxy`, when: 'always' } });
+  const client = () =>
+    createFalClient({ credentials: KEY, proxyUrl: { url: `${server.url}/api/fal/proxy`, when: 'always' } });
 
   it('subscribe: uploads a Blob input, reports queue/progress with per-step logs, returns {video, seed}', async () => {
     const updates: { status: string; logs?: { message: string }[] }[] = [];
@@ -131,18 +162,24 @@ describe('fal dialect (@fal-ai/client through its proxy setting)', () => {
   });
 
   it('run (the fal.run sync form) answers with the output directly', async () => {
-    const result = await client().run('fal-ai/stable-video', { input: { image_url: dataUri, fps: 8, motion_bucket_id: 60 } as never });
+    const result = await client().run('fal-ai/stable-video', {
+      input: { image_url: dataUri, fps: 8, motion_bucket_id: 60 } as never,
+    });
     const data = result.data as { video: { url: string } };
     await expectTinyMp4(new Uint8Array(await (await fetch(data.video.url)).arrayBuffer()), 8);
   });
 
   it('field errors are 422 {detail: [{loc, msg, type}]} as the client expects', async () => {
-    const err = await client().subscribe('fal-ai/fast-svd-lcm', { input: { image_url: dataUri, steps: 50 } as never }).catch((e) => e);
+    const err = await client()
+      .subscribe('fal-ai/fast-svd-lcm', { input: { image_url: dataUri, steps: 50 } as never })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.status).toBe(422);
     expect(err.body.detail[0].loc).toEqual(['body', 'steps']);
     expect(err.body.detail[0].msg).toMatch(/1 to 20/);
-    const unknown = await client().subscribe('fal-ai/flux/dev', { input: {} as never }).catch((e) => e);
+    const unknown = await client()
+      .subscribe('fal-ai/flux/dev', { input: {} as never })
+      .catch((e) => e);
     expect(unknown.status).toBe(404);
   });
 
@@ -169,12 +206,21 @@ describe('fal dialect (@fal-ai/client through its proxy setting)', () => {
   it('…/status/stream sends status objects as Server-Sent Events until COMPLETED; stable-video honours steps', async () => {
     const auth = { authorization: `Key ${KEY}` };
     // `steps` on fal-ai/stable-video is ours (fal's hosted model has none): it must be used, not dropped
-    const s = (await (await post(server.url, '/fal-ai/stable-video', { image_url: dataUri, steps: 3 }, auth)).json()) as Record<string, string>;
+    const s = (await (
+      await post(server.url, '/fal-ai/stable-video', { image_url: dataUri, steps: 3 }, auth)
+    ).json()) as Record<string, string>;
     const res = await fetch(`${s.status_url}/stream?logs=1`, { headers: auth });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
-    const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));
+    const events = (await res.text())
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: '))
+      .map((e) => JSON.parse(e.slice(6)));
     expect(events.at(-1).status).toBe('COMPLETED');
-    expect(events.some((e) => e.status === 'IN_PROGRESS' && e.logs.some((l: { message: string }) => l.message === 'denoise step 3/3'))).toBe(true);
+    expect(
+      events.some(
+        (e) => e.status === 'IN_PROGRESS' && e.logs.some((l: { message: string }) => l.message === 'denoise step 3/3'),
+      ),
+    ).toBe(true);
   });
 });
 
@@ -193,9 +239,12 @@ describe('OpenAI dialect (the openai v6 SDK)', () => {
   it('create (multipart file) → retrieve → downloadContent gives the MP4; list and delete work', async () => {
     const c = client();
     const created = await c.videos.create({
-      prompt: 'a slow pan', model: 'svd' as never, size: '128x64' as never,
+      prompt: 'a slow pan',
+      model: 'svd' as never,
+      size: '128x64' as never,
       input_reference: await toFile(png, 'in.png', { type: 'image/png' }),
-      num_inference_steps: 2, fps: 6,
+      num_inference_steps: 2,
+      fps: 6,
     } as never);
     expect(created.id).toMatch(/^video_[0-9a-f]{32}$/);
     expect(['queued', 'in_progress']).toContain(created.status);
@@ -218,12 +267,16 @@ describe('OpenAI dialect (the openai v6 SDK)', () => {
     const c = client();
     const created = await c.videos.create({ prompt: 'x', input_reference: { image_url: dataUri } } as never);
     expect((await untilDone(c, created.id)).status).toBe('completed');
-    const bad = await c.videos.create({ prompt: 'x', size: '100x64', input_reference: { image_url: dataUri } } as never).catch((e) => e);
+    const bad = await c.videos
+      .create({ prompt: 'x', size: '100x64', input_reference: { image_url: dataUri } } as never)
+      .catch((e) => e);
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
     expect(bad.error.param).toBe('size');
     expect(bad.error.message).toMatch(/multiple of 64/);
     // both sides wrong: one message for the one wire field, not the same sentence twice
-    const both = await c.videos.create({ prompt: 'x', size: '100x70', input_reference: { image_url: dataUri } } as never).catch((e) => e);
+    const both = await c.videos
+      .create({ prompt: 'x', size: '100x70', input_reference: { image_url: dataUri } } as never)
+      .catch((e) => e);
     expect(both.error.param).toBe('size');
     expect(both.error.message.match(/multiple of 64/g)).toHaveLength(1);
     const none = await c.videos.create({ prompt: 'x' } as never).catch((e) => e);
@@ -234,18 +287,41 @@ describe('OpenAI dialect (the openai v6 SDK)', () => {
 
 describe('VoltageGPU-style /v1/video/generations (plain fetch, as in its example)', () => {
   it('answers {data: [{url}]} when the video is ready', async () => {
-    const res = await post(server.url, '/v1/video/generations', {
-      model: 'stabilityai/stable-video-diffusion-img2vid-xt-1-1', prompt: 'A cat', num_frames: 14, fps: 8, width: 128, height: 64, image: dataUri,
-    }, { authorization: `Bearer ${KEY}` });
+    const res = await post(
+      server.url,
+      '/v1/video/generations',
+      {
+        model: 'stabilityai/stable-video-diffusion-img2vid-xt-1-1',
+        prompt: 'A cat',
+        num_frames: 14,
+        fps: 8,
+        width: 128,
+        height: 64,
+        image: dataUri,
+      },
+      { authorization: `Bearer ${KEY}` },
+    );
     expect(res.status).toBe(200);
     const json = (await res.json()) as { data: { url: string }[] };
     await expectTinyMp4(new Uint8Array(await (await fetch(json.data[0].url)).arrayBuffer()), 8);
   });
 
   it('answers {data: [{b64_json}], seed} with response_format b64_json', async () => {
-    const res = await post(server.url, '/v1/video/generations', {
-      prompt: 'A cat', num_frames: 14, fps: 8, width: 128, height: 64, image: dataUri, seed: 1234, response_format: 'b64_json',
-    }, { authorization: `Bearer ${KEY}` });
+    const res = await post(
+      server.url,
+      '/v1/video/generations',
+      {
+        prompt: 'A cat',
+        num_frames: 14,
+        fps: 8,
+        width: 128,
+        height: 64,
+        image: dataUri,
+        seed: 1234,
+        response_format: 'b64_json',
+      },
+      { authorization: `Bearer ${KEY}` },
+    );
     expect(res.status).toBe(200);
     const json = (await res.json()) as { data: { b64_json: string }[]; seed: number };
     expect(json.seed).toBe(1234);
@@ -254,14 +330,16 @@ describe('VoltageGPU-style /v1/video/generations (plain fetch, as in its example
 });
 
 describe('auth, limits and refusals', () => {
-  it('a wrong or missing key is 401 in every dialect\'s shape; the page itself is public', async () => {
+  it("a wrong or missing key is 401 in every dialect's shape; the page itself is public", async () => {
     const seg = await post(server.url, '/v1/svd', { image: b64 }, { 'x-api-key': 'wrong' });
     expect(seg.status).toBe(401);
     expect(((await seg.json()) as { error: string }).error).toMatch(/invalid API key/);
     const fal = await post(server.url, '/fal-ai/svd', { image_url: dataUri }, { authorization: 'Key wrong' });
     expect(fal.status).toBe(401);
     expect(((await fal.json()) as { detail: string }).detail).toMatch(/invalid API key/);
-    const oa = await new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'wrong', maxRetries: 0 }).videos.list().catch((e) => e);
+    const oa = await new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'wrong', maxRetries: 0 }).videos
+      .list()
+      .catch((e) => e);
     expect(oa).toBeInstanceOf(OpenAI.AuthenticationError);
     expect(oa.code).toBe('invalid_api_key');
     const missing = await fetch(`${server.url}/api/jobs/x`);
@@ -271,21 +349,32 @@ describe('auth, limits and refusals', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(await page.text()).toContain('id="image-input"');
-    const schema = (await (await fetch(`${server.url}/schema.json`)).json()) as { authRequired: boolean; request: { properties: Record<string, { maximum?: number }> } };
+    const schema = (await (await fetch(`${server.url}/schema.json`)).json()) as {
+      authRequired: boolean;
+      request: { properties: Record<string, { maximum?: number }> };
+    };
     expect(schema.authRequired).toBe(true);
     expect(schema.request.properties.motionBucketId.maximum).toBe(255);
   });
 
   it('an oversized body is 413, whether declared or streamed', async () => {
     const big = JSON.stringify({ image: 'A'.repeat(300 * 1024) });
-    const res = await fetch(`${server.url}/v1/svd`, { method: 'POST', headers: { 'x-api-key': KEY, 'content-type': 'application/json' }, body: big });
+    const res = await fetch(`${server.url}/v1/svd`, {
+      method: 'POST',
+      headers: { 'x-api-key': KEY, 'content-type': 'application/json' },
+      body: big,
+    });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { error: string }).error).toMatch(/larger than the limit of 262144 bytes/);
     const status = await new Promise<number>((resolve, reject) => {
-      const r = httpRequest(`${server.url}/fal-ai/svd`, { method: 'POST', headers: { authorization: `Key ${KEY}`, 'transfer-encoding': 'chunked' } }, (res2) => {
-        res2.resume();
-        resolve(res2.statusCode ?? 0);
-      });
+      const r = httpRequest(
+        `${server.url}/fal-ai/svd`,
+        { method: 'POST', headers: { authorization: `Key ${KEY}`, 'transfer-encoding': 'chunked' } },
+        (res2) => {
+          res2.resume();
+          resolve(res2.statusCode ?? 0);
+        },
+      );
       r.on('error', reject);
       for (let i = 0; i < 10; i++) r.write('x'.repeat(64 * 1024));
       r.end();
@@ -298,12 +387,20 @@ describe('auth, limits and refusals', () => {
     const url = `${host.url}/img.png`;
     const seg = await post(server.url, '/v1/svd', { image: url }, { 'x-api-key': KEY });
     expect(seg.status).toBe(400);
-    expect(((await seg.json()) as { error: string }).error).toMatch(/private, loopback or reserved address; refused \(start the server with --allow-private-urls/);
-    const fal = await post(server.url, '/fal-ai/svd', { image_url: 'http://169.254.169.254/latest/meta-data' }, { authorization: `Key ${KEY}` });
+    expect(((await seg.json()) as { error: string }).error).toMatch(
+      /private, loopback or reserved address; refused \(start the server with --allow-private-urls/,
+    );
+    const fal = await post(
+      server.url,
+      '/fal-ai/svd',
+      { image_url: 'http://169.254.169.254/latest/meta-data' },
+      { authorization: `Key ${KEY}` },
+    );
     expect(fal.status).toBe(422);
     expect(((await fal.json()) as { detail: { loc: string[] }[] }).detail[0].loc).toEqual(['body', 'image_url']);
     const oa = await new OpenAI({ baseURL: `${server.url}/v1`, apiKey: KEY, maxRetries: 0 }).videos
-      .create({ prompt: 'x', input_reference: { image_url: url.replace('127.0.0.1', 'localhost') } } as never).catch((e) => e);
+      .create({ prompt: 'x', input_reference: { image_url: url.replace('127.0.0.1', 'localhost') } } as never)
+      .catch((e) => e);
     expect(oa.status).toBe(400);
     expect(oa.error.param).toBe('input_reference');
     expect(host.hits.length).toBe(before);
@@ -311,12 +408,16 @@ describe('auth, limits and refusals', () => {
 
   it('unknown routes are 404, wrong methods 405; without a key only loopback Host names and same-origin writes are answered', async () => {
     expect((await fetch(`${server.url}/nope`)).status).toBe(404);
-    expect((await fetch(`${server.url}/v1/videos`, { method: 'PUT', headers: { authorization: `Bearer ${KEY}` } })).status).toBe(405);
+    expect(
+      (await fetch(`${server.url}/v1/videos`, { method: 'PUT', headers: { authorization: `Bearer ${KEY}` } })).status,
+    ).toBe(405);
     const rebinding = await new Promise<number>((resolve, reject) => {
       httpRequest(`${open.url}/schema.json`, { headers: { host: 'attacker.example:80' } }, (r) => {
         r.resume();
         resolve(r.statusCode ?? 0);
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     expect(rebinding).toBe(403);
     const csrf = await post(open.url, '/api/jobs', { image: b64 }, { origin: 'http://attacker.example' });

@@ -38,7 +38,9 @@ describe('forwarding to a hosted backend', () => {
     const front = await startServer({ port: 0, backend: name as never, remote: remote() });
     try {
       const created = await fetch(`${front.url}/api/jobs`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: dataUri, fps: 6 }),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ image: dataUri, fps: 6 }),
       });
       expect(created.status).toBe(202);
       const { id } = (await created.json()) as { id: string };

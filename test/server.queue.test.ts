@@ -23,7 +23,14 @@ const logs: string[] = [];
 beforeAll(async () => {
   backend = new LocalBackend();
   await backend.pipeline();
-  server = await startServer({ port: 0, backend, queueSize: 1, resultTtlSeconds: 2, defaults: { steps: 2 }, log: (l) => logs.push(l) });
+  server = await startServer({
+    port: 0,
+    backend,
+    queueSize: 1,
+    resultTtlSeconds: 2,
+    defaults: { steps: 2 },
+    log: (l) => logs.push(l),
+  });
 });
 
 afterAll(async () => {
@@ -32,10 +39,15 @@ afterAll(async () => {
 });
 
 const submitFal = async (input: Record<string, unknown>, base = server.url) => {
-  const res = await fetch(`${base}/fal-ai/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image_url: dataUri, ...input }) });
+  const res = await fetch(`${base}/fal-ai/svd`, {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ image_url: dataUri, ...input }),
+  });
   return { res, body: (await res.json()) as Record<string, any> };
 };
-const falStatus = async (s: Record<string, string>) => (await (await fetch(`${s.status_url}?logs=1`)).json()) as Record<string, any>;
+const falStatus = async (s: Record<string, string>) =>
+  (await (await fetch(`${s.status_url}?logs=1`)).json()) as Record<string, any>;
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
@@ -51,7 +63,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
 const untilDenoising = (s: Record<string, string>) =>
   until('a denoising step', async () => {
     const st = await falStatus(s);
-    return st.status === 'IN_PROGRESS' && st.logs.some((l: { message: string }) => l.message.startsWith('denoise step')) ? st : undefined;
+    return st.status === 'IN_PROGRESS' && st.logs.some((l: { message: string }) => l.message.startsWith('denoise step'))
+      ? st
+      : undefined;
   });
 
 describe('queue limits and cancellation', () => {
@@ -61,14 +75,16 @@ describe('queue limits and cancellation', () => {
     expect(a.res.status).toBe(200);
     expect(b.res.status).toBe(200);
     await untilDenoising(a.body);
-    expect((await falStatus(b.body))).toMatchObject({ status: 'IN_QUEUE', queue_position: 0 });
+    expect(await falStatus(b.body)).toMatchObject({ status: 'IN_QUEUE', queue_position: 0 });
     const c = await submitFal({});
     expect(c.res.status).toBe(429);
     expect(Number(c.res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(c.body.detail).toMatch(/queue is full/);
 
     // Cancel the waiting one, then the running one mid-run: both end long before 60 steps could.
-    expect(await (await fetch(b.body.cancel_url, { method: 'PUT' })).json()).toEqual({ status: 'CANCELLATION_REQUESTED' });
+    expect(await (await fetch(b.body.cancel_url, { method: 'PUT' })).json()).toEqual({
+      status: 'CANCELLATION_REQUESTED',
+    });
     const cancel = await fetch(a.body.cancel_url, { method: 'PUT' });
     expect(cancel.status).toBe(202);
     const done = await until('the cancelled job to end', async () => {
@@ -96,19 +112,32 @@ describe('queue limits and cancellation', () => {
 
   it('OpenAI DELETE and our DELETE /api/jobs cancel running jobs', async () => {
     const c = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-    const v = await c.videos.create({ prompt: 'x', input_reference: { image_url: dataUri }, num_inference_steps: 60 } as never);
+    const v = await c.videos.create({
+      prompt: 'x',
+      input_reference: { image_url: dataUri },
+      num_inference_steps: 60,
+    } as never);
     await until('progress', async () => ((await c.videos.retrieve(v.id)).progress > 10 ? true : undefined));
     expect(await c.videos.delete(v.id)).toMatchObject({ deleted: true });
     expect(await c.videos.retrieve(v.id).catch((e) => e.status)).toBe(404);
 
-    const created = (await (await fetch(`${server.url}/api/jobs`, { method: 'POST', headers: json, body: JSON.stringify({ image: dataUri, steps: 60 }) })).json()) as { id: string };
+    const created = (await (
+      await fetch(`${server.url}/api/jobs`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ image: dataUri, steps: 60 }),
+      })
+    ).json()) as { id: string };
     await until('a step', async () => {
       const j = (await (await fetch(`${server.url}/api/jobs/${created.id}`)).json()) as { progress: { step?: number } };
       return (j.progress.step ?? 0) >= 1 ? true : undefined;
     });
     await fetch(`${server.url}/api/jobs/${created.id}`, { method: 'DELETE' });
     const end = await until('cancelled', async () => {
-      const j = (await (await fetch(`${server.url}/api/jobs/${created.id}`)).json()) as { status: string; error: { code: string } };
+      const j = (await (await fetch(`${server.url}/api/jobs/${created.id}`)).json()) as {
+        status: string;
+        error: { code: string };
+      };
       return j.status === 'cancelled' ? j : undefined;
     });
     expect(end.error.code).toBe('cancelled');
@@ -120,14 +149,25 @@ describe('queue limits and cancellation', () => {
     await untilDenoising(long.body);
     const ctrl = new AbortController();
     const seen = logs.length;
-    const call = fetch(`${server.url}/v1/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image: dataUri }), signal: ctrl.signal }).catch((e) => e);
-    const queued = await until('the job to queue', async () => logs.slice(seen).find((l) => /queued \(segmind/.test(l)));
+    const call = fetch(`${server.url}/v1/svd`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ image: dataUri }),
+      signal: ctrl.signal,
+    }).catch((e) => e);
+    const queued = await until('the job to queue', async () =>
+      logs.slice(seen).find((l) => /queued \(segmind/.test(l)),
+    );
     const id = /^job (\S+)/.exec(queued)![1];
     ctrl.abort();
     expect(await call).toBeInstanceOf(Error);
-    await until('the cancellation', async () => (logs.some((l) => l === `job ${id} cancelled: the client disconnected`) ? true : undefined));
+    await until('the cancellation', async () =>
+      logs.some((l) => l === `job ${id} cancelled: the client disconnected`) ? true : undefined,
+    );
     await fetch(long.body.cancel_url, { method: 'PUT' });
-    await until('the long job to end', async () => ((await falStatus(long.body)).status === 'COMPLETED' ? true : undefined));
+    await until('the long job to end', async () =>
+      (await falStatus(long.body)).status === 'COMPLETED' ? true : undefined,
+    );
     expect(logs.some((l) => l.startsWith(`job ${id} started`))).toBe(false);
   });
 
@@ -149,11 +189,23 @@ describe('shutdown', () => {
     const s = await startServer({ port: 0, backend, workDir, defaults: { steps: 80 }, log: (l) => lines.push(l) });
     try {
       // A finished video exists, and a long sync job is running when the server closes.
-      const first = (await (await fetch(`${s.url}/run/fal-ai/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image_url: dataUri, steps: 2 }) })).json()) as { video: { url: string } };
+      const first = (await (
+        await fetch(`${s.url}/run/fal-ai/svd`, {
+          method: 'POST',
+          headers: json,
+          body: JSON.stringify({ image_url: dataUri, steps: 2 }),
+        })
+      ).json()) as { video: { url: string } };
       expect((await fetch(first.video.url)).status).toBe(200);
       expect(readdirSync(workDir).length).toBe(1);
-      const waiting = fetch(`${s.url}/v1/svd`, { method: 'POST', headers: json, body: JSON.stringify({ image: dataUri }) });
-      await until('the sync job to run', async () => (lines.some((l) => /started \(segmind/.test(l)) ? true : undefined));
+      const waiting = fetch(`${s.url}/v1/svd`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ image: dataUri }),
+      });
+      await until('the sync job to run', async () =>
+        lines.some((l) => /started \(segmind/.test(l)) ? true : undefined,
+      );
       await s.close(); // does not wait for the 80 steps: the job is cancelled (below)
       const res = await waiting;
       expect(res.status).toBe(503);

@@ -19,13 +19,41 @@ const req = (headers: Record<string, string>, method = 'POST') => ({ headers, me
 
 describe('isPrivateAddress', () => {
   it.each([
-    '127.0.0.1', '127.255.0.9', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '0.0.0.0',
-    '100.64.0.1', '224.0.0.1', '255.255.255.255', '::1', '::', 'fc00::1', 'fd12:3456::1', 'fe80::1', '::ffff:127.0.0.1',
-    '::ffff:7f00:1', '::ffff:10.0.0.1', '64:ff9b::a00:1', '2002:7f00:1::', '[::1]', 'not-an-ip',
+    '127.0.0.1',
+    '127.255.0.9',
+    '10.0.0.1',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '169.254.169.254',
+    '0.0.0.0',
+    '100.64.0.1',
+    '224.0.0.1',
+    '255.255.255.255',
+    '::1',
+    '::',
+    'fc00::1',
+    'fd12:3456::1',
+    'fe80::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '::ffff:10.0.0.1',
+    '64:ff9b::a00:1',
+    '2002:7f00:1::',
+    '[::1]',
+    'not-an-ip',
   ])('refuses %s', (ip) => {
     expect(isPrivateAddress(ip)).toBe(true);
   });
-  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '172.15.255.255', '100.128.0.1', '2606:4700:4700::1111', '2a00:1450:4001:80b::200e'])('allows %s', (ip) => {
+  it.each([
+    '8.8.8.8',
+    '1.1.1.1',
+    '172.32.0.1',
+    '172.15.255.255',
+    '100.128.0.1',
+    '2606:4700:4700::1111',
+    '2a00:1450:4001:80b::200e',
+  ])('allows %s', (ip) => {
     expect(isPrivateAddress(ip)).toBe(false);
   });
 });
@@ -46,22 +74,30 @@ describe('auth helpers', () => {
     expect(keyMatches(undefined, 'secret')).toBe(false);
   });
   it('knows loopback host names', () => {
-    for (const h of ['localhost', 'app.localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]']) expect(isLoopbackHost(h), h).toBe(true);
-    for (const h of ['0.0.0.0', '192.168.1.2', 'example.com', 'localhost.evil.com', '::']) expect(isLoopbackHost(h), h).toBe(false);
+    for (const h of ['localhost', 'app.localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]'])
+      expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ['0.0.0.0', '192.168.1.2', 'example.com', 'localhost.evil.com', '::'])
+      expect(isLoopbackHost(h), h).toBe(false);
   });
   it('spots cross-origin writes', () => {
     expect(isCrossOriginWrite(req({ host: '127.0.0.1:8080', origin: 'http://evil.example' }))).toBe(true);
     expect(isCrossOriginWrite(req({ host: '127.0.0.1:8080', origin: 'http://127.0.0.1:8080' }))).toBe(false);
     expect(isCrossOriginWrite(req({ host: '127.0.0.1:8080' }))).toBe(false);
     expect(isCrossOriginWrite(req({ host: '127.0.0.1:8080', origin: 'http://evil.example' }, 'GET'))).toBe(false);
-    expect(isCrossOriginWrite(req({ host: '10.0.0.5:8080', origin: 'https://svd.example.org' }), 'https://svd.example.org')).toBe(false);
-    expect(isCrossOriginWrite(req({ host: '10.0.0.5:8080', origin: 'https://evil.example' }), 'https://svd.example.org')).toBe(true);
+    expect(
+      isCrossOriginWrite(req({ host: '10.0.0.5:8080', origin: 'https://svd.example.org' }), 'https://svd.example.org'),
+    ).toBe(false);
+    expect(
+      isCrossOriginWrite(req({ host: '10.0.0.5:8080', origin: 'https://evil.example' }), 'https://svd.example.org'),
+    ).toBe(true);
   });
 });
 
 describe('resolveServerOptions', () => {
   it('refuses a non-loopback host without an API key, naming the way out', () => {
-    expect(() => resolveServerOptions({ host: '0.0.0.0' })).toThrow(/host: without an API key the server only listens on loopback/);
+    expect(() => resolveServerOptions({ host: '0.0.0.0' })).toThrow(
+      /host: without an API key the server only listens on loopback/,
+    );
     expect(resolveServerOptions({ host: '0.0.0.0', apiKey: 'k' }).host).toBe('0.0.0.0');
     expect(resolveServerOptions({ host: '::1' }).apiKey).toBeUndefined();
   });
@@ -82,7 +118,12 @@ describe('EmbeddedQueue', () => {
     expect(jobs.map((j) => q.position(j))).toEqual([-1, 0, 1, 2]);
     await Promise.all(jobs.map((j) => j.done));
     expect(backend.started).toEqual(['1', '2', '3', '4']);
-    for (const [a, b] of [[0, 1], [1, 2], [2, 3]]) expect(jobs[a].completedAt!).toBeLessThanOrEqual(jobs[b].startedAt!);
+    for (const [a, b] of [
+      [0, 1],
+      [1, 2],
+      [2, 3],
+    ])
+      expect(jobs[a].completedAt!).toBeLessThanOrEqual(jobs[b].startedAt!);
     expect(jobs.every((j) => j.status === 'completed' && existsSync(j.result!.path))).toBe(true);
     expect(jobs[0].logs.some((l) => /denoise step 3\/3/.test(l.message))).toBe(true);
     expect(jobs[0].progress.fraction).toBe(1);
@@ -134,9 +175,12 @@ describe('EmbeddedQueue', () => {
 
   it('maps stage progress onto one rising fraction', () => {
     const seq = [
-      overallFraction({ stage: 'preprocess', fraction: 0 }), overallFraction({ stage: 'encode', fraction: 0 }),
-      overallFraction({ stage: 'denoise', step: 1, totalSteps: 2, fraction: 0.5 }), overallFraction({ stage: 'denoise', fraction: 1 }),
-      overallFraction({ stage: 'decode', fraction: 0 }), overallFraction({ stage: 'video', fraction: 1 }),
+      overallFraction({ stage: 'preprocess', fraction: 0 }),
+      overallFraction({ stage: 'encode', fraction: 0 }),
+      overallFraction({ stage: 'denoise', step: 1, totalSteps: 2, fraction: 0.5 }),
+      overallFraction({ stage: 'denoise', fraction: 1 }),
+      overallFraction({ stage: 'decode', fraction: 0 }),
+      overallFraction({ stage: 'video', fraction: 1 }),
     ];
     for (let i = 1; i < seq.length; i++) expect(seq[i]).toBeGreaterThanOrEqual(seq[i - 1]);
     expect(seq.at(-1)).toBe(1);
@@ -156,7 +200,9 @@ describe('parseForm', () => {
     expect(Array.from(out.file as Uint8Array)).toEqual([1, 2, 3]);
   });
   it('rejects a broken multipart body with 400', async () => {
-    await expect(parseForm(Buffer.from('garbage'), 'multipart/form-data; boundary=zzz')).rejects.toMatchObject({ status: 400 });
+    await expect(parseForm(Buffer.from('garbage'), 'multipart/form-data; boundary=zzz')).rejects.toMatchObject({
+      status: 400,
+    });
   });
 });
 
@@ -172,7 +218,9 @@ describe('imageFromClient', () => {
     for (const path of ['/etc/passwd', './test/fixtures/reference/input_64x128.png', 'file:///etc/passwd']) {
       await expect(imageFromClient(path, 'image', limits)).rejects.toMatchObject({ status: 400 });
     }
-    await expect(imageFromClient(Buffer.from('not an image at all, clearly').toString('base64'), 'image', limits)).rejects.toThrow(/not a PNG, JPEG or WebP/);
+    await expect(
+      imageFromClient(Buffer.from('not an image at all, clearly').toString('base64'), 'image', limits),
+    ).rejects.toThrow(/not a PNG, JPEG or WebP/);
   });
 
   it('refuses loopback URLs unless allowed, and enforces size limits on downloads', async () => {
@@ -181,14 +229,18 @@ describe('imageFromClient', () => {
       const err = await imageFromClient(`${host.url}/img.png`, 'image_url', limits).catch((e) => e);
       expect(err).toBeInstanceOf(HttpError);
       expect(err.message).toMatch(/image_url: .*127\.0\.0\.1.*private, loopback or reserved/);
-      await expect(imageFromClient(host.url.replace('127.0.0.1', 'localhost') + '/img.png', 'image_url', limits)).rejects.toThrow(/private/);
+      await expect(
+        imageFromClient(host.url.replace('127.0.0.1', 'localhost') + '/img.png', 'image_url', limits),
+      ).rejects.toThrow(/private/);
       expect(host.hits).toEqual([]); // refused before any connection
       const allowed = { ...limits, allowPrivateUrls: true };
       expect((await imageFromClient(`${host.url}/img.png`, 'image_url', allowed)).length).toBe(png.length);
       expect((await imageFromClient(`${host.url}/redirect`, 'image_url', allowed)).length).toBe(png.length);
       await expect(imageFromClient(`${host.url}/big.png`, 'image_url', allowed)).rejects.toThrow(/limit/);
       await expect(imageFromClient(`${host.url}/missing.png`, 'image_url', allowed)).rejects.toThrow(/HTTP 404/);
-      await expect(imageFromClient('ftp://example.com/a.png', 'image_url', allowed)).rejects.toMatchObject({ status: 400 });
+      await expect(imageFromClient('ftp://example.com/a.png', 'image_url', allowed)).rejects.toMatchObject({
+        status: 400,
+      });
     } finally {
       await host.close();
     }

@@ -6,7 +6,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ModelFormatError } from '../src/errors.js';
 import { readSafetensorsHeader } from '../src/safetensors/index.js';
-import { numAddedTimeIds, parseUnetConfig, planDownBlocks, planMidBlock, planUpBlocks, timeEmbedDim } from '../src/unet/config.js';
+import {
+  numAddedTimeIds,
+  parseUnetConfig,
+  planDownBlocks,
+  planMidBlock,
+  planUpBlocks,
+  timeEmbedDim,
+} from '../src/unet/config.js';
 
 const TINY = 'test/fixtures/reference/tiny-svd/unet';
 
@@ -15,8 +22,18 @@ const SVD_XT = {
   out_channels: 4,
   block_out_channels: [320, 640, 1280, 1280],
   layers_per_block: 2,
-  down_block_types: ['CrossAttnDownBlockSpatioTemporal', 'CrossAttnDownBlockSpatioTemporal', 'CrossAttnDownBlockSpatioTemporal', 'DownBlockSpatioTemporal'],
-  up_block_types: ['UpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal'],
+  down_block_types: [
+    'CrossAttnDownBlockSpatioTemporal',
+    'CrossAttnDownBlockSpatioTemporal',
+    'CrossAttnDownBlockSpatioTemporal',
+    'DownBlockSpatioTemporal',
+  ],
+  up_block_types: [
+    'UpBlockSpatioTemporal',
+    'CrossAttnUpBlockSpatioTemporal',
+    'CrossAttnUpBlockSpatioTemporal',
+    'CrossAttnUpBlockSpatioTemporal',
+  ],
   num_attention_heads: [5, 10, 20, 20],
   cross_attention_dim: 1024,
   transformer_layers_per_block: 1,
@@ -67,7 +84,11 @@ describe('parseUnetConfig / block plan', () => {
     const c = parseUnetConfig(SVD_XT);
     const ups = planUpBlocks(c);
     const resnetInputs = ups.map((b) =>
-      Array.from({ length: b.numLayers }, (_, j) => (j === 0 ? b.prevOutputChannels : b.outChannels) + (j === b.numLayers - 1 ? b.inChannels : b.outChannels)),
+      Array.from(
+        { length: b.numLayers },
+        (_, j) =>
+          (j === 0 ? b.prevOutputChannels : b.outChannels) + (j === b.numLayers - 1 ? b.inChannels : b.outChannels),
+      ),
     );
     expect(resnetInputs).toEqual([
       [2560, 2560, 2560],
@@ -89,7 +110,11 @@ describe('parseUnetConfig / block plan', () => {
       block_out_channels: [32, 64, 96],
       layers_per_block: [1, 2, 1],
       num_attention_heads: [2, 4, 3],
-      down_block_types: ['CrossAttnDownBlockSpatioTemporal', 'CrossAttnDownBlockSpatioTemporal', 'DownBlockSpatioTemporal'],
+      down_block_types: [
+        'CrossAttnDownBlockSpatioTemporal',
+        'CrossAttnDownBlockSpatioTemporal',
+        'DownBlockSpatioTemporal',
+      ],
       up_block_types: ['UpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal'],
       transformer_layers_per_block: [[1, 2], [2, 1, 3], 2],
     });
@@ -103,7 +128,15 @@ describe('parseUnetConfig / block plan', () => {
   it('rejects unusable configs with every problem named', () => {
     let error: unknown;
     try {
-      parseUnetConfig({ ...SVD_XT, block_out_channels: [320, 650, 1280, 1280], num_attention_heads: [5, 10, 7, 20], up_block_types: ['UpBlock3D'] }, 'x/unet/config.json');
+      parseUnetConfig(
+        {
+          ...SVD_XT,
+          block_out_channels: [320, 650, 1280, 1280],
+          num_attention_heads: [5, 10, 7, 20],
+          up_block_types: ['UpBlock3D'],
+        },
+        'x/unet/config.json',
+      );
     } catch (e) {
       error = e;
     }
@@ -115,7 +148,15 @@ describe('parseUnetConfig / block plan', () => {
     expect(message).toContain('up_block_types');
     // a nested depth list too short for an up block (layers_per_block + 1 transformers)
     expect(() =>
-      parseUnetConfig({ ...SVD_XT, transformer_layers_per_block: [[1, 1], [1, 1], [1, 1], [1, 1]] }),
+      parseUnetConfig({
+        ...SVD_XT,
+        transformer_layers_per_block: [
+          [1, 1],
+          [1, 1],
+          [1, 1],
+          [1, 1],
+        ],
+      }),
     ).toThrow(/transformer_layers_per_block\[\d\]: needs 3 depths/);
   });
 });

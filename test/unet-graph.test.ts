@@ -15,7 +15,14 @@ import { writeSafetensors } from '../src/safetensors/writer.js';
 import { relativeError } from '../src/tensor/compare.js';
 import { float16ToFloat32, float32ToFloat16 } from '../src/tensor/float16.js';
 import { readNpy } from '../src/tensor/npy.js';
-import { buildUnetGraph, defineUnetGraph, parseUnetConfig, unetNodeCounts, unetWeights, type UnetBuildOptions } from '../src/unet/index.js';
+import {
+  buildUnetGraph,
+  defineUnetGraph,
+  parseUnetConfig,
+  unetNodeCounts,
+  unetWeights,
+  type UnetBuildOptions,
+} from '../src/unet/index.js';
 
 const REF = 'test/fixtures/reference';
 /** One intra-op thread: the graphs are tiny, and the test machine's cores are shared. */
@@ -44,7 +51,11 @@ function referenceFeeds(step: number, half = false): Record<string, ort.Tensor> 
 /** The reference run used diffusers 0.27.2, whose temporal cross-attention context order we reproduce for it. */
 const REF_ORDER = { temporalContextOrder: 'diffusers-0.27' } as const;
 
-async function build(name: string, checkpoint: string, options: Omit<UnetBuildOptions, 'outDir'> = {}): Promise<ort.InferenceSession> {
+async function build(
+  name: string,
+  checkpoint: string,
+  options: Omit<UnetBuildOptions, 'outDir'> = {},
+): Promise<ort.InferenceSession> {
   const info = buildUnetGraph(checkpoint, { ...options, outDir: join(dir, name) });
   expect(info.unexpectedWeights).toEqual([]);
   return ort.InferenceSession.create(info.path, SESSION_OPTIONS);
@@ -68,7 +79,10 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
   it('the cuda build (MultiHeadAttention) computes the same on CPU', async () => {
     const session = await build('fp32-mha', checkpoint, { ...REF_ORDER, target: 'cuda' });
     const out = (await session.run(referenceFeeds(0))).noise_pred;
-    const err = relativeError(out.data as Float32Array, readNpy(`${REF}/out/step0_unet_output.npy`).data as Float32Array);
+    const err = relativeError(
+      out.data as Float32Array,
+      readNpy(`${REF}/out/step0_unet_output.npy`).data as Float32Array,
+    );
     console.log(`unet fp32 (MultiHeadAttention) step0: relative error ${err.toExponential(2)}`);
     expect(err).toBeLessThan(1e-4);
   });
@@ -76,7 +90,11 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
   it('every attention formulation (MatMul/Softmax, query-chunked Loop, MultiHeadAttention) gives the same output', async () => {
     const outputs: Record<string, Float32Array> = {};
     // 2 KiB of scores: a few query rows per chunk at this size, so the Loop really runs several chunks
-    const choices = { primitive: { impl: 'primitive' }, chunked: { impl: 'chunked', maxScoreBytes: 2048 }, mha: { impl: 'mha' } } as const;
+    const choices = {
+      primitive: { impl: 'primitive' },
+      chunked: { impl: 'chunked', maxScoreBytes: 2048 },
+      mha: { impl: 'mha' },
+    } as const;
     for (const [name, attention] of Object.entries(choices)) {
       const session = await build(`fp32-attn-${name}`, checkpoint, { ...REF_ORDER, attention });
       outputs[name] = (await session.run(referenceFeeds(0))).noise_pred.data as Float32Array;
@@ -111,7 +129,10 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
     const session = await build('fp16', checkpoint, { ...REF_ORDER, dtype: 'float16' });
     const out = (await session.run(referenceFeeds(0, true))).noise_pred;
     expect(out.type).toBe('float16');
-    const err = relativeError(float16ToFloat32(out.data as Uint16Array), readNpy(`${REF}/out/step0_unet_output.npy`).data as Float32Array);
+    const err = relativeError(
+      float16ToFloat32(out.data as Uint16Array),
+      readNpy(`${REF}/out/step0_unet_output.npy`).data as Float32Array,
+    );
     console.log(`unet fp16 step0: relative error ${err.toExponential(2)}`);
     expect(err).toBeLessThan(1e-2);
   });
@@ -122,7 +143,9 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
     expect(info.skippedWeights.some((n) => n.endsWith('transformer_blocks.0.norm2.bias'))).toBe(true);
     expect(info.unusedWeights.sort()).toEqual([...info.skippedWeights].sort());
     const counts = unetNodeCounts(info.config);
-    console.log(`unet node count (tiny reference): ${counts.shortcut} with the cross-attention shortcut, ${counts.literal} without`);
+    console.log(
+      `unet node count (tiny reference): ${counts.shortcut} with the cross-attention shortcut, ${counts.literal} without`,
+    );
     expect(counts.shortcut).toBe(info.nodeCount);
     expect(counts.shortcut).toBeLessThan(counts.literal);
   });
@@ -132,7 +155,10 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
     mkdirSync(ckpt, { recursive: true });
     const raw = JSON.parse(readFileSync(`${checkpoint}/unet/config.json`, 'utf8'));
     writeFileSync(join(ckpt, 'config.json'), JSON.stringify({ ...raw, layers_per_block: 3, cross_attention_dim: 48 }));
-    copyFileSync(`${checkpoint}/unet/diffusion_pytorch_model.safetensors`, join(ckpt, 'diffusion_pytorch_model.safetensors'));
+    copyFileSync(
+      `${checkpoint}/unet/diffusion_pytorch_model.safetensors`,
+      join(ckpt, 'diffusion_pytorch_model.safetensors'),
+    );
     const out = join(dir, 'mismatch-out');
     let error: unknown;
     try {
@@ -161,7 +187,11 @@ describe('UNet graph of another config from random weights', () => {
     cross_attention_dim: 24,
     addition_time_embed_dim: 8,
     projection_class_embeddings_input_dim: 24,
-    down_block_types: ['CrossAttnDownBlockSpatioTemporal', 'CrossAttnDownBlockSpatioTemporal', 'DownBlockSpatioTemporal'],
+    down_block_types: [
+      'CrossAttnDownBlockSpatioTemporal',
+      'CrossAttnDownBlockSpatioTemporal',
+      'DownBlockSpatioTemporal',
+    ],
     up_block_types: ['UpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal'],
     num_frames: 3,
   };
@@ -185,12 +215,19 @@ describe('UNet graph of another config from random weights', () => {
       sample: new ort.Tensor('float32', fill(batch * frames * 6 * h * w), [batch, frames, 6, h, w]),
       timestep: new ort.Tensor('float32', Float32Array.of(0.7), []),
       encoder_hidden_states: new ort.Tensor('float32', fill(batch * 24), [batch, 1, 24]),
-      added_time_ids: new ort.Tensor('float32', Float32Array.from({ length: batch * 3 }, (_, i) => [6, 127, 0.02][i % 3]), [batch, 3]),
+      added_time_ids: new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: batch * 3 }, (_, i) => [6, 127, 0.02][i % 3]),
+        [batch, 3],
+      ),
     };
   }
 
   it('runs on odd, non-square latents (sizes not divisible by 2^levels) and at a second size', async () => {
-    for (const [b, f, h, w] of [[2, 3, 5, 7], [1, 2, 8, 4]]) {
+    for (const [b, f, h, w] of [
+      [2, 3, 5, 7],
+      [1, 2, 8, 4],
+    ]) {
       const out = (await shortcut.run(feeds(b, f, h, w, 1))).noise_pred;
       expect(out.dims).toEqual([b, f, 3, h, w]);
       const data = out.data as Float32Array;
@@ -212,9 +249,13 @@ describe('UNet graph of another config from random weights', () => {
     writeSafetensors(join(ckpt, 'unet', 'diffusion_pytorch_model.fp16.safetensors'), randomTensors(requests, 7, 'F16'));
     try {
       const info = buildUnetGraph(ckpt, { outDir: join(dir, 'random-fp16'), dtype: 'float16' });
-      expect(info.weightFiles.map((w) => w.source)).toEqual([join(ckpt, 'unet', 'diffusion_pytorch_model.fp16.safetensors')]);
+      expect(info.weightFiles.map((w) => w.source)).toEqual([
+        join(ckpt, 'unet', 'diffusion_pytorch_model.fp16.safetensors'),
+      ]);
       // no per-weight Cast: exactly the Casts of the same graph over placeholder weights (which never get one)
-      const ownCasts = defineUnetGraph(config, dryWeights(), { dtype: 'float16', target: 'cpu' }).g.nodes.filter((n) => n.opType === 'Cast').length;
+      const ownCasts = defineUnetGraph(config, dryWeights(), { dtype: 'float16', target: 'cpu' }).g.nodes.filter(
+        (n) => n.opType === 'Cast',
+      ).length;
       expect(info.opCounts.Cast ?? 0).toBe(ownCasts);
       // (running a float16 graph is covered by the reference test above)
     } finally {
@@ -225,8 +266,18 @@ describe('UNet graph of another config from random weights', () => {
   it('per-video and diffusers-0.27 temporal context orders agree for one video and differ for two', async () => {
     const perVideo = await build('random-per-video', ckpt); // the default order
     const one = feeds(1, 3, 5, 7, 3);
-    expect(relativeError((await perVideo.run(one)).noise_pred.data as Float32Array, (await shortcut.run(one)).noise_pred.data as Float32Array)).toBeLessThan(1e-6);
+    expect(
+      relativeError(
+        (await perVideo.run(one)).noise_pred.data as Float32Array,
+        (await shortcut.run(one)).noise_pred.data as Float32Array,
+      ),
+    ).toBeLessThan(1e-6);
     const two = feeds(2, 3, 5, 7, 3);
-    expect(relativeError((await perVideo.run(two)).noise_pred.data as Float32Array, (await shortcut.run(two)).noise_pred.data as Float32Array)).toBeGreaterThan(1e-4);
+    expect(
+      relativeError(
+        (await perVideo.run(two)).noise_pred.data as Float32Array,
+        (await shortcut.run(two)).noise_pred.data as Float32Array,
+      ),
+    ).toBeGreaterThan(1e-4);
   });
 });

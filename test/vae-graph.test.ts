@@ -92,7 +92,9 @@ describe('VAE temporal decoder graph (tiny reference checkpoint)', () => {
     const want2 = npy('vae_decode_chunk0_output');
     const first2 = (r3.frames.data as Float32Array).subarray(0, want2.data.length);
     expect(relativeError(first2, want2.data)).toBeGreaterThan(1e-3);
-    const r1 = await run(info.path, { latent: new ort.Tensor('float32', a.data.slice(0, per), [1, ...a.shape.slice(1)]) });
+    const r1 = await run(info.path, {
+      latent: new ort.Tensor('float32', a.data.slice(0, per), [1, ...a.shape.slice(1)]),
+    });
     expect(r1.frames.dims).toEqual([1, 3, 64, 128]);
   });
 
@@ -119,7 +121,9 @@ describe('VAE temporal decoder graph (tiny reference checkpoint)', () => {
     // mid resnets.1 and a third resnet in each of the 2 up blocks, each with 17 tensors:
     // spatial and temporal (norm1, conv1, norm2, conv2) × (weight, bias) + time_mixer.mix_factor
     expect(problems.length).toBe(3 * 17);
-    expect(problems).toContain('decoder.mid_block.resnets.1.spatial_res_block.conv1.weight: missing (expected shape [64, 64, 3, 3])');
+    expect(problems).toContain(
+      'decoder.mid_block.resnets.1.spatial_res_block.conv1.weight: missing (expected shape [64, 64, 3, 3])',
+    );
     expect(problems).toContain('decoder.up_blocks.1.resnets.2.time_mixer.mix_factor: missing (expected shape [1])');
   });
 });
@@ -139,7 +143,11 @@ describe('VAE graphs for another config (random weights)', () => {
   const dir = join(out, 'other', 'vae');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  writeRandomCheckpoint(join(dir, 'diffusion_pytorch_model.safetensors'), [...vaeEncoderWeights(config), ...vaeDecoderWeights(config)], 5);
+  writeRandomCheckpoint(
+    join(dir, 'diffusion_pytorch_model.safetensors'),
+    [...vaeEncoderWeights(config), ...vaeDecoderWeights(config)],
+    5,
+  );
 
   it('the weight lists cover the module tree (decoder mid attention included)', () => {
     const names = vaeDecoderWeights(config).map((w) => w.name);
@@ -169,7 +177,14 @@ describe('VAE graphs for another config (random weights)', () => {
 
 describe('VAE weight lists for the real SVD config', () => {
   it('match the analytic parameter counts of docs/pipeline.md §7.7 (encoder + quant_conv 34,163,664; decoder 63,579,183)', () => {
-    const config = { in_channels: 3, out_channels: 3, latent_channels: 4, block_out_channels: [128, 256, 512, 512], layers_per_block: 2, down_block_types: Array(4).fill('DownEncoderBlock2D') };
+    const config = {
+      in_channels: 3,
+      out_channels: 3,
+      latent_channels: 4,
+      block_out_channels: [128, 256, 512, 512],
+      layers_per_block: 2,
+      down_block_types: Array(4).fill('DownEncoderBlock2D'),
+    };
     const count = (ws: { shape: number[] }[]) => ws.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0);
     expect(count(vaeEncoderWeights(config))).toBe(34_163_592 + 72);
     expect(count(vaeDecoderWeights(config))).toBe(63_579_183);

@@ -1,11 +1,27 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { AbortError, FfmpegError, InvalidRequestError } from '../src/errors.js';
-import { defaultOutputPath, findFfmpeg, framesToUint8, pngFrameName, probeVideo, writeVideo } from '../src/video/index.js';
+import {
+  defaultOutputPath,
+  findFfmpeg,
+  framesToUint8,
+  pngFrameName,
+  probeVideo,
+  writeVideo,
+} from '../src/video/index.js';
 import type { OutputFormat } from '../src/request/types.js';
 import { ref } from './helpers/reference.js';
 
@@ -41,9 +57,10 @@ describe('framesToUint8', () => {
     expect(C).toBe(3);
     // to our layout [F,3,H,W]
     const fchw = new Float32Array(dec.data.length);
-    for (let c = 0; c < 3; c++) for (let f = 0; f < F; f++) {
-      fchw.set(dec.data.subarray((c * F + f) * h * w, (c * F + f + 1) * h * w), (f * 3 + c) * h * w);
-    }
+    for (let c = 0; c < 3; c++)
+      for (let f = 0; f < F; f++) {
+        fchw.set(dec.data.subarray((c * F + f) * h * w, (c * F + f + 1) * h * w), (f * 3 + c) * h * w);
+      }
     const got = framesToUint8(fchw, F, h, w);
     expect(got.length).toBe(F);
     let mismatches = 0;
@@ -72,37 +89,45 @@ describe('framesToUint8', () => {
 const NPM_FFMPEG: string = createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg').path;
 
 describe('writeVideo', () => {
-  const cases: [OutputFormat, string, number][] = [['mp4', 'h264', 7], ['webm', 'vp9', 7], ['gif', 'gif', 7]];
-  const ffmpegs: [string, string | undefined][] = [['the ffmpeg found', undefined], ['the npm ffmpeg build', NPM_FFMPEG]];
-  for (const [format, codec, fps] of cases) for (const [which, ffmpegPath] of ffmpegs) {
-    it(`${format} with ${which}: frame count, fps, codec and size as asked; no temp file left`, async () => {
-      const saved = process.env.FFMPEG_PATH;
-      if (ffmpegPath) process.env.FFMPEG_PATH = ffmpegPath;
-      onTestFinished(() => {
-        if (saved === undefined) delete process.env.FFMPEG_PATH;
-        else process.env.FFMPEG_PATH = saved;
+  const cases: [OutputFormat, string, number][] = [
+    ['mp4', 'h264', 7],
+    ['webm', 'vp9', 7],
+    ['gif', 'gif', 7],
+  ];
+  const ffmpegs: [string, string | undefined][] = [
+    ['the ffmpeg found', undefined],
+    ['the npm ffmpeg build', NPM_FFMPEG],
+  ];
+  for (const [format, codec, fps] of cases)
+    for (const [which, ffmpegPath] of ffmpegs) {
+      it(`${format} with ${which}: frame count, fps, codec and size as asked; no temp file left`, async () => {
+        const saved = process.env.FFMPEG_PATH;
+        if (ffmpegPath) process.env.FFMPEG_PATH = ffmpegPath;
+        onTestFinished(() => {
+          if (saved === undefined) delete process.env.FFMPEG_PATH;
+          else process.env.FFMPEG_PATH = saved;
+        });
+        const dir = freshDir();
+        const output = join(dir, `out.${format}`);
+        const written = await writeVideo(frames(10), { width: W, height: H, fps, format, output });
+        expect(written).toBe(output);
+        expect(readdirSync(dir)).toEqual([`out.${format}`]);
+        const info = await probeVideo(output);
+        expect(info.frames).toBe(10);
+        expect(info.codec).toBe(codec);
+        expect([info.width, info.height]).toEqual([W, H]);
+        expect(info.fps).toBeCloseTo(fps, 6);
+        // GIF delays are whole centiseconds (14 or 15 for 1/7 s), so only the total length is exact to ~1 cs
+        if (format === 'gif') expect(Math.abs(info.duration - 10 / fps)).toBeLessThan(0.02);
+        else expect(info.avgFps).toBeCloseTo(fps, 6);
+        if (format !== 'gif') expect(info.pixFmt).toBe('yuv420p');
+        if (format === 'mp4') {
+          const bytes = readFileSync(output);
+          expect(bytes.indexOf('moov')).toBeGreaterThan(0);
+          expect(bytes.indexOf('moov')).toBeLessThan(bytes.indexOf('mdat')); // +faststart
+        }
       });
-      const dir = freshDir();
-      const output = join(dir, `out.${format}`);
-      const written = await writeVideo(frames(10), { width: W, height: H, fps, format, output });
-      expect(written).toBe(output);
-      expect(readdirSync(dir)).toEqual([`out.${format}`]);
-      const info = await probeVideo(output);
-      expect(info.frames).toBe(10);
-      expect(info.codec).toBe(codec);
-      expect([info.width, info.height]).toEqual([W, H]);
-      expect(info.fps).toBeCloseTo(fps, 6);
-      // GIF delays are whole centiseconds (14 or 15 for 1/7 s), so only the total length is exact to ~1 cs
-      if (format === 'gif') expect(Math.abs(info.duration - 10 / fps)).toBeLessThan(0.02);
-      else expect(info.avgFps).toBeCloseTo(fps, 6);
-      if (format !== 'gif') expect(info.pixFmt).toBe('yuv420p');
-      if (format === 'mp4') {
-        const bytes = readFileSync(output);
-        expect(bytes.indexOf('moov')).toBeGreaterThan(0);
-        expect(bytes.indexOf('moov')).toBeLessThan(bytes.indexOf('mdat')); // +faststart
-      }
-    });
-  }
+    }
 
   it('gif: lasts frames/fps to the centisecond, also when the last delay does not round that way (12 fps, 14 frames)', async () => {
     const output = join(freshDir(), 'timing.gif');
@@ -133,7 +158,9 @@ describe('writeVideo', () => {
     expect(readdirSync(dir)).toEqual(['frames']);
     expect(readdirSync(output).sort()).toEqual(['frame_0000.png', 'frame_0001.png', 'frame_0002.png']);
     for (let i = 0; i < 3; i++) {
-      const { data, info } = await sharp(join(output, pngFrameName(i))).raw().toBuffer({ resolveWithObject: true });
+      const { data, info } = await sharp(join(output, pngFrameName(i)))
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       expect([info.width, info.height, info.channels]).toEqual([W, H, 3]);
       expect(Buffer.compare(data, Buffer.from(input[i]))).toBe(0);
     }
@@ -142,7 +169,9 @@ describe('writeVideo', () => {
     expect(readdirSync(output).sort()).toEqual(['frame_0000.png', 'frame_0001.png']);
     // … but never a directory with other files in it
     writeFileSync(join(output, 'notes.txt'), 'mine');
-    await expect(writeVideo(frames(2), { width: W, height: H, fps: 7, format: 'png', output })).rejects.toThrow(/is a directory with other files in it/);
+    await expect(writeVideo(frames(2), { width: W, height: H, fps: 7, format: 'png', output })).rejects.toThrow(
+      /is a directory with other files in it/,
+    );
     expect(readFileSync(join(output, 'notes.txt'), 'utf8')).toBe('mine');
     expect(readdirSync(dir)).toEqual(['frames']);
   });
@@ -159,7 +188,9 @@ describe('writeVideo', () => {
           await new Promise((r) => setTimeout(r, 5));
         }
       }
-      await expect(writeVideo(slow(), { width: W, height: H, fps: 7, format, output, signal: ac.signal })).rejects.toBeInstanceOf(AbortError);
+      await expect(
+        writeVideo(slow(), { width: W, height: H, fps: 7, format, output, signal: ac.signal }),
+      ).rejects.toBeInstanceOf(AbortError);
       expect(readdirSync(dir)).toEqual([]);
     });
   }
@@ -167,21 +198,31 @@ describe('writeVideo', () => {
   it('a bad frame size fails with a clear error and leaves nothing', async () => {
     const dir = freshDir();
     const bad = [frame(0), new Uint8Array(10)];
-    await expect(writeVideo(bad, { width: W, height: H, fps: 7, format: 'mp4', output: join(dir, 'x.mp4') })).rejects.toThrow(/frame 1 has 10 bytes; 64×48×3 = 9216 expected/);
+    await expect(
+      writeVideo(bad, { width: W, height: H, fps: 7, format: 'mp4', output: join(dir, 'x.mp4') }),
+    ).rejects.toThrow(/frame 1 has 10 bytes; 64×48×3 = 9216 expected/);
     expect(readdirSync(dir)).toEqual([]);
   });
 
   it('odd sides are refused for mp4/webm but fine for gif', async () => {
     const dir = freshDir();
     const odd = [frame(0, 63, 47), frame(1, 63, 47)];
-    await expect(writeVideo(odd, { width: 63, height: 47, fps: 7, format: 'mp4', output: join(dir, 'x.mp4') })).rejects.toThrow(InvalidRequestError);
-    await expect(writeVideo(odd, { width: 63, height: 47, fps: 7, format: 'webm', output: join(dir, 'x.webm') })).rejects.toThrow(/width: must be even for webm/);
+    await expect(
+      writeVideo(odd, { width: 63, height: 47, fps: 7, format: 'mp4', output: join(dir, 'x.mp4') }),
+    ).rejects.toThrow(InvalidRequestError);
+    await expect(
+      writeVideo(odd, { width: 63, height: 47, fps: 7, format: 'webm', output: join(dir, 'x.webm') }),
+    ).rejects.toThrow(/width: must be even for webm/);
     await writeVideo(odd, { width: 63, height: 47, fps: 7, format: 'gif', output: join(dir, 'x.gif') });
     expect((await probeVideo(join(dir, 'x.gif'))).frames).toBe(2);
   });
 
   describe('ffmpeg location and failures', () => {
-    const saved = { FFMPEG_PATH: process.env.FFMPEG_PATH, PATH: process.env.PATH, SVD_BUNDLED_FFMPEG: process.env.SVD_BUNDLED_FFMPEG };
+    const saved = {
+      FFMPEG_PATH: process.env.FFMPEG_PATH,
+      PATH: process.env.PATH,
+      SVD_BUNDLED_FFMPEG: process.env.SVD_BUNDLED_FFMPEG,
+    };
     afterEach(() => {
       for (const [k, v] of Object.entries(saved)) {
         if (v === undefined) delete process.env[k];
@@ -192,7 +233,13 @@ describe('writeVideo', () => {
     it('FFMPEG_PATH pointing to a missing file gives FfmpegError naming it, and nothing is written', async () => {
       const dir = freshDir();
       process.env.FFMPEG_PATH = join(dir, 'no-such-ffmpeg');
-      const err = await writeVideo(frames(2), { width: W, height: H, fps: 7, format: 'mp4', output: join(dir, 'a.mp4') }).catch((e) => e);
+      const err = await writeVideo(frames(2), {
+        width: W,
+        height: H,
+        fps: 7,
+        format: 'mp4',
+        output: join(dir, 'a.mp4'),
+      }).catch((e) => e);
       expect(err).toBeInstanceOf(FfmpegError);
       expect(err.message).toContain(`FFMPEG_PATH=${join(dir, 'no-such-ffmpeg')} is not an executable file`);
       expect(readdirSync(dir)).toEqual([]);
@@ -202,7 +249,9 @@ describe('writeVideo', () => {
       delete process.env.FFMPEG_PATH;
       process.env.PATH = freshDir();
       expect(findFfmpeg()).toBe(NPM_FFMPEG);
-      expect(() => findFfmpeg({ ...process.env, SVD_BUNDLED_FFMPEG: '0' })).toThrow(/ffmpeg not found .*; install ffmpeg \(e\.g\. `apt-get install ffmpeg`/);
+      expect(() => findFfmpeg({ ...process.env, SVD_BUNDLED_FFMPEG: '0' })).toThrow(
+        /ffmpeg not found .*; install ffmpeg \(e\.g\. `apt-get install ffmpeg`/,
+      );
     });
 
     it('no ffmpeg at all: video formats fail, png output still works', async () => {
@@ -210,7 +259,9 @@ describe('writeVideo', () => {
       delete process.env.FFMPEG_PATH;
       process.env.PATH = dir;
       process.env.SVD_BUNDLED_FFMPEG = '0';
-      await expect(writeVideo(frames(2), { width: W, height: H, fps: 7, format: 'gif', output: join(dir, 'a.gif') })).rejects.toThrow(FfmpegError);
+      await expect(
+        writeVideo(frames(2), { width: W, height: H, fps: 7, format: 'gif', output: join(dir, 'a.gif') }),
+      ).rejects.toThrow(FfmpegError);
       await writeVideo(frames(2), { width: W, height: H, fps: 7, format: 'png', output: join(dir, 'pngs') });
       expect(readdirSync(join(dir, 'pngs'))).toHaveLength(2);
     });
@@ -223,9 +274,9 @@ describe('writeVideo', () => {
       process.env.FFMPEG_PATH = fake;
       const out = join(dir, 'out');
       mkdirSync(out);
-      await expect(writeVideo(frames(3), { width: W, height: H, fps: 7, format: 'mp4', output: join(out, 'a.mp4') })).rejects.toThrow(
-        /ffmpeg failed writing mp4 \(exit 3\):\n {2}Unknown encoder libx264/,
-      );
+      await expect(
+        writeVideo(frames(3), { width: W, height: H, fps: 7, format: 'mp4', output: join(out, 'a.mp4') }),
+      ).rejects.toThrow(/ffmpeg failed writing mp4 \(exit 3\):\n {2}Unknown encoder libx264/);
       expect(readdirSync(out)).toEqual([]);
     });
 
@@ -236,7 +287,9 @@ describe('writeVideo', () => {
       chmodSync(fake, 0o755);
       process.env.FFMPEG_PATH = fake;
       const big = Array.from({ length: 40 }, () => new Uint8Array(512 * 512 * 3));
-      await expect(writeVideo(big, { width: 512, height: 512, fps: 7, format: 'mp4', output: join(dir, 'a.mp4') })).rejects.toThrow(/exit 1[\s\S]*crashed/);
+      await expect(
+        writeVideo(big, { width: 512, height: 512, fps: 7, format: 'mp4', output: join(dir, 'a.mp4') }),
+      ).rejects.toThrow(/exit 1[\s\S]*crashed/);
       expect(existsSync(join(dir, 'a.mp4'))).toBe(false);
     });
   });

@@ -17,13 +17,23 @@ import { REFERENCE_CHECKPOINT } from './helpers/reference.js';
 
 const MiB = 2 ** 20;
 const ROOT = join(import.meta.dirname, '..');
-const UNET_DIMS = { sample: [2, 4, 8, 32, 64], timestep: [], encoder_hidden_states: [2, 1, 32], added_time_ids: [2, 3] };
+const UNET_DIMS = {
+  sample: [2, 4, 8, 32, 64],
+  timestep: [],
+  encoder_hidden_states: [2, 1, 32],
+  added_time_ids: [2, 3],
+};
 
 let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'svd-webgpu-graphs-'));
   // MatMul/Softmax attention: the formulation that materialises the scores (1 GiB at the reference call)
-  await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: join(dir, 'cpu'), target: 'cpu', attention: { impl: 'primitive' } });
+  await buildModel({
+    checkpoint: REFERENCE_CHECKPOINT,
+    outDir: join(dir, 'cpu'),
+    target: 'cpu',
+    attention: { impl: 'primitive' },
+  });
   await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: join(dir, 'webgpu'), target: 'webgpu' });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,10 +62,18 @@ describe('static tensor sizes', () => {
 describe('binding-limit guard', () => {
   it('refuses the CPU-target UNet at 128 MiB, naming the tensor and its size', () => {
     const guard = new BindingGuard(join(dir, 'cpu', 'unet.onnx'), { limit: 128 * MiB });
-    const err = (() => { try { guard.check(UNET_DIMS); } catch (e) { return e; } })() as BindingLimitError;
+    const err = (() => {
+      try {
+        guard.check(UNET_DIMS);
+      } catch (e) {
+        return e;
+      }
+    })() as BindingLimitError;
     expect(err).toBeInstanceOf(BindingLimitError);
     expect(err.code).toBe('webgpu_binding_limit');
-    expect(err.message).toMatch(/refusing to run on WebGPU with sample \[2,4,8,32,64\].*binding limit of 128 MiB.*scores_\d+ \(MatMul\) \[8,8,2048,2048\] float32 = 1024 MiB/);
+    expect(err.message).toMatch(
+      /refusing to run on WebGPU with sample \[2,4,8,32,64\].*binding limit of 128 MiB.*scores_\d+ \(MatMul\) \[8,8,2048,2048\] float32 = 1024 MiB/,
+    );
   });
 
   it('passes the webgpu-target UNet at 128 MiB and refuses it at a lowered limit of 16 MiB', () => {
@@ -68,28 +86,41 @@ describe('binding-limit guard', () => {
     const guard = new BindingGuard(join(dir, 'cpu', 'vae_decoder.onnx'), { limit: 8 * MiB });
     // largest decoder tensor: [n, 64, 64, 128] float32 = 2 MiB per frame
     expect(framesWithinLimit(guard, { latent: [1, 4, 32, 64] }, 14)).toBe(4);
-    const base = { resolved: 14, chosen: false, frames: 14, freeMiB: null, width: 128, height: 64, dtype: 'float32' as const };
+    const base = {
+      resolved: 14,
+      chosen: false,
+      frames: 14,
+      freeMiB: null,
+      width: 128,
+      height: 64,
+      dtype: 'float32' as const,
+    };
     expect(chooseDecodeChunk({ ...base, provider: 'webgpu', framesWithinBindingLimit: 4 }).chunk).toBe(4);
     expect(chooseDecodeChunk({ ...base, provider: 'webgpu', framesWithinBindingLimit: 0 }).chunk).toBe(1);
-    expect(chooseDecodeChunk({ ...base, chosen: true, resolved: 2, provider: 'webgpu', framesWithinBindingLimit: 4 }).chunk).toBe(2);
+    expect(
+      chooseDecodeChunk({ ...base, chosen: true, resolved: 2, provider: 'webgpu', framesWithinBindingLimit: 4 }).chunk,
+    ).toBe(2);
   });
 });
 
 describe('child-process onnxruntime host (WebGPU sessions run there)', () => {
   it('runs a session and lets the process end normally after close (was exit code 13: unsettled await)', () => {
     const script = join(dir, 'child-host.mts');
-    writeFileSync(script, [
-      `import { writeFileSync } from 'node:fs';`,
-      `import { ChildProcessOrtHost } from ${JSON.stringify(join(ROOT, 'src/runtime/ortHost.ts'))};`,
-      `import { tinyAddModel } from ${JSON.stringify(join(ROOT, 'src/runtime/providers.ts'))};`,
-      `writeFileSync(${JSON.stringify(join(dir, 'add.onnx'))}, tinyAddModel());`,
-      `const host = new ChildProcessOrtHost();`,
-      `const s = await host.createSession({ path: ${JSON.stringify(join(dir, 'add.onnx'))}, executionProviders: ['cpu'] });`,
-      `const r = await s.run({ x: { type: 'float32', data: Float32Array.of(1.5), dims: [1] } });`,
-      `await s.release();`,
-      `await host.close();`,
-      `console.log('closed', r.y.data[0]);`,
-    ].join('\n'));
+    writeFileSync(
+      script,
+      [
+        `import { writeFileSync } from 'node:fs';`,
+        `import { ChildProcessOrtHost } from ${JSON.stringify(join(ROOT, 'src/runtime/ortHost.ts'))};`,
+        `import { tinyAddModel } from ${JSON.stringify(join(ROOT, 'src/runtime/providers.ts'))};`,
+        `writeFileSync(${JSON.stringify(join(dir, 'add.onnx'))}, tinyAddModel());`,
+        `const host = new ChildProcessOrtHost();`,
+        `const s = await host.createSession({ path: ${JSON.stringify(join(dir, 'add.onnx'))}, executionProviders: ['cpu'] });`,
+        `const r = await s.run({ x: { type: 'float32', data: Float32Array.of(1.5), dims: [1] } });`,
+        `await s.release();`,
+        `await host.close();`,
+        `console.log('closed', r.y.data[0]);`,
+      ].join('\n'),
+    );
     const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, encoding: 'utf8' });
     expect(r.stdout.trim()).toBe('closed 3');
     expect(r.status).toBe(0);

@@ -36,11 +36,18 @@ let sessions: ModelSessions;
 beforeAll(async () => {
   const q = await queryWebGpuAdapter();
   if (!q.adapter) {
-    throw new Error(`the WebGPU tests need a WebGPU adapter and found none (${q.problem}). ${VULKAN_INSTALL_HINT}; .ci/run installs it in CI`);
+    throw new Error(
+      `the WebGPU tests need a WebGPU adapter and found none (${q.problem}). ${VULKAN_INSTALL_HINT}; .ci/run installs it in CI`,
+    );
   }
   adapter = q.adapter;
   dir = mkdtempSync(join(tmpdir(), 'svd-webgpu-parity-'));
-  await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: join(dir, 'model'), target: 'webgpu', dtype: 'float32' });
+  await buildModel({
+    checkpoint: REFERENCE_CHECKPOINT,
+    outDir: join(dir, 'model'),
+    target: 'webgpu',
+    dtype: 'float32',
+  });
   sessions = await openModelSessions(join(dir, 'model'), { device: 'webgpu', warn: () => {} });
 }, 300_000);
 afterAll(async () => {
@@ -72,7 +79,10 @@ describe(`WebGPU parity with diffusers (${RUN}) at the reference's full size`, (
     };
     // unchunked, the level-0 self-attention scores would be [4 frames, 8 heads, 2048, 2048] float32 = 512 MiB
     expect(4 * 8 * 2048 * 2048 * 4).toBeGreaterThan(128 * MiB);
-    const sizes = tensorSizes(readGraph(unet.session.path), Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.dims])));
+    const sizes = tensorSizes(
+      readGraph(unet.session.path),
+      Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.dims])),
+    );
     expect(sizes.tensors[0].bytes).toBeLessThanOrEqual(Math.min(128 * MiB, adapter.maxStorageBufferBindingSize));
     const out = await unet.run(feeds);
     const err = relErr(out.data, second('step0_unet_output').data as Float32Array);
@@ -83,9 +93,18 @@ describe(`WebGPU parity with diffusers (${RUN}) at the reference's full size`, (
   it('CLIP, the VAE encoder and a decoder chunk reproduce diffusers within 1e-4', async () => {
     const { imageEncoder, vaeEncoder, vaeDecoder } = sessions.runners;
     const errors = {
-      image_embeds: relErr((await imageEncoder.run({ pixel_values: f32('clip_pixel_values') })).data, ref('image_embeds', RUN).data),
-      image_latents: relErr((await vaeEncoder.run({ sample: f32('vae_encoder_input') })).data, ref('image_latents_mode', RUN).data),
-      decode_chunk0: relErr((await vaeDecoder.run({ latent: f32('vae_decode_chunk0_input') })).data, ref('vae_decode_chunk0_output', RUN).data),
+      image_embeds: relErr(
+        (await imageEncoder.run({ pixel_values: f32('clip_pixel_values') })).data,
+        ref('image_embeds', RUN).data,
+      ),
+      image_latents: relErr(
+        (await vaeEncoder.run({ sample: f32('vae_encoder_input') })).data,
+        ref('image_latents_mode', RUN).data,
+      ),
+      decode_chunk0: relErr(
+        (await vaeDecoder.run({ latent: f32('vae_decode_chunk0_input') })).data,
+        ref('vae_decode_chunk0_output', RUN).data,
+      ),
     };
     console.log('webgpu parity:', JSON.stringify(errors));
     for (const [name, err] of Object.entries(errors)) expect(err, name).toBeLessThan(1e-4);
@@ -93,27 +112,49 @@ describe(`WebGPU parity with diffusers (${RUN}) at the reference's full size`, (
 
   it('the guard refuses, on a real WebGPU session, a run whose tensors exceed a lowered binding limit', async () => {
     const decoder = sessions.runners.vaeDecoder;
-    const guarded = new ModelRunner('vaeDecoder', decoder.session, new BindingGuard(decoder.session.path, { limit: 2 * MiB }));
+    const guarded = new ModelRunner(
+      'vaeDecoder',
+      decoder.session,
+      new BindingGuard(decoder.session.path, { limit: 2 * MiB }),
+    );
     const err = await guarded.run({ latent: f32('vae_decode_chunk0_input') }).catch((e) => e);
     expect(err).toBeInstanceOf(BindingLimitError);
-    expect(err.message).toMatch(/refusing to run on WebGPU with latent \[2,4,32,64\].*binding limit of 2\.0 MiB.*\[2,64,64,128\] float32 = 4\.0 MiB/);
+    expect(err.message).toMatch(
+      /refusing to run on WebGPU with latent \[2,4,32,64\].*binding limit of 2\.0 MiB.*\[2,64,64,128\] float32 = 4\.0 MiB/,
+    );
     // the session itself is untouched: the full-limit runner still decodes
     expect((await decoder.run({ latent: f32('vae_decode_chunk0_input') })).dims).toEqual([2, 3, 64, 128]);
   }, 300_000);
 
-  it('fp16 graphs (shader-f16) stay within 2e-2 of diffusers\' fp32 run: CLIP, VAE encoder, decoder chunk', async () => {
+  it("fp16 graphs (shader-f16) stay within 2e-2 of diffusers' fp32 run: CLIP, VAE encoder, decoder chunk", async () => {
     // measured 2026-12-04 on lavapipe: 1.8e-3, 7.4e-3, 5.2e-3 (fp16 weights and activations, fp32 softmax)
-    if (!adapter.shaderF16) throw new Error(`this adapter has no shader-f16 (${adapter.description}); the fp16 test needs one`);
-    await buildModel({ checkpoint: REFERENCE_CHECKPOINT, outDir: join(dir, 'fp16'), target: 'webgpu', dtype: 'float16' });
+    if (!adapter.shaderF16)
+      throw new Error(`this adapter has no shader-f16 (${adapter.description}); the fp16 test needs one`);
+    await buildModel({
+      checkpoint: REFERENCE_CHECKPOINT,
+      outDir: join(dir, 'fp16'),
+      target: 'webgpu',
+      dtype: 'float16',
+    });
     const half = await openModelSessions(join(dir, 'fp16'), { device: 'webgpu', warn: () => {} });
     try {
       const r = half.runners;
-      const input = (runner: typeof r.unet, name: string, refName: string) => runner.tensor(name, ref(refName, RUN).data, ref(refName, RUN).shape);
+      const input = (runner: typeof r.unet, name: string, refName: string) =>
+        runner.tensor(name, ref(refName, RUN).data, ref(refName, RUN).shape);
       expect(r.imageEncoder.inputType('pixel_values')).toBe('float16');
       const errors = {
-        image_embeds: relErr((await r.imageEncoder.run({ pixel_values: input(r.imageEncoder, 'pixel_values', 'clip_pixel_values') })).data, ref('image_embeds', RUN).data),
-        image_latents: relErr((await r.vaeEncoder.run({ sample: input(r.vaeEncoder, 'sample', 'vae_encoder_input') })).data, ref('image_latents_mode', RUN).data),
-        decode_chunk0: relErr((await r.vaeDecoder.run({ latent: input(r.vaeDecoder, 'latent', 'vae_decode_chunk0_input') })).data, ref('vae_decode_chunk0_output', RUN).data),
+        image_embeds: relErr(
+          (await r.imageEncoder.run({ pixel_values: input(r.imageEncoder, 'pixel_values', 'clip_pixel_values') })).data,
+          ref('image_embeds', RUN).data,
+        ),
+        image_latents: relErr(
+          (await r.vaeEncoder.run({ sample: input(r.vaeEncoder, 'sample', 'vae_encoder_input') })).data,
+          ref('image_latents_mode', RUN).data,
+        ),
+        decode_chunk0: relErr(
+          (await r.vaeDecoder.run({ latent: input(r.vaeDecoder, 'latent', 'vae_decode_chunk0_input') })).data,
+          ref('vae_decode_chunk0_output', RUN).data,
+        ),
       };
       console.log('webgpu fp16 vs fp32 reference:', JSON.stringify(errors));
       for (const [name, err] of Object.entries(errors)) expect(err, name).toBeLessThan(2e-2);

@@ -44,7 +44,9 @@ function tooLarge(ctx: CallContext, what: string): ProviderError {
 }
 
 function describeStart(b: Uint8Array): string {
-  const text = Buffer.from(b.subarray(0, 40)).toString('latin1').replace(/[^\x20-\x7e]/g, '.');
+  const text = Buffer.from(b.subarray(0, 40))
+    .toString('latin1')
+    .replace(/[^\x20-\x7e]/g, '.');
   return JSON.stringify(text);
 }
 
@@ -82,7 +84,11 @@ async function saveStream(
       received += chunk.length;
       if (received > ctx.maxDownloadBytes) return done(tooLarge(ctx, `is larger than ${ctx.maxDownloadBytes} bytes`));
       if (head.length < 16) head = Buffer.concat([head, chunk.subarray(0, 16 - head.length)]);
-      onProgress?.({ stage: 'download', fraction: total ? Math.min(1, received / total) : undefined, message: `${received} bytes` });
+      onProgress?.({
+        stage: 'download',
+        fraction: total ? Math.min(1, received / total) : undefined,
+        message: `${received} bytes`,
+      });
       done(null, chunk);
     },
   });
@@ -101,7 +107,12 @@ async function saveStream(
 }
 
 /** Writes decoded bytes (base64 answers) to `target` (temp + rename). */
-export async function saveBytes(ctx: CallContext, bytes: Uint8Array, target: string, contentType?: string): Promise<SavedVideo> {
+export async function saveBytes(
+  ctx: CallContext,
+  bytes: Uint8Array,
+  target: string,
+  contentType?: string,
+): Promise<SavedVideo> {
   if (bytes.length > ctx.maxDownloadBytes) throw tooLarge(ctx, `is ${bytes.length} bytes`);
   const temp = await tempPathFor(target);
   try {
@@ -113,10 +124,20 @@ export async function saveBytes(ctx: CallContext, bytes: Uint8Array, target: str
   }
 }
 
-async function finish(ctx: CallContext, temp: string, target: string, head: Uint8Array, bytes: number, contentType?: string): Promise<SavedVideo> {
+async function finish(
+  ctx: CallContext,
+  temp: string,
+  target: string,
+  head: Uint8Array,
+  bytes: number,
+  contentType?: string,
+): Promise<SavedVideo> {
   const container = sniffVideo(head);
   if (!container) {
-    throw badResponse(ctx, `the provider's answer is not a video (content-type ${contentType ?? 'unknown'}, starts with ${describeStart(head)})`);
+    throw badResponse(
+      ctx,
+      `the provider's answer is not a video (content-type ${contentType ?? 'unknown'}, starts with ${describeStart(head)})`,
+    );
   }
   if (ctx.signal.aborted) throw stopReason(ctx);
   await rename(temp, target);
@@ -127,7 +148,12 @@ async function finish(ctx: CallContext, temp: string, target: string, head: Uint
  * Fetches a result URL (or decodes a data: URI) to `target`. No API key is sent: result URLs point at the
  * provider's CDN, possibly another host, and the key must not travel there.
  */
-export async function downloadVideo(ctx: CallContext, url: string, target: string, onProgress?: (e: ProgressEvent) => void): Promise<SavedVideo> {
+export async function downloadVideo(
+  ctx: CallContext,
+  url: string,
+  target: string,
+  onProgress?: (e: ProgressEvent) => void,
+): Promise<SavedVideo> {
   if (url.startsWith('data:')) {
     const m = /^data:([^;,]*);base64,(.*)$/s.exec(url);
     if (!m) throw badResponse(ctx, 'the result is a data: URI that is not base64');
@@ -172,7 +198,9 @@ async function openResult(ctx: CallContext, url: string): Promise<OpenedUrl> {
       const isPrivate = err.kind === 'refused' && /private/.test(err.detail);
       const hint = isPrivate ? ' (allow it with --allow-private-urls, for local mocks)' : '';
       throw new ProviderError({
-        provider: ctx.provider, status: err.status, retryable: err.kind === 'network' || err.kind === 'status',
+        provider: ctx.provider,
+        status: err.status,
+        retryable: err.kind === 'network' || err.kind === 'status',
         providerMessage: `result ${err.message}${hint}`,
         code: err.kind === 'refused' ? 'result_url_refused' : 'provider_download_failed',
       });

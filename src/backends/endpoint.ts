@@ -37,7 +37,11 @@ export function checkBody<T>(spec: EndpointSpec, body: T, ours: Record<string, u
   const issues: FieldIssue[] = [];
   const frames = ours.frames;
   if (spec.fixedFrames && typeof frames === 'number' && !spec.fixedFrames.includes(frames)) {
-    issues.push({ field: 'frames', value: frames, message: `must be ${spec.fixedFrames.join(' or ')} on ${spec.provider} ${spec.id} (it makes ${spec.fixedFrames.join(' or ')} frames)` });
+    issues.push({
+      field: 'frames',
+      value: frames,
+      message: `must be ${spec.fixedFrames.join(' or ')} on ${spec.provider} ${spec.id} (it makes ${spec.fixedFrames.join(' or ')} frames)`,
+    });
   }
   if (result.success) {
     if (issues.length) throw new InvalidRequestError(issues);
@@ -64,7 +68,11 @@ export function ourValues(req: object, remote: object): Record<string, unknown> 
 }
 
 /** Fields the caller set that this endpoint does not use, as `steps`, `remote.prompt`. */
-export function ignoredFields(spec: EndpointSpec, request: GenerationRequestInput, remote: RemoteParamsInput): string[] {
+export function ignoredFields(
+  spec: EndpointSpec,
+  request: GenerationRequestInput,
+  remote: RemoteParamsInput,
+): string[] {
   const always = new Set<string>(['image', 'output', 'format', ...spec.uses]);
   const ignored: string[] = [];
   for (const [key, value] of Object.entries(request)) {

@@ -7,7 +7,12 @@ import { AbortError, ProviderError } from '../errors.js';
 import { networkCause } from '../net/cause.js';
 import { startDeadline } from '../net/deadline.js';
 import {
-  backoffDelay, DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, withRetries, type RetryPolicy,
+  backoffDelay,
+  DEFAULT_RETRY,
+  isRetryableStatus,
+  parseRetryAfter,
+  withRetries,
+  type RetryPolicy,
 } from '../net/retry.js';
 import { providerErrorFromResponse, redact } from './providerErrors.js';
 
@@ -131,44 +136,60 @@ export interface HttpRequest {
  */
 export async function httpRequest(ctx: CallContext, url: string, req: HttpRequest): Promise<Response> {
   const action = req.action ?? `${req.method} ${safePath(url)}`;
-  return withRetries(async () => {
-    if (ctx.signal.aborted) throw stopReason(ctx);
-    let res: Response;
-    try {
-      const body = req.body as RequestInit['body'];
-      res = await fetch(url, { method: req.method, headers: req.headers, body, signal: ctx.signal });
-    } catch (err) {
+  return withRetries(
+    async () => {
       if (ctx.signal.aborted) throw stopReason(ctx);
-      const cause = networkCause(err);
-      throw new RetriableFailure(new ProviderError({
+      let res: Response;
+      try {
+        const body = req.body as RequestInit['body'];
+        res = await fetch(url, { method: req.method, headers: req.headers, body, signal: ctx.signal });
+      } catch (err) {
+        if (ctx.signal.aborted) throw stopReason(ctx);
+        const cause = networkCause(err);
+        throw new RetriableFailure(
+          new ProviderError({
+            provider: ctx.provider,
+            providerMessage: `cannot reach the server (${cause})`,
+            retryable: true,
+            code: 'provider_unreachable',
+            message: redact(`${ctx.provider} ${action}: cannot reach the server (${cause})`, ctx.secrets),
+          }),
+          req.method !== 'POST' || cause === 'ECONNREFUSED',
+          undefined,
+        );
+      }
+      if (res.ok) return res;
+      const body = await guard(ctx, readCapped(res, ERROR_BODY_LIMIT));
+      const error = providerErrorFromResponse({
         provider: ctx.provider,
-        providerMessage: `cannot reach the server (${cause})`,
-        retryable: true,
-        code: 'provider_unreachable',
-        message: redact(`${ctx.provider} ${action}: cannot reach the server (${cause})`, ctx.secrets),
-      }), req.method !== 'POST' || cause === 'ECONNREFUSED', undefined);
-    }
-    if (res.ok) return res;
-    const body = await guard(ctx, readCapped(res, ERROR_BODY_LIMIT));
-    const error = providerErrorFromResponse({
-      provider: ctx.provider, action, status: res.status, body, contentType: res.headers.get('content-type'), secrets: ctx.secrets,
-    });
-    throw new RetriableFailure(error, isRetryableStatus(res.status), parseRetryAfter(res.headers.get('retry-after')));
-  }, {
-    retries: ctx.retry.retries,
-    delayFor: (err, attempt) => {
-      if (!(err instanceof RetriableFailure) || !err.resendable) return undefined;
-      return err.retryAfterMs ?? backoffDelay(attempt, ctx.retry, ctx.random);
+        action,
+        status: res.status,
+        body,
+        contentType: res.headers.get('content-type'),
+        secrets: ctx.secrets,
+      });
+      throw new RetriableFailure(error, isRetryableStatus(res.status), parseRetryAfter(res.headers.get('retry-after')));
     },
-    wait: (ms, err, attempt) => waitBeforeRetry(ctx, (err as RetriableFailure).error, ms, attempt),
-  }).catch((err: unknown) => {
+    {
+      retries: ctx.retry.retries,
+      delayFor: (err, attempt) => {
+        if (!(err instanceof RetriableFailure) || !err.resendable) return undefined;
+        return err.retryAfterMs ?? backoffDelay(attempt, ctx.retry, ctx.random);
+      },
+      wait: (ms, err, attempt) => waitBeforeRetry(ctx, (err as RetriableFailure).error, ms, attempt),
+    },
+  ).catch((err: unknown) => {
     throw err instanceof RetriableFailure ? err.error : err;
   });
 }
 
 /** A failed attempt and whether sending it again may help; unwrapped before it reaches the caller. */
 class RetriableFailure extends Error {
-  constructor(readonly error: ProviderError, readonly resendable: boolean, readonly retryAfterMs: number | undefined) {
+  constructor(
+    readonly error: ProviderError,
+    readonly resendable: boolean,
+    readonly retryAfterMs: number | undefined,
+  ) {
     super(error.message);
   }
 }
@@ -195,9 +216,16 @@ async function readCapped(res: Response, limit: number): Promise<string> {
 }
 
 /** Sleeps before a retry, unless the wait would run past the deadline: then the last error is the answer. */
-async function waitBeforeRetry(ctx: CallContext, error: ProviderError, delayMs: number, attempt: number): Promise<void> {
+async function waitBeforeRetry(
+  ctx: CallContext,
+  error: ProviderError,
+  delayMs: number,
+  attempt: number,
+): Promise<void> {
   if (Date.now() + delayMs >= ctx.deadlineAt) throw error;
-  ctx.log(`${ctx.provider}: ${error.status ? `HTTP ${error.status}` : error.providerMessage}; retry ${attempt + 1}/${ctx.retry.retries} in ${Math.round(delayMs)} ms`);
+  ctx.log(
+    `${ctx.provider}: ${error.status ? `HTTP ${error.status}` : error.providerMessage}; retry ${attempt + 1}/${ctx.retry.retries} in ${Math.round(delayMs)} ms`,
+  );
   await sleep(ctx, delayMs);
 }
 
@@ -208,7 +236,10 @@ export async function httpJson<T = unknown>(ctx: CallContext, url: string, req: 
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw badResponse(ctx, `${req.action ?? `${req.method} ${safePath(url)}`} answered with something that is not JSON`);
+    throw badResponse(
+      ctx,
+      `${req.action ?? `${req.method} ${safePath(url)}`} answered with something that is not JSON`,
+    );
   }
 }
 
@@ -248,4 +279,3 @@ export function safePath(url: string): string {
     return '(url)';
   }
 }
-

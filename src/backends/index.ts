@@ -17,7 +17,15 @@ import { selectBackend, type BackendName, type Selection, type SelectOptions } f
 
 export type { Backend, BackendResult, GenerateCallOptions, ProgressEvent } from './types.js';
 export * from './options.js';
-export { selectBackend, BACKEND_CHOICES, isBackendChoice, type BackendChoice, type BackendName, type Selection, type SelectOptions } from './select.js';
+export {
+  selectBackend,
+  BACKEND_CHOICES,
+  isBackendChoice,
+  type BackendChoice,
+  type BackendName,
+  type Selection,
+  type SelectOptions,
+} from './select.js';
 export { createSegmindBackend, pickSegmindEndpoint } from './segmind/index.js';
 export { SEGMIND_SLUGS } from './segmind/wire.js';
 export { createFalBackend, pickFalEndpoint } from './fal/index.js';
@@ -46,7 +54,9 @@ const REMOTE_FACTORIES: Record<RemoteBackendName, (o: RemoteBackendOptions) => R
 export function createBackend(name: BackendName, options: CreateBackendOptions = {}): Backend {
   if (name === 'local') return lazyLocalBackend(options.local);
   if (!(REMOTE_BACKENDS as readonly string[]).includes(name)) {
-    throw new InvalidRequestError([{ field: 'backend', value: name, message: `must be one of local, ${REMOTE_BACKENDS.join(', ')}` }]);
+    throw new InvalidRequestError([
+      { field: 'backend', value: name, message: `must be one of local, ${REMOTE_BACKENDS.join(', ')}` },
+    ]);
   }
   return REMOTE_FACTORIES[name](options);
 }
@@ -67,7 +77,9 @@ function lazyLocalBackend(options?: LocalBackendOptions): Backend & { close(): P
  * Selects (see `selectBackend`) and creates a backend; every result it returns names the backend that ran
  * and why it was chosen.
  */
-export async function createSelectedBackend(o: SelectOptions & CreateBackendOptions): Promise<{ backend: Backend & { close?: () => Promise<void> }; selection: Selection }> {
+export async function createSelectedBackend(
+  o: SelectOptions & CreateBackendOptions,
+): Promise<{ backend: Backend & { close?: () => Promise<void> }; selection: Selection }> {
   const selection = await selectBackend(o);
   const inner = createBackend(selection.name, o);
   const backend: Backend & { close?: () => Promise<void> } = {

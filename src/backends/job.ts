@@ -11,7 +11,12 @@ import { parseRequest, type GenerationRequest, type GenerationRequestInput } fro
 import type { BackendResult, GenerateCallOptions, ProgressEvent } from './types.js';
 import { createCallContext, type CallContext } from './http.js';
 import {
-  baseUrlFor, REMOTE_BACKENDS, parseRemoteParams, type RemoteBackendName, type RemoteBackendOptions, type RemoteParams,
+  baseUrlFor,
+  REMOTE_BACKENDS,
+  parseRemoteParams,
+  type RemoteBackendName,
+  type RemoteBackendOptions,
+  type RemoteParams,
   type RemoteParamsInput,
 } from './options.js';
 import type { SavedVideo } from './download.js';
@@ -51,9 +56,10 @@ export function chosenSeed(req: GenerationRequest): number {
 
 /** `<image name>-<seed>.<ext>` in the working directory, like the local pipeline's default. */
 export function defaultOutputPath(image: string | Uint8Array, format: string, tag: string): string {
-  const fromPath = typeof image === 'string' && !image.startsWith('data:') && image.length < 1024
-    ? basename(image.split(/[?#]/)[0], extname(image.split(/[?#]/)[0]))
-    : '';
+  const fromPath =
+    typeof image === 'string' && !image.startsWith('data:') && image.length < 1024
+      ? basename(image.split(/[?#]/)[0], extname(image.split(/[?#]/)[0]))
+      : '';
   const stem = /^[\w.-]{1,80}$/.test(fromPath) ? fromPath : 'video';
   return resolve(format === 'png' ? `${stem}-${tag}` : `${stem}-${tag}.${format}`);
 }
@@ -74,8 +80,12 @@ export function resultSizeLimit(req: GenerationRequest, remote: RemoteParams): n
 function configuredEndpoints(provider: string, options: RemoteBackendOptions): string[] {
   if (!(REMOTE_BACKENDS as readonly string[]).includes(provider)) return [];
   const env = options.env ?? process.env;
-  return [baseUrlFor(provider as RemoteBackendName, options), options.queueUrl, env.FAL_QUEUE_URL, options.uploadUrl]
-    .filter((u): u is string => typeof u === 'string' && u !== '');
+  return [
+    baseUrlFor(provider as RemoteBackendName, options),
+    options.queueUrl,
+    env.FAL_QUEUE_URL,
+    options.uploadUrl,
+  ].filter((u): u is string => typeof u === 'string' && u !== '');
 }
 
 export async function runRemoteJob(
@@ -94,14 +104,28 @@ export async function runRemoteJob(
   const remoteInput: RemoteParamsInput = { ...options.remote, ...defined(call.remote ?? {}) };
   const remote = parseRemoteParams(remoteInput);
   if (req.format !== 'mp4' && !options.transcode) {
-    throw new InvalidRequestError([{ field: 'format', value: req.format, message: `${provider} returns mp4; other formats need a transcoder (the local video module)` }]);
+    throw new InvalidRequestError([
+      {
+        field: 'format',
+        value: req.format,
+        message: `${provider} returns mp4; other formats need a transcoder (the local video module)`,
+      },
+    ]);
   }
   const seed = seedFor(req);
-  const output = resolve(req.output ?? defaultOutputPath(req.image, req.format, String(seed ?? `${provider}-${Date.now()}`)));
+  const output = resolve(
+    req.output ?? defaultOutputPath(req.image, req.format, String(seed ?? `${provider}-${Date.now()}`)),
+  );
   const videoPath = req.format === 'mp4' ? output : `${output}.${randomBytes(4).toString('hex')}.remote.mp4`;
   const ctx = createCallContext({
-    provider, secrets, userSignal: call.signal, deadlineMs: options.deadlineMs, retry: options.retry, log: options.log,
-    trustedOrigins: configuredEndpoints(provider, options), allowPrivateUrls: options.allowPrivateUrls,
+    provider,
+    secrets,
+    userSignal: call.signal,
+    deadlineMs: options.deadlineMs,
+    retry: options.retry,
+    log: options.log,
+    trustedOrigins: configuredEndpoints(provider, options),
+    allowPrivateUrls: options.allowPrivateUrls,
     maxDownloadBytes: options.maxDownloadBytes ?? resultSizeLimit(req, remote),
   });
   const timings: Record<string, number> = {};

@@ -33,14 +33,21 @@ export class LocalBackend implements Backend {
   /** Opens (once) and returns the pipeline for a model reference. */
   pipeline(model?: string, device?: string, signal?: AbortSignal): Promise<SvdPipeline> {
     return openModelPipeline(model ?? this.options.model, {
-      device: device ?? this.options.device, signal, log: this.options.log, pool: this.pool,
+      device: device ?? this.options.device,
+      signal,
+      log: this.options.log,
+      pool: this.pool,
     });
   }
 
   async generate(request: GenerationRequestInput, options: GenerateCallOptions = {}): Promise<BackendResult> {
     const result = await generateVideo(request, {
-      signal: options.signal, onProgress: options.onProgress, log: this.options.log, pool: this.pool,
-      defaults: { model: this.options.model, device: this.options.device }, keepFrames: false,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      log: this.options.log,
+      pool: this.pool,
+      defaults: { model: this.options.model, device: this.options.device },
+      keepFrames: false,
       ...(this.options.maxMemoryBytes ? { maxMemoryBytes: this.options.maxMemoryBytes } : {}),
     });
     return {

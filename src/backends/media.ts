@@ -7,9 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ImageLoadError, InvalidRequestError } from '../errors.js';
 
-export type Media =
-  | { kind: 'url'; url: string }
-  | { kind: 'bytes'; bytes: Uint8Array; mime: string; name: string };
+export type Media = { kind: 'url'; url: string } | { kind: 'bytes'; bytes: Uint8Array; mime: string; name: string };
 
 /** The image type from its first bytes, or undefined. */
 export function sniffImage(b: Uint8Array): string | undefined {
@@ -24,7 +22,13 @@ function ascii(b: Uint8Array, from: number, to: number): string {
   return String.fromCharCode(...b.subarray(from, to));
 }
 
-const EXT: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif', 'application/zip': 'zip' };
+const EXT: Record<string, string> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpg',
+  'image/webp': 'webp',
+  'image/gif': 'gif',
+  'application/zip': 'zip',
+};
 
 /**
  * Reads an image reference. `field` names it in errors (`image`, `remote.maskImage`).
@@ -48,12 +52,19 @@ export async function readFileMedia(value: string | Uint8Array, field: string): 
 }
 
 async function readMedia(value: string | Uint8Array, field: string): Promise<Media> {
-  if (value instanceof Uint8Array) return { kind: 'bytes', bytes: value, mime: 'application/octet-stream', name: 'input' };
+  if (value instanceof Uint8Array)
+    return { kind: 'bytes', bytes: value, mime: 'application/octet-stream', name: 'input' };
   if (/^https?:\/\//i.test(value)) return { kind: 'url', url: value };
   if (value.startsWith('data:')) {
     const m = /^data:([^;,]*)(;base64)?,(.*)$/s.exec(value);
-    if (!m || !m[2]) throw new InvalidRequestError([{ field, value, message: 'must be a base64 data: URI (data:<type>;base64,...)' }]);
-    return { kind: 'bytes', bytes: Buffer.from(m[3], 'base64'), mime: m[1] || 'application/octet-stream', name: 'input' };
+    if (!m || !m[2])
+      throw new InvalidRequestError([{ field, value, message: 'must be a base64 data: URI (data:<type>;base64,...)' }]);
+    return {
+      kind: 'bytes',
+      bytes: Buffer.from(m[3], 'base64'),
+      mime: m[1] || 'application/octet-stream',
+      name: 'input',
+    };
   }
   const info = await stat(value).catch(() => undefined);
   if (info?.isFile()) {
@@ -63,7 +74,8 @@ async function readMedia(value: string | Uint8Array, field: string): Promise<Med
     return { kind: 'bytes', bytes, mime: 'application/octet-stream', name: basename(value) };
   }
   if (info) throw new ImageLoadError(value, 'is not a file');
-  if (looksLikeBase64(value)) return { kind: 'bytes', bytes: Buffer.from(value, 'base64'), mime: 'application/octet-stream', name: 'input' };
+  if (looksLikeBase64(value))
+    return { kind: 'bytes', bytes: Buffer.from(value, 'base64'), mime: 'application/octet-stream', name: 'input' };
   throw new ImageLoadError(value, 'file not found (and not an http(s) URL, data: URI or base64 text)');
 }
 

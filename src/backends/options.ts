@@ -21,7 +21,6 @@ export const PIXVERSE_QUALITIES = ['360p', '540p', '720p', '1080p'] as const;
 export const PIXVERSE_MOTION_MODES = ['normal', 'fast'] as const;
 export const PIXVERSE_STYLES = ['anime', '3d_animation', 'clay', 'comic', 'cyberpunk'] as const;
 
-
 const imageRef = z.union([z.string().min(1, { error: 'must not be empty' }), z.instanceof(Uint8Array)], {
   error: 'must be a file path, an http(s) URL, a data: URI, base64 text or bytes',
 });
@@ -33,7 +32,11 @@ export const remoteParamsSchema = z.strictObject({
   prompt: z.string().min(1, { error: 'must not be empty' }).optional(),
   negativePrompt: z.string().min(1, { error: 'must not be empty' }).optional(),
   /** Video length in seconds (PixVerse `duration`, OpenAI `seconds`). */
-  duration: z.number({ error: 'must be a whole number of seconds' }).int({ error: 'must be a whole number of seconds' }).positive({ error: 'must be a positive number of seconds' }).optional(),
+  duration: z
+    .number({ error: 'must be a whole number of seconds' })
+    .int({ error: 'must be a whole number of seconds' })
+    .positive({ error: 'must be a positive number of seconds' })
+    .optional(),
   quality: z.enum(PIXVERSE_QUALITIES, { error: `must be one of ${PIXVERSE_QUALITIES.join(', ')}` }).optional(),
   motionMode: z.enum(PIXVERSE_MOTION_MODES, { error: `must be one of ${PIXVERSE_MOTION_MODES.join(', ')}` }).optional(),
   style: z.enum(PIXVERSE_STYLES, { error: `must be one of ${PIXVERSE_STYLES.join(', ')}` }).optional(),
@@ -49,13 +52,20 @@ export type RemoteParams = z.output<typeof remoteParamsSchema>;
 export function parseRemoteParams(input: unknown): RemoteParams {
   const result = remoteParamsSchema.safeParse(input ?? {});
   if (!result.success) {
-    throw new InvalidRequestError(fieldIssuesFromZod(result.error, input).map((i) => ({ ...i, field: `remote.${i.field}` })));
+    throw new InvalidRequestError(
+      fieldIssuesFromZod(result.error, input).map((i) => ({ ...i, field: `remote.${i.field}` })),
+    );
   }
   return result.data;
 }
 
 /** Turns a finished file into another container (e.g. the video module's ffmpeg); providers return mp4 only. */
-export type Transcode = (input: string, output: string, format: Exclude<OutputFormat, 'mp4'>, signal?: AbortSignal) => Promise<void>;
+export type Transcode = (
+  input: string,
+  output: string,
+  format: Exclude<OutputFormat, 'mp4'>,
+  signal?: AbortSignal,
+) => Promise<void>;
 
 /** How to reach a provider; everything optional, environment variables fill the gaps. */
 export interface RemoteBackendOptions {
@@ -118,7 +128,10 @@ export const FAL_QUEUE_DEFAULT = 'https://queue.fal.run';
 export const SEGMIND_UPLOAD_DEFAULT = 'https://workflows-api.segmind.com/upload-asset';
 
 /** The key from the option or the environment; fal also accepts `FAL_KEY_ID` + `FAL_KEY_SECRET`. */
-export function findApiKey(provider: RemoteBackendName, options: Pick<RemoteBackendOptions, 'apiKey' | 'env'>): string | undefined {
+export function findApiKey(
+  provider: RemoteBackendName,
+  options: Pick<RemoteBackendOptions, 'apiKey' | 'env'>,
+): string | undefined {
   if (options.apiKey) return options.apiKey;
   const env = options.env ?? process.env;
   for (const v of PROVIDER_ENV[provider].keyVars) if (env[v]) return env[v];
@@ -127,7 +140,10 @@ export function findApiKey(provider: RemoteBackendName, options: Pick<RemoteBack
 }
 
 /** Like findApiKey, but a missing key is an error that names the variable to set. */
-export function requireApiKey(provider: RemoteBackendName, options: Pick<RemoteBackendOptions, 'apiKey' | 'env'>): string {
+export function requireApiKey(
+  provider: RemoteBackendName,
+  options: Pick<RemoteBackendOptions, 'apiKey' | 'env'>,
+): string {
   const key = findApiKey(provider, options);
   if (key) return key;
   throw new ProviderError({
@@ -139,7 +155,10 @@ export function requireApiKey(provider: RemoteBackendName, options: Pick<RemoteB
 }
 
 /** The base URL without a trailing slash: option, then environment, then the provider's default. */
-export function baseUrlFor(provider: RemoteBackendName, options: Pick<RemoteBackendOptions, 'baseUrl' | 'env'>): string {
+export function baseUrlFor(
+  provider: RemoteBackendName,
+  options: Pick<RemoteBackendOptions, 'baseUrl' | 'env'>,
+): string {
   const env = options.env ?? process.env;
   return trimSlash(options.baseUrl || env[PROVIDER_ENV[provider].baseVar] || PROVIDER_ENV[provider].defaultBase);
 }

@@ -41,7 +41,12 @@ export function messageFromBody(body: string, contentType: string | null): { mes
       // Not JSON after all; fall through to text.
     }
   }
-  const text = contentType?.includes('html') ? trimmed.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim() : trimmed;
+  const text = contentType?.includes('html')
+    ? trimmed
+        .replace(/<[^>]*>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim()
+    : trimmed;
   return { message: shorten(text), details: [] };
 }
 
@@ -81,7 +86,10 @@ export interface HttpFailure {
 
 /** A non-2xx response as a ProviderError: provider, status meaning, provider's message, retryability. */
 export function providerErrorFromResponse(f: HttpFailure): ProviderError {
-  const [code, meaning] = STATUS_MEANING[f.status] ?? [f.status >= 500 ? 'provider_server_error' : 'provider_error', `HTTP ${f.status}`];
+  const [code, meaning] = STATUS_MEANING[f.status] ?? [
+    f.status >= 500 ? 'provider_server_error' : 'provider_error',
+    `HTTP ${f.status}`,
+  ];
   const parsed = messageFromBody(f.body, f.contentType);
   const providerMessage = redact(parsed.message || meaning, f.secrets);
   const details = parsed.details.map((d) => ({ ...d, message: redact(d.message, f.secrets) }));

@@ -38,18 +38,29 @@ export function isBackendChoice(value: string): value is BackendChoice {
 export async function selectBackend(o: SelectOptions = {}): Promise<Selection> {
   const choice = o.backend ?? 'auto';
   if (!isBackendChoice(choice)) {
-    throw new InvalidRequestError([{ field: 'backend', value: choice, message: `must be one of ${BACKEND_CHOICES.join(', ')}` }]);
+    throw new InvalidRequestError([
+      { field: 'backend', value: choice, message: `must be one of ${BACKEND_CHOICES.join(', ')}` },
+    ]);
   }
   if (choice !== 'auto') return { name: choice, reason: 'chosen explicitly' };
   if (o.apiKey) {
-    throw new InvalidRequestError([{ field: 'backend', value: choice, message: 'an explicit API key needs the backend it belongs to (segmind, fal, voltage or openai), not auto' }]);
+    throw new InvalidRequestError([
+      {
+        field: 'backend',
+        value: choice,
+        message: 'an explicit API key needs the backend it belongs to (segmind, fal, voltage or openai), not auto',
+      },
+    ]);
   }
   const local = typeof o.localAvailable === 'function' ? await o.localAvailable() : o.localAvailable;
   if (local) return { name: 'local', reason: 'auto: a GPU and the model are available locally' };
   const env = o.env ?? process.env;
   for (const provider of REMOTE_BACKENDS) {
     if (findApiKey(provider, { env })) {
-      return { name: provider, reason: `auto: no local GPU with the model; ${PROVIDER_ENV[provider].keyVars[0]} is set` };
+      return {
+        name: provider,
+        reason: `auto: no local GPU with the model; ${PROVIDER_ENV[provider].keyVars[0]} is set`,
+      };
     }
   }
   // Nothing better: the local pipeline still runs, on the CPU or without the preferred model.

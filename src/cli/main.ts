@@ -8,7 +8,9 @@ import { commands } from './commands/index.js';
 
 export function buildProgram(): Command {
   const program = new Command('svd')
-    .description('Stable Video Diffusion: image to video, locally through onnxruntime (CUDA or CPU) or through hosted APIs')
+    .description(
+      'Stable Video Diffusion: image to video, locally through onnxruntime (CUDA or CPU) or through hosted APIs',
+    )
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
   for (const register of commands) register(program);

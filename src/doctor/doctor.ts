@@ -5,7 +5,12 @@
  */
 import { queryGpus } from '../runtime/gpu.js';
 import type { Env } from '../runtime/executables.js';
-import { cudaProviderLibraryPath, ortVersion, probeExecutionProviders, type ProviderProbe } from '../runtime/providers.js';
+import {
+  cudaProviderLibraryPath,
+  ortVersion,
+  probeExecutionProviders,
+  type ProviderProbe,
+} from '../runtime/providers.js';
 import { lddCudaLinkage } from '../setup/ldd.js';
 import { checkModels, checkNode, checkOnnxruntime } from './basics.js';
 import { checkFfmpeg } from './ffmpeg.js';
@@ -49,7 +54,10 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     checkOnnxruntime(options.ortVersion ?? ortVersion),
     ...checkGpu(gpus),
     ...checkProviders({ probes, hasGpu: gpus.gpus.length > 0, cudaLibrary, linkage }),
-    checkWebGpu(webgpu, probes.find((p) => p.provider === 'webgpu')),
+    checkWebGpu(
+      webgpu,
+      probes.find((p) => p.provider === 'webgpu'),
+    ),
     ...ffmpeg,
     ...checkModels(env),
   ];
@@ -70,6 +78,10 @@ export function formatDoctorReport(report: DoctorReport): string {
   }
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   lines.push('');
-  lines.push(report.ok ? `no problems${report.warnings ? `, ${plural(report.warnings, 'warning')}` : ''}` : `${plural(report.problems, 'problem')}, ${plural(report.warnings, 'warning')}`);
+  lines.push(
+    report.ok
+      ? `no problems${report.warnings ? `, ${plural(report.warnings, 'warning')}` : ''}`
+      : `${plural(report.problems, 'problem')}, ${plural(report.warnings, 'warning')}`,
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -51,7 +51,13 @@ export function checkProviders(facts: ProviderFacts): Check[] {
     if (probe.ok) {
       checks.push({ id, label, status: 'ok', detail: 'creates a session and runs' });
     } else if (probe.provider === 'cpu') {
-      checks.push({ id, label, status: 'fail', detail: `cannot create a session: ${probe.error}`, fix: 'reinstall the dependencies: `npm ci` (onnxruntime-node bundles the CPU runtime)' });
+      checks.push({
+        id,
+        label,
+        status: 'fail',
+        detail: `cannot create a session: ${probe.error}`,
+        fix: 'reinstall the dependencies: `npm ci` (onnxruntime-node bundles the CPU runtime)',
+      });
     } else if (probe.provider === 'cuda') {
       checks.push(cudaCheck(id, label, probe, facts));
     } else if (probe.provider !== 'webgpu') {
@@ -65,14 +71,28 @@ export function checkProviders(facts: ProviderFacts): Check[] {
 function cudaCheck(id: string, label: string, probe: ProviderProbe, facts: ProviderFacts): Check {
   if (!facts.hasGpu) {
     // the GPU finding already carries the fix; this line only says what onnxruntime answered
-    return { id, label, status: 'info', detail: `not usable without a GPU (${facts.cudaLibrary ? 'library installed' : 'library not installed'}): ${probe.error}` };
+    return {
+      id,
+      label,
+      status: 'info',
+      detail: `not usable without a GPU (${facts.cudaLibrary ? 'library installed' : 'library not installed'}): ${probe.error}`,
+    };
   }
   if (!facts.cudaLibrary) {
-    return { id, label, status: 'fail', detail: `the CUDA execution provider is not installed: ${probe.error}`, fix: '`svd setup cuda`' };
+    return {
+      id,
+      label,
+      status: 'fail',
+      detail: `the CUDA execution provider is not installed: ${probe.error}`,
+      fix: '`svd setup cuda`',
+    };
   }
   const missing = facts.linkage?.missing ?? [];
   if (missing.length) {
-    const versions = [facts.linkage?.cudaMajor !== undefined ? `CUDA ${facts.linkage.cudaMajor} runtime` : 'the CUDA runtime', facts.linkage?.cudnnMajor !== undefined ? `cuDNN ${facts.linkage.cudnnMajor}` : 'cuDNN'];
+    const versions = [
+      facts.linkage?.cudaMajor !== undefined ? `CUDA ${facts.linkage.cudaMajor} runtime` : 'the CUDA runtime',
+      facts.linkage?.cudnnMajor !== undefined ? `cuDNN ${facts.linkage.cudnnMajor}` : 'cuDNN',
+    ];
     return {
       id,
       label,
@@ -99,11 +119,29 @@ export function checkWebGpu(query: WebGpuQuery, probe?: ProviderProbe): Check {
   const id = 'webgpu';
   const label = 'webgpu adapter';
   const a = query.adapter;
-  if (!a) return { id, label, status: 'info', detail: `none: ${query.problem ?? 'unknown reason'} (for a GPU without CUDA: ${VULKAN_INSTALL_HINT})` };
+  if (!a)
+    return {
+      id,
+      label,
+      status: 'info',
+      detail: `none: ${query.problem ?? 'unknown reason'} (for a GPU without CUDA: ${VULKAN_INSTALL_HINT})`,
+    };
   const source = a.source === 'vulkaninfo' ? ', as vulkaninfo describes it' : '';
   if (probe && !probe.ok) {
-    return { id, label, status: 'warn', detail: `${describeAdapter(a)}${source}, but onnxruntime cannot use it: ${probe.error}`, fix: VULKAN_INSTALL_HINT };
+    return {
+      id,
+      label,
+      status: 'warn',
+      detail: `${describeAdapter(a)}${source}, but onnxruntime cannot use it: ${probe.error}`,
+      fix: VULKAN_INSTALL_HINT,
+    };
   }
-  if (a.emulated) return { id, label, status: 'info', detail: `${describeAdapter(a)}${source}: used only with --device webgpu (exact but slow; auto skips it)` };
+  if (a.emulated)
+    return {
+      id,
+      label,
+      status: 'info',
+      detail: `${describeAdapter(a)}${source}: used only with --device webgpu (exact but slow; auto skips it)`,
+    };
   return { id, label, status: 'ok', detail: `${describeAdapter(a)}${source}; auto uses it when CUDA is not available` };
 }

@@ -20,9 +20,16 @@ export interface ClipVisionConfig {
 
 const ACTIVATIONS = ['gelu', 'quick_gelu', 'gelu_new', 'gelu_pytorch_tanh', 'relu', 'silu'];
 
-export function parseClipVisionConfig(config: Record<string, unknown>, path = 'image_encoder/config.json'): ClipVisionConfig {
+export function parseClipVisionConfig(
+  config: Record<string, unknown>,
+  path = 'image_encoder/config.json',
+): ClipVisionConfig {
   // a full CLIPConfig nests the tower under vision_config; the SVD image_encoder config is flat
-  const flat = (config.vision_config && typeof config.vision_config === 'object' ? { ...config, ...(config.vision_config as object) } : config) as Record<string, unknown>;
+  const flat = (
+    config.vision_config && typeof config.vision_config === 'object'
+      ? { ...config, ...(config.vision_config as object) }
+      : config
+  ) as Record<string, unknown>;
   const r = new ConfigReader(flat, path);
   const cfg: ClipVisionConfig = {
     hiddenSize: r.int('hidden_size', 768),
@@ -36,8 +43,20 @@ export function parseClipVisionConfig(config: Record<string, unknown>, path = 'i
     hiddenAct: r.string('hidden_act', 'quick_gelu'),
     layerNormEps: r.number('layer_norm_eps', 1e-5),
   };
-  r.check(cfg.hiddenSize % cfg.numAttentionHeads === 0, 'num_attention_heads', `${cfg.numAttentionHeads} does not divide hidden_size ${cfg.hiddenSize}`);
-  r.check(cfg.imageSize % cfg.patchSize === 0, 'patch_size', `${cfg.patchSize} does not divide image_size ${cfg.imageSize}`);
-  r.check(ACTIVATIONS.includes(cfg.hiddenAct), 'hidden_act', `${JSON.stringify(cfg.hiddenAct)} is not supported (allowed: ${ACTIVATIONS.join(', ')})`);
+  r.check(
+    cfg.hiddenSize % cfg.numAttentionHeads === 0,
+    'num_attention_heads',
+    `${cfg.numAttentionHeads} does not divide hidden_size ${cfg.hiddenSize}`,
+  );
+  r.check(
+    cfg.imageSize % cfg.patchSize === 0,
+    'patch_size',
+    `${cfg.patchSize} does not divide image_size ${cfg.imageSize}`,
+  );
+  r.check(
+    ACTIVATIONS.includes(cfg.hiddenAct),
+    'hidden_act',
+    `${JSON.stringify(cfg.hiddenAct)} is not supported (allowed: ${ACTIVATIONS.join(', ')})`,
+  );
   return cfg;
 }

@@ -23,14 +23,21 @@ export interface ClipPreprocessOptions {
  * RGB uint8 HWC (`width`×`height`) → CLIP `pixel_values` [1, 3, size, size] float32.
  * @example clipPreprocess(img.rgb, img.width, img.height, { size: 224, mean: [0.4815, 0.4578, 0.4082], std: [0.2686, 0.2613, 0.2758] })
  */
-export function clipPreprocess(rgb: Uint8Array, width: number, height: number, options: ClipPreprocessOptions): Float32Array /* [1,3,S,S] */ {
+export function clipPreprocess(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  options: ClipPreprocessOptions,
+): Float32Array /* [1,3,S,S] */ {
   const { size, mean, std } = options;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`image size must be positive whole numbers (got ${width}×${height})`);
   }
-  if (rgb.length !== width * height * 3) throw new RangeError(`RGB buffer has ${rgb.length} bytes; ${width}×${height}×3 = ${width * height * 3} expected`);
+  if (rgb.length !== width * height * 3)
+    throw new RangeError(`RGB buffer has ${rgb.length} bytes; ${width}×${height}×3 = ${width * height * 3} expected`);
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`size must be a positive whole number (got ${size})`);
-  if (mean.length !== 3 || std.length !== 3 || std.some((s) => !(s > 0))) throw new RangeError('mean and std must have 3 values each, std > 0');
+  if (mean.length !== 3 || std.length !== 3 || std.some((s) => !(s > 0)))
+    throw new RangeError('mean and std must have 3 values each, std > 0');
 
   // pil_to_numpy (u8/255, float32) then ×2 − 1, laid out CHW.
   const plane = width * height;
@@ -50,7 +57,12 @@ export function clipPreprocess(rgb: Uint8Array, width: number, height: number, o
 }
 
 /** Blur parameters of `_resize_with_antialiasing` for a (h, w) → (outH, outW) resize, per axis [height, width]. */
-export function antialiasBlur(height: number, width: number, outHeight: number, outWidth: number): { sigmas: [number, number]; kernelSizes: [number, number] } {
+export function antialiasBlur(
+  height: number,
+  width: number,
+  outHeight: number,
+  outWidth: number,
+): { sigmas: [number, number]; kernelSizes: [number, number] } {
   const sigma = (factor: number) => Math.max((factor - 1) / 2, 0.001);
   const kernel = (s: number) => {
     const k = Math.trunc(Math.max(2 * 2 * s, 3));
@@ -81,7 +93,12 @@ export function gaussianKernel1d(size: number, sigma: number): Float32Array {
  * first, reflect padding) followed by bicubic align_corners=True interpolation to outH×outW.
  */
 export function resizeWithAntialiasing(
-  chw: Float32Array, channels: number, height: number, width: number, outHeight: number, outWidth: number,
+  chw: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  outHeight: number,
+  outWidth: number,
 ): Float32Array /* [C,outH,outW] */ {
   const { sigmas, kernelSizes } = antialiasBlur(height, width, outHeight, outWidth);
   const kx = gaussianKernel1d(kernelSizes[1], sigmas[1]);
@@ -99,9 +116,13 @@ export function resizeWithAntialiasing(
 
   // Source indices of every blur tap, reflected once up front: [sampled column, tap] and [sampled row, tap].
   const colTaps = new Int32Array(cols.length * kx.length);
-  cols.forEach((c, j) => { for (let k = 0; k < kx.length; k++) colTaps[j * kx.length + k] = reflect(c + k - padX, width); });
+  cols.forEach((c, j) => {
+    for (let k = 0; k < kx.length; k++) colTaps[j * kx.length + k] = reflect(c + k - padX, width);
+  });
   const rowTaps = new Int32Array(rows.length * ky.length);
-  rows.forEach((r, i) => { for (let k = 0; k < ky.length; k++) rowTaps[i * ky.length + k] = reflect(r + k - padY, height); });
+  rows.forEach((r, i) => {
+    for (let k = 0; k < ky.length; k++) rowTaps[i * ky.length + k] = reflect(r + k - padY, height);
+  });
   const rowNeeded = new Uint8Array(height);
   for (const r of rowTaps) rowNeeded[r] = 1;
 

@@ -6,7 +6,18 @@
  *   <cache>/models--org--name/snapshots/<commit>/<path>       relative symlinks to ../../blobs/<etag>
  *   <cache>/models--org--name/refs/<revision>                 the commit a branch/tag pointed at when last fetched
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { writeBytesAtomically } from '../io/atomicFile.js';
 

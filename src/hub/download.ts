@@ -53,7 +53,12 @@ function newHash(verifier: Verifier, size: number): Hash | undefined {
 const PROGRESS_INTERVAL_MS = 200;
 
 /** Downloads `file` to `blob` (the final blob path). Throws RetryableDownloadError for transient failures. */
-export async function downloadBlob(ctx: HubRequestContext, file: RemoteFile, blob: string, onProgress?: ProgressCallback): Promise<void> {
+export async function downloadBlob(
+  ctx: HubRequestContext,
+  file: RemoteFile,
+  blob: string,
+  onProgress?: ProgressCallback,
+): Promise<void> {
   const partial = `${blob}.incomplete`;
   mkdirSync(dirname(blob), { recursive: true });
   let start = existsSync(partial) ? statSync(partial).size : 0;
@@ -127,7 +132,10 @@ export async function downloadBlob(ctx: HubRequestContext, file: RemoteFile, blo
       }
     } catch (err) {
       if (isAbort(err) || ctx.signal?.aborted) throw connectionError(err, file.downloadUrl, file.repo);
-      throw new RetryableDownloadError(file.repo, `${file.repo}: ${file.path}: transfer cut at ${downloaded} of ${file.size} bytes (${(err as Error).message})`);
+      throw new RetryableDownloadError(
+        file.repo,
+        `${file.repo}: ${file.path}: transfer cut at ${downloaded} of ${file.size} bytes (${(err as Error).message})`,
+      );
     } finally {
       await out.close();
     }
@@ -137,11 +145,18 @@ export async function downloadBlob(ctx: HubRequestContext, file: RemoteFile, blo
 
   const onDisk = statSync(partial).size;
   if (onDisk < file.size) {
-    throw new RetryableDownloadError(file.repo, `${file.repo}: ${file.path}: transfer ended at ${onDisk} of ${file.size} bytes`);
+    throw new RetryableDownloadError(
+      file.repo,
+      `${file.repo}: ${file.path}: transfer ended at ${onDisk} of ${file.size} bytes`,
+    );
   }
   if (onDisk > file.size) {
     unlinkSync(partial);
-    throw new HubError('hub_integrity', file.repo, `${file.repo}: ${file.path}: the server sent ${onDisk} bytes, expected ${file.size}; the file was deleted, run the command again`);
+    throw new HubError(
+      'hub_integrity',
+      file.repo,
+      `${file.repo}: ${file.path}: the server sent ${onDisk} bytes, expected ${file.size}; the file was deleted, run the command again`,
+    );
   }
   if (hash) {
     const digest = hash.digest('hex');

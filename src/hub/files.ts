@@ -52,7 +52,8 @@ export function shardsFromIndex(indexPath: string, indexText: string): string[] 
   }
   const shards = new Set<string>();
   for (const file of Object.values(parsed.weight_map)) {
-    if (typeof file !== 'string' || file.includes('/') || file.includes('..')) throw new Error(`${indexPath}: bad shard name ${JSON.stringify(file)}`);
+    if (typeof file !== 'string' || file.includes('/') || file.includes('..'))
+      throw new Error(`${indexPath}: bad shard name ${JSON.stringify(file)}`);
     shards.add(folder + file);
   }
   return [...shards].sort();

@@ -11,7 +11,12 @@ export type FetchLike = typeof fetch;
 export const USER_AGENT = 'svd-runtime/0.1 (node)';
 
 /** Headers for a request to `url`; Authorization only when `url` is on the endpoint's origin. */
-export function hubHeaders(url: string, endpoint: string, token: string | undefined, extra: Record<string, string> = {}): Record<string, string> {
+export function hubHeaders(
+  url: string,
+  endpoint: string,
+  token: string | undefined,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...extra };
   if (token && new URL(url).origin === new URL(endpoint).origin) headers.authorization = `Bearer ${token}`;
   return headers;
@@ -47,12 +52,22 @@ export function hubStatusError(res: Response, repo: string, path: string, hadTok
     );
   }
   if (code === 'RevisionNotFound') {
-    return new HubError('hub_not_found', repo, `${repo}: revision not found (HTTP ${status}); check --revision`, status);
+    return new HubError(
+      'hub_not_found',
+      repo,
+      `${repo}: revision not found (HTTP ${status}); check --revision`,
+      status,
+    );
   }
   if (status === 404) {
     return new HubError('hub_not_found', repo, `${repo}: ${path} not found on the Hub (HTTP 404)`, status);
   }
-  return new HubError('hub_download_failed', repo, `${repo}: ${path}: the Hub answered HTTP ${status} ${res.statusText}`.trim(), status);
+  return new HubError(
+    'hub_download_failed',
+    repo,
+    `${repo}: ${path}: the Hub answered HTTP ${status} ${res.statusText}`.trim(),
+    status,
+  );
 }
 
 /**

@@ -43,7 +43,12 @@ export function normaliseEtag(etag: string): string {
  * HEADs one file. Returns undefined when the file does not exist at that revision (404 EntryNotFound);
  * throws HubError for gated/missing repos and connection failures.
  */
-export async function fetchFileMetadata(ctx: HubRequestContext, repo: string, revision: string, path: string): Promise<RemoteFile | undefined> {
+export async function fetchFileMetadata(
+  ctx: HubRequestContext,
+  repo: string,
+  revision: string,
+  path: string,
+): Promise<RemoteFile | undefined> {
   let url = resolveUrl(ctx.endpoint, repo, revision, path);
   for (let hop = 0; hop < 5; hop++) {
     let res: Response;
@@ -66,7 +71,8 @@ export async function fetchFileMetadata(ctx: HubRequestContext, repo: string, re
       url = new URL(location, url).href;
       continue;
     }
-    if (res.status === 404 && (res.headers.get('x-error-code') ?? 'EntryNotFound') === 'EntryNotFound') return undefined;
+    if (res.status === 404 && (res.headers.get('x-error-code') ?? 'EntryNotFound') === 'EntryNotFound')
+      return undefined;
     if (res.status >= 400) throw hubStatusError(res, repo, path, Boolean(ctx.token));
     const commit = res.headers.get('x-repo-commit');
     const sizeHeader = res.headers.get('x-linked-size') ?? res.headers.get('content-length');

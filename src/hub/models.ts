@@ -43,7 +43,12 @@ export function listModels(env: Env = process.env): { cacheDir: string; models: 
     };
   };
   // a variant whose UNet comes from another repo (motionctrl-svd) needs the base repo without its unet weights
-  const models: ModelListing[] = REGISTRY.map((v) => ({ name: v.name, repo: v.repo, variant: v, cache: describe(v.repo, v.revision, v.unetFrom ? ['unet'] : []) }));
+  const models: ModelListing[] = REGISTRY.map((v) => ({
+    name: v.name,
+    repo: v.repo,
+    variant: v,
+    cache: describe(v.repo, v.revision, v.unetFrom ? ['unet'] : []),
+  }));
   for (const repo of cached.keys()) {
     if (!REGISTRY.some((v) => v.repo === repo)) models.push({ repo, cache: describe(repo, 'main') });
   }
@@ -66,11 +71,13 @@ export function modelPath(ref: string, options: { env?: Env; revision?: string }
 export function removeModel(ref: string, options: { env?: Env } = {}): { repo: string; freedBytes: number } {
   const desc = resolveModelRef(ref);
   if (desc.kind === 'local') {
-    throw new ModelNotFoundError(desc.dir, 'is a local directory, not a cached Hub model; delete it yourself if you mean to');
+    throw new ModelNotFoundError(
+      desc.dir,
+      'is a local directory, not a cached Hub model; delete it yourself if you mean to',
+    );
   }
   const { cacheDir } = hubSettings(options.env ?? process.env);
   const freed = removeCachedRepo(cacheDir, desc.repo);
   if (freed === undefined) throw new ModelNotFoundError(desc.repo, `not in the cache (${cacheDir})`);
   return { repo: desc.repo, freedBytes: freed };
 }
-

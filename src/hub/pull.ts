@@ -78,11 +78,25 @@ export async function pullModel(ref: string | ModelDescriptor, options: PullOpti
   const fromCache = (prefix = ''): PulledModel => {
     const snap = findCachedSnapshot(settings.cacheDir, repo, revision, hint, prefix, skip);
     const unetCheckpoint = unetFrom ? cachedUnetFile(settings.cacheDir, unetFrom, hint, prefix) : undefined;
-    return { snapshotDir: snap.dir, source: 'cache', repo, revision, commit: snap.commit, files: snap.files, downloadedBytes: 0, unetCheckpoint };
+    return {
+      snapshotDir: snap.dir,
+      source: 'cache',
+      repo,
+      revision,
+      commit: snap.commit,
+      files: snap.files,
+      downloadedBytes: 0,
+      unetCheckpoint,
+    };
   };
   if (settings.offline) return fromCache('HF_HUB_OFFLINE is set (cache only): ');
 
-  const ctx: HubRequestContext = { endpoint: settings.endpoint, token: settings.token, fetch: options.fetch ?? fetch, signal: options.signal };
+  const ctx: HubRequestContext = {
+    endpoint: settings.endpoint,
+    token: settings.token,
+    fetch: options.fetch ?? fetch,
+    signal: options.signal,
+  };
   let index: RemoteFile | undefined;
   try {
     index = await fetchFileMetadata(ctx, repo, revision, 'model_index.json');
@@ -99,13 +113,22 @@ export async function pullModel(ref: string | ModelDescriptor, options: PullOpti
     }
   }
   if (!index) {
-    throw new HubError('hub_not_found', repo, `${repo}@${revision} has no model_index.json: not a diffusers-layout checkpoint`);
+    throw new HubError(
+      'hub_not_found',
+      repo,
+      `${repo}@${revision} has no model_index.json: not a diffusers-layout checkpoint`,
+    );
   }
   const { plan, indexBytes } = await planFiles(ctx, repo, index, settings.cacheDir, options, skip);
   let unetFile: RemoteFile | undefined;
   if (unetFrom) {
     unetFile = await fetchFileMetadata(ctx, unetFrom.repo, unetFrom.revision, unetFrom.file);
-    if (!unetFile) throw new HubError('hub_not_found', unetFrom.repo, `${unetFrom.repo}@${unetFrom.revision} has no ${unetFrom.file}`);
+    if (!unetFile)
+      throw new HubError(
+        'hub_not_found',
+        unetFrom.repo,
+        `${unetFrom.repo}@${unetFrom.revision} has no ${unetFrom.file}`,
+      );
     plan.push(unetFile);
   }
 
@@ -117,17 +140,34 @@ export async function pullModel(ref: string | ModelDescriptor, options: PullOpti
   writeRef(settings.cacheDir, repo, revision, index.commit);
   if (unetFrom && unetFile) writeRef(settings.cacheDir, unetFrom.repo, unetFrom.revision, unetFile.commit);
   return {
-    snapshotDir: snapshotDir(settings.cacheDir, repo, index.commit), source: 'hub', repo, revision, commit: index.commit,
-    files: plan.filter((f) => f !== unetFile).map((f) => f.path), downloadedBytes,
-    unetCheckpoint: unetFile ? join(snapshotDir(settings.cacheDir, unetFile.repo, unetFile.commit), unetFile.path) : undefined,
+    snapshotDir: snapshotDir(settings.cacheDir, repo, index.commit),
+    source: 'hub',
+    repo,
+    revision,
+    commit: index.commit,
+    files: plan.filter((f) => f !== unetFile).map((f) => f.path),
+    downloadedBytes,
+    unetCheckpoint: unetFile
+      ? join(snapshotDir(settings.cacheDir, unetFile.repo, unetFile.commit), unetFile.path)
+      : undefined,
   };
 }
 
 /** The cached UNet file of a `unetFrom` variant, or HubError `hub_offline_missing` with the command that fetches it. */
-function cachedUnetFile(cacheDir: string, from: { repo: string; revision: string; file: string }, hint: string, prefix: string): string {
+function cachedUnetFile(
+  cacheDir: string,
+  from: { repo: string; revision: string; file: string },
+  hint: string,
+  prefix: string,
+): string {
   const commit = readRef(cacheDir, from.repo, from.revision);
   const file = commit ? cachedSnapshotFile(cacheDir, from.repo, commit, from.file) : undefined;
-  if (!file) throw new HubError('hub_offline_missing', from.repo, `${prefix}${from.repo}@${from.revision}: ${from.file} is not in the cache; run \`${hint}\` with network access`);
+  if (!file)
+    throw new HubError(
+      'hub_offline_missing',
+      from.repo,
+      `${prefix}${from.repo}@${from.revision}: ${from.file} is not in the cache; run \`${hint}\` with network access`,
+    );
   return file;
 }
 
@@ -136,7 +176,12 @@ function cachedUnetFile(cacheDir: string, from: { repo: string; revision: string
  * are downloaded here (they name the shards); `indexBytes` counts what that transferred.
  */
 async function planFiles(
-  ctx: HubRequestContext, repo: string, index: RemoteFile, cacheDir: string, options: PullOptions, skip: readonly string[] = [],
+  ctx: HubRequestContext,
+  repo: string,
+  index: RemoteFile,
+  cacheDir: string,
+  options: PullOptions,
+  skip: readonly string[] = [],
 ): Promise<{ plan: RemoteFile[]; indexBytes: number }> {
   const commit = index.commit;
   const plan: RemoteFile[] = [index];
@@ -145,7 +190,12 @@ async function planFiles(
     if (path === index.path) continue;
     const meta = await fetchFileMetadata(ctx, repo, commit, path);
     if (meta) plan.push(meta);
-    else if (!optional) throw new HubError('hub_not_found', repo, `${repo}@${commit}: ${path} is missing; not a complete SVD checkpoint in diffusers layout`);
+    else if (!optional)
+      throw new HubError(
+        'hub_not_found',
+        repo,
+        `${repo}@${commit}: ${path} is missing; not a complete SVD checkpoint in diffusers layout`,
+      );
   }
   for (const { component, candidates } of WEIGHTS) {
     if (skip.includes(component)) continue;
@@ -155,7 +205,11 @@ async function planFiles(
       if (found) break;
     }
     if (!found) {
-      throw new HubError('hub_not_found', repo, `${repo}@${commit}: no ${component} weights; looked for ${candidates.join(', ')}`);
+      throw new HubError(
+        'hub_not_found',
+        repo,
+        `${repo}@${commit}: no ${component} weights; looked for ${candidates.join(', ')}`,
+      );
     }
     plan.push(found);
     if (isShardIndex(found.path)) {
@@ -164,7 +218,12 @@ async function planFiles(
       const text = readFileSync(blobPath(cacheDir, repo, found.etag), 'utf8');
       for (const shard of shardsFromIndex(found.path, text)) {
         const meta = await fetchFileMetadata(ctx, repo, commit, shard);
-        if (!meta) throw new HubError('hub_not_found', repo, `${repo}@${commit}: shard ${shard} named in ${found.path} is missing`);
+        if (!meta)
+          throw new HubError(
+            'hub_not_found',
+            repo,
+            `${repo}@${commit}: shard ${shard} named in ${found.path} is missing`,
+          );
         plan.push(meta);
       }
     }
@@ -173,11 +232,32 @@ async function planFiles(
 }
 
 /** Puts one file in the cache (unless its blob is already there) and links it; returns bytes fetched. */
-async function ensureFile(ctx: HubRequestContext, file: RemoteFile, cacheDir: string, options: PullOptions, fileIndex: number, fileCount: number): Promise<number> {
+async function ensureFile(
+  ctx: HubRequestContext,
+  file: RemoteFile,
+  cacheDir: string,
+  options: PullOptions,
+  fileIndex: number,
+  fileCount: number,
+): Promise<number> {
   const blob = blobPath(cacheDir, file.repo, file.etag);
-  const base = { repo: file.repo, path: file.path, totalBytes: file.size, fileIndex, fileCount, bytesPerSecond: 0, etaSeconds: undefined };
+  const base = {
+    repo: file.repo,
+    path: file.path,
+    totalBytes: file.size,
+    fileIndex,
+    fileCount,
+    bytesPerSecond: 0,
+    etaSeconds: undefined,
+  };
   if (existsSync(blob) && statSync(blob).size === file.size) {
-    options.onProgress?.({ ...base, downloadedBytes: file.size, resumedFromBytes: file.size, done: true, status: 'cached' });
+    options.onProgress?.({
+      ...base,
+      downloadedBytes: file.size,
+      resumedFromBytes: file.size,
+      done: true,
+      status: 'cached',
+    });
     linkSnapshotFile(cacheDir, file.repo, file.commit, file.path, file.etag);
     return 0;
   }
@@ -205,7 +285,13 @@ async function ensureFile(ctx: HubRequestContext, file: RemoteFile, cacheDir: st
 const inflight = new Map<string, Promise<number>>();
 
 /** downloadBlob with retries for cut transfers; returns the bytes this call added to the disk. */
-async function transferWithRetries(ctx: HubRequestContext, file: RemoteFile, blob: string, options: PullOptions, onProgress: (p: DownloadProgress) => void): Promise<number> {
+async function transferWithRetries(
+  ctx: HubRequestContext,
+  file: RemoteFile,
+  blob: string,
+  options: PullOptions,
+  onProgress: (p: DownloadProgress) => void,
+): Promise<number> {
   const retries = options.retries ?? 4;
   const delay = options.retryDelayMs ?? 500;
   const partial = `${blob}.incomplete`;
@@ -214,7 +300,8 @@ async function transferWithRetries(ctx: HubRequestContext, file: RemoteFile, blo
   await withRetries(() => downloadBlob(ctx, current, blob, onProgress), {
     retries,
     delayFor: (err, attempt) => {
-      const transient = err instanceof RetryableDownloadError || (err instanceof HubError && err.code === 'hub_unreachable');
+      const transient =
+        err instanceof RetryableDownloadError || (err instanceof HubError && err.code === 'hub_unreachable');
       return transient && !options.signal?.aborted ? delay * 2 ** attempt : undefined;
     },
     wait: async (ms, err, attempt) => {
@@ -231,9 +318,13 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (ms <= 0) return resolve();
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(new AbortError(ABORTED));
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(new AbortError(ABORTED));
+      },
+      { once: true },
+    );
   });
 }

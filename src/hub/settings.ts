@@ -27,7 +27,11 @@ export interface HubSettings {
 export function hubSettings(env: Env = process.env, token?: string): HubSettings {
   const endpoint = (env.HF_ENDPOINT?.trim() || DEFAULT_ENDPOINT).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+/.test(endpoint)) {
-    throw new HubError('hub_unreachable', '', `HF_ENDPOINT=${JSON.stringify(env.HF_ENDPOINT)} is not an http(s) URL (default ${DEFAULT_ENDPOINT})`);
+    throw new HubError(
+      'hub_unreachable',
+      '',
+      `HF_ENDPOINT=${JSON.stringify(env.HF_ENDPOINT)} is not an http(s) URL (default ${DEFAULT_ENDPOINT})`,
+    );
   }
   return {
     endpoint,

@@ -18,7 +18,12 @@ export interface CachedSnapshot {
 }
 
 /** What is missing from the cache for `repo@revision`: empty when the snapshot is complete. */
-export function missingFromCache(cacheDir: string, repo: string, revision: string, skip: readonly string[] = []): { commit?: string; missing: string[]; files: string[] } {
+export function missingFromCache(
+  cacheDir: string,
+  repo: string,
+  revision: string,
+  skip: readonly string[] = [],
+): { commit?: string; missing: string[]; files: string[] } {
   const commit = readRef(cacheDir, repo, revision);
   if (!commit) return { missing: [`refs/${revision}`], files: [] };
   const has = (path: string) => cachedSnapshotFile(cacheDir, repo, commit, path) !== undefined;
@@ -49,7 +54,14 @@ export function missingFromCache(cacheDir: string, repo: string, revision: strin
  * The cached snapshot of `repo@revision`, or HubError `hub_offline_missing` naming the first missing
  * file and the command that fetches it.
  */
-export function findCachedSnapshot(cacheDir: string, repo: string, revision: string, pullHint: string, prefix = '', skip: readonly string[] = []): CachedSnapshot {
+export function findCachedSnapshot(
+  cacheDir: string,
+  repo: string,
+  revision: string,
+  pullHint: string,
+  prefix = '',
+  skip: readonly string[] = [],
+): CachedSnapshot {
   const { commit, missing, files } = missingFromCache(cacheDir, repo, revision, skip);
   if (!commit) {
     throw new HubError(

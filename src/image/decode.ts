@@ -46,7 +46,11 @@ export function expectImageFormat(bytes: Uint8Array, label: string): ImageFormat
 }
 
 /** Decodes PNG/JPEG/WebP bytes to RGB24 with EXIF orientation applied and alpha removed. */
-export async function decodeImage(bytes: Uint8Array, label: string, options: { maxPixels?: number } = {}): Promise<RgbImage> {
+export async function decodeImage(
+  bytes: Uint8Array,
+  label: string,
+  options: { maxPixels?: number } = {},
+): Promise<RgbImage> {
   const format = expectImageFormat(bytes, label);
   try {
     const { data, info } = await sharp(bytes, { limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS })
@@ -59,7 +63,8 @@ export async function decodeImage(bytes: Uint8Array, label: string, options: { m
     return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
   } catch (err) {
     const reason = (err as Error).message ?? String(err);
-    if (/pixel limit/i.test(reason)) throw new ImageLoadError(label, `has more pixels than the limit of ${options.maxPixels ?? DEFAULT_MAX_PIXELS}`);
+    if (/pixel limit/i.test(reason))
+      throw new ImageLoadError(label, `has more pixels than the limit of ${options.maxPixels ?? DEFAULT_MAX_PIXELS}`);
     throw new ImageLoadError(label, `cannot be decoded as ${format.toUpperCase()} (${reason.split('\n')[0]})`);
   }
 }

@@ -11,9 +11,31 @@ import { readImageBytes, type ImageSourceOptions } from './source.js';
 import { resizeForVae, type ResizeOptions } from './resize.js';
 import { toVaeInput } from './vaeInput.js';
 
-export { decodeImage, sniffImageFormat, IMAGE_FORMATS, DEFAULT_MAX_PIXELS, type RgbImage, type ImageFormat } from './decode.js';
-export { readImageBytes, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_IMAGE_TIMEOUT_MS, type ImageSourceOptions, type ImageBytes } from './source.js';
-export { targetSize, fitAspect, coverCrop, resizeForVae, SIDE_MULTIPLE, type ResizeMode, type ResizeOptions, type CropBox } from './resize.js';
+export {
+  decodeImage,
+  sniffImageFormat,
+  IMAGE_FORMATS,
+  DEFAULT_MAX_PIXELS,
+  type RgbImage,
+  type ImageFormat,
+} from './decode.js';
+export {
+  readImageBytes,
+  DEFAULT_MAX_IMAGE_BYTES,
+  DEFAULT_IMAGE_TIMEOUT_MS,
+  type ImageSourceOptions,
+  type ImageBytes,
+} from './source.js';
+export {
+  targetSize,
+  fitAspect,
+  coverCrop,
+  resizeForVae,
+  SIDE_MULTIPLE,
+  type ResizeMode,
+  type ResizeOptions,
+  type CropBox,
+} from './resize.js';
 export { toVaeInput } from './vaeInput.js';
 
 export interface LoadImageOptions extends ImageSourceOptions {

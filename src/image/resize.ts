@@ -38,13 +38,18 @@ export interface CropBox {
  * first (absent for `stretch`, and when no crop is needed). Pure: the request resolver uses it to show
  * the final size before anything runs.
  */
-export function targetSize(imageWidth: number, imageHeight: number, options: ResizeOptions): { width: number; height: number; crop?: CropBox } {
+export function targetSize(
+  imageWidth: number,
+  imageHeight: number,
+  options: ResizeOptions,
+): { width: number; height: number; crop?: CropBox } {
   const { resize } = options;
   // diffusers floors the requested size to a multiple of the VAE scale factor (8).
   const width = Math.max(8, Math.floor(options.width / 8) * 8);
   const height = Math.max(8, Math.floor(options.height / 8) * 8);
   if (resize === 'stretch') return { width, height };
-  const size = resize === 'maintain_aspect_ratio' ? fitAspect(imageWidth / imageHeight, width * height) : { width, height };
+  const size =
+    resize === 'maintain_aspect_ratio' ? fitAspect(imageWidth / imageHeight, width * height) : { width, height };
   const crop = coverCrop(imageWidth, imageHeight, size.width, size.height);
   return crop ? { ...size, crop } : size;
 }

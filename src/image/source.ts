@@ -34,7 +34,10 @@ export interface ImageBytes {
 }
 
 /** Reads the encoded bytes of an image source. Throws ImageLoadError (or AbortError when `signal` fires). */
-export async function readImageBytes(source: string | Uint8Array, options: ImageSourceOptions = {}): Promise<ImageBytes> {
+export async function readImageBytes(
+  source: string | Uint8Array,
+  options: ImageSourceOptions = {},
+): Promise<ImageBytes> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   if (options.signal?.aborted) throw new AbortError();
   if (source instanceof Uint8Array) {
@@ -42,12 +45,16 @@ export async function readImageBytes(source: string | Uint8Array, options: Image
     checkSize(source.length, maxBytes, label);
     return { bytes: source, label };
   }
-  if (typeof source !== 'string' || source.length === 0) throw new ImageLoadError('(none)', 'expected a file path, URL, data: URI or base64 text');
+  if (typeof source !== 'string' || source.length === 0)
+    throw new ImageLoadError('(none)', 'expected a file path, URL, data: URI or base64 text');
   if (/^https?:\/\//i.test(source)) return { bytes: await download(source, options, maxBytes), label: safeUrl(source) };
   if (/^data:/i.test(source)) return fromDataUri(source, maxBytes);
   if (/^file:\/\//i.test(source)) return fromFile(fileURLToPath(source), maxBytes);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
-    throw new ImageLoadError(safeUrl(source), 'unsupported URL scheme; use http(s)://, file://, a data: URI, a local path or base64');
+    throw new ImageLoadError(
+      safeUrl(source),
+      'unsupported URL scheme; use http(s)://, file://, a data: URI, a local path or base64',
+    );
   }
   try {
     return await fromFile(source, maxBytes);
@@ -111,7 +118,9 @@ function fromDataUri(uri: string, maxBytes: number): ImageBytes {
 async function download(url: string, options: ImageSourceOptions, maxBytes: number): Promise<Uint8Array> {
   try {
     return await fetchUrlBytes(url, {
-      maxBytes, timeoutMs: options.timeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS, signal: options.signal,
+      maxBytes,
+      timeoutMs: options.timeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS,
+      signal: options.signal,
       allowPrivate: options.allowPrivateUrls ?? true,
     });
   } catch (err) {

@@ -5,7 +5,8 @@ import { partialPathFor, sweepStalePartialsSync } from './partial.js';
 
 /** Writes every byte; one writeSync call takes at most 2 GiB − 1 and may write less. */
 export function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, Math.min(1 << 30, bytes.byteLength - done));
+  for (let done = 0; done < bytes.byteLength; )
+    done += writeSync(fd, bytes, done, Math.min(1 << 30, bytes.byteLength - done));
 }
 
 /**

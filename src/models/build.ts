@@ -66,8 +66,19 @@ export interface BuildModelResult {
 }
 
 /** The safetensors variant to read: explicit, else as `preferredWeightVariant` decides for the components read. */
-export function chooseWeightVariant(checkpoint: string, dtype: FloatDtype, explicit?: string, components = ['unet', 'vae', 'image_encoder']): string | undefined {
-  return explicit ?? preferredWeightVariant(components.map((c) => join(checkpoint, c)), dtype);
+export function chooseWeightVariant(
+  checkpoint: string,
+  dtype: FloatDtype,
+  explicit?: string,
+  components = ['unet', 'vae', 'image_encoder'],
+): string | undefined {
+  return (
+    explicit ??
+    preferredWeightVariant(
+      components.map((c) => join(checkpoint, c)),
+      dtype,
+    )
+  );
 }
 
 export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult> {
@@ -79,14 +90,24 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const log = o.log ?? (() => {});
   const configs = readDiffusersConfigs(checkpoint);
   const unetCheckpoint = o.unetCheckpoint === undefined ? undefined : resolve(o.unetCheckpoint);
-  const variant = chooseWeightVariant(checkpoint, dtype, o.variant, unetCheckpoint ? ['vae', 'image_encoder'] : undefined);
+  const variant = chooseWeightVariant(
+    checkpoint,
+    dtype,
+    o.variant,
+    unetCheckpoint ? ['vae', 'image_encoder'] : undefined,
+  );
   assertCheckpointUsable(inspectCheckpoint(checkpoint, { variant, skipUnet: unetCheckpoint !== undefined }));
   // open (and vet) the sgm checkpoint before any graph is written
   const sgmUnet = unetCheckpoint ? openSgmCheckpoint(unetCheckpoint) : undefined;
 
   const built = writeDirectoryAtomically(outDir, (staging) => {
     const common = {
-      outDir: staging, dtype, target, variant, ...(o.attention ? { attention: o.attention } : {}), ...(o.weightStorage ? { weightStorage: o.weightStorage } : {}),
+      outDir: staging,
+      dtype,
+      target,
+      variant,
+      ...(o.attention ? { attention: o.attention } : {}),
+      ...(o.weightStorage ? { weightStorage: o.weightStorage } : {}),
     } as const;
     log(`building image encoder (${dtype}, ${target})`);
     const imageEncoder = buildClipImageEncoderGraph(checkpoint, common);
@@ -102,13 +123,21 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     const fromConfigs = manifestFromConfigs(configs, {
       variant: o.modelVariant,
       source: {
-        checkpoint, builder: 'svd-runtime', builderVersion: BUILDER_VERSION, dtype, target, weightVariant: variant ?? null, temporalContextOrder,
+        checkpoint,
+        builder: 'svd-runtime',
+        builderVersion: BUILDER_VERSION,
+        dtype,
+        target,
+        weightVariant: variant ?? null,
+        temporalContextOrder,
         ...(unetCheckpoint ? { unetCheckpoint } : {}),
         attention: (o.attention ?? defaultAttention(target)).impl,
         // what the memory estimate (src/models/memory.ts) needs without opening the graphs
         computeWeightBytes: {
-          imageEncoder: imageEncoder.computeWeightBytes, vaeEncoder: vaeEncoder.computeWeightBytes,
-          vaeDecoder: vaeDecoder.computeWeightBytes, unet: unet.computeWeightBytes,
+          imageEncoder: imageEncoder.computeWeightBytes,
+          vaeEncoder: vaeEncoder.computeWeightBytes,
+          vaeDecoder: vaeDecoder.computeWeightBytes,
+          unet: unet.computeWeightBytes,
         },
         unetBlockOutChannels: configs.unet.block_out_channels,
         unetAttentionHeads: configs.unet.num_attention_heads,
@@ -124,8 +153,16 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     return { staging, manifest, graphs: { imageEncoder, vaeEncoder, unet, vaeDecoder } };
   });
   // the graphs were written into the staging directory: report where they are now
-  const moved = <T extends { path: string }>(info: T): T => ({ ...info, path: join(outDir, relative(built.staging, info.path)) });
+  const moved = <T extends { path: string }>(info: T): T => ({
+    ...info,
+    path: join(outDir, relative(built.staging, info.path)),
+  });
   const { imageEncoder, vaeEncoder, unet, vaeDecoder } = built.graphs;
-  const graphs = { imageEncoder: moved(imageEncoder), vaeEncoder: moved(vaeEncoder), unet: moved(unet), vaeDecoder: moved(vaeDecoder) };
+  const graphs = {
+    imageEncoder: moved(imageEncoder),
+    vaeEncoder: moved(vaeEncoder),
+    unet: moved(unet),
+    vaeDecoder: moved(vaeDecoder),
+  };
   return { manifest: built.manifest, graphs, ms: performance.now() - t0 };
 }

@@ -23,7 +23,8 @@ export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
 export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
 
 function readJson(path: string, what: string): Record<string, any> {
-  if (!existsSync(path)) throw new ModelNotFoundError(path, `missing ${what} (expected a diffusers-layout checkpoint directory)`);
+  if (!existsSync(path))
+    throw new ModelNotFoundError(path, `missing ${what} (expected a diffusers-layout checkpoint directory)`);
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {

@@ -38,7 +38,8 @@ export async function importOnnx(options: ImportOptions): Promise<ModelManifest>
   const onnxDir = resolve(options.onnxDir);
   const outDir = resolve(options.outDir);
   const log = options.log ?? (() => {});
-  if (!existsSync(onnxDir) || !statSync(onnxDir).isDirectory()) throw new ModelNotFoundError(onnxDir, 'ONNX directory not found');
+  if (!existsSync(onnxDir) || !statSync(onnxDir).isDirectory())
+    throw new ModelNotFoundError(onnxDir, 'ONNX directory not found');
   const index = readIndex(onnxDir);
   const configs = readDiffusersConfigs(resolve(options.configDir));
 
@@ -60,7 +61,10 @@ export async function importOnnx(options: ImportOptions): Promise<ModelManifest>
     }
     const traced = index?.vae_decoder?.inputs?.latent?.shape as number[] | undefined;
     decoderFixedFrames = await probeDecoderFrames(sessions.vaeDecoder!, configs.vae.latent_channels ?? 4, traced);
-    if (decoderFixedFrames) log(`vae decoder accepts exactly ${decoderFixedFrames} frames per call (traced export); recorded in ${MANIFEST_FILE}`);
+    if (decoderFixedFrames)
+      log(
+        `vae decoder accepts exactly ${decoderFixedFrames} frames per call (traced export); recorded in ${MANIFEST_FILE}`,
+      );
   } finally {
     for (const s of Object.values(sessions)) await s?.release();
     if (!options.host) await host.close();
@@ -108,7 +112,11 @@ function readIndex(onnxDir: string): Record<string, any> | undefined {
  * chunk twice over (2t frames). A decoder that sees 2t frames as one video mixes across the seam and
  * differs; one that splits them into videos of t frames returns the first result twice.
  */
-async function probeDecoderFrames(session: HostedSession, channels: number, traced: number[] | undefined): Promise<number | null> {
+async function probeDecoderFrames(
+  session: HostedSession,
+  channels: number,
+  traced: number[] | undefined,
+): Promise<number | null> {
   const t = traced?.[0] ?? 2;
   const sizes: Array<[number, number]> = [[8, 8]];
   if (traced && traced.length === 4) sizes.push([traced[2], traced[3]]);
@@ -120,7 +128,11 @@ async function probeDecoderFrames(session: HostedSession, channels: number, trac
     const decode = async (n: number): Promise<Float32Array | undefined> => {
       const data = latent.subarray(0, n * per);
       try {
-        const out = await session.run({ latent: half ? { type: 'float16', data: float32ToFloat16(data), dims: [n, channels, h, w] } : { type: 'float32', data: data.slice(), dims: [n, channels, h, w] } });
+        const out = await session.run({
+          latent: half
+            ? { type: 'float16', data: float32ToFloat16(data), dims: [n, channels, h, w] }
+            : { type: 'float32', data: data.slice(), dims: [n, channels, h, w] },
+        });
         const frames = Object.values(out)[0];
         return frames.type === 'float16' ? float16ToFloat32(frames.data as Uint16Array) : (frames.data as Float32Array);
       } catch {

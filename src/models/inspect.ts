@@ -38,7 +38,13 @@ function sameShape(a: number[], b: number[]): boolean {
   return sa.length === sb.length && sa.every((d, i) => d === sb[i]);
 }
 
-function compare(component: ComponentReport['component'], dir: string, requests: WeightRequest[], ignored: Set<string>, variant?: string): ComponentReport {
+function compare(
+  component: ComponentReport['component'],
+  dir: string,
+  requests: WeightRequest[],
+  ignored: Set<string>,
+  variant?: string,
+): ComponentReport {
   const ckpt = openCheckpoint(dir, variant ? { variant } : {});
   const wanted = new Map(requests.map((r) => [r.name, r.shape]));
   const missing: string[] = [];
@@ -46,26 +52,45 @@ function compare(component: ComponentReport['component'], dir: string, requests:
   for (const [name, shape] of wanted) {
     const info = ckpt.tensors.get(name);
     if (!info) missing.push(`${name} [${shape.join(',')}]`);
-    else if (!sameShape(info.shape, shape)) misshaped.push(`${name}: expected [${shape.join(',')}], found [${info.shape.join(',')}]`);
+    else if (!sameShape(info.shape, shape))
+      misshaped.push(`${name}: expected [${shape.join(',')}], found [${info.shape.join(',')}]`);
   }
-  const unexpected = [...ckpt.tensors.keys()].filter((n) => !wanted.has(n) && !ignored.has(n) && !n.endsWith('position_ids'));
+  const unexpected = [...ckpt.tensors.keys()].filter(
+    (n) => !wanted.has(n) && !ignored.has(n) && !n.endsWith('position_ids'),
+  );
   return { component, files: ckpt.files, expected: wanted.size, missing, misshaped, unexpected };
 }
 
 /** `skipUnet`: the UNet comes from elsewhere (a MotionCtrl `.ckpt`), so `unet/` needs only its config.json. */
-export function inspectCheckpoint(checkpoint: string, options: { variant?: string; skipUnet?: boolean } = {}): InspectReport {
+export function inspectCheckpoint(
+  checkpoint: string,
+  options: { variant?: string; skipUnet?: boolean } = {},
+): InspectReport {
   const c = readDiffusersConfigs(checkpoint);
-  const unet = defineUnetGraph(parseUnetConfig(c.unet, join(checkpoint, 'unet', 'config.json')), dryWeights(), { dtype: 'float32', target: 'cpu' });
+  const unet = defineUnetGraph(parseUnetConfig(c.unet, join(checkpoint, 'unet', 'config.json')), dryWeights(), {
+    dtype: 'float32',
+    target: 'cpu',
+  });
   const vaeRequests = [...vaeEncoderWeights(c.vae), ...vaeDecoderWeights(c.vae)];
   const vaeWanted = new Set(vaeRequests.map((r) => r.name));
   // diffusers' temporal decoder builds its mid-block attention but applies it only with layers_per_block ≥ 2.
   const vaeKnownUnused = new Set(
-    openCheckpointNames(join(checkpoint, 'vae'), options.variant).filter((n) => n.startsWith('decoder.mid_block.attentions.') && !vaeWanted.has(n)),
+    openCheckpointNames(join(checkpoint, 'vae'), options.variant).filter(
+      (n) => n.startsWith('decoder.mid_block.attentions.') && !vaeWanted.has(n),
+    ),
   );
   const components = [
-    compare('image_encoder', join(checkpoint, 'image_encoder'), clipImageEncoderWeights(c.imageEncoder), new Set(), options.variant),
+    compare(
+      'image_encoder',
+      join(checkpoint, 'image_encoder'),
+      clipImageEncoderWeights(c.imageEncoder),
+      new Set(),
+      options.variant,
+    ),
     compare('vae', join(checkpoint, 'vae'), vaeRequests, vaeKnownUnused, options.variant),
-    ...(options.skipUnet ? [] : [compare('unet', join(checkpoint, 'unet'), unet.g.requests, new Set(unet.skipped), options.variant)]),
+    ...(options.skipUnet
+      ? []
+      : [compare('unet', join(checkpoint, 'unet'), unet.g.requests, new Set(unet.skipped), options.variant)]),
   ];
   return { checkpoint, components, ok: components.every((r) => r.missing.length === 0 && r.misshaped.length === 0) };
 }
@@ -95,5 +120,9 @@ export function assertCheckpointUsable(r: InspectReport): void {
     ...c.missing.map((m) => `missing: ${c.component}/${m}`),
     ...c.misshaped.map((m) => `mis-shaped: ${c.component}/${m}`),
   ]);
-  throw new CheckpointError(r.checkpoint, `checkpoint does not match its configs (${problems.length} problems)`, problems);
+  throw new CheckpointError(
+    r.checkpoint,
+    `checkpoint does not match its configs (${problems.length} problems)`,
+    problems,
+  );
 }

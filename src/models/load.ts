@@ -6,7 +6,14 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelFormatError, ModelNotFoundError } from '../errors.js';
 import type { HostedSession, ValueInfo } from '../runtime/ortHost.js';
-import { GRAPH_CONTRACT, GRAPH_ROLES, MANIFEST_FILE, manifestSchema, type GraphRole, type ModelManifest } from './manifest.js';
+import {
+  GRAPH_CONTRACT,
+  GRAPH_ROLES,
+  MANIFEST_FILE,
+  manifestSchema,
+  type GraphRole,
+  type ModelManifest,
+} from './manifest.js';
 
 export interface ModelDirectory {
   dir: string;
@@ -23,7 +30,10 @@ export function readModelDirectory(dir: string): ModelDirectory {
   }
   const manifestPath = join(abs, MANIFEST_FILE);
   if (!existsSync(manifestPath)) {
-    throw new ModelNotFoundError(manifestPath, `missing: a model directory holds ${MANIFEST_FILE} and four ONNX files (see README, "Model directory")`);
+    throw new ModelNotFoundError(
+      manifestPath,
+      `missing: a model directory holds ${MANIFEST_FILE} and four ONNX files (see README, "Model directory")`,
+    );
   }
   let raw: unknown;
   try {
@@ -54,21 +64,29 @@ export function checkGraphContract(role: GraphRole, session: Pick<HostedSession,
   for (const [name, rank] of Object.entries(contract.inputs)) {
     const info = byName.get(name);
     if (!info) {
-      problems.push(`missing input "${name}" (rank ${rank}); the graph has inputs ${session.inputs.map((v) => `"${v.name}"`).join(', ') || 'none'}`);
+      problems.push(
+        `missing input "${name}" (rank ${rank}); the graph has inputs ${session.inputs.map((v) => `"${v.name}"`).join(', ') || 'none'}`,
+      );
       continue;
     }
-    if (info.shape.length !== rank) problems.push(`input "${name}" has rank ${info.shape.length} [${info.shape.join(',')}], expected rank ${rank}`);
+    if (info.shape.length !== rank)
+      problems.push(`input "${name}" has rank ${info.shape.length} [${info.shape.join(',')}], expected rank ${rank}`);
     if (!isFloat(info.type)) problems.push(`input "${name}" has type ${info.type}, expected float32 or float16`);
   }
   const optional: Record<string, number> = 'optionalInputs' in contract ? contract.optionalInputs : {};
   for (const info of session.inputs) {
     if (info.name in optional) {
-      if (info.shape.length !== optional[info.name]) problems.push(`input "${info.name}" has rank ${info.shape.length}, expected rank ${optional[info.name]}`);
+      if (info.shape.length !== optional[info.name])
+        problems.push(`input "${info.name}" has rank ${info.shape.length}, expected rank ${optional[info.name]}`);
     } else if (!(info.name in contract.inputs)) problems.push(`unexpected input "${info.name}"`);
   }
   const out = session.outputs.find((v) => v.name === contract.output);
-  if (!out) problems.push(`missing output "${contract.output}"; the graph has outputs ${session.outputs.map((v) => `"${v.name}"`).join(', ')}`);
-  else if (!isFloat(out.type)) problems.push(`output "${contract.output}" has type ${out.type}, expected float32 or float16`);
+  if (!out)
+    problems.push(
+      `missing output "${contract.output}"; the graph has outputs ${session.outputs.map((v) => `"${v.name}"`).join(', ')}`,
+    );
+  else if (!isFloat(out.type))
+    problems.push(`output "${contract.output}" has type ${out.type}, expected float32 or float16`);
   if (problems.length) {
     throw new ModelFormatError(session.path, `does not match the ${role} contract:\n  ${problems.join('\n  ')}`);
   }
@@ -82,9 +100,16 @@ export function checkCameraInput(session: Pick<HostedSession, 'inputs' | 'path'>
   }
   if (cameraPoseDim !== null) {
     const last = info?.shape.at(-1);
-    if (!info) throw new ModelFormatError(session.path, `${MANIFEST_FILE} sets unet.cameraPoseDim ${cameraPoseDim} but the graph has no camera_pose input`);
+    if (!info)
+      throw new ModelFormatError(
+        session.path,
+        `${MANIFEST_FILE} sets unet.cameraPoseDim ${cameraPoseDim} but the graph has no camera_pose input`,
+      );
     if (typeof last === 'number' && last !== cameraPoseDim) {
-      throw new ModelFormatError(session.path, `camera_pose has ${last} numbers per frame; ${MANIFEST_FILE} says ${cameraPoseDim}`);
+      throw new ModelFormatError(
+        session.path,
+        `camera_pose has ${last} numbers per frame; ${MANIFEST_FILE} says ${cameraPoseDim}`,
+      );
     }
   }
 }

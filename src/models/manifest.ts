@@ -14,7 +14,14 @@ export const MANIFEST_VERSION = 1;
  * checkpoint (frames and size do). Written into every manifest the builder and the importer make; a
  * manifest's own `defaults` are what a run uses (docs/pipeline.md §10).
  */
-export const DIFFUSERS_CALL_DEFAULTS = { fps: 7, motionBucketId: 127, condAug: 0.02, minGuidance: 1.0, maxGuidance: 3.0, steps: 25 } as const;
+export const DIFFUSERS_CALL_DEFAULTS = {
+  fps: 7,
+  motionBucketId: 127,
+  condAug: 0.02,
+  minGuidance: 1.0,
+  maxGuidance: 3.0,
+  steps: 25,
+} as const;
 
 const positive = z.number().positive();
 const positiveInt = z.number().int().positive();

@@ -82,7 +82,8 @@ export function estimateMemory(facts: ModelMemoryFacts, req: MemoryRequest, prov
   const quadratic = facts.attention === 'primitive';
   const scores = (n: number, heads: number, tokens: number) => (quadratic ? 2 * n * heads * tokens * tokens * 4 : 0);
 
-  const unet = UNET_ACTIVATION * rows * latentPixels * facts.unetChannels * e + scores(rows, facts.unetHeads, latentPixels);
+  const unet =
+    UNET_ACTIVATION * rows * latentPixels * facts.unetChannels * e + scores(rows, facts.unetHeads, latentPixels);
   const vaeDecoder = DECODER_ACTIVATION * chunk * pixels * facts.vaeChannels * e + scores(chunk, 1, latentPixels);
   const vaeEncoder = ENCODER_ACTIVATION * pixels * facts.vaeChannels * e + scores(1, 1, latentPixels);
   const weightsRaw = GRAPH_ROLES.reduce((a, r) => a + facts.computeWeightBytes[r], 0);
@@ -133,7 +134,13 @@ function fitsIn(est: MemoryEstimate, budget: MemoryBudget): 'host' | 'device' | 
  * Whether a request fits a budget, and if not the largest size, frame count and decode chunk that would.
  * `cell` is the multiple width and height must keep (spatial scale × latent multiple).
  */
-export function checkMemory(facts: ModelMemoryFacts, req: MemoryRequest, provider: MemoryProvider, budget: MemoryBudget, cell = facts.spatialScale): MemoryVerdict {
+export function checkMemory(
+  facts: ModelMemoryFacts,
+  req: MemoryRequest,
+  provider: MemoryProvider,
+  budget: MemoryBudget,
+  cell = facts.spatialScale,
+): MemoryVerdict {
   const estimate = estimateMemory(facts, req, provider);
   const short = fitsIn(estimate, budget);
   if (!short) return { fits: true, estimate, budget, largest: {} };
@@ -162,7 +169,12 @@ export function checkMemory(facts: ModelMemoryFacts, req: MemoryRequest, provide
 }
 
 /** The largest decode chunk (≤ frames) with which the request fits; undefined when even 1 does not. */
-export function largestDecodeChunk(facts: ModelMemoryFacts, req: MemoryRequest, provider: MemoryProvider, budget: MemoryBudget): number | undefined {
+export function largestDecodeChunk(
+  facts: ModelMemoryFacts,
+  req: MemoryRequest,
+  provider: MemoryProvider,
+  budget: MemoryBudget,
+): number | undefined {
   for (let c = req.frames; c >= 1; c--) {
     if (!fitsIn(estimateMemory(facts, { ...req, decodeChunkSize: c }, provider), budget)) return c;
   }

@@ -47,10 +47,14 @@ export function readCheckpointConfigs(dir: string): RandomCheckpointConfigs {
  * Writes `<outDir>/{unet,vae,image_encoder,scheduler,feature_extractor}` + model_index.json with seeded
  * random weights (F32, or F16 as `*.fp16.safetensors` when `dtype` is 'F16'); one tensor in memory at a time.
  */
-export function writeRandomCheckpointDir(outDir: string, configs: RandomCheckpointConfigs, seed: number, dtype: 'F32' | 'F16' = 'F32'): void {
+export function writeRandomCheckpointDir(
+  outDir: string,
+  configs: RandomCheckpointConfigs,
+  seed: number,
+  dtype: 'F32' | 'F16' = 'F32',
+): void {
   writeRandomCheckpointDirStreaming(outDir, configs, { seed, dtype });
 }
-
 
 // ---------------------------------------------------------------------------------------------------------
 // Streaming writer, for checkpoints of any size: the SVD UNet alone is 1.5 G parameters (3 GB in F16), far
@@ -65,8 +69,15 @@ export type CheckpointComponent = keyof typeof COMPONENT_FILES;
  * checkpoint stores them), for the VAE the encoder (+ quant_conv) and temporal decoder, for the image
  * encoder the whole CLIP vision tower + projection. Names are unique, in request order.
  */
-export function checkpointTensorLists(configs: Pick<RandomCheckpointConfigs, 'unet' | 'vae' | 'imageEncoder'>): Record<CheckpointComponent, WeightRequest[]> {
-  const unet = defineUnetGraph(parseUnetConfig(configs.unet), dryWeights(), { dtype: 'float32', target: 'cpu' }, { literalCrossAttention: true });
+export function checkpointTensorLists(
+  configs: Pick<RandomCheckpointConfigs, 'unet' | 'vae' | 'imageEncoder'>,
+): Record<CheckpointComponent, WeightRequest[]> {
+  const unet = defineUnetGraph(
+    parseUnetConfig(configs.unet),
+    dryWeights(),
+    { dtype: 'float32', target: 'cpu' },
+    { literalCrossAttention: true },
+  );
   const unique = (rs: WeightRequest[]) => {
     const seen = new Set<string>();
     return rs.filter((r) => !seen.has(r.name) && seen.add(r.name));
@@ -180,7 +191,11 @@ export interface StreamedCheckpoint {
  * @example
  *   writeRandomCheckpointDirStreaming('/tmp/svd-xt-random', readCheckpointConfigs('models/configs/svd-xt'), { seed: 1 });
  */
-export function writeRandomCheckpointDirStreaming(outDir: string, configs: RandomCheckpointConfigs, options: StreamingCheckpointOptions): StreamedCheckpoint {
+export function writeRandomCheckpointDirStreaming(
+  outDir: string,
+  configs: RandomCheckpointConfigs,
+  options: StreamingCheckpointOptions,
+): StreamedCheckpoint {
   const dtype = options.dtype ?? 'F16';
   const wanted = new Set<CheckpointComponent>(options.components ?? ['unet', 'vae', 'imageEncoder']);
   return writeDirectoryAtomically(outDir, (staging) => {
@@ -198,14 +213,27 @@ export function writeRandomCheckpointDirStreaming(outDir: string, configs: Rando
     const suffix = dtype === 'F16' ? '.fp16.safetensors' : '.safetensors';
     const files: StreamedCheckpoint['files'] = {};
     let k = 0;
-    for (const [component, [dir, stem]] of Object.entries(COMPONENT_FILES) as Array<[CheckpointComponent, readonly [string, string]]>) {
+    for (const [component, [dir, stem]] of Object.entries(COMPONENT_FILES) as Array<
+      [CheckpointComponent, readonly [string, string]]
+    >) {
       const seed = options.seed + 1000 * k++;
       if (!wanted.has(component)) continue;
-      const file = writeRandomSafetensorsStreaming(join(staging, dir, `${stem}${suffix}`), lists[component], seed, dtype, options.onProgress);
+      const file = writeRandomSafetensorsStreaming(
+        join(staging, dir, `${stem}${suffix}`),
+        lists[component],
+        seed,
+        dtype,
+        options.onProgress,
+      );
       files[component] = { ...file, path: join(outDir, dir, `${stem}${suffix}`) };
     }
     const all = Object.values(files);
-    return { dir: outDir, files, parameters: all.reduce((a, f) => a + f.parameters, 0), bytes: all.reduce((a, f) => a + f.bytes, 0) };
+    return {
+      dir: outDir,
+      files,
+      parameters: all.reduce((a, f) => a + f.parameters, 0),
+      bytes: all.reduce((a, f) => a + f.bytes, 0),
+    };
   });
 }
 

@@ -41,7 +41,8 @@ export async function graphFlavour(
   if (cuda) return { target: 'cuda', dtype: dtype ?? 'float16' };
   if (d.kind === 'webgpu' || d.kind === 'auto') {
     const a = (await adapter()).adapter;
-    if (d.kind === 'webgpu' || (a && !a.emulated)) return { target: 'webgpu', dtype: dtype ?? (a?.shaderF16 && !a.emulated ? 'float16' : 'float32') };
+    if (d.kind === 'webgpu' || (a && !a.emulated))
+      return { target: 'webgpu', dtype: dtype ?? (a?.shaderF16 && !a.emulated ? 'float16' : 'float32') };
   }
   return { target: 'cpu', dtype: dtype ?? 'float32' };
 }
@@ -55,14 +56,21 @@ export async function resolveModelDir(ref: string | undefined, o: ResolveModelOp
   if (desc.kind === 'local') {
     if (existsSync(join(desc.dir, MANIFEST_FILE))) return desc.dir;
     if (existsSync(join(desc.dir, 'unet', 'config.json'))) return ensureBuilt(desc.dir, undefined, o);
-    throw new ModelNotFoundError(desc.dir, `neither a model directory (${MANIFEST_FILE}) nor a diffusers checkpoint (unet/config.json, vae/, image_encoder/)`);
+    throw new ModelNotFoundError(
+      desc.dir,
+      `neither a model directory (${MANIFEST_FILE}) nor a diffusers checkpoint (unet/config.json, vae/, image_encoder/)`,
+    );
   }
   log(`model ${desc.ref}: ${desc.repo}@${desc.revision}`);
   const pulled = await pullModel(desc, {
     token: o.token,
     signal: o.signal,
     onWarning: log,
-    onProgress: o.onPullProgress ?? ((p) => { if (p.status !== 'downloading') log(formatProgressLine(p)); }),
+    onProgress:
+      o.onPullProgress ??
+      ((p) => {
+        if (p.status !== 'downloading') log(formatProgressLine(p));
+      }),
   });
   const unet = pulled.unetCheckpoint ? { unetCheckpoint: pulled.unetCheckpoint } : {};
   return ensureBuilt(pulled.snapshotDir, desc.variant?.name, o, unet);
@@ -76,15 +84,29 @@ export async function ensureBuilt(
   unet: Pick<BuildModelOptions, 'unetCheckpoint' | 'defaults'> = {},
 ): Promise<string> {
   if (!existsSync(join(checkpoint, 'unet', 'config.json'))) {
-    throw new ModelNotFoundError(checkpoint, 'checkpoint not found (expected unet/, vae/, image_encoder/ with config.json and safetensors)');
+    throw new ModelNotFoundError(
+      checkpoint,
+      'checkpoint not found (expected unet/, vae/, image_encoder/ with config.json and safetensors)',
+    );
   }
   const flavour = await graphFlavour(o.device, o.dtype);
   const key = checkpointKey(checkpoint, flavour, unet.unetCheckpoint);
-  const dir = join(svdCacheDir(), 'graphs', `${variant ?? 'model'}-${flavour.dtype}-${flavour.target}-${key.slice(0, 16)}`);
+  const dir = join(
+    svdCacheDir(),
+    'graphs',
+    `${variant ?? 'model'}-${flavour.dtype}-${flavour.target}-${key.slice(0, 16)}`,
+  );
   if (existsSync(join(dir, MANIFEST_FILE))) return dir;
   const log = o.log ?? (() => {});
   log(`building ONNX graphs for ${checkpoint} (${flavour.dtype}, ${flavour.target}) into ${dir}`);
-  const result = await buildModel({ checkpoint, outDir: dir, ...flavour, ...unet, modelVariant: variant, log: (m) => log(`  ${m}`) });
+  const result = await buildModel({
+    checkpoint,
+    outDir: dir,
+    ...flavour,
+    ...unet,
+    modelVariant: variant,
+    log: (m) => log(`  ${m}`),
+  });
   log(`built in ${(result.ms / 1000).toFixed(1)} s`);
   return dir;
 }
@@ -93,7 +115,11 @@ export async function ensureBuilt(
  * Identity of a checkpoint for the build cache: its configs and, per weight file, the resolved path, size,
  * inode and mtime (graphs hard-link the files, so a replaced file must give a new key).
  */
-export function checkpointKey(checkpoint: string, flavour: { dtype: string; target: string }, unetCheckpoint?: string): string {
+export function checkpointKey(
+  checkpoint: string,
+  flavour: { dtype: string; target: string },
+  unetCheckpoint?: string,
+): string {
   const h = createHash('sha256');
   h.update(`builder ${BUILDER_VERSION}\n${flavour.dtype} ${flavour.target}\n`);
   if (unetCheckpoint) {

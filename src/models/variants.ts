@@ -26,7 +26,10 @@ export function variantDefaultOverrides(name: string | undefined): Partial<Model
 export function variantDefaults(name: string): ModelManifest['defaults'] | undefined {
   const dir = variantConfigDir(DERIVED[name]?.base ?? name);
   if (!existsSync(dir)) return undefined;
-  return manifestSchema.shape.defaults.parse({ ...manifestFromConfigs(readDiffusersConfigs(dir)).defaults, ...variantDefaultOverrides(name) });
+  return manifestSchema.shape.defaults.parse({
+    ...manifestFromConfigs(readDiffusersConfigs(dir)).defaults,
+    ...variantDefaultOverrides(name),
+  });
 }
 
 /**

@@ -9,14 +9,38 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 
 const blocked = new BlockList();
 for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15],
-  ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) blocked.addSubnet(net, prefix, 'ipv4');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  blocked.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of [
-  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32],
-  ['2001:db8::', 32], ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
-] as const) blocked.addSubnet(net, prefix, 'ipv6');
+  ['::', 128],
+  ['::1', 128],
+  ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['100::', 64],
+  ['2001::', 32],
+  ['2001:db8::', 32],
+  ['2002::', 16],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+] as const)
+  blocked.addSubnet(net, prefix, 'ipv6');
 
 /** True when an IP address (v4 or v6 text) is not a public unicast address. Non-addresses count as blocked. */
 export function isPrivateAddress(address: string): boolean {
@@ -46,7 +70,10 @@ function mappedIpv4(ip: string): string | undefined {
 
 /** Thrown by the guarded lookup; the message names the host and the refused address. */
 export class PrivateAddressError extends Error {
-  constructor(readonly host: string, readonly address: string) {
+  constructor(
+    readonly host: string,
+    readonly address: string,
+  ) {
     super(`${host} resolves to ${address}, a private, loopback or reserved address`);
     this.name = 'PrivateAddressError';
   }
@@ -58,7 +85,11 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
  * A `lookup` for http(s).request that resolves every address of the host and fails when any is private,
  * so the address checked is the address connected to (no gap for DNS rebinding between check and connect).
  */
-export function guardedLookup(hostname: string, options: { all?: boolean; family?: number } | number | LookupCallback, cb?: LookupCallback): void {
+export function guardedLookup(
+  hostname: string,
+  options: { all?: boolean; family?: number } | number | LookupCallback,
+  cb?: LookupCallback,
+): void {
   const callback = (typeof options === 'function' ? options : cb) as LookupCallback;
   const opts = typeof options === 'object' ? options : {};
   dnsLookup(hostname, { all: true, family: opts.family ?? 0 }, (err, addresses) => {
@@ -66,7 +97,8 @@ export function guardedLookup(hostname: string, options: { all?: boolean; family
     const list = addresses as LookupAddress[];
     const bad = list.find((a) => isPrivateAddress(a.address));
     if (bad) return callback(new PrivateAddressError(hostname, bad.address) as NodeJS.ErrnoException, '');
-    if (list.length === 0) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '');
+    if (list.length === 0)
+      return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '');
     if (opts.all) return callback(null, list);
     callback(null, list[0].address, list[0].family);
   });

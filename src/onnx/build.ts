@@ -76,13 +76,20 @@ export interface ResolvedComponent {
 /** Finds `<dir>/config.json` or `<dir>/<component>/config.json` and opens the weights next to it. */
 export function resolveComponent(source: ComponentSource, component: string, variant?: string): ResolvedComponent {
   if (typeof source !== 'string') {
-    return { config: source.config, configPath: source.configPath ?? `${component}/config.json`, weights: source.weights };
+    return {
+      config: source.config,
+      configPath: source.configPath ?? `${component}/config.json`,
+      weights: source.weights,
+    };
   }
   const root = resolve(source);
   const dir = existsSync(join(root, 'config.json')) ? root : join(root, component);
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) {
-    throw new ModelNotFoundError(root, `no ${component}/config.json here (expected a diffusers checkpoint or its ${component}/ directory)`);
+    throw new ModelNotFoundError(
+      root,
+      `no ${component}/config.json here (expected a diffusers checkpoint or its ${component}/ directory)`,
+    );
   }
   let config: Record<string, unknown>;
   try {

@@ -10,7 +10,17 @@ import { CheckpointError } from '../errors.js';
 import { bytesToFloat32, floatToBfloat16, type SafetensorsDtype } from '../safetensors/dtype.js';
 import { numberToHalfBits, type FloatDtype } from '../tensor/float16.js';
 import { readTensorBytes, type TensorInfo } from '../safetensors/reader.js';
-import { DTYPE_SIZE, ONNX_DTYPE, OPSET, type AttrValue, type Dim, type DType, type NodeDef, type TensorDef, type ValueInfoDef } from './model.js';
+import {
+  DTYPE_SIZE,
+  ONNX_DTYPE,
+  OPSET,
+  type AttrValue,
+  type Dim,
+  type DType,
+  type NodeDef,
+  type TensorDef,
+  type ValueInfoDef,
+} from './model.js';
 import type { WeightRequest, WeightSource } from './weights.js';
 
 /** A value in the graph. `shape` is known for inputs and where a helper sets it; otherwise undefined. */
@@ -214,18 +224,33 @@ export class GraphBuilder {
    * names are hints, made unique), and returns the body's outputs. The body may use any value of this graph.
    */
   subgraph(name: string, inputs: ValueInfoDef[], define: (body: GraphBuilder, inputs: Value[]) => Value[]): AttrValue {
-    const body = new GraphBuilder({ name, dtype: this.dtype, weights: this.weights, target: this.target, parent: this });
+    const body = new GraphBuilder({
+      name,
+      dtype: this.dtype,
+      weights: this.weights,
+      target: this.target,
+      parent: this,
+    });
     const declared = inputs.map((i): Value => ({ name: this.fresh(i.name), dtype: i.dtype, shape: i.shape ?? [] }));
     for (const d of declared) body.inputs.push({ name: d.name, dtype: d.dtype, shape: [...d.shape!] });
     const outs = define(body, declared);
-    for (const o of outs) body.outputs.push({ name: o.name, dtype: o.dtype, ...(o.shape ? { shape: [...o.shape] } : {}) });
-    return { kind: 'graph', value: { name, nodes: body.nodes, initializers: [], inputs: body.inputs, outputs: body.outputs } };
+    for (const o of outs)
+      body.outputs.push({ name: o.name, dtype: o.dtype, ...(o.shape ? { shape: [...o.shape] } : {}) });
+    return {
+      kind: 'graph',
+      value: { name, nodes: body.nodes, initializers: [], inputs: body.inputs, outputs: body.outputs },
+    };
   }
 
   /** Casts to `dtype` (no node when it already has it). */
   cast(v: Value, dtype: DType): Value {
     if (v.dtype === dtype) return v;
-    return this.op('Cast', [v], { to: ONNX_CODE[dtype] }, { dtype, name: `${v.name}/cast`, ...(v.shape ? { shape: [...v.shape] } : {}) });
+    return this.op(
+      'Cast',
+      [v],
+      { to: ONNX_CODE[dtype] },
+      { dtype, name: `${v.name}/cast`, ...(v.shape ? { shape: [...v.shape] } : {}) },
+    );
   }
 
   /** A float constant in the compute dtype (or `dtype`). Identical small constants are shared. */
@@ -310,7 +335,12 @@ export class GraphBuilder {
       value = { name, dtype: target, shape };
     } else {
       const stored = this.addCheckpointTensor(name, storedDtype as DType, shape, info);
-      value = this.op('Cast', [stored], { to: ONNX_CODE[this.dtype] }, { dtype: this.dtype, shape, name: `${name}/cast` });
+      value = this.op(
+        'Cast',
+        [stored],
+        { to: ONNX_CODE[this.dtype] },
+        { dtype: this.dtype, shape, name: `${name}/cast` },
+      );
     }
     this.weightValues.set(name, value);
     return value;

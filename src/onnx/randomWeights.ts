@@ -33,7 +33,11 @@ const NORM_WEIGHT = /(norm[^.]*|layrnorm|layernorm)\.weight$/;
  * Random tensors for `requests`: norm scales ≈ 1 ± 0.1, norm biases and mix factors ≈ ±0.1…0.5, other
  * weights N(0, 1/fan_in) so activations keep their scale through deep stacks, biases N(0, 0.02²).
  */
-export function randomTensors(requests: WeightRequest[], seed: number, dtype: 'F32' | 'F16' = 'F32'): Record<string, TensorToWrite> {
+export function randomTensors(
+  requests: WeightRequest[],
+  seed: number,
+  dtype: 'F32' | 'F16' = 'F32',
+): Record<string, TensorToWrite> {
   const normal = seededNormal(seed);
   const out: Record<string, TensorToWrite> = {};
   for (const r of requests) {
@@ -52,6 +56,11 @@ export function randomTensors(requests: WeightRequest[], seed: number, dtype: 'F
 }
 
 /** Writes a random checkpoint for `requests` to `path`. */
-export function writeRandomCheckpoint(path: string, requests: WeightRequest[], seed: number, dtype: 'F32' | 'F16' = 'F32'): void {
+export function writeRandomCheckpoint(
+  path: string,
+  requests: WeightRequest[],
+  seed: number,
+  dtype: 'F32' | 'F16' = 'F32',
+): void {
   writeSafetensors(path, randomTensors(requests, seed, dtype));
 }

@@ -6,7 +6,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { ModelFormatError } from '../errors.js';
-import { ONNX_DTYPE, type AttrValue, type DType, type Dim, type GraphDef, type NodeDef, type TensorDef, type ValueInfoDef } from './model.js';
+import {
+  ONNX_DTYPE,
+  type AttrValue,
+  type DType,
+  type Dim,
+  type GraphDef,
+  type NodeDef,
+  type TensorDef,
+  type ValueInfoDef,
+} from './model.js';
 
 const DTYPE_BY_CODE = new Map<number, DType>(Object.entries(ONNX_DTYPE).map(([k, v]) => [v, k as DType]));
 const textDecoder = new TextDecoder();
@@ -92,7 +101,11 @@ function floats(fs: Field[], no: number): number[] {
 function tensor(buf: Uint8Array): TensorDef {
   const fs = fields(buf);
   const code = Number(fs.find((f) => f.no === 2)?.value ?? 1n);
-  const t: TensorDef = { name: str(fs.find((f) => f.no === 8)?.value ?? new Uint8Array()), dtype: DTYPE_BY_CODE.get(code) ?? 'float32', dims: ints(fs, 1) };
+  const t: TensorDef = {
+    name: str(fs.find((f) => f.no === 8)?.value ?? new Uint8Array()),
+    dtype: DTYPE_BY_CODE.get(code) ?? 'float32',
+    dims: ints(fs, 1),
+  };
   const raw = fs.find((f) => f.no === 9)?.value as Uint8Array | undefined;
   if (raw) t.raw = raw;
   else if (t.dtype === 'int64' && fs.some((f) => f.no === 7)) {
@@ -114,31 +127,44 @@ function attribute(buf: Uint8Array): [string, AttrValue] {
   const type = Number(fs.find((f) => f.no === 20)?.value ?? 0n);
   const get = (no: number) => fs.find((f) => f.no === no)?.value;
   switch (type) {
-    case 1: return [name, { kind: 'float', value: floats(fs, 2)[0] }];
-    case 2: return [name, { kind: 'int', value: signed(get(3) as bigint) }];
-    case 3: return [name, { kind: 'string', value: str(get(4)!) }];
-    case 4: return [name, { kind: 'tensor', value: tensor(get(5) as Uint8Array) }];
-    case 6: return [name, { kind: 'floats', value: floats(fs, 7) }];
-    case 5: return [name, { kind: 'graph', value: graphProto(get(6) as Uint8Array) }];
-    case 7: return [name, { kind: 'ints', value: ints(fs, 8) }];
-    default: return [name, { kind: 'string', value: '' }];
+    case 1:
+      return [name, { kind: 'float', value: floats(fs, 2)[0] }];
+    case 2:
+      return [name, { kind: 'int', value: signed(get(3) as bigint) }];
+    case 3:
+      return [name, { kind: 'string', value: str(get(4)!) }];
+    case 4:
+      return [name, { kind: 'tensor', value: tensor(get(5) as Uint8Array) }];
+    case 6:
+      return [name, { kind: 'floats', value: floats(fs, 7) }];
+    case 5:
+      return [name, { kind: 'graph', value: graphProto(get(6) as Uint8Array) }];
+    case 7:
+      return [name, { kind: 'ints', value: ints(fs, 8) }];
+    default:
+      return [name, { kind: 'string', value: '' }];
   }
 }
 
 function valueInfo(buf: Uint8Array): ValueInfoDef {
   const fs = fields(buf);
   const name = str(fs.find((f) => f.no === 1)!.value);
-  const tensorType = fields((fields((fs.find((f) => f.no === 2)?.value as Uint8Array) ?? new Uint8Array()).find((f) => f.no === 1)?.value as Uint8Array ?? new Uint8Array()));
+  const tensorType = fields(
+    (fields((fs.find((f) => f.no === 2)?.value as Uint8Array) ?? new Uint8Array()).find((f) => f.no === 1)
+      ?.value as Uint8Array) ?? new Uint8Array(),
+  );
   const dtype = DTYPE_BY_CODE.get(Number(tensorType.find((f) => f.no === 1)?.value ?? 1n)) ?? 'float32';
   const shapeBytes = tensorType.find((f) => f.no === 2)?.value as Uint8Array | undefined;
   const shape: Dim[] = shapeBytes
-    ? fields(shapeBytes).filter((f) => f.no === 1).map((d) => {
-      const df = fields(d.value as Uint8Array);
-      const v = df.find((f) => f.no === 1);
-      if (v) return signed(v.value as bigint);
-      const p = df.find((f) => f.no === 2);
-      return p ? str(p.value) : null;
-    })
+    ? fields(shapeBytes)
+        .filter((f) => f.no === 1)
+        .map((d) => {
+          const df = fields(d.value as Uint8Array);
+          const v = df.find((f) => f.no === 1);
+          if (v) return signed(v.value as bigint);
+          const p = df.find((f) => f.no === 2);
+          return p ? str(p.value) : null;
+        })
     : [];
   return { name, dtype, shape };
 }
@@ -152,7 +178,14 @@ function node(buf: Uint8Array): NodeDef {
     attributes[k] = v;
   }
   const domain = fs.find((f) => f.no === 7);
-  return { opType: strings(4)[0] ?? '', inputs: strings(1), outputs: strings(2), name: strings(3)[0], domain: domain ? str(domain.value) : '', attributes };
+  return {
+    opType: strings(4)[0] ?? '',
+    inputs: strings(1),
+    outputs: strings(2),
+    name: strings(3)[0],
+    domain: domain ? str(domain.value) : '',
+    attributes,
+  };
 }
 
 /** The graph of a serialized ModelProto. */
@@ -164,7 +197,8 @@ export function decodeGraph(bytes: Uint8Array): GraphDef {
 
 function graphProto(graphBytes: Uint8Array): GraphDef {
   const fs = fields(graphBytes);
-  const of = <T>(no: number, fn: (b: Uint8Array) => T) => fs.filter((f) => f.no === no).map((f) => fn(f.value as Uint8Array));
+  const of = <T>(no: number, fn: (b: Uint8Array) => T) =>
+    fs.filter((f) => f.no === no).map((f) => fn(f.value as Uint8Array));
   return {
     name: str(fs.find((f) => f.no === 2)?.value ?? new Uint8Array()),
     nodes: of(1, node),

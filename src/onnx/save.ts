@@ -10,7 +10,17 @@
  * `<outDir>/weights/<component>-<file>` (no copy, no extra disk), falling back to a copy (a reflink where
  * the filesystem can) when the checkpoint is on another filesystem.
  */
-import { constants, copyFileSync, existsSync, linkSync, mkdirSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  constants,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { createFileAtomically, writeAll, writeBytesAtomically, writeFileAtomically } from '../io/atomicFile.js';
 import { basename, dirname, join } from 'node:path';
 import type { GraphBuilder } from './graph.js';
@@ -68,7 +78,8 @@ export function linkWeightFile(outDir: string, file: string, name: string): Weig
       linkSync(target, tmp);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK' && code !== 'EACCES') throw err;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK' && code !== 'EACCES')
+        throw err;
       copyFileSync(target, tmp, constants.COPYFILE_FICLONE);
       mode = 'copy';
     }

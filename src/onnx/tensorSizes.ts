@@ -58,19 +58,60 @@ function broadcast(a: number[], b: number[]): number[] {
 }
 
 const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
-const attrInt = (n: NodeDef, k: string, d: number) => (n.attributes?.[k] ? Number((n.attributes[k] as { value: number }).value) : d);
+const attrInt = (n: NodeDef, k: string, d: number) =>
+  n.attributes?.[k] ? Number((n.attributes[k] as { value: number }).value) : d;
 const attrInts = (n: NodeDef, k: string): number[] | undefined => {
   const a = n.attributes?.[k] as AttrValue | undefined;
   return a && a.kind === 'ints' ? a.value.map(Number) : undefined;
 };
 
 const ELEMENTWISE = new Set([
-  'Identity', 'Cos', 'Sin', 'Sigmoid', 'Gelu', 'Relu', 'Tanh', 'Erf', 'Exp', 'Log', 'Neg', 'Sqrt', 'Reciprocal', 'Abs', 'Softmax',
-  'LayerNormalization', 'GroupNormalization', 'InstanceNormalization', 'Dropout', 'HardSigmoid', 'Silu', 'FastGelu', 'BiasGelu',
+  'Identity',
+  'Cos',
+  'Sin',
+  'Sigmoid',
+  'Gelu',
+  'Relu',
+  'Tanh',
+  'Erf',
+  'Exp',
+  'Log',
+  'Neg',
+  'Sqrt',
+  'Reciprocal',
+  'Abs',
+  'Softmax',
+  'LayerNormalization',
+  'GroupNormalization',
+  'InstanceNormalization',
+  'Dropout',
+  'HardSigmoid',
+  'Silu',
+  'FastGelu',
+  'BiasGelu',
 ]);
-const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Equal', 'Less', 'Greater', 'Where', 'Max', 'Min', 'And', 'Or']);
+const BINARY = new Set([
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Pow',
+  'Equal',
+  'Less',
+  'Greater',
+  'Where',
+  'Max',
+  'Min',
+  'And',
+  'Or',
+]);
 const ARITH: Partial<Record<string, (x: number, y: number) => number>> = {
-  Add: (x, y) => x + y, Sub: (x, y) => x - y, Mul: (x, y) => x * y, Div: (x, y) => Math.trunc(x / y), Max: Math.max, Min: Math.min,
+  Add: (x, y) => x + y,
+  Sub: (x, y) => x - y,
+  Mul: (x, y) => x * y,
+  Div: (x, y) => Math.trunc(x / y),
+  Max: Math.max,
+  Min: Math.min,
 };
 
 /** One node's output shapes (and values where cheap), or undefined when unknown. */
@@ -88,16 +129,25 @@ function infer(n: NodeDef, ins: Array<Known | undefined>): Array<Known | undefin
     }
     case 'Constant': {
       const t = n.attributes?.value;
-      if (t?.kind === 'tensor') return one({ dtype: t.value.dtype, shape: t.value.dims, value: constantValue(t.value) });
+      if (t?.kind === 'tensor')
+        return one({ dtype: t.value.dtype, shape: t.value.dims, value: constantValue(t.value) });
       const ints = attrInts(n, 'value_ints');
       return one(ints ? { dtype: 'int64', shape: [ints.length], value: ints } : undefined);
     }
     case 'Cast': {
       const to = attrInt(n, 'to', 1);
-      const dtype = (Object.entries({ 1: 'float32', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64' }).find(([k]) => Number(k) === to)?.[1] ?? 'float32') as DType;
+      const dtype = (Object.entries({
+        1: 'float32',
+        6: 'int32',
+        7: 'int64',
+        9: 'bool',
+        10: 'float16',
+        11: 'float64',
+      }).find(([k]) => Number(k) === to)?.[1] ?? 'float32') as DType;
       return one(s ? { dtype, shape: s, value: x?.value } : undefined);
     }
-    case 'Unsqueeze': case 'Squeeze': {
+    case 'Unsqueeze':
+    case 'Squeeze': {
       const axes = ins[1]?.value ?? attrInts(n, 'axes');
       if (!s) return [undefined];
       let shape: number[];
@@ -158,7 +208,9 @@ function infer(n: NodeDef, ins: Array<Known | undefined>): Array<Known | undefin
       const pads = attrInts(n, 'pads') ?? k.flatMap(() => [0, 0]).slice(0, k.length * 2);
       const strides = attrInts(n, 'strides') ?? k.map(() => 1);
       const dil = attrInts(n, 'dilations') ?? k.map(() => 1);
-      const spatial = k.map((kk, i) => Math.floor((s[2 + i] + pads[i] + pads[i + k.length] - dil[i] * (kk - 1) - 1) / strides[i]) + 1);
+      const spatial = k.map(
+        (kk, i) => Math.floor((s[2 + i] + pads[i] + pads[i + k.length] - dil[i] * (kk - 1) - 1) / strides[i]) + 1,
+      );
       return one({ dtype: x!.dtype, shape: [s[0], w[0], ...spatial] });
     }
     case 'Resize': {
@@ -174,7 +226,11 @@ function infer(n: NodeDef, ins: Array<Known | undefined>): Array<Known | undefin
       const axis = norm(attrInt(n, 'axis', 0), s.length);
       const parts = ins[1]?.value ?? attrInts(n, 'split');
       const count = n.outputs.length;
-      const sizes = parts ?? Array.from({ length: count }, (_, i) => Math.min(Math.ceil(s[axis] / count), Math.max(0, s[axis] - i * Math.ceil(s[axis] / count))));
+      const sizes =
+        parts ??
+        Array.from({ length: count }, (_, i) =>
+          Math.min(Math.ceil(s[axis] / count), Math.max(0, s[axis] - i * Math.ceil(s[axis] / count))),
+        );
       return sizes.map((p) => ({ dtype: x!.dtype, shape: s.map((d, i) => (i === axis ? p : d)) }));
     }
     case 'Slice': {
@@ -198,7 +254,8 @@ function infer(n: NodeDef, ins: Array<Known | undefined>): Array<Known | undefin
       if (!s || !idx?.shape) return [undefined];
       const axis = norm(attrInt(n, 'axis', 0), s.length);
       const shape = [...s.slice(0, axis), ...idx.shape, ...s.slice(axis + 1)];
-      const value = s.length === 1 && x?.value && idx.value ? idx.value.map((i) => x.value![i < 0 ? i + s[0] : i]) : undefined;
+      const value =
+        s.length === 1 && x?.value && idx.value ? idx.value.map((i) => x.value![i < 0 ? i + s[0] : i]) : undefined;
       return one({ dtype: x!.dtype, shape, value });
     }
     case 'Expand': {
@@ -226,7 +283,9 @@ function infer(n: NodeDef, ins: Array<Known | undefined>): Array<Known | undefin
       const shape = ins[0]?.value;
       return one(shape ? { dtype: 'float32', shape } : undefined);
     }
-    case 'ReduceMean': case 'ReduceSum': case 'ReduceMax': {
+    case 'ReduceMean':
+    case 'ReduceSum':
+    case 'ReduceMax': {
       if (!s) return [undefined];
       const axes = (ins[1]?.value ?? attrInts(n, 'axes') ?? s.map((_, i) => i)).map((a) => norm(a, s.length));
       const keep = attrInt(n, 'keepdims', 1);
@@ -239,15 +298,23 @@ function infer(n: NodeDef, ins: Array<Known | undefined>): Array<Known | undefin
       return one({ dtype: x!.dtype, shape: [s[0], s[1], v[2]] });
     }
   }
-  if (ELEMENTWISE.has(n.opType)) return [s ? { dtype: x!.dtype, shape: s } : undefined, ...n.outputs.slice(1).map(() => undefined)];
+  if (ELEMENTWISE.has(n.opType))
+    return [s ? { dtype: x!.dtype, shape: s } : undefined, ...n.outputs.slice(1).map(() => undefined)];
   if (BINARY.has(n.opType)) {
     const shapes = ins.map((k) => k?.shape);
     if (shapes.some((sh) => !sh)) return [undefined];
     const shape = shapes.reduce((a, b) => broadcast(a!, b!))!;
     const fn = ARITH[n.opType];
     const [a, b] = [ins[0]?.value, ins[1]?.value];
-    const value = fn && a && b && numel(shape) <= 64 ? Array.from({ length: numel(shape) }, (_, i) => fn(a[a.length === 1 ? 0 : i], b[b.length === 1 ? 0 : i])) : undefined;
-    const dtype = /Equal|Less|Greater|And|Or/.test(n.opType) ? 'bool' : (n.opType === 'Where' ? ins[1]!.dtype : ins[0]!.dtype);
+    const value =
+      fn && a && b && numel(shape) <= 64
+        ? Array.from({ length: numel(shape) }, (_, i) => fn(a[a.length === 1 ? 0 : i], b[b.length === 1 ? 0 : i]))
+        : undefined;
+    const dtype = /Equal|Less|Greater|And|Or/.test(n.opType)
+      ? 'bool'
+      : n.opType === 'Where'
+        ? ins[1]!.dtype
+        : ins[0]!.dtype;
     return [{ dtype, shape, value }];
   }
   return n.outputs.map(() => undefined);
@@ -299,7 +366,11 @@ function propagate(nodes: NodeDef[], known: Map<string, Known>, add: Add, unknow
     // fused attention kernels that are not flash kernels keep [B, heads, Sq, Sk] scores in a buffer of their own
     if (n.opType === 'MultiHeadAttention') {
       const [q, kk] = [known.get(n.inputs[0])?.shape, known.get(n.inputs[1])?.shape];
-      if (q && kk) add(`${n.name ?? n.outputs[0]} (scores inside MultiHeadAttention)`, n.opType, { dtype: 'float32', shape: [q[0], attrInt(n, 'num_heads', 1), q[1], kk[1]] });
+      if (q && kk)
+        add(`${n.name ?? n.outputs[0]} (scores inside MultiHeadAttention)`, n.opType, {
+          dtype: 'float32',
+          shape: [q[0], attrInt(n, 'num_heads', 1), q[1], kk[1]],
+        });
     }
   }
 }
@@ -309,7 +380,13 @@ function propagate(nodes: NodeDef[], known: Map<string, Known>, add: Add, unknow
  * onnx/layers/attention.ts uses it): the body is sized once (every iteration has the same shapes; its tensors
  * count once, as one iteration's buffers), and each scan output stacks the body's output over the trips.
  */
-function loop(n: NodeDef, ins: Array<Known | undefined>, outer: Map<string, Known>, add: Add, unknown: string[]): Array<Known | undefined> {
+function loop(
+  n: NodeDef,
+  ins: Array<Known | undefined>,
+  outer: Map<string, Known>,
+  add: Add,
+  unknown: string[],
+): Array<Known | undefined> {
   const body = n.attributes?.body;
   const trips = ins[0]?.value?.[0];
   const carried = n.inputs.length - 2;

@@ -29,7 +29,10 @@ export interface WeightSource {
 }
 
 /** Weights read from a safetensors checkpoint (single file, sharded index, or component directory). */
-export function checkpointWeights(pathOrCheckpoint: string | SafetensorsCheckpoint, options: { variant?: string } = {}): WeightSource {
+export function checkpointWeights(
+  pathOrCheckpoint: string | SafetensorsCheckpoint,
+  options: { variant?: string } = {},
+): WeightSource {
   const ckpt = typeof pathOrCheckpoint === 'string' ? openCheckpoint(pathOrCheckpoint, options) : pathOrCheckpoint;
   const description = typeof pathOrCheckpoint === 'string' ? resolve(pathOrCheckpoint) : ckpt.files.join(', ');
   return {

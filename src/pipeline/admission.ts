@@ -10,7 +10,13 @@ import { freemem, totalmem } from 'node:os';
 import { InvalidRequestError, MemoryBudgetError, type FieldIssue } from '../errors.js';
 import type { ModelManifest } from '../models/manifest.js';
 import {
-  checkMemory, largestDecodeChunk, modelMemoryFacts, type MemoryBudget, type MemoryProvider, type MemoryRequest, type ModelMemoryFacts,
+  checkMemory,
+  largestDecodeChunk,
+  modelMemoryFacts,
+  type MemoryBudget,
+  type MemoryProvider,
+  type MemoryRequest,
+  type ModelMemoryFacts,
 } from '../models/memory.js';
 import type { ResolvedRequest } from '../request/schema.js';
 import { findCudaProviderLibrary } from '../runtime/device.js';
@@ -65,7 +71,9 @@ export function parseMemorySize(text: string, field: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
   const bytes = m ? Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
   if (!Number.isFinite(bytes) || bytes < 2 ** 20) {
-    throw new InvalidRequestError([{ field, value: text, message: 'must be a memory size of at least 1M, e.g. 8G, 512M or 1.5G' }]);
+    throw new InvalidRequestError([
+      { field, value: text, message: 'must be a memory size of at least 1M, e.g. 8G, 512M or 1.5G' },
+    ]);
   }
   return Math.floor(bytes);
 }
@@ -73,8 +81,12 @@ export function parseMemorySize(text: string, field: string): number {
 /** The estimate's view of a resolved request. */
 export function memoryRequestOf(req: ResolvedRequest): MemoryRequest {
   return {
-    width: req.width, height: req.height, frames: req.frames, decodeChunkSize: req.decodeChunkSize,
-    totalFrames: req.totalFrames, guidance: req.maxGuidance > 1 || req.minGuidance > 1,
+    width: req.width,
+    height: req.height,
+    frames: req.frames,
+    decodeChunkSize: req.decodeChunkSize,
+    totalFrames: req.totalFrames,
+    guidance: req.maxGuidance > 1 || req.minGuidance > 1,
   };
 }
 
@@ -101,18 +113,34 @@ export function assertFitsMemory(req: ResolvedRequest, manifest: ModelManifest, 
   const which = v.short === 'device' ? 'GPU memory' : 'RAM';
   const need = v.short === 'device' ? v.estimate.deviceBytes : v.estimate.hostBytes;
   const have = v.short === 'device' ? v.budget.deviceBytes! : v.budget.hostBytes;
-  const what = `${req.width}x${req.height}, ${req.frames} frames, decode chunk ${req.decodeChunkSize} needs about ${gib(need)} of ${which}; ` +
+  const what =
+    `${req.width}x${req.height}, ${req.frames} frames, decode chunk ${req.decodeChunkSize} needs about ${gib(need)} of ${which}; ` +
     `${gib(have)} is available`;
   const issues: FieldIssue[] = [];
   const l = v.largest;
   issues.push({
-    field: 'width', value: req.width,
-    message: l.width ? `${what}; the largest size that fits is ${l.width}x${l.height}` : `${what}; no size fits with these frames`,
+    field: 'width',
+    value: req.width,
+    message: l.width
+      ? `${what}; the largest size that fits is ${l.width}x${l.height}`
+      : `${what}; no size fits with these frames`,
   });
-  issues.push({ field: 'height', value: req.height, message: l.height ? `the largest size that fits is ${l.width}x${l.height}` : 'no size fits with these frames' });
-  issues.push({ field: 'frames', value: req.frames, message: l.frames ? `at most ${l.frames} frames fit at this size` : 'not even 1 frame fits at this size' });
+  issues.push({
+    field: 'height',
+    value: req.height,
+    message: l.height ? `the largest size that fits is ${l.width}x${l.height}` : 'no size fits with these frames',
+  });
+  issues.push({
+    field: 'frames',
+    value: req.frames,
+    message: l.frames ? `at most ${l.frames} frames fit at this size` : 'not even 1 frame fits at this size',
+  });
   if (l.decodeChunkSize) {
-    issues.push({ field: 'decodeChunkSize', value: req.decodeChunkSize, message: `a decode chunk of ${l.decodeChunkSize} frames would fit` });
+    issues.push({
+      field: 'decodeChunkSize',
+      value: req.decodeChunkSize,
+      message: `a decode chunk of ${l.decodeChunkSize} frames would fit`,
+    });
   }
   throw new MemoryBudgetError(issues);
 }

@@ -18,12 +18,12 @@ export function repeatRows(row: Float32Array, times: number): Float32Array {
 }
 
 export interface UnetSampleArgs {
-  latents: Float32Array; /* [1, F, C, h, w] */
-  imageLatent: Float32Array; /* [1, Ci, h, w] (posterior mean, not scaled) */
+  latents: Float32Array /* [1, F, C, h, w] */;
+  imageLatent: Float32Array /* [1, Ci, h, w] (posterior mean, not scaled) */;
   frames: number;
   latentChannels: number;
   imageChannels: number;
-  plane: number; /* h · w */
+  plane: number /* h · w */;
   /** sqrt(σ²+1): the noisy latents are divided by it (c_in, docs/pipeline.md §5.4); the image latent is not scaled. */
   inputDivisor: number;
   /** With CFG the batch is [uncond, cond]; the unconditional half gets a zero image latent. */
@@ -53,12 +53,12 @@ export interface Conditioning {
   /** With classifier-free guidance the batch is [uncond, cond]; without it, [cond]. */
   guided: boolean;
   batch: number;
-  context: Float32Array; /* [B, 1, D]: zeros for uncond, the CLIP image embedding for cond */
-  timeIds: Float32Array; /* [B, 3] */
+  context: Float32Array /* [B, 1, D]: zeros for uncond, the CLIP image embedding for cond */;
+  timeIds: Float32Array /* [B, 3] */;
   /** Guidance scale per frame, linear from min to max (used only when guided). */
-  guidance: Float32Array; /* [F] */
+  guidance: Float32Array /* [F] */;
   /** MotionCtrl models only: the same relative camera poses for every row of the batch. */
-  cameraPose?: Float32Array; /* [B, F, 12] */
+  cameraPose?: Float32Array /* [B, F, 12] */;
 }
 
 /**
@@ -67,7 +67,7 @@ export interface Conditioning {
  * see buildUnetSample); both halves get the same micro-conditioning.
  */
 export function buildConditioning(
-  embeds: Float32Array, /* [1, D] */
+  embeds: Float32Array /* [1, D] */,
   r: { fps: number; motionBucketId: number; condAug: number; minGuidance: number; maxGuidance: number; frames: number },
 ): Conditioning {
   const guided = r.maxGuidance > 1;

@@ -11,8 +11,8 @@ import { InvalidRequestError } from '../errors.js';
 import { readNpy, writeNpy } from '../tensor/npy.js';
 
 export interface InjectedNoise {
-  initNoise: Float32Array; /* [1,F,C,h,w] */
-  augNoise: Float32Array; /* [1,3,H,W] */
+  initNoise: Float32Array /* [1,F,C,h,w] */;
+  augNoise: Float32Array /* [1,3,H,W] */;
 }
 
 export type DebugDump = (name: string, data: Float32Array | Uint8Array, shape: number[]) => Promise<void> | void;
@@ -21,10 +21,13 @@ export type DebugDump = (name: string, data: Float32Array | Uint8Array, shape: n
 export function readNoiseDir(dir: string): InjectedNoise {
   const read = (file: string) => {
     const path = join(dir, file);
-    if (!existsSync(path)) throw new InvalidRequestError([{ field: 'noise', value: dir, message: `must contain ${file} (float32 .npy)` }]);
+    if (!existsSync(path))
+      throw new InvalidRequestError([{ field: 'noise', value: dir, message: `must contain ${file} (float32 .npy)` }]);
     const arr = readNpy(path);
     if (!(arr.data instanceof Float32Array)) {
-      throw new InvalidRequestError([{ field: 'noise', value: path, message: `must be float32 (<f4), got ${arr.dtype}` }]);
+      throw new InvalidRequestError([
+        { field: 'noise', value: path, message: `must be float32 (<f4), got ${arr.dtype}` },
+      ]);
     }
     return arr.data;
   };

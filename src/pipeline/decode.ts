@@ -21,11 +21,11 @@ import type { FloatDtype } from '../tensor/float16.js';
 import type { Provider } from '../runtime/device.js';
 
 export interface DecodeArgs {
-  latents: Float32Array; /* [F, C, h, w], already divided by the VAE scaling factor */
+  latents: Float32Array /* [F, C, h, w], already divided by the VAE scaling factor */;
   frames: number;
   channels: number;
-  height: number; /* latent h */
-  width: number; /* latent w */
+  height: number /* latent h */;
+  width: number /* latent w */;
   chunkSize: number;
   /** Decoder graph that accepts only this many frames per call, or null. */
   fixedFrames: number | null;
@@ -38,13 +38,14 @@ export interface DecodeArgs {
 }
 
 export interface DecodeResult {
-  decoded: Float32Array; /* [F, 3, H, W] */
+  decoded: Float32Array /* [F, 3, H, W] */;
   dims: [number, number, number, number];
   /** The chunk size finally used (smaller than asked after an out-of-memory retry). */
   chunkSize: number;
 }
 
-const OUT_OF_MEMORY = /out of memory|Failed to allocate memory|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|bad_alloc/i;
+const OUT_OF_MEMORY =
+  /out of memory|Failed to allocate memory|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|bad_alloc/i;
 
 export async function decodeChunked(a: DecodeArgs): Promise<DecodeResult> {
   const per = a.channels * a.height * a.width;
@@ -63,7 +64,9 @@ export async function decodeChunked(a: DecodeArgs): Promise<DecodeResult> {
       const message = err instanceof Error ? err.message : String(err);
       if (OUT_OF_MEMORY.test(message) && chunk > 1 && a.fixedFrames === null) {
         const smaller = Math.max(1, Math.floor(chunk / 2));
-        a.onRetry?.(`VAE decoding ran out of memory with ${chunk} frames per chunk; retrying with ${smaller} (pass --decode-chunk-size ${smaller} to start there; note the chunk size changes the pixels slightly)`);
+        a.onRetry?.(
+          `VAE decoding ran out of memory with ${chunk} frames per chunk; retrying with ${smaller} (pass --decode-chunk-size ${smaller} to start there; note the chunk size changes the pixels slightly)`,
+        );
         chunk = smaller;
         continue;
       }
@@ -110,10 +113,16 @@ export function chooseDecodeChunk(c: ChunkChoice): { chunk: number; reason: stri
   if (c.chosen) return { chunk: c.resolved, reason: 'requested or model default' };
   if (c.provider === 'webgpu' && c.framesWithinBindingLimit !== undefined) {
     // 0 frames fit: keep 1 and let the binding guard refuse the run with its explanation
-    return { chunk: Math.max(1, Math.min(c.resolved, c.framesWithinBindingLimit)), reason: 'fits the WebGPU binding limit' };
+    return {
+      chunk: Math.max(1, Math.min(c.resolved, c.framesWithinBindingLimit)),
+      reason: 'fits the WebGPU binding limit',
+    };
   }
   if (c.provider === 'cuda' && c.freeMiB !== null) {
-    return { chunk: Math.min(c.frames, defaultDecodeChunkSize(c.freeMiB, c.width, c.height, c.dtype)), reason: `fits ${c.freeMiB} MiB of free GPU memory` };
+    return {
+      chunk: Math.min(c.frames, defaultDecodeChunkSize(c.freeMiB, c.width, c.height, c.dtype)),
+      reason: `fits ${c.freeMiB} MiB of free GPU memory`,
+    };
   }
   return { chunk: c.resolved, reason: 'all frames' };
 }
@@ -133,14 +142,15 @@ export function fixedDecoderRule(
   if (requestedChunk !== undefined && requestedChunk !== fixedFrames) {
     issues.push({ field: 'decodeChunkSize', value: requestedChunk, message: `must be ${fixedFrames}: ${why}` });
   }
-  if (frames % fixedFrames !== 0) issues.push({ field: 'frames', value: frames, message: `must be a multiple of ${fixedFrames}: ${why}` });
+  if (frames % fixedFrames !== 0)
+    issues.push({ field: 'frames', value: frames, message: `must be a multiple of ${fixedFrames}: ${why}` });
   return { issues, decodeChunkSize: fixedFrames };
 }
 
 export interface DecodeLatentsArgs {
   vaeDecoder: ModelRunner;
   manifest: ModelManifest;
-  latents: Float32Array; /* [1, F, C, h, w] */
+  latents: Float32Array /* [1, F, C, h, w] */;
   shape: LatentShape;
   /** The chunk size the request resolved to, and whether the request or the model chose it. */
   decodeChunkSize: number;
@@ -164,22 +174,34 @@ export async function decodeLatents(a: DecodeLatentsArgs): Promise<DecodedVideo>
   const W = shape.width * manifest.vae.spatialScaleFactor;
   const H = shape.height * manifest.vae.spatialScaleFactor;
   const { chunk } = chooseDecodeChunk({
-    resolved: a.decodeChunkSize, chosen: a.chosen, fixedFrames: manifest.vae.decoderFixedFrames, frames: shape.frames,
-    provider: a.device.provider, freeMiB: a.device.provider === 'cuda' ? await gpuFreeMemoryMiB(a.device.deviceId) : null,
+    resolved: a.decodeChunkSize,
+    chosen: a.chosen,
+    fixedFrames: manifest.vae.decoderFixedFrames,
+    frames: shape.frames,
+    provider: a.device.provider,
+    freeMiB: a.device.provider === 'cuda' ? await gpuFreeMemoryMiB(a.device.deviceId) : null,
     framesWithinBindingLimit: vaeDecoder.guard
       ? framesWithinLimit(vaeDecoder.guard, { latent: [1, shape.channels, shape.height, shape.width] }, shape.frames)
       : undefined,
-    width: W, height: H, dtype: vaeDecoder.inputType('latent'),
+    width: W,
+    height: H,
+    dtype: vaeDecoder.inputType('latent'),
   });
   const inv = 1 / manifest.vae.scalingFactor;
   const scaled = new Float32Array(a.latents.length);
   for (let i = 0; i < scaled.length; i++) scaled[i] = a.latents[i] * inv;
   const decoded = await decodeChunked({
-    latents: scaled, frames: shape.frames, channels: shape.channels, height: shape.height, width: shape.width,
-    chunkSize: chunk, fixedFrames: manifest.vae.decoderFixedFrames,
+    latents: scaled,
+    frames: shape.frames,
+    channels: shape.channels,
+    height: shape.height,
+    width: shape.width,
+    chunkSize: chunk,
+    fixedFrames: manifest.vae.decoderFixedFrames,
     runChunk: (latent) => vaeDecoder.run({ latent }),
     toInput: (data, dims) => vaeDecoder.tensor('latent', data, dims),
-    signal: a.signal, onRetry: a.log,
+    signal: a.signal,
+    onRetry: a.log,
   });
   await a.dump?.('decoded', decoded.decoded, decoded.dims);
   const frames = framesToUint8(decoded.decoded, shape.frames, H, W);

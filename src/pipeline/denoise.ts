@@ -26,12 +26,12 @@ export interface DenoiseArgs {
   /** Channels the UNet takes: latent channels plus image-latent channels. */
   unetInChannels: number;
   predictionType: PredictionType;
-  latents: Float32Array; /* [1, F, C, h, w], already scaled by the initial sigma */
-  imageLatent: Float32Array; /* [1, C, h, w] */
+  latents: Float32Array /* [1, F, C, h, w], already scaled by the initial sigma */;
+  imageLatent: Float32Array /* [1, C, h, w] */;
   shape: LatentShape;
   conditioning: Conditioning;
-  sigmas: Float32Array; /* [steps + 1] */
-  timesteps: Float32Array; /* [steps] */
+  sigmas: Float32Array /* [steps + 1] */;
+  timesteps: Float32Array /* [steps] */;
   hooks?: DenoiseHooks;
 }
 
@@ -41,14 +41,22 @@ export async function denoise(a: DenoiseArgs): Promise<Float32Array> {
   const { frames: F, channels: C, height: h, width: w } = shape;
   const context = unet.tensor('encoder_hidden_states', cond.context, [cond.batch, 1, cond.context.length / cond.batch]);
   const timeIds = unet.tensor('added_time_ids', cond.timeIds, [cond.batch, 3]);
-  const cameraPose = cond.cameraPose && unet.tensor('camera_pose', cond.cameraPose, [cond.batch, F, cond.cameraPose.length / (cond.batch * F)]);
+  const cameraPose =
+    cond.cameraPose &&
+    unet.tensor('camera_pose', cond.cameraPose, [cond.batch, F, cond.cameraPose.length / (cond.batch * F)]);
   let latents = a.latents;
   for (let i = 0; i < timesteps.length; i++) {
     hooks?.beforeStep?.(i);
     const sigma = sigmas[i];
     const sample = buildUnetSample({
-      latents, imageLatent: a.imageLatent, frames: F, latentChannels: C, imageChannels: a.unetInChannels - C,
-      plane: h * w, inputDivisor: inputDivisor(sigma), guided: cond.guided,
+      latents,
+      imageLatent: a.imageLatent,
+      frames: F,
+      latentChannels: C,
+      imageChannels: a.unetInChannels - C,
+      plane: h * w,
+      inputDivisor: inputDivisor(sigma),
+      guided: cond.guided,
     });
     const out = await unet.run({
       sample: unet.tensor('sample', sample, [cond.batch, F, a.unetInChannels, h, w]),

@@ -16,8 +16,8 @@ export interface ConditioningImage {
   height: number;
   /** Side S of the CLIP branch. */
   clipSize: number;
-  clipPixels: Float32Array; /* [1, 3, S, S], normalised with the encoder's mean and std */
-  vaePixels: Float32Array; /* [1, 3, H, W] in [−1, 1] */
+  clipPixels: Float32Array /* [1, 3, S, S], normalised with the encoder's mean and std */;
+  vaePixels: Float32Array /* [1, 3, H, W] in [−1, 1] */;
   /** The VAE branch as RGB24 [H, W, 3] (what a motion mask's still region shows). */
   rgb: Uint8Array;
   /** Size of the image as loaded, before the resize policy (a motion mask is cropped like it). */
@@ -37,7 +37,10 @@ export async function preprocessImage(
 
 /** A chained clip's conditioning image: a frame of the previous clip, at the video's size (docs/motion-controls.md §2). */
 export async function frameConditioningImage(
-  frame: Uint8Array, width: number, height: number, manifest: ModelManifest,
+  frame: Uint8Array,
+  width: number,
+  height: number,
+  manifest: ModelManifest,
 ): Promise<ConditioningImage> {
   const image = { rgb: frame, width, height };
   return conditioningImage(await prepareImage(image, { width, height, resize: 'stretch' }), image, manifest);
@@ -46,16 +49,25 @@ export async function frameConditioningImage(
 function conditioningImage(prepared: PreparedImage, source: RgbImage, manifest: ModelManifest): ConditioningImage {
   const enc = manifest.imageEncoder;
   const { rgb, width, height } = prepared.clipSource;
-  const clipPixels = clipPreprocess(rgb, width, height, { size: enc.imageSize, mean: enc.imageMean, std: enc.imageStd });
+  const clipPixels = clipPreprocess(rgb, width, height, {
+    size: enc.imageSize,
+    mean: enc.imageMean,
+    std: enc.imageStd,
+  });
   return {
-    width: prepared.width, height: prepared.height, clipSize: enc.imageSize, clipPixels, vaePixels: prepared.vaeInput,
-    rgb: prepared.vaeImage.rgb, source: { width: source.width, height: source.height },
+    width: prepared.width,
+    height: prepared.height,
+    clipSize: enc.imageSize,
+    clipPixels,
+    vaePixels: prepared.vaeInput,
+    rgb: prepared.vaeImage.rgb,
+    source: { width: source.width, height: source.height },
   };
 }
 
 export interface ImageEncoding {
-  embeds: Float32Array; /* [1, D] CLIP image embedding */
-  imageLatent: Float32Array; /* [1, C, h, w] VAE posterior mean, not scaled by the scaling factor */
+  embeds: Float32Array /* [1, D] CLIP image embedding */;
+  imageLatent: Float32Array /* [1, C, h, w] VAE posterior mean, not scaled by the scaling factor */;
 }
 
 /**
@@ -66,7 +78,7 @@ export async function encodeImage(
   runners: { imageEncoder: ModelRunner; vaeEncoder: ModelRunner },
   image: ConditioningImage,
   condAug: number,
-  augNoise: Float32Array, /* [1, 3, H, W] */
+  augNoise: Float32Array /* [1, 3, H, W] */,
   latent: LatentShape,
   dump?: DebugDump,
 ): Promise<ImageEncoding> {

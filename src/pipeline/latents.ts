@@ -27,12 +27,17 @@ export function frameSize(s: LatentShape): number {
 }
 
 export interface Noise {
-  augNoise: Float32Array; /* [1, 3, H, W] */
-  initNoise: Float32Array; /* [1, F, C, h, w] */
+  augNoise: Float32Array /* [1, 3, H, W] */;
+  initNoise: Float32Array /* [1, F, C, h, w] */;
 }
 
 /** Draws both noises from the seed, or checks the injected ones (the `--noise` debugging contract). */
-export function drawNoise(seed: number, image: { width: number; height: number }, latent: LatentShape, injected?: InjectedNoise): Noise {
+export function drawNoise(
+  seed: number,
+  image: { width: number; height: number },
+  latent: LatentShape,
+  injected?: InjectedNoise,
+): Noise {
   const { width: W, height: H } = image;
   const rng = createRng(seed);
   const augNoise = injected?.augNoise ?? gaussianNoise(rng, 3 * H * W);
@@ -52,9 +57,12 @@ export function prepareLatents(initNoise: Float32Array, initNoiseSigma: number):
 function checkNoise(data: Float32Array, name: string, shape: number[]): void {
   const expected = shape.reduce((a, b) => a * b, 1);
   if (data.length !== expected) {
-    throw new InvalidRequestError([{
-      field: name, value: `${data.length} values`,
-      message: `must have shape [${shape.join(',')}] (${expected} values) for this request`,
-    }]);
+    throw new InvalidRequestError([
+      {
+        field: name,
+        value: `${data.length} values`,
+        message: `must have shape [${shape.join(',')}] (${expected} values) for this request`,
+      },
+    ]);
   }
 }

@@ -10,7 +10,13 @@ import { readModelDirectory } from '../models/load.js';
 import { modelMemoryFacts } from '../models/memory.js';
 import { assertFitsMemory, currentBudget, providerForDevice } from './admission.js';
 import { checkBeforeModelLoad } from './preflight.js';
-import { createPipeline, resolveForModel, type GenerateOptions, type GenerateResult, type SvdPipeline } from './pipeline.js';
+import {
+  createPipeline,
+  resolveForModel,
+  type GenerateOptions,
+  type GenerateResult,
+  type SvdPipeline,
+} from './pipeline.js';
 
 export interface OpenModelOptions {
   /** `auto`, `cpu`, `cuda`, `cuda:N` or `webgpu`: decides the graph flavour that is built and the execution provider. */
@@ -45,12 +51,19 @@ export const stderrLog = (message: string): void => {
  *   const r = await generateVideo({ image: 'photo.jpg', model: 'svd-xt', output: 'clip.mp4', seed: 42 });
  *   console.log(r.outputPath, r.seed, r.timings);
  */
-export async function generateVideo(request: GenerationRequestInput, options: GenerateVideoOptions = {}): Promise<GenerateResult> {
+export async function generateVideo(
+  request: GenerationRequestInput,
+  options: GenerateVideoOptions = {},
+): Promise<GenerateResult> {
   const { defaults, pool, log = stderrLog, ...generateOptions } = options;
   // field, image, ffmpeg and CUDA-provider errors before any model work
   const device = request.device ?? defaults?.device;
   await checkBeforeModelLoad({ ...parseRequest(request), ...(device ? { device } : {}) }, { signal: options.signal });
-  const modelDir = await resolveModelDir(request.model ?? defaults?.model, { device: device ?? 'auto', log, signal: options.signal });
+  const modelDir = await resolveModelDir(request.model ?? defaults?.model, {
+    device: device ?? 'auto',
+    log,
+    signal: options.signal,
+  });
   throwIfAborted(options.signal);
   // the memory check, before anything loads: a request that cannot fit is refused in milliseconds, not by the OOM killer
   const { force, maxMemoryBytes, ...runOptions } = generateOptions;
@@ -65,7 +78,9 @@ export async function generateVideo(request: GenerationRequestInput, options: Ge
     assertFitsMemory(req, manifest, memory);
     if (req.decodeChunkAuto) request = { ...request, decodeChunkSize: req.decodeChunkSize };
   }
-  const pipeline = await (pool ? pool.open(modelDir, device ?? 'auto', log) : createPipeline({ modelDir, device: device ?? 'auto', log }));
+  const pipeline = await (pool
+    ? pool.open(modelDir, device ?? 'auto', log)
+    : createPipeline({ modelDir, device: device ?? 'auto', log }));
   try {
     return await pipeline.generate(request, runOptions);
   } finally {

@@ -12,7 +12,13 @@
 import { randomInt } from 'node:crypto';
 import { cameraIssues, cameraPoseBatch } from '../camera/request.js';
 import { InvalidRequestError, type FieldIssue } from '../errors.js';
-import { parseRequest, resolveRequest, MAX_SEED, type GenerationRequestInput, type ResolvedRequest } from '../request/schema.js';
+import {
+  parseRequest,
+  resolveRequest,
+  MAX_SEED,
+  type GenerationRequestInput,
+  type ResolvedRequest,
+} from '../request/schema.js';
 import type { BackendResult, ProgressEvent, RunOptions } from '../request/types.js';
 import type { ModelManifest } from '../models/manifest.js';
 import { setTimesteps } from '../scheduler/index.js';
@@ -105,7 +111,8 @@ export function resolveForModel(
   const issues: FieldIssue[] = [];
   const cell = manifest.vae.spatialScaleFactor * manifest.unet.latentMultiple;
   for (const field of ['width', 'height'] as const) {
-    if (req[field] % cell !== 0) issues.push({ field, value: req[field], message: `must be a multiple of ${cell} for this model` });
+    if (req[field] % cell !== 0)
+      issues.push({ field, value: req[field], message: `must be a multiple of ${cell} for this model` });
   }
   issues.push(...cameraIssues(req, { variant: manifest.variant, cameraPoseDim: manifest.unet.cameraPoseDim }));
   const asked = typeof input.decodeChunkSize === 'number' ? input.decodeChunkSize : undefined;
@@ -117,15 +124,24 @@ export function resolveForModel(
   return req;
 }
 
-async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: GenerateOptions, log: (m: string) => void): Promise<GenerateResult> {
+async function runPipeline(
+  s: ModelSessions,
+  input: GenerationRequestInput,
+  o: GenerateOptions,
+  log: (m: string) => void,
+): Promise<GenerateResult> {
   const { manifest } = s.model;
   const { vaeEncoder } = s.runners;
   const tStart = performance.now();
   const req = resolveForModel(input, manifest);
   // before any model runs: a trajectory file that cannot be read fails here
-  const cameraPose = manifest.unet.cameraPoseDim !== null ? cameraPoseBatch(req, req.frames, 1) : undefined; /* [1, F, 12] */
+  const cameraPose =
+    manifest.unet.cameraPoseDim !== null ? cameraPoseBatch(req, req.frames, 1) : undefined; /* [1, F, 12] */
   const plan: ClipPlan = {
-    clips: req.clips, overlap: req.overlap, framesPerClip: req.frames, totalFrames: req.totalFrames,
+    clips: req.clips,
+    overlap: req.overlap,
+    framesPerClip: req.frames,
+    totalFrames: req.totalFrames,
   };
   let clip = 0;
   const stages = new StageRunner(o.signal, o.onProgress && ((e) => o.onProgress!(clipProgress(e, clip, plan.clips))));
@@ -138,16 +154,25 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
   await dump?.('added_time_ids', addedTimeIds(req.fps, req.motionBucketId, req.condAug), [1, 3]);
   await dump?.('sigmas', schedule.sigmas, [schedule.sigmas.length]);
   await dump?.('timesteps', schedule.timesteps, [schedule.timesteps.length]);
-  const mask = req.mask === undefined ? undefined
-    : await stages.run('encode', () => prepareMotionMask(req, image, shape, manifest, vaeEncoder, o.signal));
+  const mask =
+    req.mask === undefined
+      ? undefined
+      : await stages.run('encode', () => prepareMotionMask(req, image, shape, manifest, vaeEncoder, o.signal));
 
   // Chained clips (docs/motion-controls.md §2): frames go to the writer as each clip ends; only K are held back.
   const queue = o.skipVideo ? undefined : new FrameQueue();
   const stem = typeof req.image === 'string' ? req.image : undefined;
   const outputPath = req.output ?? defaultOutputPath(stem, req.format, req.seed);
-  const writing = queue && writeVideo(queue, {
-    width: W, height: H, fps: req.fps, format: req.format, signal: o.signal, output: outputPath,
-  });
+  const writing =
+    queue &&
+    writeVideo(queue, {
+      width: W,
+      height: H,
+      fps: req.fps,
+      format: req.format,
+      signal: o.signal,
+      output: outputPath,
+    });
   writing?.catch(() => {}); // awaited below; this only keeps an early failure from being reported as unhandled
   const joiner = new ClipJoiner(plan.overlap, plan.totalFrames);
   const kept: Uint8Array[] = [];
@@ -171,8 +196,21 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
       }
       const loop = req.loop && last ? { weights: loopTail(plan, req.frames), target: firstFrameLatent } : undefined;
       const result = await runClip(s, {
-        req, input, image: conditioning, shape, schedule, seed, mask, loop, cameraPose, stages, log, first: clip === 0,
-        noise: clip === 0 ? o.noise : undefined, dump: clip === 0 ? dump : undefined, signal: o.signal,
+        req,
+        input,
+        image: conditioning,
+        shape,
+        schedule,
+        seed,
+        mask,
+        loop,
+        cameraPose,
+        stages,
+        log,
+        first: clip === 0,
+        noise: clip === 0 ? o.noise : undefined,
+        dump: clip === 0 ? dump : undefined,
+        signal: o.signal,
       });
       chunkSize = result.chunkSize;
       if (mask) compositeStill(result.frames, image.rgb, mask.pixels);
@@ -191,22 +229,37 @@ async function runPipeline(s: ModelSessions, input: GenerationRequestInput, o: G
 
   const t = stages.timings;
   return {
-    outputPath: written, format: req.format, seed: req.seed, backend: 'local',
+    outputPath: written,
+    format: req.format,
+    seed: req.seed,
+    backend: 'local',
     timings: {
-      preprocess: t.preprocess ?? 0, encode: t.encode ?? 0, denoise: t.denoise ?? 0, decode: t.decode ?? 0,
-      video: t.video ?? 0, total: performance.now() - tStart,
+      preprocess: t.preprocess ?? 0,
+      encode: t.encode ?? 0,
+      denoise: t.denoise ?? 0,
+      decode: t.decode ?? 0,
+      video: t.video ?? 0,
+      total: performance.now() - tStart,
     },
     stepTimings: stages.stepTimings,
     metadata: {
-      provider: s.device.provider, fallbackReason: s.device.fallbackReason, decodeChunkSize: chunkSize,
-      width: W, height: H, frames: plan.totalFrames,
+      provider: s.device.provider,
+      fallbackReason: s.device.fallbackReason,
+      decodeChunkSize: chunkSize,
+      width: W,
+      height: H,
+      frames: plan.totalFrames,
       ...(plan.clips > 1
         ? { clips: plan.clips, overlap: plan.overlap, framesPerClip: plan.framesPerClip, clipSeeds }
         : {}),
       ...(mask ? { maskCoverage: Number(mask.coverage.toFixed(4)) } : {}),
       ...(req.loop ? { loop: true } : {}),
     },
-    frames: kept, width: W, height: H, fps: req.fps, request: req,
+    frames: kept,
+    width: W,
+    height: H,
+    fps: req.fps,
+    request: req,
   };
 }
 
@@ -231,7 +284,8 @@ interface ClipArgs {
 
 /** One UNet run of F frames: noise, encode, conditioning, initial latents, denoise, decode. */
 async function runClip(
-  s: ModelSessions, a: ClipArgs,
+  s: ModelSessions,
+  a: ClipArgs,
 ): Promise<{ frames: Uint8Array[]; latents: Float32Array; chunkSize: number }> {
   const { manifest } = s.model;
   const { imageEncoder, vaeEncoder, unet, vaeDecoder } = s.runners;
@@ -240,39 +294,69 @@ async function runClip(
   const noise = drawNoise(a.seed, a.image, shape, a.noise);
 
   const { embeds, imageLatent } = await stages.run('encode', () =>
-    encodeImage({ imageEncoder, vaeEncoder }, a.image, req.condAug, noise.augNoise, shape, dump));
+    encodeImage({ imageEncoder, vaeEncoder }, a.image, req.condAug, noise.augNoise, shape, dump),
+  );
 
   const conditioning = buildConditioning(embeds, req);
   if (a.cameraPose) conditioning.cameraPose = repeatRows(a.cameraPose, conditioning.batch);
   let initial = prepareLatents(noise.initNoise, initNoiseSigma);
   // The motion controls exist only when asked for: a plain request runs exactly as diffusers does.
   const layout = latentLayout(shape);
-  const controls = a.mask || a.loop ? createMotionControls({
-    sigmas, layout, loop: a.loop,
-    still: a.mask && {
-      weights: a.mask.latent, target: a.mask.target, noise: noise.initNoise.slice(0, frameSize(shape)),
-    },
-  }) : undefined;
+  const controls =
+    a.mask || a.loop
+      ? createMotionControls({
+          sigmas,
+          layout,
+          loop: a.loop,
+          still: a.mask && {
+            weights: a.mask.latent,
+            target: a.mask.target,
+            noise: noise.initNoise.slice(0, frameSize(shape)),
+          },
+        })
+      : undefined;
   if (controls) initial = controls.initial(initial, initNoiseSigma);
 
-  const latents = await stages.run('denoise', () => denoise({
-    unet, unetInChannels: manifest.unet.inChannels, predictionType: manifest.scheduler.predictionType,
-    latents: initial, imageLatent, shape, conditioning, sigmas, timesteps,
-    hooks: {
-      beforeStep: () => stages.beginStep(),
-      adjustLatents: controls && ((i, x) => controls.afterStep(i, x)),
-      afterStep: async (i, x) => {
-        stages.endStep(i + 1, req.steps);
-        await dump?.(`latents_${i}`, x, [1, shape.frames, shape.channels, shape.height, shape.width]);
-      },
-    },
-  }), { step: 0, totalSteps: req.steps });
+  const latents = await stages.run(
+    'denoise',
+    () =>
+      denoise({
+        unet,
+        unetInChannels: manifest.unet.inChannels,
+        predictionType: manifest.scheduler.predictionType,
+        latents: initial,
+        imageLatent,
+        shape,
+        conditioning,
+        sigmas,
+        timesteps,
+        hooks: {
+          beforeStep: () => stages.beginStep(),
+          adjustLatents: controls && ((i, x) => controls.afterStep(i, x)),
+          afterStep: async (i, x) => {
+            stages.endStep(i + 1, req.steps);
+            await dump?.(`latents_${i}`, x, [1, shape.frames, shape.channels, shape.height, shape.width]);
+          },
+        },
+      }),
+    { step: 0, totalSteps: req.steps },
+  );
 
   const chosen = a.input.decodeChunkSize !== undefined || manifest.defaults.decodeChunkSize !== undefined;
-  const decoded = await stages.run('decode', () => decodeLatents({
-    vaeDecoder, manifest, latents, shape, decodeChunkSize: req.decodeChunkSize, chosen,
-    device: s.device, signal: a.signal, log: a.log, dump,
-  }));
+  const decoded = await stages.run('decode', () =>
+    decodeLatents({
+      vaeDecoder,
+      manifest,
+      latents,
+      shape,
+      decodeChunkSize: req.decodeChunkSize,
+      chosen,
+      device: s.device,
+      signal: a.signal,
+      log: a.log,
+      dump,
+    }),
+  );
   return { frames: decoded.frames, latents, chunkSize: decoded.chunkSize };
 }
 
@@ -287,7 +371,11 @@ interface MotionMask {
 
 /** The mask on both grids, and the still target: the VAE latent of the image without augmentation noise. */
 async function prepareMotionMask(
-  req: ResolvedRequest, image: ConditioningImage, shape: LatentShape, manifest: ModelManifest, vaeEncoder: ModelRunner,
+  req: ResolvedRequest,
+  image: ConditioningImage,
+  shape: LatentShape,
+  manifest: ModelManifest,
+  vaeEncoder: ModelRunner,
   signal?: AbortSignal,
 ): Promise<MotionMask> {
   const maskImage = await loadMaskImage(req.mask!, { signal });

@@ -37,13 +37,19 @@ export async function checkBeforeModelLoad(
   const cuda = /^cuda(?::(\d+))?$/.exec(request.device ?? '');
   if (cuda && !(options.cudaLibrary ?? findCudaProviderLibrary)()) {
     const device = `cuda:${cuda[1] ?? 0}`;
-    throw new ExecutionProviderError(device, `device ${device}: the CUDA execution provider is not installed; ${CUDA_INSTALL_HINT}; or pass --device cpu`);
+    throw new ExecutionProviderError(
+      device,
+      `device ${device}: the CUDA execution provider is not installed; ${CUDA_INSTALL_HINT}; or pass --device cpu`,
+    );
   }
   if (request.device === 'webgpu') {
     const { problem } = await (options.webgpuAdapter ?? webGpuAdapterOnce)();
     // only Dawn's definite "none" refuses early; a missing probe package leaves the decision to the session
     if (problem?.startsWith('no WebGPU adapter')) {
-      throw new ExecutionProviderError('webgpu', `device webgpu: ${problem}; ${VULKAN_INSTALL_HINT}; or pass --device cpu`);
+      throw new ExecutionProviderError(
+        'webgpu',
+        `device webgpu: ${problem}; ${VULKAN_INSTALL_HINT}; or pass --device cpu`,
+      );
     }
   }
   if (request.format !== 'png') findFfmpeg();

@@ -7,8 +7,20 @@ import { ModelFormatError } from '../errors.js';
 import { checkCameraInput, checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
 import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole } from '../models/manifest.js';
 import { BindingGuard } from '../runtime/bindingGuard.js';
-import { DeviceSessionFactory, findCudaProviderLibrary, parseDevice, type DeviceDecision, type ParsedDevice } from '../runtime/device.js';
-import { ChildProcessOrtHost, InProcessOrtHost, WorkerOrtHost, type HostedSession, type OrtHost } from '../runtime/ortHost.js';
+import {
+  DeviceSessionFactory,
+  findCudaProviderLibrary,
+  parseDevice,
+  type DeviceDecision,
+  type ParsedDevice,
+} from '../runtime/device.js';
+import {
+  ChildProcessOrtHost,
+  InProcessOrtHost,
+  WorkerOrtHost,
+  type HostedSession,
+  type OrtHost,
+} from '../runtime/ortHost.js';
 import { DEFAULT_BINDING_LIMIT, isLoaderNoise, webGpuAdapterOnce } from '../runtime/webgpu.js';
 import type { TensorData } from '../runtime/tensor.js';
 import { float16ToFloat32, float32ToFloat16 } from '../tensor/float16.js';
@@ -91,7 +103,10 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
       checkGraphContract(role, session);
       if (role === 'unet') checkCameraInput(session, model.manifest.unet.cameraPoseDim);
       const decision = factory.provider!;
-      const guard = decision.provider === 'webgpu' ? new BindingGuard(model.paths[role], { limit: bindingLimit(decision, options) }) : undefined;
+      const guard =
+        decision.provider === 'webgpu'
+          ? new BindingGuard(model.paths[role], { limit: bindingLimit(decision, options) })
+          : undefined;
       runners[role] = new ModelRunner(role, session, guard);
     }
     return { model, runners, device: factory.provider!, close };
@@ -106,7 +121,9 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
  * (runtime/ortHost.ts); everything else in a worker thread, or on this thread when asked.
  */
 async function defaultHost(device: ParsedDevice, inWorker: boolean): Promise<OrtHost> {
-  const webgpu = device.kind === 'webgpu' || (device.kind === 'auto' && !findCudaProviderLibrary() && (await webGpuAdapterOnce()).adapter?.emulated === false);
+  const webgpu =
+    device.kind === 'webgpu' ||
+    (device.kind === 'auto' && !findCudaProviderLibrary() && (await webGpuAdapterOnce()).adapter?.emulated === false);
   if (webgpu) return new ChildProcessOrtHost((line) => !isLoaderNoise(line));
   return inWorker ? new WorkerOrtHost() : new InProcessOrtHost();
 }

@@ -13,7 +13,10 @@ export class StageRunner {
   readonly stepTimings: number[] = [];
   private stepStart = 0;
 
-  constructor(private readonly signal?: AbortSignal, private readonly onProgress?: (e: ProgressEvent) => void) {}
+  constructor(
+    private readonly signal?: AbortSignal,
+    private readonly onProgress?: (e: ProgressEvent) => void,
+  ) {}
 
   /** Runs one stage: abort check, a start event (`fraction: 0`, plus `start`), its duration in `timings`. */
   async run<T>(stage: ProgressStage, fn: () => Promise<T> | T, start: Omit<ProgressEvent, 'stage'> = {}): Promise<T> {

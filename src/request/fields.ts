@@ -7,17 +7,23 @@ import { z } from 'zod';
 
 /** A whole number in [min, max]. */
 export const intRange = (min: number, max: number) =>
-  z.number({ error: `must be a number from ${min} to ${max}` })
+  z
+    .number({ error: `must be a number from ${min} to ${max}` })
     .int({ error: `must be a whole number from ${min} to ${max}` })
     .min(min, { error: `must be from ${min} to ${max}` })
     .max(max, { error: `must be from ${min} to ${max}` });
 
 /** A finite number in [min, max]. */
 export const numRange = (min: number, max: number) =>
-  z.number({ error: `must be a number from ${min} to ${max}` })
+  z
+    .number({ error: `must be a number from ${min} to ${max}` })
     .refine(Number.isFinite, { error: `must be a finite number from ${min} to ${max}` })
-    .pipe(z.number().min(min, { error: `must be from ${min} to ${max}` })
-      .max(max, { error: `must be from ${min} to ${max}` }));
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be from ${min} to ${max}` })
+        .max(max, { error: `must be from ${min} to ${max}` }),
+    );
 
 /** One of a few literal values (strings or numbers), message listing them. */
 export const oneOf = <const T extends string | number>(values: readonly T[]) =>

@@ -13,7 +13,8 @@ export const RESIZE_MODES = ['maintain_aspect_ratio', 'crop_to_16_9', 'stretch']
 export const OUTPUT_FORMATS = ['mp4', 'webm', 'gif', 'png'] as const;
 export const MAX_SEED = 2 ** 32 - 1;
 
-const side = z.number({ error: 'must be a multiple of 64 from 64 to 2048' })
+const side = z
+  .number({ error: 'must be a multiple of 64 from 64 to 2048' })
   .int({ error: 'must be a multiple of 64 from 64 to 2048' })
   .min(64, { error: 'must be a multiple of 64 from 64 to 2048' })
   .max(2048, { error: 'must be a multiple of 64 from 64 to 2048' })
@@ -35,12 +36,18 @@ const POSE_ERROR = 'each pose must be 12 finite numbers (a 3×4 [R|t], row-major
  */
 const cameraField = z.preprocess(
   normalizeCameraPreset,
-  z.union([
-    z.enum(CAMERA_PRESETS, { error: CAMERA_ERROR }),
-    z.string().regex(/\.json$/i, { error: CAMERA_ERROR }),
-    z.array(z.array(z.number().refine(Number.isFinite), { error: POSE_ERROR }).length(12, { error: POSE_ERROR }), { error: CAMERA_ERROR })
-      .min(1, { error: CAMERA_ERROR }),
-  ], { error: CAMERA_ERROR }),
+  z.union(
+    [
+      z.enum(CAMERA_PRESETS, { error: CAMERA_ERROR }),
+      z.string().regex(/\.json$/i, { error: CAMERA_ERROR }),
+      z
+        .array(z.array(z.number().refine(Number.isFinite), { error: POSE_ERROR }).length(12, { error: POSE_ERROR }), {
+          error: CAMERA_ERROR,
+        })
+        .min(1, { error: CAMERA_ERROR }),
+    ],
+    { error: CAMERA_ERROR },
+  ),
 );
 
 export const generationRequestSchema = z.strictObject({
@@ -54,7 +61,9 @@ export const generationRequestSchema = z.strictObject({
   /** Chain this many clips, each conditioned on the previous one (default 1). Exclusive with `duration`. */
   clips: intRange(1, MAX_CLIPS).optional(),
   /** Video length in seconds: as many chained clips as needed, trimmed to round(duration·fps) frames. */
-  duration: numRange(0, MAX_DURATION_SECONDS).refine((v) => v > 0, { error: `must be more than 0 and at most ${MAX_DURATION_SECONDS} seconds` }).optional(),
+  duration: numRange(0, MAX_DURATION_SECONDS)
+    .refine((v) => v > 0, { error: `must be more than 0 and at most ${MAX_DURATION_SECONDS} seconds` })
+    .optional(),
   /** Frames consecutive chained clips share and cross-fade (default 3, fewer for short clips). */
   overlap: intRange(1, 127).optional(),
   /** Steer the last frames back to the first so the video plays as a seamless loop. */
@@ -79,7 +88,9 @@ export const generationRequestSchema = z.strictObject({
    * Frames decoded per VAE call (Segmind's `decoding_t`); default: all frames at once. `auto`: the largest that
    * fits in the memory available (src/models/memory.ts).
    */
-  decodeChunkSize: z.union([intRange(1, 128), z.literal('auto')], { error: 'must be a whole number from 1 to 128, or auto' }).optional(),
+  decodeChunkSize: z
+    .union([intRange(1, 128), z.literal('auto')], { error: 'must be a whole number from 1 to 128, or auto' })
+    .optional(),
   format: z.enum(OUTPUT_FORMATS, { error: `must be one of ${OUTPUT_FORMATS.join(', ')}` }).default('mp4'),
   /** Output file (mp4/webm/gif) or directory (png frames). */
   output: z.string().min(1, { error: 'must not be empty' }).optional(),
@@ -109,7 +120,22 @@ export interface ModelDefaults {
 }
 
 /** A request with every field decided; what the local pipeline runs. */
-export interface ResolvedRequest extends Omit<GenerationRequest, 'frames' | 'fps' | 'motionBucketId' | 'condAug' | 'minGuidance' | 'maxGuidance' | 'seed' | 'resize' | 'steps' | 'clips' | 'overlap' | 'loop'> {
+export interface ResolvedRequest
+  extends Omit<
+    GenerationRequest,
+    | 'frames'
+    | 'fps'
+    | 'motionBucketId'
+    | 'condAug'
+    | 'minGuidance'
+    | 'maxGuidance'
+    | 'seed'
+    | 'resize'
+    | 'steps'
+    | 'clips'
+    | 'overlap'
+    | 'loop'
+  > {
   /** Frames of one clip (one UNet call). */
   frames: number;
   /** Chained clips (1 unless `clips` or `duration` asked for more), the frames they share, and the video's length. */
@@ -172,23 +198,38 @@ export function parseRequest(input: unknown): GenerationRequest {
   const req = result.data;
   const issues: FieldIssue[] = [];
   if (req.minGuidance !== undefined && req.maxGuidance !== undefined && req.minGuidance > req.maxGuidance) {
-    issues.push({ field: 'minGuidance', value: req.minGuidance, message: `must not exceed maxGuidance (${req.maxGuidance})` });
+    issues.push({
+      field: 'minGuidance',
+      value: req.minGuidance,
+      message: `must not exceed maxGuidance (${req.maxGuidance})`,
+    });
   }
   if (req.motionSpeed !== undefined && req.camera === undefined) {
-    issues.push({ field: 'motionSpeed', value: req.motionSpeed, message: 'only applies with camera (a preset or trajectory file)' });
+    issues.push({
+      field: 'motionSpeed',
+      value: req.motionSpeed,
+      message: 'only applies with camera (a preset or trajectory file)',
+    });
   }
   if (req.clips !== undefined && req.duration !== undefined) {
     issues.push({ field: 'duration', value: req.duration, message: 'give clips or duration, not both' });
   }
   if ((req.width === undefined) !== (req.height === undefined) && req.resize !== 'maintain_aspect_ratio') {
-    issues.push({ field: req.width === undefined ? 'width' : 'height', message: 'width and height must be given together' });
+    issues.push({
+      field: req.width === undefined ? 'width' : 'height',
+      message: 'width and height must be given together',
+    });
   }
   if (issues.length) throw new InvalidRequestError(issues);
   return req;
 }
 
 /** Fills model-dependent defaults and checks limits that depend on the model. */
-export function resolveRequest(req: GenerationRequest, defaults: ModelDefaults, randomSeed: () => number): ResolvedRequest {
+export function resolveRequest(
+  req: GenerationRequest,
+  defaults: ModelDefaults,
+  randomSeed: () => number,
+): ResolvedRequest {
   const frames = req.frames ?? defaults.frames;
   const seed = req.seed === undefined || req.seed === -1 ? randomSeed() : req.seed;
   const asked = req.decodeChunkSize === 'auto' ? undefined : req.decodeChunkSize;

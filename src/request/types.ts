@@ -6,7 +6,17 @@
 import type { OUTPUT_FORMATS } from './schema.js';
 
 /** The stages a job reports progress for, in the order they run. */
-export const PROGRESS_STAGES = ['queue', 'load', 'preprocess', 'encode', 'denoise', 'decode', 'video', 'remote', 'download'] as const;
+export const PROGRESS_STAGES = [
+  'queue',
+  'load',
+  'preprocess',
+  'encode',
+  'denoise',
+  'decode',
+  'video',
+  'remote',
+  'download',
+] as const;
 export type ProgressStage = (typeof PROGRESS_STAGES)[number];
 
 /** A progress report. `fraction` is 0..1 over the whole job when known. */

@@ -58,13 +58,18 @@ export class BindingGuard {
   }
 
   private refusal(inputDims: Record<string, number[]>, over: TensorSize[]): BindingLimitError {
-    const dims = Object.entries(inputDims).map(([k, v]) => `${k} [${v.join(',')}]`).join(', ');
-    const worst = over.slice(0, 3).map((t) => `${t.name} (${t.op}) [${t.shape.join(',')}] ${t.dtype} = ${MiB(t.bytes)}`);
+    const dims = Object.entries(inputDims)
+      .map(([k, v]) => `${k} [${v.join(',')}]`)
+      .join(', ');
+    const worst = over
+      .slice(0, 3)
+      .map((t) => `${t.name} (${t.op}) [${t.shape.join(',')}] ${t.dtype} = ${MiB(t.bytes)}`);
     const message =
       `${this.path}: refusing to run on WebGPU with ${dims}: ${over.length} tensor${over.length === 1 ? '' : 's'} would be ` +
       `larger than this adapter's storage-buffer binding limit of ${MiB(this.options.limit)}, which onnxruntime's ` +
       `WebGPU provider computes wrong without an error (see docs/webgpu.md). Largest: ${worst.join('; ')}. ` +
-      (this.options.advice ?? 'Use a smaller size or fewer frames, a GPU whose adapter allows larger bindings, or --device cpu.');
+      (this.options.advice ??
+        'Use a smaller size or fewer frames, a GPU whose adapter allows larger bindings, or --device cpu.');
     return new BindingLimitError(this.path, this.options.limit, over, message);
   }
 }

@@ -11,7 +11,13 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ExecutionProviderError } from '../errors.js';
 import type { HostedSession, OrtHost, SessionSpec } from './ortHost.js';
-import { describeAdapter, VULKAN_INSTALL_HINT, webGpuAdapterOnce, type WebGpuAdapter, type WebGpuQuery } from './webgpu.js';
+import {
+  describeAdapter,
+  VULKAN_INSTALL_HINT,
+  webGpuAdapterOnce,
+  type WebGpuAdapter,
+  type WebGpuQuery,
+} from './webgpu.js';
 
 export type DeviceRequest = 'auto' | 'cpu' | 'cuda' | `cuda:${number}` | 'webgpu';
 
@@ -34,7 +40,8 @@ export function parseDevice(device: string): ParsedDevice {
     );
   }
   const m = /^cuda(?::(\d+))?$/.exec(device);
-  if (!m) throw new ExecutionProviderError(device, `device: ${JSON.stringify(device)} is not allowed; use ${DEVICE_CHOICES}`);
+  if (!m)
+    throw new ExecutionProviderError(device, `device: ${JSON.stringify(device)} is not allowed; use ${DEVICE_CHOICES}`);
   return { kind: 'cuda', deviceId: m[1] ? Number(m[1]) : 0 };
 }
 
@@ -82,7 +89,11 @@ export class DeviceSessionFactory {
   }
 
   private spec(path: string, provider: Provider): SessionSpec {
-    const spec: SessionSpec = { ...this.baseSpec, path, executionProviders: providerSpec(provider, this.device.deviceId) };
+    const spec: SessionSpec = {
+      ...this.baseSpec,
+      path,
+      executionProviders: providerSpec(provider, this.device.deviceId),
+    };
     // onnxruntime warns at session creation that shape ops stay on CPU: expected, not the user's concern
     if (provider === 'webgpu') spec.logSeverityLevel ??= 3;
     return spec;
@@ -134,7 +145,9 @@ export class DeviceSessionFactory {
       webgpuReason = `no WebGPU adapter: ${problem ?? 'unknown reason'}`;
     }
     this.decision = { provider: 'cpu', deviceId: 0, fallbackReason: `${cudaReason}; ${webgpuReason}` };
-    this.warn(`CUDA is not available (${cudaReason}); ${webgpuReason}; running on CPU, which is slow for real models. ${CUDA_INSTALL_HINT}.`);
+    this.warn(
+      `CUDA is not available (${cudaReason}); ${webgpuReason}; running on CPU, which is slow for real models. ${CUDA_INSTALL_HINT}.`,
+    );
     return this.host.createSession(this.spec(path, 'cpu'));
   }
 
@@ -148,7 +161,10 @@ export class DeviceSessionFactory {
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       if (!explicit || !isProviderLoadFailure(reason)) throw err;
-      throw new ExecutionProviderError('webgpu', `device webgpu: no WebGPU adapter could be opened (${firstLine(reason)}); ${VULKAN_INSTALL_HINT}; or pass --device cpu`);
+      throw new ExecutionProviderError(
+        'webgpu',
+        `device webgpu: no WebGPU adapter could be opened (${firstLine(reason)}); ${VULKAN_INSTALL_HINT}; or pass --device cpu`,
+      );
     }
   }
 }
@@ -170,7 +186,9 @@ export function findCudaProviderLibrary(): string | undefined {
 
 /** Errors that mean "this provider cannot be used here", as opposed to a broken model file. */
 export function isProviderLoadFailure(message: string): boolean {
-  return /OrtSessionOptionsAppendExecutionProvider|Failed to load (shared )?library|libcudart|libcudnn|libcublas|CUDA driver|no CUDA-capable device|WebGPU adapter|WebGPU device|No supported adapters|vkCreateInstance/i.test(message);
+  return /OrtSessionOptionsAppendExecutionProvider|Failed to load (shared )?library|libcudart|libcudnn|libcublas|CUDA driver|no CUDA-capable device|WebGPU adapter|WebGPU device|No supported adapters|vkCreateInstance/i.test(
+    message,
+  );
 }
 
 function firstLine(s: string): string {

@@ -39,12 +39,26 @@ export interface CommandResult {
 }
 
 /** Runs `file args` to completion; never throws. */
-export function runCommand(file: string, args: string[], options: { env?: Env; timeoutMs?: number } = {}): Promise<CommandResult> {
+export function runCommand(
+  file: string,
+  args: string[],
+  options: { env?: Env; timeoutMs?: number } = {},
+): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(file, args, { env: options.env as NodeJS.ProcessEnv | undefined, timeout: options.timeoutMs ?? 15_000, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
-      const error = err && code === null ? ((err as { killed?: boolean }).killed ? `timed out` : err.message) : undefined;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr), error });
-    });
+    execFile(
+      file,
+      args,
+      { env: options.env as NodeJS.ProcessEnv | undefined, timeout: options.timeoutMs ?? 15_000, maxBuffer: 8 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : null
+          : 0;
+        const error =
+          err && code === null ? ((err as { killed?: boolean }).killed ? `timed out` : err.message) : undefined;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr), error });
+      },
+    );
   });
 }

@@ -33,7 +33,14 @@ const QUERY = ['--query-gpu=index,name,memory.total,memory.free,driver_version',
 /** Lists the GPUs nvidia-smi sees, or says why there are none. */
 export async function queryGpus(env: Env = process.env): Promise<GpuQuery> {
   const nvidiaSmi = nvidiaSmiPath(env);
-  if (!nvidiaSmi) return { gpus: [], problem: env.SVD_NVIDIA_SMI !== undefined ? `SVD_NVIDIA_SMI=${env.SVD_NVIDIA_SMI} is not an executable` : 'nvidia-smi not found on PATH' };
+  if (!nvidiaSmi)
+    return {
+      gpus: [],
+      problem:
+        env.SVD_NVIDIA_SMI !== undefined
+          ? `SVD_NVIDIA_SMI=${env.SVD_NVIDIA_SMI} is not an executable`
+          : 'nvidia-smi not found on PATH',
+    };
   const r = await runCommand(nvidiaSmi, QUERY, { env: env as NodeJS.ProcessEnv });
   if (r.code !== 0) {
     const why = (r.stdout + r.stderr).trim().split('\n')[0] || r.error || `exit code ${r.code}`;
@@ -52,7 +59,13 @@ export function parseGpuCsv(text: string): GpuInfo[] {
     const [index, total, free] = [Number(cells[0]), Number(cells[cells.length - 3]), Number(cells[cells.length - 2])];
     if (![index, total, free].every(Number.isFinite)) continue;
     // a GPU name could contain a comma: everything between the index and the numbers
-    gpus.push({ index, name: cells.slice(1, cells.length - 3).join(', '), memoryTotalMiB: total, memoryFreeMiB: free, driverVersion: cells[cells.length - 1] });
+    gpus.push({
+      index,
+      name: cells.slice(1, cells.length - 3).join(', '),
+      memoryTotalMiB: total,
+      memoryFreeMiB: free,
+      driverVersion: cells[cells.length - 1],
+    });
   }
   return gpus;
 }
@@ -79,7 +92,12 @@ export async function gpuFreeMemoryMiB(deviceId = 0, env: Env = process.env): Pr
  * Examples (float16, 576×1024): 80000 MiB free → 72 frames (so: all); 20000 MiB → 17; 8000 MiB → 6; 2000 MiB → 1.
  * The caller clamps the result to the number of frames.
  */
-export function defaultDecodeChunkSize(freeMiB: number, width: number, height: number, dtype: FloatDtype = 'float16'): number {
+export function defaultDecodeChunkSize(
+  freeMiB: number,
+  width: number,
+  height: number,
+  dtype: FloatDtype = 'float16',
+): number {
   const bytesPerPixel = (dtype === 'float16' ? 2 : 4) * 128 * 6;
   const perFrameMiB = (width * height * bytesPerPixel) / 2 ** 20;
   const budgetMiB = freeMiB * 0.8 - 1024;

@@ -251,7 +251,9 @@ export class ChildProcessOrtHost extends RpcOrtHost {
     return {
       post: (msg) => child.send(msg),
       hold: (on) => {
-        for (const s of [child, child.channel, ...streams] as Array<{ ref?: () => void; unref?: () => void } | null | undefined>) {
+        for (const s of [child, child.channel, ...streams] as Array<
+          { ref?: () => void; unref?: () => void } | null | undefined
+        >) {
           if (on) s?.ref?.();
           else s?.unref?.();
         }
@@ -280,11 +282,16 @@ export class InProcessOrtHost implements OrtHost {
     if (spec.intraOpNumThreads) opts.intraOpNumThreads = spec.intraOpNumThreads;
     if (spec.logSeverityLevel !== undefined) opts.logSeverityLevel = spec.logSeverityLevel;
     if (spec.enableCpuMemArena !== undefined) opts.enableCpuMemArena = spec.enableCpuMemArena;
-    if (spec.profileFilePrefix) Object.assign(opts, { enableProfiling: true, profileFilePrefix: spec.profileFilePrefix });
+    if (spec.profileFilePrefix)
+      Object.assign(opts, { enableProfiling: true, profileFilePrefix: spec.profileFilePrefix });
     if (spec.extra) opts.extra = spec.extra;
     const session = await ort.InferenceSession.create(spec.path, opts as any);
     const meta = (list: readonly any[]): ValueInfo[] =>
-      list.map((m) => ({ name: m.name, type: m.isTensor ? m.type : 'non-tensor', shape: m.isTensor ? Array.from(m.shape) : [] }));
+      list.map((m) => ({
+        name: m.name,
+        type: m.isTensor ? m.type : 'non-tensor',
+        shape: m.isTensor ? Array.from(m.shape) : [],
+      }));
     return {
       path: spec.path,
       inputs: meta(session.inputMetadata),

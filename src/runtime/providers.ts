@@ -56,7 +56,10 @@ const str = (field: number, s: string) => bytes(field, [...Buffer.from(s, 'utf8'
 /** ModelProto{ir 8, opset 13, graph{Add(x, x) → y}} with x, y: float32 [1]. About 60 bytes. */
 export function tinyAddModel(): Uint8Array {
   // ValueInfoProto{name, type: TypeProto{tensor_type{elem_type FLOAT, shape{dim{dim_value 1}}}}}
-  const valueInfo = (name: string) => [...str(1, name), ...bytes(2, bytes(1, [...int(1, 1), ...bytes(2, bytes(1, int(1, 1)))]))];
+  const valueInfo = (name: string) => [
+    ...str(1, name),
+    ...bytes(2, bytes(1, [...int(1, 1), ...bytes(2, bytes(1, int(1, 1)))])),
+  ];
   const node = [...str(1, 'x'), ...str(1, 'x'), ...str(2, 'y'), ...str(4, 'Add')];
   const graph = [...bytes(1, node), ...str(2, 'probe'), ...bytes(11, valueInfo('x')), ...bytes(12, valueInfo('y'))];
   return Uint8Array.from([...int(1, 8), ...bytes(7, graph), ...bytes(8, int(2, 13))]);
@@ -105,20 +108,29 @@ export async function probeExecutionProviders(options: ProbeOptions = {}): Promi
     SVD_PROBE_PROVIDERS: JSON.stringify(providers),
   };
   return new Promise((resolve) => {
-    execFile(process.execPath, ['-e', PROBE_SCRIPT], { env, timeout: options.timeoutMs ?? 120_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      try {
-        const results = JSON.parse(stdout) as ProviderProbe[];
-        resolve(results.map((r) => (r.error ? { ...r, error: shorten(r.error) } : r)));
-      } catch {
-        // the child died (crash in a native library, timeout): every provider is unusable, say why
-        const reason = shorten(stderr.trim() || (err ? err.message : 'no output'));
-        resolve(providers.map((provider) => ({ provider, ok: false, error: `probe process failed: ${reason}` })));
-      }
-    });
+    execFile(
+      process.execPath,
+      ['-e', PROBE_SCRIPT],
+      { env, timeout: options.timeoutMs ?? 120_000, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        try {
+          const results = JSON.parse(stdout) as ProviderProbe[];
+          resolve(results.map((r) => (r.error ? { ...r, error: shorten(r.error) } : r)));
+        } catch {
+          // the child died (crash in a native library, timeout): every provider is unusable, say why
+          const reason = shorten(stderr.trim() || (err ? err.message : 'no output'));
+          resolve(providers.map((provider) => ({ provider, ok: false, error: `probe process failed: ${reason}` })));
+        }
+      },
+    );
   });
 }
 
 function shorten(message: string): string {
-  const line = message.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+  const line = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
   return line.length > 300 ? `${line.slice(0, 297)}...` : line;
 }

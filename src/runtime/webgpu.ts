@@ -42,14 +42,16 @@ export interface WebGpuQuery {
 export const DEFAULT_BINDING_LIMIT = 134_217_728;
 
 export const VULKAN_INSTALL_HINT =
-  'install a Vulkan driver: your GPU vendor\'s driver (NVIDIA, AMD and Intel drivers ship one), or for a CPU-only ' +
-  'test machine Mesa\'s lavapipe 25 or newer (Debian 12: `sudo apt-get install -t bookworm-backports ' +
-  'mesa-vulkan-drivers libvulkan1`; Debian 12\'s own Mesa 22 is refused by Dawn)';
+  "install a Vulkan driver: your GPU vendor's driver (NVIDIA, AMD and Intel drivers ship one), or for a CPU-only " +
+  "test machine Mesa's lavapipe 25 or newer (Debian 12: `sudo apt-get install -t bookworm-backports " +
+  "mesa-vulkan-drivers libvulkan1`; Debian 12's own Mesa 22 is refused by Dawn)";
 
 const EMULATED = /llvmpipe|lavapipe|swiftshader|softpipe/i;
 
 /** True for the software rasterisers Dawn exposes as adapters. */
-export function looksEmulated(a: Pick<WebGpuAdapter, 'architecture' | 'device' | 'description'> & { isFallbackAdapter?: boolean }): boolean {
+export function looksEmulated(
+  a: Pick<WebGpuAdapter, 'architecture' | 'device' | 'description'> & { isFallbackAdapter?: boolean },
+): boolean {
   return Boolean(a.isFallbackAdapter) || a.architecture === 'software' || EMULATED.test(`${a.device} ${a.description}`);
 }
 
@@ -99,31 +101,36 @@ export async function queryWebGpuAdapter(options: WebGpuQueryOptions = {}): Prom
 function runDawnProbe(url: string, env: Env, timeoutMs: number): Promise<WebGpuQuery> {
   return new Promise((resolve) => {
     const childEnv = { ...env, SVD_WEBGPU_MODULE: url } as NodeJS.ProcessEnv;
-    execFile(process.execPath, ['--input-type=module', '-e', DAWN_PROBE], { env: childEnv, timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      try {
-        const r = JSON.parse(String(stdout));
-        if (r.problem) return resolve({ problem: r.problem });
-        const info = r.info;
-        const emulated = looksEmulated(info);
-        resolve({
-          adapter: {
-            vendor: info.vendor || 'unknown vendor',
-            architecture: info.architecture || '',
-            device: info.device || '',
-            description: info.description || '',
-            type: emulated ? 'cpu' : 'gpu',
-            emulated,
-            shaderF16: Boolean(r.shaderF16),
-            maxStorageBufferBindingSize: Number(r.maxStorageBufferBindingSize),
-            maxBufferSize: Number(r.maxBufferSize),
-            source: 'dawn',
-          },
-        });
-      } catch {
-        const why = firstMeaningfulLine(String(stderr)) || (err ? err.message : 'no output');
-        resolve({ problem: `Dawn probe failed: ${why}` });
-      }
-    });
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', DAWN_PROBE],
+      { env: childEnv, timeout: timeoutMs, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        try {
+          const r = JSON.parse(String(stdout));
+          if (r.problem) return resolve({ problem: r.problem });
+          const info = r.info;
+          const emulated = looksEmulated(info);
+          resolve({
+            adapter: {
+              vendor: info.vendor || 'unknown vendor',
+              architecture: info.architecture || '',
+              device: info.device || '',
+              description: info.description || '',
+              type: emulated ? 'cpu' : 'gpu',
+              emulated,
+              shaderF16: Boolean(r.shaderF16),
+              maxStorageBufferBindingSize: Number(r.maxStorageBufferBindingSize),
+              maxBufferSize: Number(r.maxBufferSize),
+              source: 'dawn',
+            },
+          });
+        } catch {
+          const why = firstMeaningfulLine(String(stderr)) || (err ? err.message : 'no output');
+          resolve({ problem: `Dawn probe failed: ${why}` });
+        }
+      },
+    );
   });
 }
 
@@ -136,14 +143,21 @@ const VK_TYPES: Record<string, AdapterType> = {
 const TYPE_RANK: AdapterType[] = ['discrete-gpu', 'integrated-gpu', 'virtual-gpu', 'gpu', 'cpu'];
 
 /** Parses `vulkaninfo --summary`'s device list (one block per GPUn:). */
-export function parseVulkaninfoSummary(text: string): Array<{ name: string; type: AdapterType; vendorId: string; driver: string }> {
+export function parseVulkaninfoSummary(
+  text: string,
+): Array<{ name: string; type: AdapterType; vendorId: string; driver: string }> {
   const devices: Array<{ name: string; type: AdapterType; vendorId: string; driver: string }> = [];
   const blocks = text.split(/^GPU\d+:\s*$/m).slice(1);
   for (const block of blocks) {
     const field = (key: string) => new RegExp(`^\\s*${key}\\s*=\\s*(.+)$`, 'm').exec(block)?.[1].trim() ?? '';
     const name = field('deviceName');
     if (!name) continue;
-    devices.push({ name, type: VK_TYPES[field('deviceType')] ?? 'gpu', vendorId: field('vendorID'), driver: field('driverInfo') || field('driverName') });
+    devices.push({
+      name,
+      type: VK_TYPES[field('deviceType')] ?? 'gpu',
+      vendorId: field('vendorID'),
+      driver: field('driverInfo') || field('driverName'),
+    });
   }
   return devices;
 }
@@ -154,7 +168,10 @@ export async function queryVulkaninfo(env: Env = process.env): Promise<WebGpuQue
   if (!exe) return { problem: 'vulkaninfo (vulkan-tools) not found either, so the Vulkan devices cannot be listed' };
   const summary = await runCommand(exe, ['--summary'], { env });
   const devices = parseVulkaninfoSummary(summary.stdout);
-  if (!devices.length) return { problem: `vulkaninfo lists no Vulkan device: ${firstMeaningfulLine(summary.stderr) || 'no driver installed'}` };
+  if (!devices.length)
+    return {
+      problem: `vulkaninfo lists no Vulkan device: ${firstMeaningfulLine(summary.stderr) || 'no driver installed'}`,
+    };
   devices.sort((a, b) => TYPE_RANK.indexOf(a.type) - TYPE_RANK.indexOf(b.type));
   const d = devices[0];
   const full = await runCommand(exe, [], { env, timeoutMs: 30_000 });
@@ -178,7 +195,12 @@ export async function queryVulkaninfo(env: Env = process.env): Promise<WebGpuQue
 }
 
 function firstMeaningfulLine(text: string): string {
-  return text.split('\n').map((l) => l.trim()).find((l) => l && !isLoaderNoise(l)) ?? '';
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l && !isLoaderNoise(l)) ?? ''
+  );
 }
 
 /**
@@ -186,13 +208,19 @@ function firstMeaningfulLine(text: string): string {
  * filtered from a WebGPU session's stderr (runtime/ortHost.ts) and from probe errors.
  */
 export function isLoaderNoise(line: string): boolean {
-  return /XDG_RUNTIME_DIR is invalid or not set|artificially reduced from|'DISPLAY' environment variable not set|Some nodes were not assigned to the preferred execution providers|Rerunning with verbose output on a non-minimal build will show node assignments|MESA: warning/.test(line);
+  return /XDG_RUNTIME_DIR is invalid or not set|artificially reduced from|'DISPLAY' environment variable not set|Some nodes were not assigned to the preferred execution providers|Rerunning with verbose output on a non-minimal build will show node assignments|MESA: warning/.test(
+    line,
+  );
 }
 
 /** One line for logs and `svd doctor`: "NVIDIA RTX 4090 (discrete-gpu, shader-f16, binding limit 2048 MiB)". */
 export function describeAdapter(a: WebGpuAdapter): string {
   const name = [a.vendor, a.description || a.device].filter(Boolean).join(' ');
-  const flags = [a.emulated ? 'CPU-emulated' : a.type, a.shaderF16 ? 'shader-f16' : 'no shader-f16', `binding limit ${Math.round(a.maxStorageBufferBindingSize / 2 ** 20)} MiB`];
+  const flags = [
+    a.emulated ? 'CPU-emulated' : a.type,
+    a.shaderF16 ? 'shader-f16' : 'no shader-f16',
+    `binding limit ${Math.round(a.maxStorageBufferBindingSize / 2 ** 20)} MiB`,
+  ];
   return `${name} (${flags.join(', ')})`;
 }
 

@@ -43,7 +43,8 @@ function readExactly(fd: number, buf: Uint8Array, position: number, file: string
   let done = 0;
   while (done < buf.length) {
     const n = readSync(fd, buf, done, Math.min(READ_CHUNK, buf.length - done), position + done);
-    if (n === 0) throw new CheckpointError(file, `unexpected end of file at byte ${position + done} (truncated download?)`);
+    if (n === 0)
+      throw new CheckpointError(file, `unexpected end of file at byte ${position + done} (truncated download?)`);
     done += n;
   }
 }
@@ -60,7 +61,10 @@ export function readSafetensorsHeader(path: string): SafetensorsCheckpoint {
     readExactly(fd, lenBytes, 0, file);
     const headerLen = Number(new DataView(lenBytes.buffer).getBigUint64(0, true));
     if (headerLen <= 0 || headerLen > MAX_HEADER_BYTES || 8 + headerLen > size) {
-      throw new CheckpointError(file, `corrupt or truncated safetensors header (declared length ${headerLen}, file size ${size})`);
+      throw new CheckpointError(
+        file,
+        `corrupt or truncated safetensors header (declared length ${headerLen}, file size ${size})`,
+      );
     }
     const headerBytes = new Uint8Array(headerLen);
     readExactly(fd, headerBytes, 8, file);
@@ -98,12 +102,19 @@ function parseEntry(name: string, e: any, file: string, dataStart: number, size:
     return `${name}: invalid shape ${JSON.stringify(shape)}`;
   }
   const off = e.data_offsets;
-  if (!Array.isArray(off) || off.length !== 2 || !off.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0) || off[1] < off[0]) {
+  if (
+    !Array.isArray(off) ||
+    off.length !== 2 ||
+    !off.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0) ||
+    off[1] < off[0]
+  ) {
     return `${name}: invalid data_offsets ${JSON.stringify(off)}`;
   }
   const byteLength = off[1] - off[0];
-  const expected = shape.reduce((a: number, b: number) => a * b, 1) * SAFETENSORS_DTYPE_SIZE[e.dtype as SafetensorsDtype];
-  if (byteLength !== expected) return `${name}: data_offsets span ${byteLength} bytes but shape ${JSON.stringify(shape)} × ${e.dtype} needs ${expected}`;
+  const expected =
+    shape.reduce((a: number, b: number) => a * b, 1) * SAFETENSORS_DTYPE_SIZE[e.dtype as SafetensorsDtype];
+  if (byteLength !== expected)
+    return `${name}: data_offsets span ${byteLength} bytes but shape ${JSON.stringify(shape)} × ${e.dtype} needs ${expected}`;
   if (dataStart + off[1] > size) {
     return `${name}: data ends at byte ${dataStart + off[1]} but the file has only ${size} bytes (truncated)`;
   }
@@ -137,7 +148,8 @@ export function readSafetensorsIndex(indexPath: string): SafetensorsCheckpoint {
   for (const [name, shard] of Object.entries(map)) {
     const info = result.tensors.get(name);
     if (!info) problems.push(`${name}: listed in the index for ${shard} but not found in that file`);
-    else if (basename(info.file) !== shard) problems.push(`${name}: the index says ${shard} but it is in ${basename(info.file)}`);
+    else if (basename(info.file) !== shard)
+      problems.push(`${name}: the index says ${shard} but it is in ${basename(info.file)}`);
   }
   if (problems.length) throw new CheckpointError(file, 'sharded checkpoint does not match its index', problems);
   return result;
@@ -149,7 +161,9 @@ export function readSafetensorsIndex(indexPath: string): SafetensorsCheckpoint {
  * `<stem>.safetensors.index.json` → null (plain); anything else → undefined (not a weight file).
  */
 export function weightFileVariant(name: string): string | null | undefined {
-  const m = /^[^.]+(?:\.([A-Za-z0-9_]+))?\.safetensors$/.exec(name) ?? /^[^.]+\.safetensors\.index(?:\.([A-Za-z0-9_]+))?\.json$/.exec(name);
+  const m =
+    /^[^.]+(?:\.([A-Za-z0-9_]+))?\.safetensors$/.exec(name) ??
+    /^[^.]+\.safetensors\.index(?:\.([A-Za-z0-9_]+))?\.json$/.exec(name);
   return m ? (m[1] ?? null) : undefined;
 }
 
@@ -189,9 +203,13 @@ export function openCheckpoint(path: string, options: { variant?: string } = {})
   const names = readdirSync(p);
   const variantRe = /\.[A-Za-z0-9_]+\.safetensors(\.index\.json)?$|\.safetensors\.index\.[A-Za-z0-9_]+\.json$/;
   const pick = (suffix: string): string | undefined => {
-    const all = names.filter((n) => n.endsWith(suffix) || (suffix.endsWith('.json') && /\.safetensors\.index\.[A-Za-z0-9_]+\.json$/.test(n)));
+    const all = names.filter(
+      (n) => n.endsWith(suffix) || (suffix.endsWith('.json') && /\.safetensors\.index\.[A-Za-z0-9_]+\.json$/.test(n)),
+    );
     // diffusers names sharded variants `<stem>.safetensors.index.<variant>.json`, single files `<stem>.<variant>.safetensors`
-    const isVariant = (n: string) => n.endsWith(`.${options.variant}${suffix}`) || (suffix.endsWith('.json') && n.endsWith(`.safetensors.index.${options.variant}.json`));
+    const isVariant = (n: string) =>
+      n.endsWith(`.${options.variant}${suffix}`) ||
+      (suffix.endsWith('.json') && n.endsWith(`.safetensors.index.${options.variant}.json`));
     const wanted = options.variant ? all.filter(isVariant) : all.filter((n) => !variantRe.test(n));
     const preferred = ['diffusion_pytorch_model', 'model'];
     for (const stem of preferred) {

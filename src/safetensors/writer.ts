@@ -28,13 +28,19 @@ function tensorBytes(name: string, t: TensorToWrite): Uint8Array {
   }
   const expected = count * SAFETENSORS_DTYPE_SIZE[t.dtype];
   if (bytes.byteLength !== expected) {
-    throw new TypeError(`${name}: shape ${JSON.stringify(t.shape)} × ${t.dtype} needs ${expected} bytes, got ${bytes.byteLength}`);
+    throw new TypeError(
+      `${name}: shape ${JSON.stringify(t.shape)} × ${t.dtype} needs ${expected} bytes, got ${bytes.byteLength}`,
+    );
   }
   return bytes;
 }
 
 /** Writes `{name → tensor}` to `path` (header padded with spaces to a multiple of 8 bytes). */
-export function writeSafetensors(path: string, tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Record<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): void {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   const blobs: Uint8Array[] = [];

@@ -49,7 +49,8 @@ export function parseSchedulerConfig(json: unknown, source: string): SchedulerCo
   };
   if (json === null || typeof json !== 'object' || Array.isArray(json)) fail('(file)', 'a JSON object', json);
   const c = json as Record<string, unknown>;
-  if (c._class_name !== undefined && c._class_name !== 'EulerDiscreteScheduler') fail('_class_name', '"EulerDiscreteScheduler"', c._class_name);
+  if (c._class_name !== undefined && c._class_name !== 'EulerDiscreteScheduler')
+    fail('_class_name', '"EulerDiscreteScheduler"', c._class_name);
   for (const [key, allowed, absentOk] of REQUIRED_VALUES) {
     if (c[key] === undefined && absentOk) continue;
     if (c[key] !== allowed) fail(key, JSON.stringify(allowed) + (absentOk ? ' or absent' : ''), c[key]);
@@ -76,7 +77,8 @@ export function parseSchedulerConfig(json: unknown, source: string): SchedulerCo
     betaEnd: positive('beta_end', 0.02),
     betaSchedule: oneOf('beta_schedule', ['linear', 'scaled_linear'] as const, 'linear'),
   };
-  if (!Number.isInteger(cfg.numTrainTimesteps) || cfg.numTrainTimesteps < 2) fail('num_train_timesteps', 'a whole number ≥ 2', cfg.numTrainTimesteps);
+  if (!Number.isInteger(cfg.numTrainTimesteps) || cfg.numTrainTimesteps < 2)
+    fail('num_train_timesteps', 'a whole number ≥ 2', cfg.numTrainTimesteps);
   if (cfg.sigmaMin >= cfg.sigmaMax) fail('sigma_min', `smaller than sigma_max (${cfg.sigmaMax})`, cfg.sigmaMin);
   return cfg;
 }

@@ -8,7 +8,8 @@ const f = Math.fround;
 
 /** Per-frame guidance scales `torch.linspace(min, max, frames)` in float32. */
 export function guidanceRamp(min: number, max: number, frames: number): Float32Array /* [F] */ {
-  if (!Number.isInteger(frames) || frames < 1) throw new RangeError(`frames must be a whole number ≥ 1 (got ${frames})`);
+  if (!Number.isInteger(frames) || frames < 1)
+    throw new RangeError(`frames must be a whole number ≥ 1 (got ${frames})`);
   return linspaceFloat32(min, max, frames);
 }
 
@@ -17,12 +18,20 @@ export function guidanceRamp(min: number, max: number, frames: number): Float32A
  * `noise_pred.chunk(2)`), into the guided output [1, F, …]. `frameSize` is the number of values per
  * frame (channels · h · w).
  */
-export function applyGuidance(unetOutput: Float32Array /* [2,F,C,h,w] */, ramp: Float32Array, frames: number, frameSize: number): Float32Array /* [1,F,C,h,w] */ {
+export function applyGuidance(
+  unetOutput: Float32Array /* [2,F,C,h,w] */,
+  ramp: Float32Array,
+  frames: number,
+  frameSize: number,
+): Float32Array /* [1,F,C,h,w] */ {
   const half = frames * frameSize;
   if (unetOutput.length !== 2 * half) {
-    throw new RangeError(`UNet output has ${unetOutput.length} values; expected 2·${frames}·${frameSize} = ${2 * half} (uncond + cond)`);
+    throw new RangeError(
+      `UNet output has ${unetOutput.length} values; expected 2·${frames}·${frameSize} = ${2 * half} (uncond + cond)`,
+    );
   }
-  if (ramp.length !== frames) throw new RangeError(`guidance ramp has ${ramp.length} values; expected one per frame (${frames})`);
+  if (ramp.length !== frames)
+    throw new RangeError(`guidance ramp has ${ramp.length} values; expected one per frame (${frames})`);
   const out = new Float32Array(half);
   for (let fr = 0; fr < frames; fr++) {
     const g = ramp[fr];

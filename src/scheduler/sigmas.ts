@@ -43,9 +43,17 @@ export function timestepsContinuous(sigmas: Float32Array): Float32Array /* [step
  * The training noise table σ_k = sqrt((1 − ᾱ_k)/ᾱ_k), k = 0 … N−1 (ascending), from the betas, in float32
  * as diffusers' __init__ computes it. Only discrete timesteps use it.
  */
-export function trainingSigmas(cfg: { numTrainTimesteps: number; betaStart: number; betaEnd: number; betaSchedule: BetaSchedule }): Float32Array {
+export function trainingSigmas(cfg: {
+  numTrainTimesteps: number;
+  betaStart: number;
+  betaEnd: number;
+  betaSchedule: BetaSchedule;
+}): Float32Array {
   const n = cfg.numTrainTimesteps;
-  const [a, b] = cfg.betaSchedule === 'scaled_linear' ? [Math.sqrt(cfg.betaStart), Math.sqrt(cfg.betaEnd)] : [cfg.betaStart, cfg.betaEnd];
+  const [a, b] =
+    cfg.betaSchedule === 'scaled_linear'
+      ? [Math.sqrt(cfg.betaStart), Math.sqrt(cfg.betaEnd)]
+      : [cfg.betaStart, cfg.betaEnd];
   const betas = linspaceFloat32(a, b, n);
   if (cfg.betaSchedule === 'scaled_linear') for (let i = 0; i < n; i++) betas[i] = f(betas[i] * betas[i]);
   const out = new Float32Array(n);
@@ -89,11 +97,15 @@ export function initNoiseSigma(sigmas: Float32Array, timestepSpacing: TimestepSp
 }
 
 /** `set_timesteps(steps)`: sigmas (with the final 0), the timesteps the UNet sees and init_noise_sigma. */
-export function setTimesteps(cfg: SchedulerConfig, steps: number): { sigmas: Float32Array; timesteps: Float32Array; initNoiseSigma: number } {
+export function setTimesteps(
+  cfg: SchedulerConfig,
+  steps: number,
+): { sigmas: Float32Array; timesteps: Float32Array; initNoiseSigma: number } {
   const sigmas = sigmasKarras(steps, cfg);
-  const timesteps = cfg.timestepType === 'continuous' && cfg.predictionType === 'v_prediction'
-    ? timestepsContinuous(sigmas)
-    : timestepsDiscrete(sigmas, trainingSigmas(cfg));
+  const timesteps =
+    cfg.timestepType === 'continuous' && cfg.predictionType === 'v_prediction'
+      ? timestepsContinuous(sigmas)
+      : timestepsDiscrete(sigmas, trainingSigmas(cfg));
   return { sigmas, timesteps, initNoiseSigma: initNoiseSigma(sigmas, cfg.timestepSpacing) };
 }
 

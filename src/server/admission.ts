@@ -24,11 +24,22 @@ export async function localAdmission(o: AdmissionOptions): Promise<(request: Gen
   let known: { manifest: ModelManifest; memory: MemoryContext } | undefined;
   const load = resolveModelDir(o.model, { device: o.device, log: o.log }).then((dir) => {
     const manifest = readModelDirectory(dir).manifest;
-    known = { manifest, memory: { provider: providerForDevice(o.device), budget: { hostBytes: o.maxMemory }, facts: modelMemoryFacts(manifest, dir) } };
+    known = {
+      manifest,
+      memory: {
+        provider: providerForDevice(o.device),
+        budget: { hostBytes: o.maxMemory },
+        facts: modelMemoryFacts(manifest, dir),
+      },
+    };
   });
   const local = o.model === undefined || o.model === 'tiny' || existsSync(o.model);
-  if (local) await load; // no network: cheap enough to wait for, so the first request is checked too
-  else load.catch((err) => o.log(`memory admission off until the model resolves: ${err instanceof Error ? err.message : String(err)}`));
+  if (local)
+    await load; // no network: cheap enough to wait for, so the first request is checked too
+  else
+    load.catch((err) =>
+      o.log(`memory admission off until the model resolves: ${err instanceof Error ? err.message : String(err)}`),
+    );
   return (request) => {
     if (!known) return;
     let resolved: ReturnType<typeof resolveForModel>;

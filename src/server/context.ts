@@ -57,7 +57,11 @@ export function body(ctx: Ctx): Promise<Buffer> {
  * Our validated request from a dialect's mapped fields: server defaults underneath, the model, output and
  * device always the server's own. Field issues come back named as the client spelled them (`wireName`).
  */
-export function buildRequest(ctx: Ctx, fields: Record<string, unknown>, wireName: Record<string, string>): GenerationRequestInput {
+export function buildRequest(
+  ctx: Ctx,
+  fields: Record<string, unknown>,
+  wireName: Record<string, string>,
+): GenerationRequestInput {
   const merged: Record<string, unknown> = { ...ctx.state.defaults };
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) merged[k] = v;
   delete merged.model;
@@ -76,7 +80,12 @@ export function buildRequest(ctx: Ctx, fields: Record<string, unknown>, wireName
 /** Looks a job up by id; unknown ids are a 404 (ids are random server-made tokens, never paths). */
 export function findJob(ctx: Ctx, id: string): Job {
   const job = /^[0-9a-f-]{36}$/.test(id) ? ctx.state.queue.get(id) : undefined;
-  if (!job) throw new HttpError(404, 'not_found', `no job with id ${JSON.stringify(id.slice(0, 64))} (finished jobs are kept for a limited time)`);
+  if (!job)
+    throw new HttpError(
+      404,
+      'not_found',
+      `no job with id ${JSON.stringify(id.slice(0, 64))} (finished jobs are kept for a limited time)`,
+    );
   return job;
 }
 
@@ -97,12 +106,17 @@ export async function waitForJob(ctx: Ctx, job: Job): Promise<void> {
   ctx.res.on('close', onClose);
   try {
     // The embedded queue ends its jobs itself on close (after the grace period); a shared queue keeps them.
-    const detached = ctx.state.queue.mode === 'redis' ? ctx.state.closing.then(() => void (closing = true)) : new Promise<void>(() => {});
+    const detached =
+      ctx.state.queue.mode === 'redis'
+        ? ctx.state.closing.then(() => void (closing = true))
+        : new Promise<void>(() => {});
     await Promise.race([job.done, detached]);
   } finally {
     ctx.res.off('close', onClose);
   }
   if (job.status === 'queued' || job.status === 'running') {
-    throw new HttpError(503, 'shutting_down', `the server is restarting; job ${job.id} goes on in the queue`, [], { 'retry-after': '5' });
+    throw new HttpError(503, 'shutting_down', `the server is restarting; job ${job.id} goes on in the queue`, [], {
+      'retry-after': '5',
+    });
   }
 }

@@ -6,7 +6,12 @@ import type { Job } from './jobs.js';
 /** Writes `data: <json>` on every change of the job, and once more when it ends; then closes. */
 export async function streamEvents(ctx: Ctx, job: Job, snapshot: () => unknown): Promise<void> {
   const res: ServerResponse = ctx.res;
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-fal-request-id': job.id });
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-fal-request-id': job.id,
+  });
   const write = () => res.write(`data: ${JSON.stringify(snapshot())}\n\n`);
   write();
   const unsubscribe = ctx.state.queue.subscribe(job, write);

@@ -46,7 +46,9 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
 }
 
 function tooLarge(maxBytes: number): HttpError {
-  return new HttpError(413, 'body_too_large', `request body is larger than the limit of ${maxBytes} bytes`, [], { connection: 'close' });
+  return new HttpError(413, 'body_too_large', `request body is larger than the limit of ${maxBytes} bytes`, [], {
+    connection: 'close',
+  });
 }
 
 /** Parses a JSON object body; anything else is a 400 naming what was expected. */
@@ -132,7 +134,12 @@ export function headerSafe(text: string): string {
   return safe.length > 1000 ? `${safe.slice(0, 997)}...` : safe;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   let text: string;
   try {
     text = JSON.stringify(body);
@@ -142,11 +149,21 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
     headers = {};
     text = JSON.stringify({ error: { code: 'internal_error', message: 'internal server error' } });
   }
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
-export function sendText(res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  contentType: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
@@ -155,14 +172,25 @@ export function sendText(res: ServerResponse, status: number, text: string, cont
  * Streams a server-owned file (never a client-supplied path), honouring one `Range: bytes=a-b` so browsers
  * can seek. A file that disappeared (expired) is a 404.
  */
-export async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, contentType: string, headers: Record<string, string> = {}): Promise<void> {
+export async function sendFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  contentType: string,
+  headers: Record<string, string> = {},
+): Promise<void> {
   let size: number;
   try {
     size = (await stat(path)).size;
   } catch {
     throw new HttpError(404, 'not_found', 'the file has expired or was deleted');
   }
-  const base = { 'content-type': contentType, 'accept-ranges': 'bytes', 'cache-control': 'private, max-age=3600', ...headers };
+  const base = {
+    'content-type': contentType,
+    'accept-ranges': 'bytes',
+    'cache-control': 'private, max-age=3600',
+    ...headers,
+  };
   const range = parseRange(req.headers.range, size);
   if (range === 'unsatisfiable') {
     res.writeHead(416, { ...base, 'content-range': `bytes */${size}` });

@@ -31,7 +31,12 @@ export interface ImageFetchLimits {
  * Reads a client's image into bytes. `field` is the client's name for it (`image`, `image_url`, ...) and
  * appears in the 400 error. Throws HttpError (400) for anything that is not an image we may read.
  */
-export async function imageFromClient(value: unknown, field: string, limits: ImageFetchLimits, signal?: AbortSignal): Promise<Uint8Array> {
+export async function imageFromClient(
+  value: unknown,
+  field: string,
+  limits: ImageFetchLimits,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
   const bad = (message: string, status = 400, code = 'invalid_image') =>
     new HttpError(status, code, `${field}: ${message}`, [{ field, message }]);
   let bytes: Uint8Array;
@@ -49,11 +54,13 @@ export async function imageFromClient(value: unknown, field: string, limits: Ima
     }
   } else {
     const decoded = decodeBase64(value);
-    if (!decoded) throw bad('must be an http(s) URL, a data: URI or base64 image data (this server never reads file paths)');
+    if (!decoded)
+      throw bad('must be an http(s) URL, a data: URI or base64 image data (this server never reads file paths)');
     bytes = decoded;
   }
   if (bytes.length === 0) throw bad('is empty');
-  if (bytes.length > limits.maxBytes) throw bad(`is ${bytes.length} bytes; the limit is ${limits.maxBytes} bytes`, 413, 'image_too_large');
+  if (bytes.length > limits.maxBytes)
+    throw bad(`is ${bytes.length} bytes; the limit is ${limits.maxBytes} bytes`, 413, 'image_too_large');
   if (!sniffImageFormat(bytes)) throw bad('is not a PNG, JPEG or WebP image');
   await checkDecodable(bytes, limits.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS, bad);
   return bytes;
@@ -85,9 +92,13 @@ async function checkDecodable(bytes: Uint8Array, maxPixels: number, bad: Refusal
   }
   try {
     await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated' })
-      .resize(8, 8, { fit: 'fill' }).raw().toBuffer();
+      .resize(8, 8, { fit: 'fill' })
+      .raw()
+      .toBuffer();
   } catch (err) {
-    const reason = String((err as Error)?.message ?? err).split('\n')[0].slice(0, 120);
+    const reason = String((err as Error)?.message ?? err)
+      .split('\n')[0]
+      .slice(0, 120);
     throw bad(`cannot be decoded; the file is truncated or damaged (${reason})`);
   }
 }
@@ -98,27 +109,37 @@ function decodeBase64(s: string): Uint8Array | undefined {
   return new Uint8Array(Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
 }
 
-async function fromUrl(raw: string, field: string, limits: ImageFetchLimits, signal?: AbortSignal): Promise<Uint8Array> {
+async function fromUrl(
+  raw: string,
+  field: string,
+  limits: ImageFetchLimits,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new HttpError(400, 'invalid_image', `${field}: is not a valid URL`, [{ field, message: 'is not a valid URL' }]);
+    throw new HttpError(400, 'invalid_image', `${field}: is not a valid URL`, [
+      { field, message: 'is not a valid URL' },
+    ]);
   }
   const own = limits.ownUpload?.(url);
   if (own) return own;
   try {
     return await fetchUrlBytes(url, {
-      allowPrivate: limits.allowPrivateUrls, maxBytes: limits.maxBytes, timeoutMs: limits.timeoutMs,
-      maxRedirects: limits.maxRedirects ?? 3, signal,
+      allowPrivate: limits.allowPrivateUrls,
+      maxBytes: limits.maxBytes,
+      timeoutMs: limits.timeoutMs,
+      maxRedirects: limits.maxRedirects ?? 3,
+      signal,
       headers: { accept: 'image/png, image/jpeg, image/webp;q=0.9, */*;q=0.1' },
     });
   } catch (err) {
     if (!(err instanceof UrlFetchError)) throw err;
     const isPrivate = err.kind === 'refused' && /private/.test(err.detail);
     const hint = isPrivate ? ' (start the server with --allow-private-urls to allow it)' : '';
-    const code = err.kind === 'too_large' ? 'image_too_large'
-      : err.kind === 'refused' ? 'url_refused' : 'image_download_failed';
+    const code =
+      err.kind === 'too_large' ? 'image_too_large' : err.kind === 'refused' ? 'url_refused' : 'image_download_failed';
     const text = `${err.message}${hint}`;
     throw new HttpError(400, code, `${field}: ${text}`, [{ field, message: text }]);
   }

@@ -54,7 +54,12 @@ export interface Job {
   status: JobStatus;
   /** Overall 0..1 and the latest denoising step. */
   progress: {
-    fraction: number; stage?: ProgressEvent['stage']; step?: number; totalSteps?: number; clip?: number; totalClips?: number;
+    fraction: number;
+    stage?: ProgressEvent['stage'];
+    step?: number;
+    totalSteps?: number;
+    clip?: number;
+    totalClips?: number;
   };
   logs: JobLog[];
   result?: JobResult;
@@ -124,7 +129,10 @@ export interface JobQueueOptions {
 
 /** The queue is full: try again after `retryAfterSeconds`. */
 export class QueueFullError extends SvdError {
-  constructor(readonly retryAfterSeconds: number, readonly maxQueued: number) {
+  constructor(
+    readonly retryAfterSeconds: number,
+    readonly maxQueued: number,
+  ) {
     super('queue_full', `the job queue is full (${maxQueued} waiting); try again in about ${retryAfterSeconds} s`);
   }
 }
@@ -150,7 +158,11 @@ export class EmbeddedQueue implements JobQueue {
   constructor(private readonly o: JobQueueOptions) {}
 
   /** Queues a job. Throws QueueFullError or ShuttingDownError. */
-  async submit(request: GenerationRequestInput, meta: Record<string, unknown> = {}, remote?: RemoteParamsInput): Promise<Job> {
+  async submit(
+    request: GenerationRequestInput,
+    meta: Record<string, unknown> = {},
+    remote?: RemoteParamsInput,
+  ): Promise<Job> {
     if (this.closed) throw new ShuttingDownError();
     // The running slot counts as free until the next pump, so a burst in one tick cannot overfill the queue.
     const capacity = this.o.maxQueued + (this.running ? 0 : 1);
@@ -158,8 +170,18 @@ export class EmbeddedQueue implements JobQueue {
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     const job: JobEntry = {
-      id: randomUUID(), meta, createdAt: Date.now(), status: 'queued', progress: { fraction: 0 }, logs: [], done,
-      request, remote, controller: new AbortController(), finish, listeners: new Set(),
+      id: randomUUID(),
+      meta,
+      createdAt: Date.now(),
+      status: 'queued',
+      progress: { fraction: 0 },
+      logs: [],
+      done,
+      request,
+      remote,
+      controller: new AbortController(),
+      finish,
+      listeners: new Set(),
     };
     this.jobs.set(job.id, job);
     this.waiting.push(job);
@@ -222,8 +244,11 @@ export class EmbeddedQueue implements JobQueue {
 
   async health(): Promise<QueueHealth> {
     const counts = { queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
-    for (const job of this.jobs.values()) counts[job.status === 'queued' ? 'queued' : job.status === 'running' ? 'running' : job.status]++;
-    const mean = this.recentMs.length ? Math.round(this.recentMs.reduce((a, b) => a + b, 0) / this.recentMs.length) : undefined;
+    for (const job of this.jobs.values())
+      counts[job.status === 'queued' ? 'queued' : job.status === 'running' ? 'running' : job.status]++;
+    const mean = this.recentMs.length
+      ? Math.round(this.recentMs.reduce((a, b) => a + b, 0) / this.recentMs.length)
+      : undefined;
     return { mode: 'embedded', ok: !this.closed, counts, workers: [], meanJobMs: mean };
   }
 
@@ -239,7 +264,10 @@ export class EmbeddedQueue implements JobQueue {
       if (graceMs > 0) await Promise.race([running.done, new Promise((r) => setTimeout(r, graceMs).unref())]);
       if (running.status === 'running') this.stop(running, 'cancelled', 'the server is shutting down', 'shutdown');
       // Backends stop between steps; one that does not answer the abort within 30 s is left behind.
-      const stuck = await Promise.race([running.done.then(() => false), new Promise<boolean>((r) => setTimeout(r, 30_000, true).unref())]);
+      const stuck = await Promise.race([
+        running.done.then(() => false),
+        new Promise<boolean>((r) => setTimeout(r, 30_000, true).unref()),
+      ]);
       if (stuck) this.o.log?.(`job ${running.id} did not stop within 30 s of being aborted; closing anyway`);
     }
     for (const job of this.jobs.values()) clearTimeout(job.expiryTimer);
@@ -277,16 +305,24 @@ export class EmbeddedQueue implements JobQueue {
     const t0 = performance.now();
     try {
       const output = join(await this.dir(), `${job.id}.mp4`);
-      const result = await this.o.backend.generate({ ...job.request!, output, format: 'mp4' }, {
-        signal: job.controller.signal,
-        onProgress: (e) => this.onProgress(job, e),
-        remote: job.remote,
-      });
+      const result = await this.o.backend.generate(
+        { ...job.request!, output, format: 'mp4' },
+        {
+          signal: job.controller.signal,
+          onProgress: (e) => this.onProgress(job, e),
+          remote: job.remote,
+        },
+      );
       if (job.controller.signal.aborted) throw new AbortError();
       const size = (await stat(result.outputPath)).size;
       job.result = {
-        path: result.outputPath, fileToken: randomBytes(16).toString('hex'), fileName: `${job.id.slice(0, 8)}.mp4`,
-        contentType: 'video/mp4', size, seed: result.seed, metadata: result.metadata,
+        path: result.outputPath,
+        fileToken: randomBytes(16).toString('hex'),
+        fileName: `${job.id.slice(0, 8)}.mp4`,
+        contentType: 'video/mp4',
+        size,
+        seed: result.seed,
+        metadata: result.metadata,
       };
       job.progress = { ...job.progress, fraction: 1 };
       this.recentMs.push(performance.now() - t0);
@@ -298,7 +334,8 @@ export class EmbeddedQueue implements JobQueue {
         this.end(job, 'cancelled', job.failure ?? { code: 'cancelled', message: 'cancelled' });
       } else {
         const code = err instanceof SvdError ? err.code : 'internal_error';
-        const message = err instanceof SvdError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
+        const message =
+          err instanceof SvdError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
         this.o.log?.(`job ${job.id} failed: ${message}`);
         this.end(job, 'failed', { code, message, error: err });
       }
@@ -317,7 +354,8 @@ export class EmbeddedQueue implements JobQueue {
     const clip = e.totalClips ? `clip ${e.clip}/${e.totalClips} ` : '';
     const stepLog = `${clip}denoise step ${e.step}/${e.totalSteps}`;
     if (e.stage === 'denoise' && e.step && e.totalSteps) this.addLog(job, stepLog);
-    else if (e.stage !== 'denoise' && (e.fraction ?? 0) === 0) this.addLog(job, e.message ? `${e.stage}: ${e.message}` : e.stage);
+    else if (e.stage !== 'denoise' && (e.fraction ?? 0) === 0)
+      this.addLog(job, e.message ? `${e.stage}: ${e.message}` : e.stage);
     else this.notify(job);
   }
 
@@ -347,7 +385,9 @@ export class EmbeddedQueue implements JobQueue {
     if (!this.outDir) return;
     const dir = await this.outDir;
     const names = await readdir(dir).catch(() => [] as string[]);
-    await Promise.all(names.filter((n) => n.startsWith(job.id)).map((n) => rm(join(dir, n), { recursive: true, force: true })));
+    await Promise.all(
+      names.filter((n) => n.startsWith(job.id)).map((n) => rm(join(dir, n), { recursive: true, force: true })),
+    );
   }
 
   private addLog(job: JobEntry, message: string): void {
@@ -361,7 +401,9 @@ export class EmbeddedQueue implements JobQueue {
   }
 
   private dir(): Promise<string> {
-    return (this.outDir ??= mkdir(this.o.workDir ?? tmpdir(), { recursive: true }).then(() => mkdtemp(join(this.o.workDir ?? tmpdir(), 'svd-serve-'))));
+    return (this.outDir ??= mkdir(this.o.workDir ?? tmpdir(), { recursive: true }).then(() =>
+      mkdtemp(join(this.o.workDir ?? tmpdir(), 'svd-serve-')),
+    ));
   }
 
   /** Seconds until a place in the queue is likely free: the running job's expected remaining time. */
@@ -376,15 +418,25 @@ export class EmbeddedQueue implements JobQueue {
 export function overallFraction(e: ProgressEvent): number {
   const f = Math.min(1, Math.max(0, e.fraction ?? 0));
   switch (e.stage) {
-    case 'queue': return 0;
-    case 'load': return 0.02 * f;
-    case 'preprocess': return 0.02 + 0.03 * f;
-    case 'encode': return 0.05 + 0.05 * f;
-    case 'denoise': return 0.1 + 0.8 * f;
-    case 'decode': return 0.9 + 0.07 * f;
-    case 'video': return 0.97 + 0.03 * f;
-    case 'remote': return 0.05 + 0.85 * f;
-    case 'download': return 0.9 + 0.1 * f;
-    default: return 0;
+    case 'queue':
+      return 0;
+    case 'load':
+      return 0.02 * f;
+    case 'preprocess':
+      return 0.02 + 0.03 * f;
+    case 'encode':
+      return 0.05 + 0.05 * f;
+    case 'denoise':
+      return 0.1 + 0.8 * f;
+    case 'decode':
+      return 0.9 + 0.07 * f;
+    case 'video':
+      return 0.97 + 0.03 * f;
+    case 'remote':
+      return 0.05 + 0.85 * f;
+    case 'download':
+      return 0.9 + 0.1 * f;
+    default:
+      return 0;
   }
 }

@@ -14,7 +14,11 @@ export function isFormContentType(contentType: string | undefined): boolean {
 export async function parseForm(bodyBytes: Buffer, contentType: string): Promise<Record<string, unknown>> {
   let form: FormData;
   try {
-    form = await new Request('http://form.invalid/', { method: 'POST', headers: { 'content-type': contentType }, body: bodyBytes }).formData();
+    form = await new Request('http://form.invalid/', {
+      method: 'POST',
+      headers: { 'content-type': contentType },
+      body: bodyBytes,
+    }).formData();
   } catch {
     throw new HttpError(400, 'invalid_form', 'request body is not a valid multipart/form-data or urlencoded form');
   }
@@ -26,8 +30,11 @@ export async function parseForm(bodyBytes: Buffer, contentType: string): Promise
     if (m) {
       checkClientObject({ [m[1]]: { [m[2]]: null } });
       const existing = Object.hasOwn(out, m[1]) ? out[m[1]] : undefined;
-      const inner = (existing !== null && typeof existing === 'object' && !(existing instanceof Uint8Array)
-        ? existing : Object.create(null)) as Record<string, unknown>;
+      const inner = (
+        existing !== null && typeof existing === 'object' && !(existing instanceof Uint8Array)
+          ? existing
+          : Object.create(null)
+      ) as Record<string, unknown>;
       inner[m[2]] = v;
       out[m[1]] = inner;
     } else {

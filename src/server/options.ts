@@ -59,7 +59,10 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
-export interface ResolvedServerOptions extends Required<Omit<ServerOptions, 'apiKey' | 'model' | 'publicUrl' | 'backend' | 'log' | 'workDir' | 'remote' | 'queueUrl'>> {
+export interface ResolvedServerOptions
+  extends Required<
+    Omit<ServerOptions, 'apiKey' | 'model' | 'publicUrl' | 'backend' | 'log' | 'workDir' | 'remote' | 'queueUrl'>
+  > {
   queueUrl?: string;
   remote: RemoteBackendOptions;
   apiKey?: string;
@@ -97,12 +100,15 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   const issues = [];
   if (!r.apiKey && !isLoopbackHost(r.host)) {
     issues.push({
-      field: 'host', value: r.host,
-      message: 'without an API key the server only listens on loopback (127.0.0.1, ::1, localhost); set an API key to listen on other interfaces',
+      field: 'host',
+      value: r.host,
+      message:
+        'without an API key the server only listens on loopback (127.0.0.1, ::1, localhost); set an API key to listen on other interfaces',
     });
   }
   const int = (field: string, v: number, min: number, max: number) => {
-    if (!Number.isInteger(v) || v < min || v > max) issues.push({ field, value: v, message: `must be a whole number from ${min} to ${max}` });
+    if (!Number.isInteger(v) || v < min || v > max)
+      issues.push({ field, value: v, message: `must be a whole number from ${min} to ${max}` });
   };
   int('port', r.port, 0, 65535);
   int('queueSize', r.queueSize, 0, 100_000);
@@ -112,7 +118,8 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   int('maxImagePixels', r.maxImagePixels, 64 * 64, 2 ** 31);
   int('imageTimeoutMs', r.imageTimeoutMs, 100, 600_000);
   int('maxMemory', r.maxMemory, 2 ** 20, Number.MAX_SAFE_INTEGER);
-  if (r.publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(r.publicUrl)) issues.push({ field: 'publicUrl', value: r.publicUrl, message: 'must be an http(s) URL' });
+  if (r.publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(r.publicUrl))
+    issues.push({ field: 'publicUrl', value: r.publicUrl, message: 'must be an http(s) URL' });
   if (r.queueUrl !== undefined) {
     try {
       checkQueueUrl(r.queueUrl, 'queueUrl');
@@ -120,7 +127,10 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
       if (err instanceof InvalidRequestError) issues.push(...err.issues);
     }
     if (typeof r.backend !== 'string' || r.backend !== 'local') {
-      issues.push({ field: 'backend', message: 'with a shared queue the workers run the local pipeline; hosted backends are not queued' });
+      issues.push({
+        field: 'backend',
+        message: 'with a shared queue the workers run the local pipeline; hosted backends are not queued',
+      });
     }
   }
   if (issues.length) throw new InvalidRequestError(issues);
@@ -128,7 +138,8 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   try {
     parseRequest({ ...r.defaults, image: 'x' });
   } catch (err) {
-    if (err instanceof InvalidRequestError) throw new InvalidRequestError(err.issues.map((i) => ({ ...i, field: `defaults.${i.field}` })));
+    if (err instanceof InvalidRequestError)
+      throw new InvalidRequestError(err.issues.map((i) => ({ ...i, field: `defaults.${i.field}` })));
     throw err;
   }
   return r;

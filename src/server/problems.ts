@@ -2,7 +2,15 @@
  * Any error → one HttpError (status, code, message, field issues). Our typed errors already carry safe,
  * specific messages; anything else becomes a plain 500 whose details go to the server log, not the client.
  */
-import { AbortError, ImageLoadError, InvalidRequestError, MemoryBudgetError, ProviderError, SvdError, type FieldIssue } from '../errors.js';
+import {
+  AbortError,
+  ImageLoadError,
+  InvalidRequestError,
+  MemoryBudgetError,
+  ProviderError,
+  SvdError,
+  type FieldIssue,
+} from '../errors.js';
 import { HttpError } from './http.js';
 import { QueueFullError, ShuttingDownError, type Job } from './jobs.js';
 import { QueueUnavailableError } from './queue/connection.js';
@@ -15,11 +23,14 @@ export function toHttpError(err: unknown, log?: (m: string) => void, meta?: Reco
   if (err instanceof QueueFullError) {
     return new HttpError(429, err.code, err.message, [], { 'retry-after': String(err.retryAfterSeconds) });
   }
-  if (err instanceof QueueUnavailableError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5' });
-  if (err instanceof ShuttingDownError) return new HttpError(503, err.code, err.message, [], { 'retry-after': '5', connection: 'close' });
+  if (err instanceof QueueUnavailableError)
+    return new HttpError(503, err.code, err.message, [], { 'retry-after': '5' });
+  if (err instanceof ShuttingDownError)
+    return new HttpError(503, err.code, err.message, [], { 'retry-after': '5', connection: 'close' });
   if (err instanceof MemoryBudgetError) return new HttpError(422, err.code, err.message, err.issues);
   if (err instanceof InvalidRequestError) return new HttpError(400, err.code, err.message, err.issues);
-  if (err instanceof ImageLoadError) return imageError(err, typeof meta?.imageField === 'string' ? meta.imageField : 'image');
+  if (err instanceof ImageLoadError)
+    return imageError(err, typeof meta?.imageField === 'string' ? meta.imageField : 'image');
   if (err instanceof AbortError) return new HttpError(499, 'cancelled', err.message);
   if (err instanceof ProviderError) return new HttpError(err.retryable ? 503 : 502, err.code, err.message);
   if (err instanceof SvdError) return new HttpError(500, err.code, err.message);

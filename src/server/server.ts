@@ -59,23 +59,37 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const o = resolveServerOptions(options);
   // With a shared queue the workers run the jobs (the local pipeline, models loaded there); no backend here.
   const ownsBackend = typeof o.backend === 'string' && !o.queueUrl;
-  const backend: Backend | undefined = o.queueUrl ? undefined : typeof o.backend === 'string'
-    ? createBackend(o.backend, { ...o.remote, local: { model: o.model, device: o.device, log: o.log, maxMemoryBytes: o.maxMemory } })
-    : o.backend;
-  const queueOptions = { maxQueued: o.queueSize, resultTtlMs: o.resultTtlSeconds * 1000, workDir: o.workDir, log: o.log };
+  const backend: Backend | undefined = o.queueUrl
+    ? undefined
+    : typeof o.backend === 'string'
+      ? createBackend(o.backend, {
+          ...o.remote,
+          local: { model: o.model, device: o.device, log: o.log, maxMemoryBytes: o.maxMemory },
+        })
+      : o.backend;
+  const queueOptions = {
+    maxQueued: o.queueSize,
+    resultTtlMs: o.resultTtlSeconds * 1000,
+    workDir: o.workDir,
+    log: o.log,
+  };
   const queue: JobQueue = o.queueUrl
     ? await RedisJobQueue.open({ ...queueOptions, url: o.queueUrl })
     : new EmbeddedQueue({ ...queueOptions, backend: backend! });
-  const admit = (typeof o.backend === 'string' ? o.backend : o.backend.name) === 'local' && !o.queueUrl
-    ? await localAdmission({ model: o.model, device: o.device, maxMemory: o.maxMemory, log: o.log })
-    : undefined;
+  const admit =
+    (typeof o.backend === 'string' ? o.backend : o.backend.name) === 'local' && !o.queueUrl
+      ? await localAdmission({ model: o.model, device: o.device, maxMemory: o.maxMemory, log: o.log })
+      : undefined;
   let markClosing!: () => void;
   const state: ServerState = {
     admit,
     queue,
     uploads: new UploadStore({ maxItems: 16, ttlMs: o.resultTtlSeconds * 1000 }),
     limits: {
-      allowPrivateUrls: o.allowPrivateUrls, maxBytes: o.maxImageBytes, maxPixels: o.maxImagePixels, timeoutMs: o.imageTimeoutMs,
+      allowPrivateUrls: o.allowPrivateUrls,
+      maxBytes: o.maxImageBytes,
+      maxPixels: o.maxImagePixels,
+      timeoutMs: o.imageTimeoutMs,
     },
     maxBodyBytes: o.maxBodyBytes,
     defaults: o.defaults,
@@ -106,23 +120,29 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   state.listenHost = `${hostForUrl}:${port}`;
 
   let closed: Promise<void> | undefined;
-  const close = (opts: { graceMs?: number } = {}) => (closed ??= (async () => {
-    markClosing();
-    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-    await queue.close(opts.graceMs ?? 0);
-    state.uploads.clear();
-    // Waiting clients have had their answers written; give them a moment to flush, then drop the rest.
-    server.closeIdleConnections();
-    const force = setTimeout(() => server.closeAllConnections(), 1000);
-    await stopped;
-    clearTimeout(force);
-    if (ownsBackend) await (backend as { close?: () => Promise<void> } | undefined)?.close?.();
-  })());
+  const close = (opts: { graceMs?: number } = {}) =>
+    (closed ??= (async () => {
+      markClosing();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      await queue.close(opts.graceMs ?? 0);
+      state.uploads.clear();
+      // Waiting clients have had their answers written; give them a moment to flush, then drop the rest.
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), 1000);
+      await stopped;
+      clearTimeout(force);
+      if (ownsBackend) await (backend as { close?: () => Promise<void> } | undefined)?.close?.();
+    })());
 
   return { url: `http://${state.listenHost}`, port, host: o.host, authRequired: state.authRequired, close, dispatch };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, state: ServerState, apiKey: string | undefined): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  state: ServerState,
+  apiKey: string | undefined,
+): Promise<void> {
   const t0 = performance.now();
   const url = new URL(`http://server${(req.url ?? '/').startsWith('/') ? req.url : '/'}`);
   const method = req.method ?? 'GET';
@@ -142,13 +162,24 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: ServerSt
     ctx.params = m.params;
     if (!state.authRequired && !isLoopbackHost(hostOfHeader(req.headers.host) ?? '')) {
       // Without a key, only loopback names may address us: a DNS-rebinding page arrives with its own host name.
-      throw new HttpError(403, 'forbidden_host', 'this server has no API key and only answers requests addressed to localhost or a loopback address');
+      throw new HttpError(
+        403,
+        'forbidden_host',
+        'this server has no API key and only answers requests addressed to localhost or a loopback address',
+      );
     }
-    if (isCrossOriginWrite(req, state.publicUrl && new URL(state.publicUrl).origin)) throw new HttpError(403, 'cross_origin', 'requests from other web origins are not accepted');
+    if (isCrossOriginWrite(req, state.publicUrl && new URL(state.publicUrl).origin))
+      throw new HttpError(403, 'cross_origin', 'requests from other web origins are not accepted');
     if (!m.route.public && apiKey !== undefined && !keyMatches(presentedKey(req), apiKey)) {
-      throw new HttpError(401, 'unauthorized', presentedKey(req) === undefined
-        ? 'missing API key: send it as x-api-key, Authorization: Key <key> or Authorization: Bearer <key>'
-        : 'invalid API key', [], { 'www-authenticate': 'Bearer' });
+      throw new HttpError(
+        401,
+        'unauthorized',
+        presentedKey(req) === undefined
+          ? 'missing API key: send it as x-api-key, Authorization: Key <key> or Authorization: Bearer <key>'
+          : 'invalid API key',
+        [],
+        { 'www-authenticate': 'Bearer' },
+      );
     }
     await m.route.handler(ctx);
   } catch (err) {
@@ -171,7 +202,11 @@ function lastResort(res: ServerResponse, err: unknown, log: (m: string) => void)
       return;
     }
     const text = '{"error":{"code":"internal_error","message":"internal server error"}}';
-    res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'content-length': text.length, connection: 'close' });
+    res.writeHead(500, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': text.length,
+      connection: 'close',
+    });
     res.end(text);
   } catch {
     res.destroy();

@@ -42,7 +42,12 @@ export function parseLdd(output: string): CudaLinkage {
     }
     return undefined;
   };
-  return { cudaLibraries, missing, cudaMajor: major(/^lib(?:cudart|cublas)\.so\.(\d+)/), cudnnMajor: major(/^libcudnn\.so\.(\d+)/) };
+  return {
+    cudaLibraries,
+    missing,
+    cudaMajor: major(/^lib(?:cudart|cublas)\.so\.(\d+)/),
+    cudnnMajor: major(/^libcudnn\.so\.(\d+)/),
+  };
 }
 
 /** Runs ldd on `library`; undefined when ldd is not available (not Linux, minimal image). */
@@ -56,7 +61,10 @@ export async function lddCudaLinkage(library: string, env: Env = process.env): P
 
 /** One line for people: "needs CUDA 12 and cuDNN 9; missing: libcudnn.so.9". */
 export function describeLinkage(l: CudaLinkage): string {
-  const needs = [l.cudaMajor !== undefined ? `CUDA ${l.cudaMajor}` : undefined, l.cudnnMajor !== undefined ? `cuDNN ${l.cudnnMajor}` : undefined].filter(Boolean);
+  const needs = [
+    l.cudaMajor !== undefined ? `CUDA ${l.cudaMajor}` : undefined,
+    l.cudnnMajor !== undefined ? `cuDNN ${l.cudnnMajor}` : undefined,
+  ].filter(Boolean);
   const parts = [needs.length ? `needs ${needs.join(' and ')}` : 'CUDA version not visible in its links'];
   parts.push(l.missing.length ? `missing: ${l.missing.join(', ')}` : 'all linked libraries found');
   return parts.join('; ');

@@ -50,7 +50,7 @@ function float32BitsToHalfBits(bits: number): number {
     // Normal half: keep 10 mantissa bits; a carry out of the mantissa correctly bumps the exponent (up to Infinity).
     let h = (e << 10) | (mant >>> 13);
     const rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
+    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
     return sign | h;
   }
   // Subnormal half (unit 2^−24): shift the float's 24-bit significand right; beyond 24 bits it rounds to zero.
@@ -60,7 +60,7 @@ function float32BitsToHalfBits(bits: number): number {
   let h = sig >>> shift;
   const rest = sig & ((1 << shift) - 1);
   const halfway = 1 << (shift - 1);
-  if (rest > halfway || (rest === halfway && (h & 1))) h++;
+  if (rest > halfway || (rest === halfway && h & 1)) h++;
   return sign | h;
 }
 

@@ -11,7 +11,10 @@ import { writeBytesAtomically } from '../io/atomicFile.js';
 
 /** A `.npy` file that cannot be read or written; names the file and what is supported. */
 export class NpyFormatError extends SvdError {
-  constructor(readonly path: string, message: string) {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
     super('npy_invalid', `${path}: ${message}`);
   }
 }
@@ -51,9 +54,11 @@ export function readNpy(path: string): NpyArray {
 
 /** Parses the bytes of a `.npy` file; `name` is only used in error messages. */
 export function parseNpy(bytes: Uint8Array, name = '<npy bytes>'): NpyArray {
-  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) throw new NpyFormatError(name, 'is not a .npy file (bad magic)');
+  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b))
+    throw new NpyFormatError(name, 'is not a .npy file (bad magic)');
   const major = bytes[6];
-  if (major !== 1 && major !== 2 && major !== 3) throw new NpyFormatError(name, `has .npy format version ${major}; supported: 1, 2, 3`);
+  if (major !== 1 && major !== 2 && major !== 3)
+    throw new NpyFormatError(name, `has .npy format version ${major}; supported: 1, 2, 3`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const headerStart = major === 1 ? 10 : 12;
@@ -66,13 +71,18 @@ export function parseNpy(bytes: Uint8Array, name = '<npy bytes>'): NpyArray {
   const key = m ? `${m[2]}${m[3]}` : '';
   const spec = DTYPES[key];
   if (!m || !spec) throw new NpyFormatError(name, `has dtype '${descr}'; supported: ${SUPPORTED}`);
-  if (m[1] === '>' && spec.bytes > 1) throw new NpyFormatError(name, `is big-endian ('${descr}'); supported: ${SUPPORTED}`);
-  if (fortranOrder && shape.length > 1) throw new NpyFormatError(name, 'is in Fortran order; only C order is supported');
+  if (m[1] === '>' && spec.bytes > 1)
+    throw new NpyFormatError(name, `is big-endian ('${descr}'); supported: ${SUPPORTED}`);
+  if (fortranOrder && shape.length > 1)
+    throw new NpyFormatError(name, 'is in Fortran order; only C order is supported');
 
   const count = shape.reduce((a, b) => a * b, 1);
   const byteLength = count * spec.bytes;
   if (dataStart + byteLength > bytes.length) {
-    throw new NpyFormatError(name, `is truncated: shape [${shape.join(',')}] needs ${byteLength} data bytes, file has ${bytes.length - dataStart}`);
+    throw new NpyFormatError(
+      name,
+      `is truncated: shape [${shape.join(',')}] needs ${byteLength} data bytes, file has ${bytes.length - dataStart}`,
+    );
   }
   // Copy into a fresh, aligned buffer: the data offset is only 16/64-aligned relative to the file start.
   const buf = new ArrayBuffer(byteLength);
@@ -84,8 +94,13 @@ function parseHeader(header: string, name: string): { descr: string; fortranOrde
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(header);
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header);
   const shape = /'shape'\s*:\s*\(([^)]*)\)/.exec(header);
-  if (!descr || !fortran || !shape) throw new NpyFormatError(name, `has an unreadable header: ${header.trim().slice(0, 120)}`);
-  const dims = shape[1].split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  if (!descr || !fortran || !shape)
+    throw new NpyFormatError(name, `has an unreadable header: ${header.trim().slice(0, 120)}`);
+  const dims = shape[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
   if (dims.some((d) => !Number.isInteger(d) || d < 0)) throw new NpyFormatError(name, `has a bad shape (${shape[1]})`);
   return { descr: descr[1], fortranOrder: fortran[1] === 'True', shape: dims };
 }

@@ -42,7 +42,12 @@ export function selfAttention(ctx: UnetContext, x: Value, prefix: string, s: Att
  * the caller adds it to the hidden states by broadcasting. to_q and to_k (and the block's norm2, which
  * only feeds the query) are recorded in `ctx.skipped` instead of being loaded.
  */
-export function singleTokenCrossAttention(ctx: UnetContext, context: Value, prefix: string, s: AttentionShape & { crossDim: number }): Value {
+export function singleTokenCrossAttention(
+  ctx: UnetContext,
+  context: Value,
+  prefix: string,
+  s: AttentionShape & { crossDim: number },
+): Value {
   const inner = s.heads * s.headDim;
   ctx.skipped.push(`${prefix}.to_q.weight`, `${prefix}.to_k.weight`);
   const v = linear(ctx.g, context, `${prefix}.to_v`, s.crossDim, inner, { bias: false });
@@ -50,7 +55,13 @@ export function singleTokenCrossAttention(ctx: UnetContext, context: Value, pref
 }
 
 /** The same cross-attention built literally (q, k, softmax over the one key); only for measurements. */
-function literalCrossAttention(ctx: UnetContext, x: Value, context: Value, prefix: string, s: AttentionShape & { crossDim: number }): Value {
+function literalCrossAttention(
+  ctx: UnetContext,
+  x: Value,
+  context: Value,
+  prefix: string,
+  s: AttentionShape & { crossDim: number },
+): Value {
   const { g } = ctx;
   const inner = s.heads * s.headDim;
   const q = linear(g, x, `${prefix}.to_q`, s.dim, inner, { bias: false });
@@ -70,9 +81,17 @@ export interface TransformerBlockOptions extends AttentionShape {
  */
 export function basicTransformerBlock(ctx: UnetContext, x: Value, prefix: string, o: TransformerBlockOptions): Value {
   const { g } = ctx;
-  let h = add(g, x, selfAttention(ctx, layerNorm(g, x, `${prefix}.norm1`, { channels: o.dim, eps: LN_EPS }), `${prefix}.attn1`, o));
+  let h = add(
+    g,
+    x,
+    selfAttention(ctx, layerNorm(g, x, `${prefix}.norm1`, { channels: o.dim, eps: LN_EPS }), `${prefix}.attn1`, o),
+  );
   h = add(g, h, crossAttention(ctx, h, ctx.video.frameContext, prefix, o));
-  return add(g, h, feedForward(ctx, layerNorm(g, h, `${prefix}.norm3`, { channels: o.dim, eps: LN_EPS }), `${prefix}.ff`, o.dim));
+  return add(
+    g,
+    h,
+    feedForward(ctx, layerNorm(g, h, `${prefix}.norm3`, { channels: o.dim, eps: LN_EPS }), `${prefix}.ff`, o.dim),
+  );
 }
 
 /**
@@ -81,18 +100,33 @@ export function basicTransformerBlock(ctx: UnetContext, x: Value, prefix: string
  * layout is [B, h·w, F, dim], over which the cross-attention result ([B, 1, 1, dim] or [B, h·w, 1, dim])
  * broadcasts.
  */
-export function temporalBasicTransformerBlock(ctx: UnetContext, x: Value, prefix: string, o: TransformerBlockOptions): Value {
+export function temporalBasicTransformerBlock(
+  ctx: UnetContext,
+  x: Value,
+  prefix: string,
+  o: TransformerBlockOptions,
+): Value {
   const { g } = ctx;
   const y = transpose(g, x, [0, 2, 1, 3]); // [B, hw, F, dim]
-  let h = add(g, y, feedForward(ctx, layerNorm(g, y, `${prefix}.norm_in`, { channels: o.dim, eps: LN_EPS }), `${prefix}.ff_in`, o.dim));
+  let h = add(
+    g,
+    y,
+    feedForward(ctx, layerNorm(g, y, `${prefix}.norm_in`, { channels: o.dim, eps: LN_EPS }), `${prefix}.ff_in`, o.dim),
+  );
   // self-attention over frames: sequences are the B·hw pixels
   const n1 = layerNorm(g, h, `${prefix}.norm1`, { channels: o.dim, eps: LN_EPS });
   const seq = rearrange(g, n1, 'b s f d -> (b s) f d');
-  const a1 = rearrange(g, selfAttention(ctx, seq, `${prefix}.attn1`, o), '(b s) f d -> b s f d', { s: shapeOf(g, h, 1, 2) });
+  const a1 = rearrange(g, selfAttention(ctx, seq, `${prefix}.attn1`, o), '(b s) f d -> b s f d', {
+    s: shapeOf(g, h, 1, 2),
+  });
   h = add(g, h, a1);
   if (ctx.video.cameraPose) h = cameraProjection(ctx, h, prefix, o.dim);
   h = add(g, h, temporalCrossAttention(ctx, h, prefix, o));
-  h = add(g, h, feedForward(ctx, layerNorm(g, h, `${prefix}.norm3`, { channels: o.dim, eps: LN_EPS }), `${prefix}.ff`, o.dim));
+  h = add(
+    g,
+    h,
+    feedForward(ctx, layerNorm(g, h, `${prefix}.norm3`, { channels: o.dim, eps: LN_EPS }), `${prefix}.ff`, o.dim),
+  );
   return transpose(g, h, [0, 2, 1, 3]); // [B, F, hw, dim]
 }
 
@@ -105,7 +139,10 @@ export function temporalBasicTransformerBlock(ctx: UnetContext, x: Value, prefix
 function cameraProjection(ctx: UnetContext, h: Value, prefix: string, dim: number): Value {
   const { g } = ctx;
   const { value: pose, poseDim } = ctx.video.cameraPose!;
-  const perPixel = g.op('Expand', [g.op('Unsqueeze', [pose, g.int64([1])]), shapeConcat(g, [shapeOf(g, h, 0, 3), [poseDim]])]);
+  const perPixel = g.op('Expand', [
+    g.op('Unsqueeze', [pose, g.int64([1])]),
+    shapeConcat(g, [shapeOf(g, h, 0, 3), [poseDim]]),
+  ]);
   const joined = g.op('Concat', [h, perPixel], { axis: -1 }, { name: `${prefix}.cc_projection/concat` }); // hidden first, pose after
   return linear(g, joined, `${prefix}.cc_projection`, dim + poseDim, dim);
 }

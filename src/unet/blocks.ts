@@ -16,7 +16,14 @@ export interface Skip {
   channels: number;
 }
 
-function resnet(ctx: UnetContext, x: Value, prefix: string, inChannels: number, outChannels: number, eps: number): Value {
+function resnet(
+  ctx: UnetContext,
+  x: Value,
+  prefix: string,
+  inChannels: number,
+  outChannels: number,
+  eps: number,
+): Value {
   return spatioTemporalResBlock(ctx.g, x, prefix, {
     inChannels,
     outChannels,
@@ -42,7 +49,14 @@ export function downBlock(ctx: UnetContext, x: Value, block: BlockPlan): { out: 
   const skips: Skip[] = [];
   let h = x;
   for (let j = 0; j < block.numLayers; j++) {
-    h = resnet(ctx, h, `${block.name}.resnets.${j}`, j === 0 ? block.inChannels : block.outChannels, block.outChannels, block.resnetEps);
+    h = resnet(
+      ctx,
+      h,
+      `${block.name}.resnets.${j}`,
+      j === 0 ? block.inChannels : block.outChannels,
+      block.outChannels,
+      block.resnetEps,
+    );
     if (block.hasCrossAttention) h = transformer(ctx, h, block, j);
     skips.push({ value: h, channels: block.outChannels });
   }
@@ -69,7 +83,13 @@ export function midBlock(ctx: UnetContext, x: Value, block: BlockPlan): Value {
  * Upsample2D to the spatial size of `upsampleTo` (the next up block's first skip), which is what diffusers'
  * `forward_upsample_size` does for sizes not divisible by 2^levels and equals ×2 otherwise.
  */
-export function upBlock(ctx: UnetContext, x: Value, skips: Skip[], block: BlockPlan, upsampleTo: Value | undefined): Value {
+export function upBlock(
+  ctx: UnetContext,
+  x: Value,
+  skips: Skip[],
+  block: BlockPlan,
+  upsampleTo: Value | undefined,
+): Value {
   const { g } = ctx;
   let h = x;
   let channels = block.prevOutputChannels;
@@ -96,6 +116,11 @@ export function upBlock(ctx: UnetContext, x: Value, skips: Skip[], block: BlockP
 export function upsample2DToSize(ctx: UnetContext, x: Value, prefix: string, channels: number, like: Value): Value {
   const { g } = ctx;
   const sizes = shapeConcat(g, [shapeOf(g, x, 0, 2), shapeOf(g, like, 2, 4)]);
-  const up = g.op('Resize', [x, null, null, sizes], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, { name: `${prefix}/resize` });
+  const up = g.op(
+    'Resize',
+    [x, null, null, sizes],
+    { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' },
+    { name: `${prefix}/resize` },
+  );
   return conv2d(g, up, `${prefix}.conv`, { inChannels: channels, outChannels: channels, kernel: 3 });
 }

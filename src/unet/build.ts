@@ -3,9 +3,16 @@
  * referenced in place (hard-linked into `<outDir>/weights/`, see src/onnx/save.ts). Same calling convention
  * as the VAE and CLIP builders (src/onnx/build.ts).
  */
-import { existsSync, } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { attentionOpsets, defaultAttention, resolveComponent, type AttentionChoice, type ComponentSource, type GraphBuildOptions } from '../onnx/build.js';
+import {
+  attentionOpsets,
+  defaultAttention,
+  resolveComponent,
+  type AttentionChoice,
+  type ComponentSource,
+  type GraphBuildOptions,
+} from '../onnx/build.js';
 import { GraphBuilder, type FloatDtype, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
 import { listWeights } from '../onnx/randomWeights.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';
@@ -60,14 +67,25 @@ export function defineUnetGraph(
   weightStorage: WeightStorage = 'reference',
 ): { g: GraphBuilder; skipped: string[] } {
   const opts = graphOptionsFor(precision);
-  const g = new GraphBuilder({ name: 'unet', dtype: precision.dtype, weights, weightStorage, target: precision.target, ...(opts.opsets ? { opsets: opts.opsets } : {}) });
+  const g = new GraphBuilder({
+    name: 'unet',
+    dtype: precision.dtype,
+    weights,
+    weightStorage,
+    target: precision.target,
+    ...(opts.opsets ? { opsets: opts.opsets } : {}),
+  });
   const { skipped } = defineUnet(g, config, { ...opts.graph, ...variant });
   return { g, skipped };
 }
 
 /** Node count of the graph a config gives, with the exact cross-attention shortcut and with literal cross-attention. */
-export function unetNodeCounts(config: UnetConfig, precision: UnetPrecision = { dtype: 'float32', target: 'cpu' }): { shortcut: number; literal: number } {
-  const count = (literal: boolean): number => defineUnetGraph(config, dryWeights(), precision, { literalCrossAttention: literal }).g.nodes.length;
+export function unetNodeCounts(
+  config: UnetConfig,
+  precision: UnetPrecision = { dtype: 'float32', target: 'cpu' },
+): { shortcut: number; literal: number } {
+  const count = (literal: boolean): number =>
+    defineUnetGraph(config, dryWeights(), precision, { literalCrossAttention: literal }).g.nodes.length;
   return { shortcut: count(false), literal: count(true) };
 }
 
@@ -76,7 +94,10 @@ export function unetNodeCounts(config: UnetConfig, precision: UnetPrecision = { 
  * tensors the built graph skips: what a random test checkpoint must contain. `camera` adds MotionCtrl's
  * cc_projection of every temporal transformer block.
  */
-export function unetWeights(config: Record<string, unknown>, options: Pick<UnetGraphOptions, 'camera'> = {}): WeightRequest[] {
+export function unetWeights(
+  config: Record<string, unknown>,
+  options: Pick<UnetGraphOptions, 'camera'> = {},
+): WeightRequest[] {
   const cfg = parseUnetConfig(config);
   return listWeights((g) => void defineUnet(g, cfg, { literalCrossAttention: true, ...options }));
 }
@@ -100,7 +121,11 @@ function defaultVariant(source: ComponentSource, dtype: FloatDtype): string | un
  *   console.log(info.path, info.nodeCount, info.weightBytes, info.unexpectedWeights);
  */
 export function buildUnetGraph(source: ComponentSource, options: UnetBuildOptions): UnetBuildResult {
-  const precision: UnetPrecision = { dtype: options.dtype ?? 'float32', target: options.target ?? 'cpu', ...(options.attention ? { attention: options.attention } : {}) };
+  const precision: UnetPrecision = {
+    dtype: options.dtype ?? 'float32',
+    target: options.target ?? 'cpu',
+    ...(options.attention ? { attention: options.attention } : {}),
+  };
   const c = resolveComponent(source, 'unet', options.variant ?? defaultVariant(source, precision.dtype));
   const config = parseUnetConfig(c.config, c.configPath);
   // a diffusers-layout MotionCtrl conversion carries cc_projection tensors: build its camera input too
@@ -109,7 +134,11 @@ export function buildUnetGraph(source: ComponentSource, options: UnetBuildOption
     config,
     c.weights,
     precision,
-    { literalCrossAttention: options.literalCrossAttention, temporalContextOrder: options.temporalContextOrder, camera },
+    {
+      literalCrossAttention: options.literalCrossAttention,
+      temporalContextOrder: options.temporalContextOrder,
+      camera,
+    },
     options.weightStorage,
   );
   const info = saveGraph(g, options.outDir, options.fileName ?? 'unet.onnx', {

@@ -37,8 +37,18 @@ const DEFAULTS = {
   in_channels: 8,
   out_channels: 4,
   block_out_channels: [320, 640, 1280, 1280],
-  down_block_types: ['CrossAttnDownBlockSpatioTemporal', 'CrossAttnDownBlockSpatioTemporal', 'CrossAttnDownBlockSpatioTemporal', 'DownBlockSpatioTemporal'],
-  up_block_types: ['UpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal', 'CrossAttnUpBlockSpatioTemporal'],
+  down_block_types: [
+    'CrossAttnDownBlockSpatioTemporal',
+    'CrossAttnDownBlockSpatioTemporal',
+    'CrossAttnDownBlockSpatioTemporal',
+    'DownBlockSpatioTemporal',
+  ],
+  up_block_types: [
+    'UpBlockSpatioTemporal',
+    'CrossAttnUpBlockSpatioTemporal',
+    'CrossAttnUpBlockSpatioTemporal',
+    'CrossAttnUpBlockSpatioTemporal',
+  ],
   addition_time_embed_dim: 256,
   projection_class_embeddings_input_dim: 768,
   layers_per_block: 2,
@@ -57,7 +67,8 @@ const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.is
  */
 export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/config.json'): UnetConfig {
   const problems: string[] = [];
-  const get = (key: keyof typeof DEFAULTS): unknown => (raw[key] === undefined || raw[key] === null ? DEFAULTS[key] : raw[key]);
+  const get = (key: keyof typeof DEFAULTS): unknown =>
+    raw[key] === undefined || raw[key] === null ? DEFAULTS[key] : raw[key];
 
   const posInt = (key: keyof typeof DEFAULTS): number => {
     const v = get(key);
@@ -66,7 +77,10 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
   };
   const blockOutChannels = get('block_out_channels') as number[];
   if (!Array.isArray(blockOutChannels) || blockOutChannels.length === 0 || !blockOutChannels.every(isPosInt)) {
-    throw new ModelFormatError(source, `block_out_channels: must be a non-empty list of positive integers (got ${JSON.stringify(blockOutChannels)})`);
+    throw new ModelFormatError(
+      source,
+      `block_out_channels: must be a non-empty list of positive integers (got ${JSON.stringify(blockOutChannels)})`,
+    );
   }
   const levels = blockOutChannels.length;
 
@@ -75,18 +89,23 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
     const v = get(key);
     if (isPosInt(v)) return Array(levels).fill(v);
     if (Array.isArray(v) && v.length === levels && v.every(isPosInt)) return v as number[];
-    problems.push(`${key}: must be a positive integer or a list of ${levels} positive integers, one per level (got ${JSON.stringify(v)})`);
+    problems.push(
+      `${key}: must be a positive integer or a list of ${levels} positive integers, one per level (got ${JSON.stringify(v)})`,
+    );
     return Array(levels).fill(1);
   };
 
   const blockTypes = <T extends string>(key: 'down_block_types' | 'up_block_types', allowed: readonly T[]): T[] => {
     const v = get(key);
     if (!Array.isArray(v) || v.length !== levels) {
-      problems.push(`${key}: must list ${levels} block types, one per entry of block_out_channels (got ${JSON.stringify(v)})`);
+      problems.push(
+        `${key}: must list ${levels} block types, one per entry of block_out_channels (got ${JSON.stringify(v)})`,
+      );
       return [];
     }
     v.forEach((t, i) => {
-      if (!allowed.includes(t as T)) problems.push(`${key}[${i}]: "${t}" is not supported; allowed: ${allowed.join(', ')}`);
+      if (!allowed.includes(t as T))
+        problems.push(`${key}[${i}]: "${t}" is not supported; allowed: ${allowed.join(', ')}`);
     });
     return v as T[];
   };
@@ -94,7 +113,10 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
   const transformerDepths = (): TransformerDepths[] => {
     const v = get('transformer_layers_per_block');
     if (isPosInt(v)) return Array(levels).fill(v);
-    const ok = Array.isArray(v) && v.length === levels && v.every((e) => isPosInt(e) || (Array.isArray(e) && e.length > 0 && e.every(isPosInt)));
+    const ok =
+      Array.isArray(v) &&
+      v.length === levels &&
+      v.every((e) => isPosInt(e) || (Array.isArray(e) && e.length > 0 && e.every(isPosInt)));
     if (!ok) {
       problems.push(
         `transformer_layers_per_block: must be a positive integer, or a list of ${levels} entries (one per level), each a positive integer or a list of positive integers (got ${JSON.stringify(v)})`,
@@ -119,13 +141,17 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
   };
 
   blockOutChannels.forEach((c, i) => {
-    if (c % GROUPS !== 0) problems.push(`block_out_channels[${i}]: ${c} is not a multiple of ${GROUPS} (GroupNorm uses ${GROUPS} groups)`);
+    if (c % GROUPS !== 0)
+      problems.push(`block_out_channels[${i}]: ${c} is not a multiple of ${GROUPS} (GroupNorm uses ${GROUPS} groups)`);
     const heads = config.numAttentionHeads[i];
-    if (heads && c % heads !== 0) problems.push(`num_attention_heads[${i}]: ${heads} does not divide the level's ${c} channels`);
+    if (heads && c % heads !== 0)
+      problems.push(`num_attention_heads[${i}]: ${heads} does not divide the level's ${c} channels`);
   });
   if (new Set(config.crossAttentionDim).size > 1) {
     // diffusers accepts this in the constructor, but one encoder_hidden_states tensor cannot feed them all
-    problems.push(`cross_attention_dim: levels differ (${JSON.stringify(config.crossAttentionDim)}); SVD passes one encoder_hidden_states to every level`);
+    problems.push(
+      `cross_attention_dim: levels differ (${JSON.stringify(config.crossAttentionDim)}); SVD passes one encoder_hidden_states to every level`,
+    );
   }
   if (config.additionTimeEmbedDim && config.projectionClassEmbeddingsInputDim % config.additionTimeEmbedDim !== 0) {
     problems.push(
@@ -136,11 +162,14 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
     // diffusers indexes the nested form per transformer; a short list fails there with an IndexError
     for (const block of [...planDownBlocks(config), planMidBlock(config), ...planUpBlocks(config)]) {
       if (block.hasCrossAttention && block.transformerDepths.some((d) => !isPosInt(d))) {
-        problems.push(`transformer_layers_per_block[${block.level}]: needs ${block.numLayers} depths for ${block.name} (got ${JSON.stringify(config.transformerLayersPerBlock[block.level])})`);
+        problems.push(
+          `transformer_layers_per_block[${block.level}]: needs ${block.numLayers} depths for ${block.name} (got ${JSON.stringify(config.transformerLayersPerBlock[block.level])})`,
+        );
       }
     }
   }
-  if (problems.length) throw new ModelFormatError(source, `cannot build the UNet from this config:\n  ${problems.join('\n  ')}`);
+  if (problems.length)
+    throw new ModelFormatError(source, `cannot build the UNet from this config:\n  ${problems.join('\n  ')}`);
   return config;
 }
 

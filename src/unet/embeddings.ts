@@ -29,12 +29,18 @@ export function timestepSinusoid(g: GraphBuilder, t: Value, dim: number): Value 
   const args = g.op('Mul', [g.op('Unsqueeze', [t32, g.int64([1])]), freqs], {}, { name: 'timestep_args' }); // [M, half]
   const parts = [g.op('Cos', [args]), g.op('Sin', [args])];
   let emb = g.op('Concat', parts, { axis: 1 }, { name: 'timestep_sinusoid' });
-  if (dim % 2 === 1) emb = g.op('Pad', [emb, g.int64([0, 0, 0, 1])], { mode: 'constant' }, { name: 'timestep_sinusoid_pad' });
+  if (dim % 2 === 1)
+    emb = g.op('Pad', [emb, g.int64([0, 0, 0, 1])], { mode: 'constant' }, { name: 'timestep_sinusoid_pad' });
   return g.cast(emb, g.dtype);
 }
 
 /** diffusers `TimestepEmbedding`: `linear_1` (in → hidden) → SiLU → `linear_2` (hidden → out). */
-export function timestepEmbedding(g: GraphBuilder, x: Value, prefix: string, o: { inDim: number; hiddenDim: number; outDim?: number }): Value {
+export function timestepEmbedding(
+  g: GraphBuilder,
+  x: Value,
+  prefix: string,
+  o: { inDim: number; hiddenDim: number; outDim?: number },
+): Value {
   const h = silu(g, linear(g, x, `${prefix}.linear_1`, o.inDim, o.hiddenDim));
   return linear(g, h, `${prefix}.linear_2`, o.hiddenDim, o.outDim ?? o.hiddenDim);
 }

@@ -7,7 +7,14 @@ import type { AttentionFormulation } from '../onnx/layers/attention.js';
 import { conv2d, groupNorm, reshape, shapeConcat, shapeOf, silu } from '../onnx/layers/basic.js';
 import { rearrange } from '../onnx/layers/rearrange.js';
 import { downBlock, midBlock, upBlock, type Skip } from './blocks.js';
-import { numAddedTimeIds, planDownBlocks, planMidBlock, planUpBlocks, timeEmbedDim, type UnetConfig } from './config.js';
+import {
+  numAddedTimeIds,
+  planDownBlocks,
+  planMidBlock,
+  planUpBlocks,
+  timeEmbedDim,
+  type UnetConfig,
+} from './config.js';
 import type { TemporalContextOrder, UnetContext } from './context.js';
 import { timestepEmbedding, timestepSinusoid } from './embeddings.js';
 
@@ -50,8 +57,15 @@ export function defineUnet(g: GraphBuilder, config: UnetConfig, options: UnetGra
   // parseUnetConfig guarantees one cross_attention_dim for all levels
   const encoderHiddenStates = g.input(UNET_IO.encoderHiddenStates, ['batch', 1, config.crossAttentionDim[0]]);
   const addedTimeIds = g.input(UNET_IO.addedTimeIds, ['batch', numAddedTimeIds(config)]);
-  const cameraPose = options.camera ? g.input(UNET_IO.cameraPose, ['batch', 'frames', options.camera.poseDim]) : undefined;
-  const out = unetSpatioTemporal(g, config, { sample, timestep, encoderHiddenStates, addedTimeIds, cameraPose }, options);
+  const cameraPose = options.camera
+    ? g.input(UNET_IO.cameraPose, ['batch', 'frames', options.camera.poseDim])
+    : undefined;
+  const out = unetSpatioTemporal(
+    g,
+    config,
+    { sample, timestep, encoderHiddenStates, addedTimeIds, cameraPose },
+    options,
+  );
   g.output(out.noisePred, UNET_IO.output, ['batch', 'frames', config.outChannels, 'height', 'width']);
   return { skipped: out.skipped };
 }
@@ -66,7 +80,12 @@ export interface UnetInputs {
 }
 
 /** The forward pass on given values. */
-export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: UnetInputs, options: UnetGraphOptions = {}): { noisePred: Value; skipped: string[] } {
+export function unetSpatioTemporal(
+  g: GraphBuilder,
+  config: UnetConfig,
+  inputs: UnetInputs,
+  options: UnetGraphOptions = {},
+): { noisePred: Value; skipped: string[] } {
   const c0 = config.blockOutChannels[0];
   const embedDim = timeEmbedDim(config);
   const batch = shapeOf(g, inputs.sample, 0, 1); // [1] int64: B
@@ -77,23 +96,44 @@ export function unetSpatioTemporal(g: GraphBuilder, config: UnetConfig, inputs: 
   let emb = timestepEmbedding(g, timestepSinusoid(g, t, c0), 'time_embedding', { inDim: c0, hiddenDim: embedDim });
   const ids = reshape(g, inputs.addedTimeIds, [-1]);
   const idEmb = rearrange(g, timestepSinusoid(g, ids, config.additionTimeEmbedDim), '(b n) d -> b (n d)', { b: batch });
-  emb = g.op('Add', [emb, timestepEmbedding(g, idEmb, 'add_embedding', { inDim: config.projectionClassEmbeddingsInputDim, hiddenDim: embedDim })], {}, { name: 'emb' });
+  emb = g.op(
+    'Add',
+    [
+      emb,
+      timestepEmbedding(g, idEmb, 'add_embedding', {
+        inDim: config.projectionClassEmbeddingsInputDim,
+        hiddenDim: embedDim,
+      }),
+    ],
+    {},
+    { name: 'emb' },
+  );
 
   // repeat_interleave over frames: rows become b0f0, b0f1, …, b1f0, …
   const perFrame = (v: Value, tail: number[]): Value => {
-    const expanded = g.op('Expand', [g.op('Unsqueeze', [v, g.int64([1])]), shapeConcat(g, [batch, frames, tail.map(() => 1)])]);
+    const expanded = g.op('Expand', [
+      g.op('Unsqueeze', [v, g.int64([1])]),
+      shapeConcat(g, [batch, frames, tail.map(() => 1)]),
+    ]);
     return reshape(g, expanded, [-1, ...tail]);
   };
   const ctx: UnetContext = {
     g,
     video: {
       frames,
-      frameIndex: g.op('Range', [g.scalar(0, 'float32'), g.cast(g.op('Squeeze', [frames, g.int64([0])]), 'float32'), g.scalar(1, 'float32')], {}, { name: 'frame_index' }),
+      frameIndex: g.op(
+        'Range',
+        [g.scalar(0, 'float32'), g.cast(g.op('Squeeze', [frames, g.int64([0])]), 'float32'), g.scalar(1, 'float32')],
+        {},
+        { name: 'frame_index' },
+      ),
       temb: perFrame(emb, [embedDim]),
       timeEmbedDim: embedDim,
       frameContext: perFrame(inputs.encoderHiddenStates, [1, config.crossAttentionDim[0]]),
       videoContext: inputs.encoderHiddenStates,
-      ...(options.camera && inputs.cameraPose ? { cameraPose: { value: inputs.cameraPose, poseDim: options.camera.poseDim } } : {}),
+      ...(options.camera && inputs.cameraPose
+        ? { cameraPose: { value: inputs.cameraPose, poseDim: options.camera.poseDim } }
+        : {}),
     },
     attention: {
       impl: options.attentionImpl ?? 'primitive',

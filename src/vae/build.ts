@@ -3,7 +3,13 @@
  * target, one GraphBuilder, and the weights of the other half left out of "unused".
  */
 import {
-  attentionOpsets, defaultAttention, resolveComponent, unusedUnder, type AttentionChoice, type ComponentSource, type GraphBuildOptions,
+  attentionOpsets,
+  defaultAttention,
+  resolveComponent,
+  unusedUnder,
+  type AttentionChoice,
+  type ComponentSource,
+  type GraphBuildOptions,
 } from '../onnx/build.js';
 import { GraphBuilder } from '../onnx/graph.js';
 import { saveGraph, type BuildInfo } from '../onnx/save.js';

@@ -22,11 +22,20 @@ export function parseVaeConfig(config: Record<string, unknown>, path = 'vae/conf
   const r = new ConfigReader(config, path);
   const blockOutChannels = r.ints('block_out_channels', [64]);
   const normGroups = r.int('norm_num_groups', 32);
-  for (const c of blockOutChannels) r.check(c % normGroups === 0, 'block_out_channels', `${c} is not divisible by ${normGroups} norm groups`);
+  for (const c of blockOutChannels)
+    r.check(c % normGroups === 0, 'block_out_channels', `${c} is not divisible by ${normGroups} norm groups`);
   if (r.has('down_block_types')) {
     const types = r.strings('down_block_types');
-    r.check(types.length === blockOutChannels.length, 'down_block_types', `has ${types.length} entries but block_out_channels has ${blockOutChannels.length}`);
-    r.check(types.every((t) => t === 'DownEncoderBlock2D'), 'down_block_types', 'only DownEncoderBlock2D is supported');
+    r.check(
+      types.length === blockOutChannels.length,
+      'down_block_types',
+      `has ${types.length} entries but block_out_channels has ${blockOutChannels.length}`,
+    );
+    r.check(
+      types.every((t) => t === 'DownEncoderBlock2D'),
+      'down_block_types',
+      'only DownEncoderBlock2D is supported',
+    );
   }
   return {
     inChannels: r.int('in_channels', 3),

@@ -19,7 +19,15 @@ import { parseVaeConfig, type VaeConfig } from './config.js';
 import { buildVaePart } from './build.js';
 
 /** Every decoder resnet: spatial eps 1e-6, temporal eps 1e-5, "learned" mix with switched roles. */
-function decoderResBlock(g: GraphBuilder, x: Value, prefix: string, inChannels: number, outChannels: number, frames: Value, groups: number): Value {
+function decoderResBlock(
+  g: GraphBuilder,
+  x: Value,
+  prefix: string,
+  inChannels: number,
+  outChannels: number,
+  frames: Value,
+  groups: number,
+): Value {
   return spatioTemporalResBlock(g, x, prefix, {
     inChannels,
     outChannels,
@@ -33,7 +41,11 @@ function decoderResBlock(g: GraphBuilder, x: Value, prefix: string, inChannels: 
 }
 
 /** Adds the decoder to `g`: input `latent`, output `frames`. */
-export function defineVaeDecoder(g: GraphBuilder, cfg: VaeConfig, attention: AttentionChoice = { impl: 'primitive' }): void {
+export function defineVaeDecoder(
+  g: GraphBuilder,
+  cfg: VaeConfig,
+  attention: AttentionChoice = { impl: 'primitive' },
+): void {
   const ch = cfg.blockOutChannels;
   const groups = cfg.normGroups;
   const last = ch[ch.length - 1];
@@ -46,7 +58,14 @@ export function defineVaeDecoder(g: GraphBuilder, cfg: VaeConfig, attention: Att
   // the attention is never applied (its weights exist but are unused); resnets beyond [1] are never applied.
   h = decoderResBlock(g, h, 'decoder.mid_block.resnets.0', last, last, frames, groups);
   if (cfg.layersPerBlock >= 2) {
-    h = spatialSelfAttention(g, h, 'decoder.mid_block.attentions.0', { channels: last, heads: 1, groups, eps: 1e-6, softmaxFloat32: true, ...attention });
+    h = spatialSelfAttention(g, h, 'decoder.mid_block.attentions.0', {
+      channels: last,
+      heads: 1,
+      groups,
+      eps: 1e-6,
+      softmaxFloat32: true,
+      ...attention,
+    });
     h = decoderResBlock(g, h, 'decoder.mid_block.resnets.1', last, last, frames, groups);
   }
 
@@ -66,7 +85,10 @@ export function defineVaeDecoder(g: GraphBuilder, cfg: VaeConfig, attention: Att
   h = silu(g, groupNorm(g, h, 'decoder.conv_norm_out', { channels: ch[0], groups, eps: 1e-6 }));
   h = conv2d(g, h, 'decoder.conv_out', { inChannels: ch[0], outChannels: cfg.outChannels, kernel: 3 });
   // time_conv_out: Conv3d (3,1,1) across the chunk's frames, zero-padded at both ends
-  const video = conv3dTemporal(g, toVideo(g, h, frames, cfg.outChannels), 'decoder.time_conv_out', { inChannels: cfg.outChannels, outChannels: cfg.outChannels });
+  const video = conv3dTemporal(g, toVideo(g, h, frames, cfg.outChannels), 'decoder.time_conv_out', {
+    inChannels: cfg.outChannels,
+    outChannels: cfg.outChannels,
+  });
   g.output(fromVideo(g, video, cfg.outChannels), 'frames', ['num_frames', cfg.outChannels, 'height', 'width']);
 }
 
@@ -75,7 +97,16 @@ export function defineVaeDecoder(g: GraphBuilder, cfg: VaeConfig, attention: Att
  * Throws CheckpointError listing every missing or mis-shaped tensor.
  */
 export function buildVaeDecoderGraph(source: ComponentSource, options: GraphBuildOptions): BuildInfo {
-  return buildVaePart({ name: 'vae_decoder', docString: 'svd-runtime temporal VAE decoder', prefixes: ['decoder.'], define: defineVaeDecoder }, source, options);
+  return buildVaePart(
+    {
+      name: 'vae_decoder',
+      docString: 'svd-runtime temporal VAE decoder',
+      prefixes: ['decoder.'],
+      define: defineVaeDecoder,
+    },
+    source,
+    options,
+  );
 }
 
 /** Every tensor the decoder graph of this config reads (name and shape). */

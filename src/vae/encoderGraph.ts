@@ -19,7 +19,11 @@ import { buildVaePart } from './build.js';
 const EPS = 1e-6;
 
 /** Adds the encoder to `g`: input `sample`, output `latent_mean`. */
-export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig, attention: AttentionChoice = { impl: 'primitive' }): void {
+export function defineVaeEncoder(
+  g: GraphBuilder,
+  cfg: VaeConfig,
+  attention: AttentionChoice = { impl: 'primitive' },
+): void {
   const ch = cfg.blockOutChannels;
   const groups = cfg.normGroups;
   const sample = g.input('sample', ['batch', cfg.inChannels, 'height', 'width']);
@@ -31,7 +35,12 @@ export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig, attention: Att
     const input = out;
     out = blockChannels;
     for (let j = 0; j < cfg.layersPerBlock; j++) {
-      h = resnetBlock2D(g, h, `${prefix}.resnets.${j}`, { inChannels: j === 0 ? input : out, outChannels: out, eps: EPS, groups });
+      h = resnetBlock2D(g, h, `${prefix}.resnets.${j}`, {
+        inChannels: j === 0 ? input : out,
+        outChannels: out,
+        eps: EPS,
+        groups,
+      });
     }
     // diffusers pads right/bottom by one and convolves with padding 0 (Downsample2D padding=0)
     if (i < ch.length - 1) h = downsample2D(g, h, `${prefix}.downsamplers.0`, { channels: out, padding: 0 });
@@ -41,7 +50,14 @@ export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig, attention: Att
   const last = ch[ch.length - 1];
   h = resnetBlock2D(g, h, 'encoder.mid_block.resnets.0', { inChannels: last, outChannels: last, eps: EPS, groups });
   if (cfg.midBlockAddAttention) {
-    h = spatialSelfAttention(g, h, 'encoder.mid_block.attentions.0', { channels: last, heads: 1, groups, eps: EPS, softmaxFloat32: true, ...attention });
+    h = spatialSelfAttention(g, h, 'encoder.mid_block.attentions.0', {
+      channels: last,
+      heads: 1,
+      groups,
+      eps: EPS,
+      softmaxFloat32: true,
+      ...attention,
+    });
   }
   h = resnetBlock2D(g, h, 'encoder.mid_block.resnets.1', { inChannels: last, outChannels: last, eps: EPS, groups });
 
@@ -51,7 +67,12 @@ export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig, attention: Att
   if (cfg.useQuantConv) h = conv2d(g, h, 'quant_conv', { inChannels: moments, outChannels: moments, kernel: 1 });
 
   // posterior mean = first L channels (DiagonalGaussianDistribution chunks mean, logvar on dim 1)
-  const mean = g.op('Slice', [h, g.int64([0]), g.int64([cfg.latentChannels]), g.int64([1])], {}, { name: 'latent_mean' });
+  const mean = g.op(
+    'Slice',
+    [h, g.int64([0]), g.int64([cfg.latentChannels]), g.int64([1])],
+    {},
+    { name: 'latent_mean' },
+  );
   g.output(mean, 'latent_mean', ['batch', cfg.latentChannels, 'latent_height', 'latent_width']);
 }
 
@@ -60,7 +81,16 @@ export function defineVaeEncoder(g: GraphBuilder, cfg: VaeConfig, attention: Att
  * Throws CheckpointError listing every missing or mis-shaped tensor.
  */
 export function buildVaeEncoderGraph(source: ComponentSource, options: GraphBuildOptions): BuildInfo {
-  return buildVaePart({ name: 'vae_encoder', docString: 'svd-runtime VAE encoder', prefixes: ['encoder.', 'quant_conv.'], define: defineVaeEncoder }, source, options);
+  return buildVaePart(
+    {
+      name: 'vae_encoder',
+      docString: 'svd-runtime VAE encoder',
+      prefixes: ['encoder.', 'quant_conv.'],
+      define: defineVaeEncoder,
+    },
+    source,
+    options,
+  );
 }
 
 /** Every tensor the encoder graph of this config reads (name and shape). */

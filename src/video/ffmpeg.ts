@@ -48,7 +48,9 @@ export function locateFfmpeg(env: Env = process.env): LocatedExecutable | { prob
   if (onPath) return { path: onPath, source: 'path' };
   const fallback = bundled('@ffmpeg-installer/ffmpeg', env);
   if (fallback) return { path: fallback, source: 'bundled' };
-  return { problem: 'not found (FFMPEG_PATH is unset, there is no ffmpeg on PATH and no @ffmpeg-installer/ffmpeg build)' };
+  return {
+    problem: 'not found (FFMPEG_PATH is unset, there is no ffmpeg on PATH and no @ffmpeg-installer/ffmpeg build)',
+  };
 }
 
 /** The ffmpeg executable (see {@link locateFfmpeg}); throws a FfmpegError with the fix when there is none. */
@@ -66,13 +68,18 @@ export function findFfprobe(env: Env = process.env): string {
   const fromEnv = env.FFPROBE_PATH;
   if (fromEnv) {
     if (isExecutable(fromEnv)) return fromEnv;
-    throw new FfmpegError(`FFPROBE_PATH=${fromEnv} is not an executable file; point it at ffprobe or unset it to search PATH`);
+    throw new FfmpegError(
+      `FFPROBE_PATH=${fromEnv} is not an executable file; point it at ffprobe or unset it to search PATH`,
+    );
   }
   if (env.FFMPEG_PATH) {
     const sibling = join(dirname(env.FFMPEG_PATH), process.platform === 'win32' ? 'ffprobe.exe' : 'ffprobe');
     if (isExecutable(sibling)) return sibling;
   }
-  const found = findExecutable(process.platform === 'win32' ? 'ffprobe.exe' : 'ffprobe', env) ?? bundled('@ffprobe-installer/ffprobe', env);
-  if (!found) throw new FfmpegError('ffprobe was not found on PATH; install ffmpeg (it ships ffprobe) or set FFPROBE_PATH');
+  const found =
+    findExecutable(process.platform === 'win32' ? 'ffprobe.exe' : 'ffprobe', env) ??
+    bundled('@ffprobe-installer/ffprobe', env);
+  if (!found)
+    throw new FfmpegError('ffprobe was not found on PATH; install ffmpeg (it ships ffprobe) or set FFPROBE_PATH');
   return found;
 }

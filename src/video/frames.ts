@@ -5,10 +5,17 @@
  * postprocess + numpy_to_pil: v = clamp(x/2 + 0.5, 0, 1) in float32, then round(v·255) with numpy's
  * round-half-to-even.
  */
-export function framesToUint8(decoded: Float32Array /* [F,3,H,W] */, frames: number, height: number, width: number): Uint8Array[] {
+export function framesToUint8(
+  decoded: Float32Array /* [F,3,H,W] */,
+  frames: number,
+  height: number,
+  width: number,
+): Uint8Array[] {
   const plane = height * width;
   if (decoded.length !== frames * 3 * plane) {
-    throw new RangeError(`decoded frames have ${decoded.length} values; ${frames}×3×${height}×${width} = ${frames * 3 * plane} expected`);
+    throw new RangeError(
+      `decoded frames have ${decoded.length} values; ${frames}×3×${height}×${width} = ${frames * 3 * plane} expected`,
+    );
   }
   const f = Math.fround;
   const out: Uint8Array[] = [];

@@ -7,7 +7,8 @@ import type { OutputFormat } from '../request/types.js';
  * is `svd` when the image is not a local path (URL, data: URI, base64, bytes).
  */
 export function defaultOutputPath(image: string | undefined, format: OutputFormat, seed: number): string {
-  const isPath = image !== undefined && image.length < 4096 && !/^(https?:|data:|file:)/i.test(image) && /[./\\]/.test(image);
+  const isPath =
+    image !== undefined && image.length < 4096 && !/^(https?:|data:|file:)/i.test(image) && /[./\\]/.test(image);
   const stem = isPath ? basename(image, extname(image)).replace(/[^\w.-]+/g, '_') || 'svd' : 'svd';
   return format === 'png' ? `${stem}-${seed}-frames` : `${stem}-${seed}.${format}`;
 }

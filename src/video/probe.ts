@@ -27,20 +27,37 @@ export async function probeVideo(path: string): Promise<VideoInfo> {
   const ffprobe = findFfprobe();
   let stdout: string;
   try {
-    ({ stdout } = await run(ffprobe, [
-      '-v', 'error', '-select_streams', 'v:0', '-count_frames',
-      '-show_entries', 'stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_read_frames,pix_fmt:format=duration,format_name',
-      '-of', 'json', path,
-    ], { maxBuffer: 1 << 20 }));
+    ({ stdout } = await run(
+      ffprobe,
+      [
+        '-v',
+        'error',
+        '-select_streams',
+        'v:0',
+        '-count_frames',
+        '-show_entries',
+        'stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_read_frames,pix_fmt:format=duration,format_name',
+        '-of',
+        'json',
+        path,
+      ],
+      { maxBuffer: 1 << 20 },
+    ));
   } catch (err) {
-    const stderr = String((err as { stderr?: string }).stderr ?? '').trim().split('\n').slice(-3).join('; ');
+    const stderr = String((err as { stderr?: string }).stderr ?? '')
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .join('; ');
     throw new FfmpegError(`ffprobe could not read ${path}: ${stderr || (err as Error).message}`);
   }
   const json = JSON.parse(stdout) as { streams?: Record<string, string | number>[]; format?: Record<string, string> };
   const s = json.streams?.[0];
   if (!s) throw new FfmpegError(`${path} has no video stream`);
   const rate = (r: unknown) => {
-    const [n, d] = String(r ?? '0/0').split('/').map(Number);
+    const [n, d] = String(r ?? '0/0')
+      .split('/')
+      .map(Number);
     return d ? n / d : NaN;
   };
   return {

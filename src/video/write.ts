@@ -15,7 +15,6 @@ import { partialPathFor, sweepStalePartials } from '../io/partial.js';
 import { findFfmpeg } from './ffmpeg.js';
 import type { OutputFormat } from '../request/types.js';
 
-
 export interface WriteVideoOptions {
   width: number;
   height: number;
@@ -29,9 +28,46 @@ export interface WriteVideoOptions {
 
 /** Codec arguments per container (docs/runtime.md §5). Every format plays at the requested fps. */
 const CODEC_ARGS: Record<Exclude<OutputFormat, 'png'>, string[]> = {
-  mp4: ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-crf', '18', '-preset', 'medium', '-movflags', '+faststart', '-f', 'mp4'],
-  webm: ['-c:v', 'libvpx-vp9', '-pix_fmt', 'yuv420p', '-crf', '32', '-b:v', '0', '-row-mt', '1', '-deadline', 'good', '-cpu-used', '4', '-f', 'webm'],
-  gif: ['-filter_complex', '[0:v]split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=sierra2_4a', '-loop', '0', '-f', 'gif'],
+  mp4: [
+    '-c:v',
+    'libx264',
+    '-pix_fmt',
+    'yuv420p',
+    '-crf',
+    '18',
+    '-preset',
+    'medium',
+    '-movflags',
+    '+faststart',
+    '-f',
+    'mp4',
+  ],
+  webm: [
+    '-c:v',
+    'libvpx-vp9',
+    '-pix_fmt',
+    'yuv420p',
+    '-crf',
+    '32',
+    '-b:v',
+    '0',
+    '-row-mt',
+    '1',
+    '-deadline',
+    'good',
+    '-cpu-used',
+    '4',
+    '-f',
+    'webm',
+  ],
+  gif: [
+    '-filter_complex',
+    '[0:v]split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=sierra2_4a',
+    '-loop',
+    '0',
+    '-f',
+    'gif',
+  ],
 };
 
 /** Name of frame `i` in a PNG frame directory. */
@@ -44,7 +80,10 @@ export function pngFrameName(i: number): string {
  * absolute output path. Throws FfmpegError (ffmpeg missing or failing), AbortError, or
  * InvalidRequestError for options that cannot work (odd sides for mp4/webm, a bad output path).
  */
-export async function writeVideo(frames: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: WriteVideoOptions): Promise<string> {
+export async function writeVideo(
+  frames: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: WriteVideoOptions,
+): Promise<string> {
   const { width, height, fps, format, signal } = options;
   checkOptions(options);
   throwIfAborted(signal);
@@ -74,17 +113,22 @@ function checkOptions(o: WriteVideoOptions): void {
   for (const field of ['width', 'height'] as const) {
     const v = o[field];
     if (!Number.isInteger(v) || v < 1) issues.push({ field, value: v, message: 'must be a positive whole number' });
-    else if ((o.format === 'mp4' || o.format === 'webm') && v % 2 !== 0) issues.push({ field, value: v, message: `must be even for ${o.format} (yuv420p)` });
+    else if ((o.format === 'mp4' || o.format === 'webm') && v % 2 !== 0)
+      issues.push({ field, value: v, message: `must be even for ${o.format} (yuv420p)` });
   }
-  if (!(o.fps > 0) || !Number.isFinite(o.fps)) issues.push({ field: 'fps', value: o.fps, message: 'must be a positive number' });
-  if (!['mp4', 'webm', 'gif', 'png'].includes(o.format)) issues.push({ field: 'format', value: o.format, message: 'must be one of mp4, webm, gif, png' });
+  if (!(o.fps > 0) || !Number.isFinite(o.fps))
+    issues.push({ field: 'fps', value: o.fps, message: 'must be a positive number' });
+  if (!['mp4', 'webm', 'gif', 'png'].includes(o.format))
+    issues.push({ field: 'format', value: o.format, message: 'must be one of mp4, webm, gif, png' });
   if (!o.output) issues.push({ field: 'output', value: o.output, message: 'must be a path' });
   if (issues.length) throw new InvalidRequestError(issues);
 }
 
 function checkFrame(frame: Uint8Array, index: number, width: number, height: number): void {
   if (!(frame instanceof Uint8Array) || frame.length !== width * height * 3) {
-    throw new RangeError(`frame ${index} has ${frame?.length} bytes; ${width}×${height}×3 = ${width * height * 3} expected (RGB24)`);
+    throw new RangeError(
+      `frame ${index} has ${frame?.length} bytes; ${width}×${height}×3 = ${width * height * 3} expected (RGB24)`,
+    );
   }
 }
 
@@ -93,7 +137,10 @@ function checkFrame(frame: Uint8Array, index: number, width: number, height: num
  * last frame gets its own rounded duration (12 fps, 14 frames: 1.16 s instead of 1.17). When the frame count is known,
  * the last delay is set so the GIF lasts frames/fps rounded to a centisecond.
  */
-function gifFinalDelay(frames: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, o: { fps: number; format: string }): string[] {
+function gifFinalDelay(
+  frames: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  o: { fps: number; format: string },
+): string[] {
   if (o.format !== 'gif' || !Array.isArray(frames) || frames.length === 0) return [];
   const end = (n: number) => Math.round((100 * n) / o.fps);
   return ['-final_delay', String(end(frames.length) - end(frames.length - 1))];
@@ -106,9 +153,23 @@ async function encode(
   o: { width: number; height: number; fps: number; format: Exclude<OutputFormat, 'png'>; signal?: AbortSignal },
 ): Promise<void> {
   const args = [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${o.width}x${o.height}`, '-framerate', String(o.fps), '-i', 'pipe:0',
-    ...CODEC_ARGS[o.format], ...gifFinalDelay(frames, o), tmpFile,
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${o.width}x${o.height}`,
+    '-framerate',
+    String(o.fps),
+    '-i',
+    'pipe:0',
+    ...CODEC_ARGS[o.format],
+    ...gifFinalDelay(frames, o),
+    tmpFile,
   ];
   const child = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
@@ -118,10 +179,18 @@ async function encode(
   child.stdin.on('error', () => {}); // EPIPE when ffmpeg dies early; the exit status tells what happened
   let exited = false;
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((done) => {
-    child.once('error', (error) => { exited = true; done({ code: null, signal: null, error }); });
-    child.once('close', (code, sig) => { exited = true; done({ code, signal: sig }); });
+    child.once('error', (error) => {
+      exited = true;
+      done({ code: null, signal: null, error });
+    });
+    child.once('close', (code, sig) => {
+      exited = true;
+      done({ code, signal: sig });
+    });
   });
-  const kill = () => { if (!exited) child.kill('SIGKILL'); };
+  const kill = () => {
+    if (!exited) child.kill('SIGKILL');
+  };
   o.signal?.addEventListener('abort', kill, { once: true });
   try {
     let index = 0;
@@ -139,7 +208,9 @@ async function encode(
     if (result.error) throw new FfmpegError(`could not run ${ffmpeg}: ${result.error.message}`);
     if (result.code !== 0) {
       const detail = stderr.trim().split('\n').slice(-5).join('\n  ');
-      throw new FfmpegError(`ffmpeg failed writing ${o.format} (exit ${result.code ?? result.signal})${detail ? `:\n  ${detail}` : ''}`);
+      throw new FfmpegError(
+        `ffmpeg failed writing ${o.format} (exit ${result.code ?? result.signal})${detail ? `:\n  ${detail}` : ''}`,
+      );
     }
   } catch (err) {
     kill();
@@ -150,13 +221,19 @@ async function encode(
   }
 }
 
-async function writePngFrames(frames: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, dir: string, o: WriteVideoOptions): Promise<void> {
+async function writePngFrames(
+  frames: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  dir: string,
+  o: WriteVideoOptions,
+): Promise<void> {
   await mkdir(dir);
   let index = 0;
   for await (const frame of frames) {
     throwIfAborted(o.signal);
     checkFrame(frame, index, o.width, o.height);
-    await sharp(frame, { raw: { width: o.width, height: o.height, channels: 3 } }).png().toFile(join(dir, pngFrameName(index)));
+    await sharp(frame, { raw: { width: o.width, height: o.height, channels: 3 } })
+      .png()
+      .toFile(join(dir, pngFrameName(index)));
     index++;
   }
   if (index === 0) throw new RangeError('no frames to write');
@@ -173,7 +250,10 @@ async function replaceDirectory(tmp: string, target: string): Promise<void> {
     await rename(tmp, target);
     return;
   }
-  const refuse = (why: string) => new InvalidRequestError([{ field: 'output', value: target, message: `${why}; choose another path for png frames` }]);
+  const refuse = (why: string) =>
+    new InvalidRequestError([
+      { field: 'output', value: target, message: `${why}; choose another path for png frames` },
+    ]);
   if (!existing.isDirectory()) throw refuse('exists and is not a directory');
   const entries = await readdir(target);
   if (entries.some((e) => !/^frame_\d{4,}\.png$/.test(e))) throw refuse('is a directory with other files in it');

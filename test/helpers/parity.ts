@@ -35,7 +35,8 @@ export function expectParity(dumped: Dumped, run: ReferenceRun = 'out'): Record<
     expect(err, `${name} vs ${refName}`).toBeLessThan(1e-4);
   };
   const { frames: F, height: H, width: W, steps } = REFERENCE_CALL;
-  const h = 32, w = 64;
+  const h = 32,
+    w = 64;
   check('clip_pixel_values', 'clip_pixel_values', [1, 3, 224, 224]);
   check('image_embeddings', 'image_embeds', [1, 1, 32]);
   check('image_latents', 'image_latents_mode', [1, 4, h, w]);
@@ -55,7 +56,7 @@ export function expectParity(dumped: Dumped, run: ReferenceRun = 'out'): Record<
 
 function permuteCF(x: Float32Array, F: number, plane: number): Float32Array {
   const out = new Float32Array(x.length);
-  for (let c = 0; c < 3; c++) for (let f = 0; f < F; f++) out.set(x.subarray((c * F + f) * plane, (c * F + f + 1) * plane), (f * 3 + c) * plane);
+  for (let c = 0; c < 3; c++)
+    for (let f = 0; f < F; f++) out.set(x.subarray((c * F + f) * plane, (c * F + f + 1) * plane), (f * 3 + c) * plane);
   return out;
 }
-

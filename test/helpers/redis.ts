@@ -32,15 +32,35 @@ async function freePort(): Promise<number> {
 export async function startRedis(): Promise<TestRedis> {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
-    throw new Error('redis-server is not installed: these tests need a real Redis (Debian: apt-get install redis-server; .ci/run installs it)');
+    throw new Error(
+      'redis-server is not installed: these tests need a real Redis (Debian: apt-get install redis-server; .ci/run installs it)',
+    );
   }
   const dir = mkdtempSync(join(tmpdir(), 'svd-redis-'));
   const password = `pw-${randomBytes(8).toString('hex')}`;
   const port = await freePort();
-  const child: ChildProcess = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
-    '--requirepass', password, '--protected-mode', 'yes', '--loglevel', 'notice',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--requirepass',
+      password,
+      '--protected-mode',
+      'yes',
+      '--loglevel',
+      'notice',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -64,7 +84,9 @@ export async function startRedis(): Promise<TestRedis> {
     throw new Error(`redis-server did not start on port ${port}: ${output.slice(-500)}`);
   }
   return {
-    url, password, port,
+    url,
+    password,
+    port,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

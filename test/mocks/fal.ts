@@ -38,14 +38,21 @@ export const DEFAULT_FAL_STATUSES: FalStatus[] = [
   { status: 'IN_QUEUE', queue_position: 1, logs: null },
   { status: 'IN_PROGRESS', logs: [log('loading model')] },
   { status: 'IN_PROGRESS', logs: [log('loading model'), log(' 50%|█████     | 10/20 [00:01<00:01]')] },
-  { status: 'COMPLETED', logs: [log('loading model'), log(' 50%|█████     | 10/20 [00:01<00:01]'), log('100%|██████████| 20/20')] },
+  {
+    status: 'COMPLETED',
+    logs: [log('loading model'), log(' 50%|█████     | 10/20 [00:01<00:01]'), log('100%|██████████| 20/20')],
+  },
 ];
 
 export function mockFal(server: MockServer, opts: FalMockOptions): FalMock {
   const statuses = opts.statuses ?? DEFAULT_FAL_STATUSES;
   const video = opts.video ?? FAKE_MP4;
   const requestId = opts.requestId ?? 'req-0001';
-  const result = () => opts.result ?? { video: { url: `${server.url}/files/out.mp4`, content_type: 'video/mp4', file_name: 'out.mp4' }, seed: 4242 };
+  const result = () =>
+    opts.result ?? {
+      video: { url: `${server.url}/files/out.mp4`, content_type: 'video/mp4', file_name: 'out.mp4' },
+      seed: 4242,
+    };
   const cancelled: string[] = [];
   let poll = 0;
   const unauthorized = (req: RecordedRequest, res: ServerResponse) => {
@@ -58,8 +65,14 @@ export function mockFal(server: MockServer, opts: FalMockOptions): FalMock {
     const [owner, alias] = req.params;
     const root = `${server.url}/queue/${owner}/${alias}/requests/${requestId}`;
     sendJson(res, 200, {
-      status: 'IN_QUEUE', request_id: requestId, queue_position: 2,
-      status_url: `${root}/status`, response_url: root, cancel_url: `${root}/cancel`, logs: null, metrics: {},
+      status: 'IN_QUEUE',
+      request_id: requestId,
+      queue_position: 2,
+      status_url: `${root}/status`,
+      response_url: root,
+      cancel_url: `${root}/cancel`,
+      logs: null,
+      metrics: {},
     });
   });
   server.on('GET', /^\/queue\/[^/]+\/[^/]+\/requests\/([^/]+)\/status$/, (req, res) => {

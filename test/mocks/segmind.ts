@@ -17,7 +17,8 @@ export function mockSegmind(server: MockServer, opts: { apiKey: string; video?: 
   const video = opts.video ?? FAKE_MP4;
   const authorized = (key: unknown) => key === opts.apiKey;
   server.on('POST', /^\/v1\/(svd|motionctrl-svd|pixverse-image2video)$/, (req, res) => {
-    if (!authorized(req.headers['x-api-key'])) return sendJson(res, 401, { error: `Invalid API key: ${String(req.headers['x-api-key'])}` });
+    if (!authorized(req.headers['x-api-key']))
+      return sendJson(res, 401, { error: `Invalid API key: ${String(req.headers['x-api-key'])}` });
     const body = req.json();
     if (body.base64) return sendJson(res, 200, { video: video.toString('base64') }, { 'x-remaining-credits': '41.5' });
     sendBytes(res, video, 'video/mp4', { 'x-remaining-credits': '42' });
@@ -32,6 +33,10 @@ export function mockSegmind(server: MockServer, opts: { apiKey: string; video?: 
   return {
     baseUrl: `${server.url}/v1`,
     uploadUrl: `${server.url}/upload-asset`,
-    env: { SEGMIND_API_KEY: opts.apiKey, SEGMIND_BASE_URL: `${server.url}/v1`, SEGMIND_UPLOAD_URL: `${server.url}/upload-asset` },
+    env: {
+      SEGMIND_API_KEY: opts.apiKey,
+      SEGMIND_BASE_URL: `${server.url}/v1`,
+      SEGMIND_UPLOAD_URL: `${server.url}/upload-asset`,
+    },
   };
 }

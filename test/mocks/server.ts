@@ -55,7 +55,10 @@ export async function startMockServer(): Promise<MockServer> {
       body,
       params: [],
       json: () => JSON.parse(body.toString('utf8')),
-      form: () => new Response(body, { headers: { 'content-type': String(req.headers['content-type']) } }).formData() as Promise<FormData>,
+      form: () =>
+        new Response(body, {
+          headers: { 'content-type': String(req.headers['content-type']) },
+        }).formData() as Promise<FormData>,
     };
     requests.push(recorded);
     // Later routes win, so a test can override a provider mock's default route.
@@ -83,7 +86,9 @@ export async function startMockServer(): Promise<MockServer> {
       return mock;
     },
     calls(method, path) {
-      return requests.filter((r) => r.method === method && (typeof path === 'string' ? r.path === path : path.test(r.path)));
+      return requests.filter(
+        (r) => r.method === method && (typeof path === 'string' ? r.path === path : path.test(r.path)),
+      );
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -94,19 +99,34 @@ export async function startMockServer(): Promise<MockServer> {
   return mock;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
-export function sendBytes(res: ServerResponse, bytes: Uint8Array, contentType = 'video/mp4', headers: Record<string, string> = {}): void {
+export function sendBytes(
+  res: ServerResponse,
+  bytes: Uint8Array,
+  contentType = 'video/mp4',
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(200, { 'content-type': contentType, 'content-length': bytes.length, ...headers });
   res.end(bytes);
 }
 
 /** Announces the full length, sends the first `sentBytes`, then kills the connection (a dropped download). */
-export function dropMidBody(res: ServerResponse, bytes: Uint8Array, sentBytes: number, contentType = 'video/mp4'): void {
+export function dropMidBody(
+  res: ServerResponse,
+  bytes: Uint8Array,
+  sentBytes: number,
+  contentType = 'video/mp4',
+): void {
   res.writeHead(200, { 'content-type': contentType, 'content-length': bytes.length });
   res.write(bytes.subarray(0, sentBytes), () => {
     setTimeout(() => res.socket?.destroy(), 10);

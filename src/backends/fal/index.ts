@@ -5,7 +5,15 @@
  * fal-ai/stable-video; `remote.model` names one explicitly.
  */
 import { InvalidRequestError } from '../../errors.js';
-import { FAL_QUEUE_DEFAULT, baseUrlFor, requireApiKey, trimSlash, type RemoteBackend, type RemoteBackendOptions, type RemoteParams } from '../options.js';
+import {
+  FAL_QUEUE_DEFAULT,
+  baseUrlFor,
+  requireApiKey,
+  trimSlash,
+  type RemoteBackend,
+  type RemoteBackendOptions,
+  type RemoteParams,
+} from '../options.js';
 import { checkBody, ignoredFields, ourValues } from '../endpoint.js';
 import { asUrlOrDataUri, readFileMedia, readImageMedia } from '../media.js';
 import { badResponse, httpJson } from '../http.js';
@@ -15,10 +23,15 @@ import { FAL_ENDPOINTS, FAL_MODELS, type FalEndpoint, type FalModel } from './wi
 import { runFalQueue } from './queue.js';
 
 /** The fal model for a request, and why. */
-export function pickFalEndpoint(remote: RemoteParams, request: { mask?: unknown } = {}): { endpoint: FalEndpoint; reason: string } {
+export function pickFalEndpoint(
+  remote: RemoteParams,
+  request: { mask?: unknown } = {},
+): { endpoint: FalEndpoint; reason: string } {
   if (remote.model) {
     if (!FAL_MODELS.includes(remote.model as FalModel)) {
-      throw new InvalidRequestError([{ field: 'remote.model', value: remote.model, message: `must be one of ${FAL_MODELS.join(', ')} for fal` }]);
+      throw new InvalidRequestError([
+        { field: 'remote.model', value: remote.model, message: `must be one of ${FAL_MODELS.join(', ')} for fal` },
+      ]);
     }
     return { endpoint: FAL_ENDPOINTS[remote.model as FalModel], reason: 'named by remote model' };
   }
@@ -40,11 +53,16 @@ export function createFalBackend(options: RemoteBackendOptions = {}): RemoteBack
   return {
     name: 'fal',
     generate: (request, call = {}) =>
-      runRemoteJob('fal', options, [apiKey], request, call, chosenSeed, (job) => runFal(job, { ...options, ...urls, apiKey })),
+      runRemoteJob('fal', options, [apiKey], request, call, chosenSeed, (job) =>
+        runFal(job, { ...options, ...urls, apiKey }),
+      ),
   };
 }
 
-async function runFal(job: Job, o: RemoteBackendOptions & { apiKey: string; syncUrl: string; queueUrl: string }): Promise<JobOutcome> {
+async function runFal(
+  job: Job,
+  o: RemoteBackendOptions & { apiKey: string; syncUrl: string; queueUrl: string },
+): Promise<JobOutcome> {
   const { endpoint, reason } = pickFalEndpoint(job.remote, job.req);
   const seed = job.seed!;
   const image = asUrlOrDataUri(await readImageMedia(job.req.image));
@@ -52,7 +70,10 @@ async function runFal(job: Job, o: RemoteBackendOptions & { apiKey: string; sync
   const maskField = job.req.mask !== undefined ? 'mask' : 'remote.maskImage';
   const maskRef = job.req.mask ?? job.remote.maskImage;
   const mask = maskRef === undefined ? undefined : asUrlOrDataUri(await readImageMedia(maskRef, maskField));
-  const controlMaps = job.remote.controlMaps === undefined ? undefined : asUrlOrDataUri(await readFileMedia(job.remote.controlMaps, 'remote.controlMaps'));
+  const controlMaps =
+    job.remote.controlMaps === undefined
+      ? undefined
+      : asUrlOrDataUri(await readFileMedia(job.remote.controlMaps, 'remote.controlMaps'));
   const input = checkBody(
     endpoint,
     endpoint.build({ req: job.req, input: job.input, remote: job.remote, seed, image, mask, controlMaps }),
@@ -69,7 +90,10 @@ async function runFal(job: Job, o: RemoteBackendOptions & { apiKey: string; sync
   const t = performance.now();
   let result: unknown;
   if (mode === 'sync') {
-    job.onProgress({ stage: 'remote', message: `fal ${endpoint.modelId}: generating (the call returns when the video is ready)` });
+    job.onProgress({
+      stage: 'remote',
+      message: `fal ${endpoint.modelId}: generating (the call returns when the video is ready)`,
+    });
     result = await httpJson(job.ctx, `${o.syncUrl}/${endpoint.modelId}`, {
       method: 'POST',
       action: `POST /${endpoint.modelId}`,
@@ -78,8 +102,12 @@ async function runFal(job: Job, o: RemoteBackendOptions & { apiKey: string; sync
     });
   } else {
     const q = await runFalQueue(job.ctx, {
-      queueUrl: o.queueUrl, modelId: endpoint.modelId, apiKey: o.apiKey, input,
-      pollIntervalMs: o.pollIntervalMs ?? 1000, onProgress: job.onProgress,
+      queueUrl: o.queueUrl,
+      modelId: endpoint.modelId,
+      apiKey: o.apiKey,
+      input,
+      pollIntervalMs: o.pollIntervalMs ?? 1000,
+      onProgress: job.onProgress,
     });
     result = q.result;
     metadata.requestId = q.requestId;

@@ -9,7 +9,8 @@ export function progressFromLog(message: string): ProgressEvent {
   if (steps) {
     const step = Number(steps[1]);
     const total = Number(steps[2]);
-    if (total > 0 && step <= total) return { stage: 'remote', step, totalSteps: total, fraction: step / total, message };
+    if (total > 0 && step <= total)
+      return { stage: 'remote', step, totalSteps: total, fraction: step / total, message };
   }
   const percent = /(\d{1,3}(?:\.\d+)?)\s*%/.exec(message);
   if (percent && Number(percent[1]) <= 100) return { stage: 'remote', fraction: Number(percent[1]) / 100, message };

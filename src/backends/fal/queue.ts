@@ -61,9 +61,16 @@ export function requestUrls(queueUrl: string, modelId: string, requestId: string
 
 /** Runs one job through the queue and returns its output JSON; cancels it remotely when stopped. */
 export async function runFalQueue(ctx: CallContext, call: FalQueueCall): Promise<FalQueueOutcome> {
-  const headers = { authorization: `Key ${call.apiKey}`, 'content-type': 'application/json', accept: 'application/json' };
+  const headers = {
+    authorization: `Key ${call.apiKey}`,
+    'content-type': 'application/json',
+    accept: 'application/json',
+  };
   const submit = await httpJson<SubmitAnswer>(ctx, `${call.queueUrl}/${call.modelId}`, {
-    method: 'POST', action: `submit ${call.modelId}`, headers, body: JSON.stringify(call.input),
+    method: 'POST',
+    action: `submit ${call.modelId}`,
+    headers,
+    body: JSON.stringify(call.input),
   });
   if (!submit.request_id) throw badResponse(ctx, 'the queue answered without a request_id');
   const urls = requestUrls(call.queueUrl, call.modelId, submit.request_id, submit);
@@ -71,19 +78,27 @@ export async function runFalQueue(ctx: CallContext, call: FalQueueCall): Promise
   try {
     for (;;) {
       const status = await httpJson<StatusAnswer>(ctx, `${urls.status}${urls.status.includes('?') ? '&' : '?'}logs=1`, {
-        method: 'GET', action: 'status', headers,
+        method: 'GET',
+        action: 'status',
+        headers,
       });
       const logs = status.logs ?? [];
       for (const log of logs.slice(logsSeen)) if (log?.message) call.onProgress(progressFromLog(log.message));
       logsSeen = Math.max(logsSeen, logs.length);
       if (status.status === 'IN_QUEUE') {
-        call.onProgress({ stage: 'queue', message: `in queue${status.queue_position === undefined ? '' : `, position ${status.queue_position}`}` });
+        call.onProgress({
+          stage: 'queue',
+          message: `in queue${status.queue_position === undefined ? '' : `, position ${status.queue_position}`}`,
+        });
       } else if (status.status === 'COMPLETED') {
         if (status.error) throw jobFailed(ctx, `${status.error_type ? `${status.error_type}: ` : ''}${status.error}`);
         break;
       } else if (status.status !== 'IN_PROGRESS') {
         // FAILED / CANCELED appear in third-party schemas only (§2.3); anything unknown ends the job.
-        throw jobFailed(ctx, `the job ended with status ${String(status.status)}${status.error ? `: ${status.error}` : ''}`);
+        throw jobFailed(
+          ctx,
+          `the job ended with status ${String(status.status)}${status.error ? `: ${status.error}` : ''}`,
+        );
       }
       await sleep(ctx, call.pollIntervalMs);
     }
@@ -101,7 +116,10 @@ export async function runFalQueue(ctx: CallContext, call: FalQueueCall): Promise
 function jobFailed(ctx: CallContext, message: string): ProviderError {
   const providerMessage = redact(message, ctx.secrets);
   return new ProviderError({
-    provider: ctx.provider, providerMessage, retryable: false, code: 'provider_job_failed',
+    provider: ctx.provider,
+    providerMessage,
+    retryable: false,
+    code: 'provider_job_failed',
     message: `${ctx.provider}: the job failed: ${providerMessage}`,
   });
 }

@@ -16,7 +16,8 @@ export const FAL_MODELS = ['fal-ai/stable-video', 'fal-ai/fast-svd-lcm', 'fal-ai
 export type FalModel = (typeof FAL_MODELS)[number];
 
 const common = {
-  image_url: z.string({ error: 'is required: an http(s) URL, a data: URI or base64 image data' })
+  image_url: z
+    .string({ error: 'is required: an http(s) URL, a data: URI or base64 image data' })
     .min(1, { error: 'is required: an http(s) URL, a data: URI or base64 image data' }),
   motion_bucket_id: loose(intRange(1, 255)).optional(),
   cond_aug: loose(numRange(0, 10)).optional(),
@@ -45,8 +46,14 @@ export type FalInput = z.output<(typeof FAL_INPUTS)['fal-ai/svd']>;
 
 /** fal input field → our field. */
 export const FAL_FIELDS = {
-  image_url: 'image', motion_bucket_id: 'motionBucketId', cond_aug: 'condAug', fps: 'fps', seed: 'seed', steps: 'steps',
-  mask_image_url: 'mask', control_maps_data_url: 'remote.controlMaps',
+  image_url: 'image',
+  motion_bucket_id: 'motionBucketId',
+  cond_aug: 'condAug',
+  fps: 'fps',
+  seed: 'seed',
+  steps: 'steps',
+  mask_image_url: 'mask',
+  control_maps_data_url: 'remote.controlMaps',
 } as const;
 
 /** Our request fields from a parsed fal input (the image is read by the caller). */
@@ -80,7 +87,8 @@ export const falStableVideo: FalEndpoint = {
   fixedFrames: [25],
   schema: FAL_INPUTS['fal-ai/stable-video'],
   fieldOf: FAL_FIELDS,
-  build: ({ req, seed, image }) => defined({ image_url: image, motion_bucket_id: req.motionBucketId, cond_aug: req.condAug, fps: req.fps, seed }),
+  build: ({ req, seed, image }) =>
+    defined({ image_url: image, motion_bucket_id: req.motionBucketId, cond_aug: req.condAug, fps: req.fps, seed }),
 };
 
 /** "Stable Video Diffusion Turbo": SVD 1.1 + LCM, 25 frames, steps 1–20 (default 4), fps default 10. */
@@ -93,9 +101,15 @@ export const falFastSvdLcm: FalEndpoint = {
   fixedFrames: [25],
   schema: FAL_INPUTS['fal-ai/fast-svd-lcm'],
   fieldOf: FAL_FIELDS,
-  build: ({ req, input, seed, image }) => defined({
-    image_url: image, motion_bucket_id: req.motionBucketId, cond_aug: req.condAug, steps: input.steps, fps: req.fps, seed,
-  }),
+  build: ({ req, input, seed, image }) =>
+    defined({
+      image_url: image,
+      motion_bucket_id: req.motionBucketId,
+      cond_aug: req.condAug,
+      steps: input.steps,
+      fps: req.fps,
+      seed,
+    }),
 };
 
 /** `fal-ai/svd`: motion mask and per-frame depth maps; fps is not in its documented input, so it is not sent. */
@@ -107,10 +121,16 @@ export const falSvd: FalEndpoint = {
   usesRemote: ['maskImage', 'controlMaps'],
   schema: FAL_INPUTS['fal-ai/svd'],
   fieldOf: FAL_FIELDS,
-  build: ({ req, input, seed, image, mask, controlMaps }) => defined({
-    image_url: image, mask_image_url: mask, control_maps_data_url: controlMaps,
-    motion_bucket_id: req.motionBucketId, cond_aug: req.condAug, steps: input.steps, seed,
-  }),
+  build: ({ req, input, seed, image, mask, controlMaps }) =>
+    defined({
+      image_url: image,
+      mask_image_url: mask,
+      control_maps_data_url: controlMaps,
+      motion_bucket_id: req.motionBucketId,
+      cond_aug: req.condAug,
+      steps: input.steps,
+      seed,
+    }),
 };
 
 export const FAL_ENDPOINTS: Record<FalModel, FalEndpoint> = {

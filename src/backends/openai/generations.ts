@@ -36,17 +36,21 @@ export function createVoltageBackend(options: RemoteBackendOptions = {}): Remote
 
 async function runVoltage(job: Job, apiKey: string, baseUrl: string): Promise<JobOutcome> {
   const { req, remote } = job;
-  const body = checkBody(voltageGenerations, defined({
-    model: remote.model ?? VOLTAGE_DEFAULT_MODEL,
-    prompt: remote.prompt,
-    image: asUrlOrDataUri(await readImageMedia(req.image)),
-    num_frames: req.frames,
-    fps: req.fps,
-    width: req.width,
-    height: req.height,
-    seed: job.seed,
-    motion_bucket_id: req.motionBucketId,
-  }), ourValues(req, remote));
+  const body = checkBody(
+    voltageGenerations,
+    defined({
+      model: remote.model ?? VOLTAGE_DEFAULT_MODEL,
+      prompt: remote.prompt,
+      image: asUrlOrDataUri(await readImageMedia(req.image)),
+      num_frames: req.frames,
+      fps: req.fps,
+      width: req.width,
+      height: req.height,
+      seed: job.seed,
+      motion_bucket_id: req.motionBucketId,
+    }),
+    ourValues(req, remote),
+  );
   const metadata: Record<string, unknown> = {
     endpoint: '/video/generations',
     model: body.model,
@@ -54,12 +58,16 @@ async function runVoltage(job: Job, apiKey: string, baseUrl: string): Promise<Jo
   };
   job.onProgress({ stage: 'remote', message: 'voltage: generating (the call returns when the video is ready)' });
   const t = performance.now();
-  const answer = await httpJson<{ data?: { url?: string; b64_json?: string }[] }>(job.ctx, `${baseUrl}/video/generations`, {
-    method: 'POST',
-    action: 'POST /video/generations',
-    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+  const answer = await httpJson<{ data?: { url?: string; b64_json?: string }[] }>(
+    job.ctx,
+    `${baseUrl}/video/generations`,
+    {
+      method: 'POST',
+      action: 'POST /video/generations',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    },
+  );
   job.timings.remote = performance.now() - t;
   const item = answer.data?.[0];
   const d = performance.now();

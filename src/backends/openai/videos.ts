@@ -21,12 +21,21 @@ function spec(extensions: boolean): EndpointSpec {
   return {
     provider: 'openai',
     id: '/videos',
-    uses: ['width', 'height', 'duration', ...(extensions ? Object.keys(SVD_EXTENSION_FIELDS) as (keyof typeof SVD_EXTENSION_FIELDS)[] : [])],
+    uses: [
+      'width',
+      'height',
+      'duration',
+      ...(extensions ? (Object.keys(SVD_EXTENSION_FIELDS) as (keyof typeof SVD_EXTENSION_FIELDS)[]) : []),
+    ],
     usesRemote: ['prompt', 'duration'],
     // OpenAI requires a prompt; SVD-compatible servers (svdExtensions) do not, SVD has no text input.
-    schema: extensions ? videoCreateBody : videoCreateBody.extend({
-      prompt: z.string({ error: 'is required by the OpenAI videos API (SVD-compatible servers: set svdExtensions)' }),
-    }),
+    schema: extensions
+      ? videoCreateBody
+      : videoCreateBody.extend({
+          prompt: z.string({
+            error: 'is required by the OpenAI videos API (SVD-compatible servers: set svdExtensions)',
+          }),
+        }),
     fieldOf: VIDEO_CREATE_FIELDS,
   };
 }
@@ -39,8 +48,15 @@ export function createOpenAIBackend(options: RemoteBackendOptions = {}): RemoteB
   return {
     name: 'openai',
     generate: (request, call = {}) =>
-      runRemoteJob('openai', options, [apiKey], request, call, (req) => (extensions ? chosenSeed(req) : undefined), (job) =>
-        runOpenAI(job, { ...options, apiKey, baseUrl, extensions })),
+      runRemoteJob(
+        'openai',
+        options,
+        [apiKey],
+        request,
+        call,
+        (req) => (extensions ? chosenSeed(req) : undefined),
+        (job) => runOpenAI(job, { ...options, apiKey, baseUrl, extensions }),
+      ),
   };
 }
 
@@ -51,18 +67,30 @@ interface VideoObject {
   error?: { code?: string; message?: string } | null;
 }
 
-async function runOpenAI(job: Job, o: RemoteBackendOptions & { apiKey: string; baseUrl: string; extensions: boolean }): Promise<JobOutcome> {
+async function runOpenAI(
+  job: Job,
+  o: RemoteBackendOptions & { apiKey: string; baseUrl: string; extensions: boolean },
+): Promise<JobOutcome> {
   const endpoint = spec(o.extensions);
   const { req, remote } = job;
   if ((req.width === undefined) !== (req.height === undefined)) {
-    throw new InvalidRequestError([{ field: req.width === undefined ? 'width' : 'height', message: 'is needed too: the OpenAI videos API takes a size (width x height)' }]);
+    throw new InvalidRequestError([
+      {
+        field: req.width === undefined ? 'width' : 'height',
+        message: 'is needed too: the OpenAI videos API takes a size (width x height)',
+      },
+    ]);
   }
-  const fields = checkBody(endpoint, defined({
-    model: remote.model ?? OPENAI_DEFAULT_MODEL,
-    prompt: remote.prompt,
-    seconds: (remote.duration ?? req.duration) === undefined ? undefined : String(remote.duration ?? req.duration),
-    size: req.width === undefined ? undefined : `${req.width}x${req.height}`,
-  }), ourValues(req, remote)) as Record<string, string>;
+  const fields = checkBody(
+    endpoint,
+    defined({
+      model: remote.model ?? OPENAI_DEFAULT_MODEL,
+      prompt: remote.prompt,
+      seconds: (remote.duration ?? req.duration) === undefined ? undefined : String(remote.duration ?? req.duration),
+      size: req.width === undefined ? undefined : `${req.width}x${req.height}`,
+    }),
+    ourValues(req, remote),
+  ) as Record<string, string>;
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   if (o.extensions) {
@@ -82,18 +110,33 @@ async function runOpenAI(job: Job, o: RemoteBackendOptions & { apiKey: string; b
     ignored: ignoredFields(endpoint, job.input, job.remoteInput),
   };
   const t = performance.now();
-  let video = await httpJson<VideoObject>(job.ctx, `${o.baseUrl}/videos`, { method: 'POST', action: 'POST /videos', headers, body: form });
+  let video = await httpJson<VideoObject>(job.ctx, `${o.baseUrl}/videos`, {
+    method: 'POST',
+    action: 'POST /videos',
+    headers,
+    body: form,
+  });
   if (!video.id) throw badResponse(job.ctx, 'POST /videos answered without a video id');
   const id = video.id;
   metadata.videoId = id;
   const videoUrl = `${o.baseUrl}/videos/${encodeURIComponent(id)}`;
   try {
     for (;;) {
-      if (typeof video.progress === 'number') job.onProgress({ stage: 'remote', fraction: video.progress / 100, message: video.status });
+      if (typeof video.progress === 'number')
+        job.onProgress({ stage: 'remote', fraction: video.progress / 100, message: video.status });
       if (video.status === 'completed') break;
       if (video.status === 'failed') {
-        const msg = redact(`${video.error?.code ? `${video.error.code}: ` : ''}${video.error?.message ?? 'no reason given'}`, job.ctx.secrets);
-        throw new ProviderError({ provider: 'openai', providerMessage: msg, retryable: false, code: 'provider_job_failed', message: `openai: the video job failed: ${msg}` });
+        const msg = redact(
+          `${video.error?.code ? `${video.error.code}: ` : ''}${video.error?.message ?? 'no reason given'}`,
+          job.ctx.secrets,
+        );
+        throw new ProviderError({
+          provider: 'openai',
+          providerMessage: msg,
+          retryable: false,
+          code: 'provider_job_failed',
+          message: `openai: the video job failed: ${msg}`,
+        });
       }
       await sleep(job.ctx, o.pollIntervalMs ?? 1000);
       video = await httpJson<VideoObject>(job.ctx, videoUrl, { method: 'GET', action: 'GET /videos/{id}', headers });
@@ -101,7 +144,9 @@ async function runOpenAI(job: Job, o: RemoteBackendOptions & { apiKey: string; b
     job.timings.remote = performance.now() - t;
     const d = performance.now();
     const res = await httpRequest(job.ctx, `${videoUrl}/content`, {
-      method: 'GET', action: 'GET /videos/{id}/content', headers: { ...headers, accept: 'application/binary' },
+      method: 'GET',
+      action: 'GET /videos/{id}/content',
+      headers: { ...headers, accept: 'application/binary' },
     });
     const saved = await saveResponseBody(job.ctx, res, job.videoPath, job.onProgress);
     job.timings.download = performance.now() - d;

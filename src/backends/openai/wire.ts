@@ -42,9 +42,15 @@ export type SvdExtensions = { [K in keyof typeof svdExtensionFields]?: number };
 /** Our request fields from the extension fields (seed −1: random). */
 export function requestFromExtensions(w: SvdExtensions): Omit<GenerationRequestInput, 'image'> {
   return {
-    frames: w.num_frames, fps: w.fps, motionBucketId: w.motion_bucket_id, condAug: w.cond_aug,
-    seed: w.seed === -1 ? undefined : w.seed, steps: w.num_inference_steps, minGuidance: w.min_guidance_scale,
-    maxGuidance: w.max_guidance_scale, decodeChunkSize: w.decode_chunk_size,
+    frames: w.num_frames,
+    fps: w.fps,
+    motionBucketId: w.motion_bucket_id,
+    condAug: w.cond_aug,
+    seed: w.seed === -1 ? undefined : w.seed,
+    steps: w.num_inference_steps,
+    minGuidance: w.min_guidance_scale,
+    maxGuidance: w.max_guidance_scale,
+    decodeChunkSize: w.decode_chunk_size,
   };
 }
 
@@ -54,14 +60,26 @@ const text = z.string({ error: 'must be a string' });
 export const videoCreateBody = z.object({
   prompt: text.optional(),
   model: text.optional(),
-  seconds: loose(z.number({ error: 'must be a number of seconds, e.g. "4"' }).positive({ error: 'must be a positive number of seconds' })).optional(),
-  size: z.string().regex(/^\d+x\d+$/, { error: 'must be WIDTHxHEIGHT, e.g. 1024x576 (multiples of 64)' }).optional(),
+  seconds: loose(
+    z
+      .number({ error: 'must be a number of seconds, e.g. "4"' })
+      .positive({ error: 'must be a positive number of seconds' }),
+  ).optional(),
+  size: z
+    .string()
+    .regex(/^\d+x\d+$/, { error: 'must be WIDTHxHEIGHT, e.g. 1024x576 (multiples of 64)' })
+    .optional(),
   input_reference: z.unknown().optional(),
   ...svdExtensionFields,
 });
 
 /** `POST /videos` field → our field (for errors). */
-export const VIDEO_CREATE_FIELDS = { prompt: 'remote.prompt', seconds: 'remote.duration', size: 'width', model: 'remote.model' } as const;
+export const VIDEO_CREATE_FIELDS = {
+  prompt: 'remote.prompt',
+  seconds: 'remote.duration',
+  size: 'width',
+  model: 'remote.model',
+} as const;
 
 /** `POST /video/generations`: JSON with the model, a prompt, the image (`image` or `image_url`) and the size. */
 export const videoGenerationBody = z.object({
@@ -88,6 +106,10 @@ export const voltageGenerationBody = videoGenerationBody.extend({
 
 /** `POST /video/generations` field → our field. */
 export const VIDEO_GENERATION_FIELDS = {
-  model: 'remote.model', image: 'image', prompt: 'remote.prompt', width: 'width', height: 'height',
+  model: 'remote.model',
+  image: 'image',
+  prompt: 'remote.prompt',
+  width: 'width',
+  height: 'height',
   ...Object.fromEntries(Object.entries(SVD_EXTENSION_FIELDS).map(([ours, wire]) => [wire, ours])),
 } as Record<string, string>;

@@ -30,7 +30,8 @@ export async function saveSegmindAnswer(
   } catch {
     throw badResponse(ctx, 'segmind answered with JSON that does not parse');
   }
-  if (!media) throw badResponse(ctx, 'segmind answered with JSON that holds no video (no video, image, images or output field)');
+  if (!media)
+    throw badResponse(ctx, 'segmind answered with JSON that holds no video (no video, image, images or output field)');
   if (/^https?:\/\//i.test(media)) return downloadVideo(ctx, media, target, onProgress);
   return saveBytes(ctx, decodeBase64Video(media), target, type);
 }

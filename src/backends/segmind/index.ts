@@ -4,7 +4,13 @@
  * motionctrl-svd, a prompt → pixverse-image2video, else svd; `remote.model` names one explicitly.
  */
 import { InvalidRequestError } from '../../errors.js';
-import { baseUrlFor, requireApiKey, type RemoteBackend, type RemoteBackendOptions, type RemoteParams } from '../options.js';
+import {
+  baseUrlFor,
+  requireApiKey,
+  type RemoteBackend,
+  type RemoteBackendOptions,
+  type RemoteParams,
+} from '../options.js';
 import { checkBody, ignoredFields, ourValues } from '../endpoint.js';
 import { readImageMedia, asUrlOrBase64 } from '../media.js';
 import { httpRequest } from '../http.js';
@@ -14,15 +20,25 @@ import { saveSegmindAnswer } from './answer.js';
 import { uploadToSegmindStorage, segmindUploadUrl } from './upload.js';
 
 /** The endpoint for a request, and why. */
-export function pickSegmindEndpoint(remote: RemoteParams, req: { camera?: unknown } = {}): { endpoint: SegmindEndpoint; reason: string } {
+export function pickSegmindEndpoint(
+  remote: RemoteParams,
+  req: { camera?: unknown } = {},
+): { endpoint: SegmindEndpoint; reason: string } {
   if (remote.model) {
     const slug = remote.model.replace(/^\/?(v1\/)?/, '') as SegmindSlug;
     if (!SEGMIND_SLUGS.includes(slug)) {
-      throw new InvalidRequestError([{ field: 'remote.model', value: remote.model, message: `must be one of ${SEGMIND_SLUGS.join(', ')} for segmind` }]);
+      throw new InvalidRequestError([
+        {
+          field: 'remote.model',
+          value: remote.model,
+          message: `must be one of ${SEGMIND_SLUGS.join(', ')} for segmind`,
+        },
+      ]);
     }
     return { endpoint: SEGMIND_ENDPOINTS[slug], reason: 'named by remote model' };
   }
-  if (req.camera !== undefined) return { endpoint: SEGMIND_ENDPOINTS['motionctrl-svd'], reason: 'a camera motion was given' };
+  if (req.camera !== undefined)
+    return { endpoint: SEGMIND_ENDPOINTS['motionctrl-svd'], reason: 'a camera motion was given' };
   if (remote.prompt) return { endpoint: SEGMIND_ENDPOINTS['pixverse-image2video'], reason: 'a prompt was given' };
   return { endpoint: SEGMIND_ENDPOINTS.svd, reason: 'plain image-to-video' };
 }
@@ -34,17 +50,23 @@ export function createSegmindBackend(options: RemoteBackendOptions = {}): Remote
   return {
     name: 'segmind',
     generate: (request, call = {}) =>
-      runRemoteJob('segmind', options, [apiKey], request, call, chosenSeed, (job) => runSegmind(job, { ...options, apiKey, baseUrl })),
+      runRemoteJob('segmind', options, [apiKey], request, call, chosenSeed, (job) =>
+        runSegmind(job, { ...options, apiKey, baseUrl }),
+      ),
   };
 }
 
-async function runSegmind(job: Job, o: RemoteBackendOptions & { apiKey: string; baseUrl: string }): Promise<JobOutcome> {
+async function runSegmind(
+  job: Job,
+  o: RemoteBackendOptions & { apiKey: string; baseUrl: string },
+): Promise<JobOutcome> {
   const { endpoint, reason } = pickSegmindEndpoint(job.remote, job.req);
   const base64 = o.segmindBase64 ?? false;
   const seed = job.seed!;
   const media = await readImageMedia(job.req.image);
   // Check the body before any upload or call; an upload's URL stands in until it exists.
-  const imageForCheck = media.kind === 'url' || endpoint.image !== 'url' ? asUrlOrBase64(media) : 'https://upload.pending/image';
+  const imageForCheck =
+    media.kind === 'url' || endpoint.image !== 'url' ? asUrlOrBase64(media) : 'https://upload.pending/image';
   checkBody(endpoint, endpoint.build(job.req, job.remote, seed, imageForCheck, base64), ourValues(job.req, job.remote));
 
   const metadata: Record<string, unknown> = {
@@ -62,7 +84,10 @@ async function runSegmind(job: Job, o: RemoteBackendOptions & { apiKey: string; 
   }
   const body = endpoint.build(job.req, job.remote, seed, image, base64);
 
-  job.onProgress({ stage: 'remote', message: `segmind ${endpoint.slug}: generating (the call returns when the video is ready)` });
+  job.onProgress({
+    stage: 'remote',
+    message: `segmind ${endpoint.slug}: generating (the call returns when the video is ready)`,
+  });
   const t = performance.now();
   const res = await httpRequest(job.ctx, `${o.baseUrl}/${endpoint.slug}`, {
     method: 'POST',

@@ -11,7 +11,12 @@ export function segmindUploadUrl(o: Pick<RemoteBackendOptions, 'uploadUrl' | 'en
 }
 
 /** Uploads one file and returns its hosted URL. */
-export async function uploadToSegmindStorage(ctx: CallContext, uploadUrl: string, apiKey: string, media: Media): Promise<string> {
+export async function uploadToSegmindStorage(
+  ctx: CallContext,
+  uploadUrl: string,
+  apiKey: string,
+  media: Media,
+): Promise<string> {
   const json = await httpJson<Record<string, unknown>>(ctx, uploadUrl, {
     method: 'POST',
     action: 'upload-asset',
@@ -21,6 +26,7 @@ export async function uploadToSegmindStorage(ctx: CallContext, uploadUrl: string
   // The SDK names the field file_urls; the docs name it urls.
   const urls = (json.file_urls ?? json.urls) as unknown;
   const url = Array.isArray(urls) ? urls[0] : undefined;
-  if (typeof url !== 'string' || !/^https?:\/\//i.test(url)) throw badResponse(ctx, 'Segmind storage answered without a file URL');
+  if (typeof url !== 'string' || !/^https?:\/\//i.test(url))
+    throw badResponse(ctx, 'Segmind storage answered without a file URL');
   return url;
 }

@@ -5,7 +5,9 @@ import { formatDoctorReport, runDoctor } from '../../doctor/doctor.js';
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description('check Node, onnxruntime, execution providers, GPU, ffmpeg and cached models; prints the fix for each problem')
+    .description(
+      'check Node, onnxruntime, execution providers, GPU, ffmpeg and cached models; prints the fix for each problem',
+    )
     .option('--json', 'print the report as JSON')
     .action(async (opts: { json?: boolean }) => {
       const report = await runDoctor();

@@ -22,7 +22,10 @@ export function registerGenerate(program: Command): void {
     .argument('<image>', 'input image: file path, http(s) URL, data: URI or base64 (PNG, JPEG, WebP)');
   addRequestFlags(cmd);
   addRemoteFlags(cmd)
-    .option('--noise <dir>', 'debugging (local): read init_noise.npy and aug_noise.npy from DIR instead of drawing noise')
+    .option(
+      '--noise <dir>',
+      'debugging (local): read init_noise.npy and aug_noise.npy from DIR instead of drawing noise',
+    )
     .option('--dump <dir>', 'debugging (local): write every intermediate as .npy into DIR')
     .option('--json', 'print the result as JSON on stdout')
     .option('--force', 'run even when the memory estimate says the request will not fit in the memory available')
@@ -38,12 +41,23 @@ export function registerGenerate(program: Command): void {
         const { backend, options } = remoteOptionsFromFlags(opts);
         // --noise/--dump are local debugging tools; otherwise `auto`: local when sensible, else a provider with a key
         const choice = backend ?? (opts.noise || opts.dump ? 'local' : 'auto');
-        const selection = await selectBackend({ backend: choice, apiKey: options.apiKey, localAvailable: () => localIsGood(request.model) });
+        const selection = await selectBackend({
+          backend: choice,
+          apiKey: options.apiKey,
+          localAvailable: () => localIsGood(request.model),
+        });
         if (selection.name !== 'local') {
-          if (opts.noise || opts.dump) throw new InvalidRequestError([{ field: opts.noise ? '--noise' : '--dump', message: 'is only available with --backend local' }]);
+          if (opts.noise || opts.dump)
+            throw new InvalidRequestError([
+              { field: opts.noise ? '--noise' : '--dump', message: 'is only available with --backend local' },
+            ]);
           if (choice === 'auto') process.stderr.write(`backend: ${selection.name} (${selection.reason})\n`);
           const remote = createBackend(selection.name, options);
-          const result = await remote.generate(request, { signal: controller.signal, onProgress: opts.json ? undefined : createProgressReporter(), remote: options.remote });
+          const result = await remote.generate(request, {
+            signal: controller.signal,
+            onProgress: opts.json ? undefined : createProgressReporter(),
+            remote: options.remote,
+          });
           printRemote({ ...result, backend: selection.name, reason: selection.reason }, Boolean(opts.json));
           return;
         }
@@ -80,7 +94,9 @@ function localIsGood(model: GenerationRequestInput['model']): boolean {
 
 function printLocal(r: GenerateResult, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify({ output: r.outputPath, seed: r.seed, backend: r.backend, format: r.format, width: r.width, height: r.height, frames: r.metadata.frames, fps: r.fps, timings: r.timings, stepTimings: r.stepTimings, metadata: r.metadata })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ output: r.outputPath, seed: r.seed, backend: r.backend, format: r.format, width: r.width, height: r.height, frames: r.metadata.frames, fps: r.fps, timings: r.timings, stepTimings: r.stepTimings, metadata: r.metadata })}\n`,
+    );
     return;
   }
   const ms = (x: number | undefined) => (x === undefined ? '-' : `${Math.round(x)} ms`);
@@ -104,9 +120,20 @@ function printLocal(r: GenerateResult, json: boolean): void {
 
 function printRemote(r: BackendResult, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify({ output: r.outputPath, seed: r.seed, backend: r.backend, reason: r.reason, format: r.format, timings: r.timings, metadata: r.metadata })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ output: r.outputPath, seed: r.seed, backend: r.backend, reason: r.reason, format: r.format, timings: r.timings, metadata: r.metadata })}\n`,
+    );
     return;
   }
-  const ignored = Array.isArray(r.metadata.ignored) && r.metadata.ignored.length ? `\nignored by the provider: ${(r.metadata.ignored as string[]).join(', ')}` : '';
-  process.stdout.write(`seed: ${r.seed}\noutput: ${r.outputPath}\nbackend: ${r.backend}${r.metadata.endpoint ? ` (${String(r.metadata.endpoint)})` : ''}\ntimings: ${Object.entries(r.timings).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')}${ignored}\n`);
+  const ignored =
+    Array.isArray(r.metadata.ignored) && r.metadata.ignored.length
+      ? `\nignored by the provider: ${(r.metadata.ignored as string[]).join(', ')}`
+      : '';
+  process.stdout.write(
+    `seed: ${r.seed}\noutput: ${r.outputPath}\nbackend: ${r.backend}${r.metadata.endpoint ? ` (${String(r.metadata.endpoint)})` : ''}\ntimings: ${Object.entries(
+      r.timings,
+    )
+      .map(([k, v]) => `${k} ${Math.round(v)} ms`)
+      .join(', ')}${ignored}\n`,
+  );
 }

@@ -11,4 +11,13 @@ import { registerWorker } from './worker.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerGenerate, registerModelsHub, registerModelsLocal, registerSetup, registerDoctor, registerServe, registerWorker, registerQueue];
+export const commands: RegisterCommand[] = [
+  registerGenerate,
+  registerModelsHub,
+  registerModelsLocal,
+  registerSetup,
+  registerDoctor,
+  registerServe,
+  registerWorker,
+  registerQueue,
+];

@@ -11,9 +11,14 @@ export function registerModelsHub(program: Command): void {
 
   models
     .command('pull')
-    .description('download a model (registry name or Hugging Face repo id) into the Hugging Face cache; prints the snapshot directory')
+    .description(
+      'download a model (registry name or Hugging Face repo id) into the Hugging Face cache; prints the snapshot directory',
+    )
     .argument('<model>', 'svd, svd-xt, svd-xt-1-1, or a repo id in diffusers layout (owner/name)')
-    .option('--token <token>', 'Hugging Face access token (default: HF_TOKEN, or the token saved by `huggingface-cli login`)')
+    .option(
+      '--token <token>',
+      'Hugging Face access token (default: HF_TOKEN, or the token saved by `huggingface-cli login`)',
+    )
     .option('--revision <rev>', 'branch, tag or commit (default: the registry revision, main)')
     .action(async (ref: string, opts: { token?: string; revision?: string }) => {
       const controller = new AbortController();
@@ -30,7 +35,9 @@ export function registerModelsHub(program: Command): void {
         });
         bar.finish();
         if (pulled.source === 'hub') {
-          process.stderr.write(`${pulled.repo}@${pulled.commit}: ${pulled.files.length} files, ${formatBytes(pulled.downloadedBytes)} downloaded\n`);
+          process.stderr.write(
+            `${pulled.repo}@${pulled.commit}: ${pulled.files.length} files, ${formatBytes(pulled.downloadedBytes)} downloaded\n`,
+          );
         }
         process.stdout.write(`${pulled.snapshotDir}\n`);
       } finally {
@@ -46,7 +53,9 @@ export function registerModelsHub(program: Command): void {
     .action((opts: { json?: boolean }) => {
       const { cacheDir, models: rows } = listModels();
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ cacheDir, models: rows.map(({ variant, ...r }) => ({ ...r, defaults: variant && variantDefaults(variant.name), licence: variant?.licence })) }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ cacheDir, models: rows.map(({ variant, ...r }) => ({ ...r, defaults: variant && variantDefaults(variant.name), licence: variant?.licence })) }, null, 2)}\n`,
+        );
         return;
       }
       process.stdout.write(`cache: ${cacheDir}\n`);
@@ -57,9 +66,12 @@ export function registerModelsHub(program: Command): void {
         !r.cache ? 'not cached' : `${formatBytes(r.cache.sizeBytes)}${r.cache.complete ? '' : ' (incomplete)'}`,
       ]);
       const widths = [0, 1, 2].map((i) => Math.max(...table.map((row) => row[i].length), 4));
-      for (const row of table) process.stdout.write(`${row.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join('  ')}\n`);
+      for (const row of table)
+        process.stdout.write(`${row.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join('  ')}\n`);
       if (rows.some((r) => r.variant && !r.cache)) {
-        process.stdout.write('download with `svd models pull <name>` (the stabilityai repos are gated: accept the licence on the model page and set HF_TOKEN)\n');
+        process.stdout.write(
+          'download with `svd models pull <name>` (the stabilityai repos are gated: accept the licence on the model page and set HF_TOKEN)\n',
+        );
       }
     });
 

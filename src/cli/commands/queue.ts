@@ -14,13 +14,20 @@ export function registerQueue(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { queue?: string; json?: boolean }) => {
       const url = opts.queue ?? process.env.SVD_QUEUE_URL;
-      if (!url) throw new InvalidRequestError([{ field: '--queue', message: 'is required (or set SVD_QUEUE_URL), e.g. redis://127.0.0.1:6379' }]);
+      if (!url)
+        throw new InvalidRequestError([
+          { field: '--queue', message: 'is required (or set SVD_QUEUE_URL), e.g. redis://127.0.0.1:6379' },
+        ]);
       checkQueueUrl(url, '--queue');
       const redis = await openRedis(url, 'status', { failFast: true });
       const q = new Queue(QUEUE_NAME, { connection: redis, prefix: KEY_PREFIX });
       try {
         const s = await sharedQueueStatus(q, redis);
-        process.stdout.write(opts.json ? `${JSON.stringify({ queue: redactQueueUrl(url), ...s }, null, 2)}\n` : formatStatus(redactQueueUrl(url), s));
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify({ queue: redactQueueUrl(url), ...s }, null, 2)}\n`
+            : formatStatus(redactQueueUrl(url), s),
+        );
       } finally {
         await q.close().catch(() => {});
         redis.disconnect();
@@ -38,8 +45,10 @@ export function formatStatus(where: string, s: SharedQueueStatus): string {
   ];
   for (const w of s.workers) {
     const mean = w.meanJobMs === undefined ? '-' : `${(w.meanJobMs / 1000).toFixed(2)} s/job`;
-    lines.push(`  ${w.name}  ${w.host} pid ${w.pid}  model ${w.model}  device ${w.device}  `
-      + `busy ${w.active.length}/${w.concurrency}  done ${w.jobsDone}  ${mean}`);
+    lines.push(
+      `  ${w.name}  ${w.host} pid ${w.pid}  model ${w.model}  device ${w.device}  ` +
+        `busy ${w.active.length}/${w.concurrency}  done ${w.jobsDone}  ${mean}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

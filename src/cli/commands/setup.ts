@@ -19,11 +19,17 @@ export function registerSetup(program: Command): void {
       } catch (err) {
         if (!opts.json || !(err instanceof SvdError)) throw err;
         // --json promises JSON on stdout, also when the install fails (same exit code as without --json)
-        process.stdout.write(`${JSON.stringify({ ok: false, error: { code: err.code, message: err.message } }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ ok: false, error: { code: err.code, message: err.message } }, null, 2)}\n`,
+        );
         process.exitCode = 2;
         return;
       }
-      process.stdout.write(opts.json ? `${JSON.stringify({ ok: report.probe.ok, ...report }, null, 2)}\n` : `${formatSetupReport(report).join('\n')}\n`);
+      process.stdout.write(
+        opts.json
+          ? `${JSON.stringify({ ok: report.probe.ok, ...report }, null, 2)}\n`
+          : `${formatSetupReport(report).join('\n')}\n`,
+      );
       if (!report.probe.ok) process.exitCode = 1;
     });
 }

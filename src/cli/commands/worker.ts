@@ -23,21 +23,35 @@ export function registerWorker(program: Command): void {
     .option('--name <name>', 'name in `svd queue status` and logs (default: <host>-<pid>)')
     .action(async (opts: Record<string, string | undefined>) => {
       const url = opts.queue ?? process.env.SVD_QUEUE_URL;
-      if (!url) throw new InvalidRequestError([{ field: '--queue', message: 'is required (or set SVD_QUEUE_URL), e.g. redis://127.0.0.1:6379' }]);
+      if (!url)
+        throw new InvalidRequestError([
+          { field: '--queue', message: 'is required (or set SVD_QUEUE_URL), e.g. redis://127.0.0.1:6379' },
+        ]);
       checkQueueUrl(url, '--queue');
       const int = (flag: string, v: string | undefined, min: number, max: number) => {
         const n = Number(v);
-        if (!Number.isInteger(n) || n < min || n > max) throw new InvalidRequestError([{ field: flag, value: v, message: `must be a whole number from ${min} to ${max}` }]);
+        if (!Number.isInteger(n) || n < min || n > max)
+          throw new InvalidRequestError([
+            { field: flag, value: v, message: `must be a whole number from ${min} to ${max}` },
+          ]);
         return n;
       };
       const device = String(opts.device);
-      if (!DEVICE_PATTERN.test(device)) throw new InvalidRequestError([{ field: '--device', value: device, message: 'must be auto, cpu, cuda, cuda:N or webgpu' }]);
+      if (!DEVICE_PATTERN.test(device))
+        throw new InvalidRequestError([
+          { field: '--device', value: device, message: 'must be auto, cpu, cuda, cuda:N or webgpu' },
+        ]);
       const name = opts.name;
       if (name !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
-        throw new InvalidRequestError([{ field: '--name', value: name, message: 'must be 1-64 letters, digits, dots, dashes or underscores' }]);
+        throw new InvalidRequestError([
+          { field: '--name', value: name, message: 'must be 1-64 letters, digits, dots, dashes or underscores' },
+        ]);
       }
       const worker = await startQueueWorker({
-        url, model: opts.model, device, name,
+        url,
+        model: opts.model,
+        device,
+        name,
         concurrency: int('--concurrency', opts.concurrency, 1, 64),
         maxAttempts: int('--max-attempts', opts.maxAttempts, 1, 100),
         stalledSeconds: int('--stalled-seconds', opts.stalledSeconds, 1, 3600),
@@ -49,7 +63,9 @@ export function registerWorker(program: Command): void {
         const onSignal = (signal: NodeJS.Signals) => {
           signals++;
           if (signals === 1) {
-            process.stderr.write(`svd worker: ${signal}: taking no more jobs; a running job may finish for ${graceMs / 1000} s (signal again to hand it back now)\n`);
+            process.stderr.write(
+              `svd worker: ${signal}: taking no more jobs; a running job may finish for ${graceMs / 1000} s (signal again to hand it back now)\n`,
+            );
             void worker.close({ graceMs }).then(resolve, resolve);
           } else if (signals === 2) {
             process.stderr.write(`svd worker: ${signal}: handing running jobs back to the queue\n`);

@@ -48,10 +48,20 @@ export function attention(g: GraphBuilder, q: Value, k: Value, v: Value, o: Atte
   const scale = o.scale ?? 1 / Math.sqrt(o.headDim);
   if (o.impl === 'mha') {
     if (!g.opsets['com.microsoft']) throw new Error(`graph ${g.name}: impl 'mha' needs the com.microsoft opset`);
-    return g.op('MultiHeadAttention', [q, k, v], { num_heads: o.heads, scale: { kind: 'float', value: scale } }, { domain: 'com.microsoft', name: 'mha' });
+    return g.op(
+      'MultiHeadAttention',
+      [q, k, v],
+      { num_heads: o.heads, scale: { kind: 'float', value: scale } },
+      { domain: 'com.microsoft', name: 'mha' },
+    );
   }
   const heads = { h: o.heads, d: o.headDim };
-  const qh = rearrange(g, g.op('Mul', [q, g.scalar(scale, q.dtype)], {}, { name: 'q_scaled' }), 'b s (h d) -> b h s d', heads);
+  const qh = rearrange(
+    g,
+    g.op('Mul', [q, g.scalar(scale, q.dtype)], {}, { name: 'q_scaled' }),
+    'b s (h d) -> b h s d',
+    heads,
+  );
   const kt = rearrange(g, k, 'b s (h d) -> b h d s', heads);
   const vh = rearrange(g, v, 'b s (h d) -> b h s d', heads);
   const out = o.impl === 'chunked' ? chunkedCore(g, qh, kt, vh, o) : attentionCore(g, qh, kt, vh, o); // [B,H,Sq,D]
@@ -75,7 +85,8 @@ function attentionCore(g: GraphBuilder, qh: Value, kt: Value, vh: Value, o: Atte
  */
 function chunkedCore(g: GraphBuilder, qh: Value, kt: Value, vh: Value, o: AttentionOptions): Value {
   const maxBytes = o.maxScoreBytes ?? DEFAULT_MAX_SCORE_BYTES;
-  if (!(maxBytes >= 1) || !Number.isFinite(maxBytes)) throw new Error(`graph ${g.name}: maxScoreBytes must be a positive number, got ${maxBytes}`);
+  if (!(maxBytes >= 1) || !Number.isFinite(maxBytes))
+    throw new Error(`graph ${g.name}: maxScoreBytes must be a positive number, got ${maxBytes}`);
   const scoreBytes = o.softmaxFloat32 || qh.dtype === 'float32' ? 4 : 2;
   const batch = shapeOf(g, qh, 0, 1); // [1] B
   const rows = shapeOf(g, qh, 2, 3); // [1] Sq
@@ -83,18 +94,27 @@ function chunkedCore(g: GraphBuilder, qh: Value, kt: Value, vh: Value, o: Attent
   const rowBytes = g.op('Mul', [g.op('Mul', [batch, keys]), g.int64([o.heads * scoreBytes])]);
   const fit = g.op('Max', [g.op('Div', [g.int64([Math.floor(maxBytes)]), rowBytes]), g.int64([1])]);
   const chunk = g.op('Min', [fit, rows], {}, { name: 'attn_chunk' }); // [1] query rows per iteration
-  const count = g.op('Div', [g.op('Sub', [g.op('Add', [rows, chunk]), g.int64([1])]), chunk], {}, { name: 'attn_chunks' });
+  const count = g.op(
+    'Div',
+    [g.op('Sub', [g.op('Add', [rows, chunk]), g.int64([1])]), chunk],
+    {},
+    { name: 'attn_chunks' },
+  );
   const padRows = g.op('Sub', [g.op('Mul', [count, chunk]), rows]);
   const pads = shapeConcat(g, [[0, 0, 0, 0, 0, 0], padRows, [0]]);
   const padded = g.op('Pad', [qh, pads], {}, { name: 'q_padded' }); // [B,H,count·chunk,D]
-  const body = g.subgraph(g.fresh('attn_chunk_body'), [
-    { name: 'chunk_index', dtype: 'int64', shape: [] },
-    { name: 'cond', dtype: 'bool', shape: [] },
-  ], (b, [i, cond]) => {
-    const start = b.op('Mul', [b.op('Unsqueeze', [i, b.int64([0])]), chunk]);
-    const q = b.op('Slice', [padded, start, b.op('Add', [start, chunk]), b.int64([2])], {}, { name: 'q_chunk' });
-    return [b.op('Identity', [cond]), attentionCore(b, q, kt, vh, o)];
-  });
+  const body = g.subgraph(
+    g.fresh('attn_chunk_body'),
+    [
+      { name: 'chunk_index', dtype: 'int64', shape: [] },
+      { name: 'cond', dtype: 'bool', shape: [] },
+    ],
+    (b, [i, cond]) => {
+      const start = b.op('Mul', [b.op('Unsqueeze', [i, b.int64([0])]), chunk]);
+      const q = b.op('Slice', [padded, start, b.op('Add', [start, chunk]), b.int64([2])], {}, { name: 'q_chunk' });
+      return [b.op('Identity', [cond]), attentionCore(b, q, kt, vh, o)];
+    },
+  );
   const trips = g.op('Squeeze', [count, g.int64([0])]);
   const [stacked] = g.opMulti('Loop', [trips, null], 1, { body }, { name: 'attn_loop', dtype: qh.dtype }); // [count,B,H,chunk,D]
   const joined = reshape(g, transpose(g, stacked, [1, 2, 0, 3, 4]), [0, 0, -1, o.headDim]); // [B,H,count·chunk,D]
@@ -110,7 +130,10 @@ export function spatialSelfAttention(
   g: GraphBuilder,
   x: Value,
   prefix: string,
-  o: { channels: number; heads: number; groups?: number; eps: number; softmaxFloat32?: boolean } & Pick<AttentionOptions, 'impl' | 'maxScoreBytes'>,
+  o: { channels: number; heads: number; groups?: number; eps: number; softmaxFloat32?: boolean } & Pick<
+    AttentionOptions,
+    'impl' | 'maxScoreBytes'
+  >,
 ): Value {
   const c = o.channels;
   const h = groupNorm(g, x, `${prefix}.group_norm`, { channels: c, groups: o.groups, eps: o.eps });
@@ -118,7 +141,13 @@ export function spatialSelfAttention(
   const q = linear(g, tokens, `${prefix}.to_q`, c, c);
   const k = linear(g, tokens, `${prefix}.to_k`, c, c);
   const v = linear(g, tokens, `${prefix}.to_v`, c, c);
-  const a = attention(g, q, k, v, { heads: o.heads, headDim: c / o.heads, impl: o.impl, maxScoreBytes: o.maxScoreBytes, softmaxFloat32: o.softmaxFloat32 });
+  const a = attention(g, q, k, v, {
+    heads: o.heads,
+    headDim: c / o.heads,
+    impl: o.impl,
+    maxScoreBytes: o.maxScoreBytes,
+    softmaxFloat32: o.softmaxFloat32,
+  });
   const out = linear(g, a, `${prefix}.to_out.0`, c, c);
   const back = reshape(g, transpose(g, out, [0, 2, 1]), shapeOf(g, x)); // [N, C, h, w]
   return add(g, back, x, `${prefix}/residual`);

@@ -85,7 +85,14 @@ export function activation(g: GraphBuilder, x: Value, name: string): Value {
  * torch Linear on the last axis: x·Wᵀ (+ b). W stays [out, in] as stored in the checkpoint; the
  * transpose is a graph node that ORT folds into a constant at load, so nothing is copied on disk.
  */
-export function linear(g: GraphBuilder, x: Value, prefix: string, inFeatures: number, outFeatures: number, options: { bias?: boolean } = {}): Value {
+export function linear(
+  g: GraphBuilder,
+  x: Value,
+  prefix: string,
+  inFeatures: number,
+  outFeatures: number,
+  options: { bias?: boolean } = {},
+): Value {
   const w = g.weight(`${prefix}.weight`, [outFeatures, inFeatures]);
   const wt = g.op('Transpose', [w], { perm: [1, 0] }, { name: `${prefix}.weight/T` });
   let y = g.op('MatMul', [x, wt], {}, { name: prefix });
@@ -108,27 +115,42 @@ export function conv2d(g: GraphBuilder, x: Value, prefix: string, o: Conv2dOptio
   const p = o.padding ?? Math.floor(o.kernel / 2);
   const w = g.weight(`${prefix}.weight`, [o.outChannels, o.inChannels, o.kernel, o.kernel]);
   const b = (o.bias ?? true) ? g.weight(`${prefix}.bias`, [o.outChannels]) : null;
-  return g.op('Conv', b ? [x, w, b] : [x, w], {
-    kernel_shape: [o.kernel, o.kernel],
-    strides: [o.stride ?? 1, o.stride ?? 1],
-    pads: [p, p, p, p],
-  }, { name: prefix });
+  return g.op(
+    'Conv',
+    b ? [x, w, b] : [x, w],
+    {
+      kernel_shape: [o.kernel, o.kernel],
+      strides: [o.stride ?? 1, o.stride ?? 1],
+      pads: [p, p, p, p],
+    },
+    { name: prefix },
+  );
 }
 
 /**
  * torch Conv3d over [B, C, F, h, w] with kernel (k, 1, 1) and padding (k/2, 0, 0): mixes frames only,
  * zero-padded at the first and last frame (SVD's temporal convs, kernel 3; docs/pipeline.md §7.5, §8.3).
  */
-export function conv3dTemporal(g: GraphBuilder, x: Value, prefix: string, o: { inChannels: number; outChannels: number; kernel?: number; bias?: boolean }): Value {
+export function conv3dTemporal(
+  g: GraphBuilder,
+  x: Value,
+  prefix: string,
+  o: { inChannels: number; outChannels: number; kernel?: number; bias?: boolean },
+): Value {
   const k = o.kernel ?? 3;
   const p = Math.floor(k / 2);
   const w = g.weight(`${prefix}.weight`, [o.outChannels, o.inChannels, k, 1, 1]);
   const b = (o.bias ?? true) ? g.weight(`${prefix}.bias`, [o.outChannels]) : null;
-  return g.op('Conv', b ? [x, w, b] : [x, w], {
-    kernel_shape: [k, 1, 1],
-    strides: [1, 1, 1],
-    pads: [p, 0, 0, p, 0, 0],
-  }, { name: prefix });
+  return g.op(
+    'Conv',
+    b ? [x, w, b] : [x, w],
+    {
+      kernel_shape: [k, 1, 1],
+      strides: [1, 1, 1],
+      pads: [p, 0, 0, p, 0, 0],
+    },
+    { name: prefix },
+  );
 }
 
 // ---- group normalization ----------------------------------------------------------------------
@@ -194,18 +216,31 @@ export function groupNorm(g: GraphBuilder, x: Value, prefix: string, o: GroupNor
   const groups = o.groups ?? 32;
   const impl = o.impl ?? (g.target === 'cuda' ? 'instanceNormalization' : 'groupNormalization');
   if (impl === 'groupNormalization') {
-    return g.op('GroupNormalization', [x, scale, bias], { num_groups: groups, epsilon: attr.float(o.eps) }, { name: prefix });
+    return g.op(
+      'GroupNormalization',
+      [x, scale, bias],
+      { num_groups: groups, epsilon: attr.float(o.eps) },
+      { name: prefix },
+    );
   }
   // [N, C, ...] → [N, G, C/G·...]: one InstanceNormalization "channel" per group, statistics over the rest
   const normDtype = o.normFloat32 ? 'float32' : x.dtype;
   const grouped = g.cast(reshape(g, x, [0, groups, -1], `${prefix}/groups`), normDtype);
   const ones = g.constant(new Array<number>(groups).fill(1), [groups], normDtype);
   const zeros = g.constant(new Array<number>(groups).fill(0), [groups], normDtype);
-  const normed = g.cast(g.op('InstanceNormalization', [grouped, ones, zeros], { epsilon: attr.float(o.eps) }, { name: prefix }), x.dtype);
+  const normed = g.cast(
+    g.op('InstanceNormalization', [grouped, ones, zeros], { epsilon: attr.float(o.eps) }, { name: prefix }),
+    x.dtype,
+  );
   // affine on [N, C, rest] with [C, 1] weights: the same graph for 4-D and 5-D inputs
   const perChannel = [o.channels, 1];
   const channels = reshape(g, normed, [0, o.channels, -1], `${prefix}/channels`);
-  const y = add(g, mul(g, channels, reshape(g, scale, perChannel), `${prefix}/scale`), reshape(g, bias, perChannel), `${prefix}/bias`);
+  const y = add(
+    g,
+    mul(g, channels, reshape(g, scale, perChannel), `${prefix}/scale`),
+    reshape(g, bias, perChannel),
+    `${prefix}/bias`,
+  );
   return reshape(g, y, shapeOf(g, x), `${prefix}/restore`);
 }
 
@@ -226,9 +261,14 @@ export function geglu(g: GraphBuilder, x: Value, prefix: string, dimIn: number, 
 /** Nearest-neighbour ×2 upsampling of [N, C, h, w] (torch `interpolate(scale_factor=2, mode="nearest")`). */
 export function upsampleNearest2x(g: GraphBuilder, x: Value): Value {
   const scales = g.constant([1, 1, 2, 2], [4], 'float32');
-  return g.op('Resize', [x, null, scales], {
-    mode: 'nearest',
-    coordinate_transformation_mode: 'asymmetric',
-    nearest_mode: 'floor',
-  }, { name: 'upsample' });
+  return g.op(
+    'Resize',
+    [x, null, scales],
+    {
+      mode: 'nearest',
+      coordinate_transformation_mode: 'asymmetric',
+      nearest_mode: 'floor',
+    },
+    { name: 'upsample' },
+  );
 }

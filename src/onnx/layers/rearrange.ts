@@ -101,28 +101,41 @@ export function rearrange(g: GraphBuilder, x: Value, pattern: string, sizes: Rec
   };
   const elementary = left.flat().map((a) => [a]);
   if (sameAxes(left.flat(), right.flat())) {
-    if (sameAxes(left.map((gr) => gr.join(' ')), right.map((gr) => gr.join(' ')))) return x;
+    if (
+      sameAxes(
+        left.map((gr) => gr.join(' ')),
+        right.map((gr) => gr.join(' ')),
+      )
+    )
+      return x;
     const dims = targetDims(left, right, size);
     if (!dims) throw new Error(`rearrange: "${pattern}" needs more sizes (two unknown in one reshape)`);
     return reshape(g, x, shapeTensor(g, x, dims));
   }
   // Axes that stay together and in order on both sides can move as one (a lower-rank transpose); of the two
   // ways, the cheaper in nodes is taken (merged axes first on a tie).
-  const plans = [mergeRuns(left, right), elementary].map((axes) => {
-    const split = targetDims(left, axes, size);
-    const permuted = [...axes].sort((p, q) => right.flat().indexOf(p[0]) - right.flat().indexOf(q[0]));
-    const merged = targetDims(permuted, right, size);
-    const needsSplit = !(axes.length === left.length && split?.every((d) => d === 0));
-    const needsMerge = !(permuted.length === right.length && merged?.every((d) => d === 0));
-    // a Reshape costs 1, half more when its target needs Shape/Concat nodes (not all literals)
-    const cost = (needed: boolean, dims: Dim[] | null) => (needed ? (dims?.every((d) => typeof d === 'number') ? 1 : 1.5) : 0);
-    const total = 1 + cost(needsSplit, split) + cost(needsMerge, merged);
-    return { axes, split, permuted, merged, cost: total, needsSplit, needsMerge };
-  }).filter((p) => p.split && p.merged);
+  const plans = [mergeRuns(left, right), elementary]
+    .map((axes) => {
+      const split = targetDims(left, axes, size);
+      const permuted = [...axes].sort((p, q) => right.flat().indexOf(p[0]) - right.flat().indexOf(q[0]));
+      const merged = targetDims(permuted, right, size);
+      const needsSplit = !(axes.length === left.length && split?.every((d) => d === 0));
+      const needsMerge = !(permuted.length === right.length && merged?.every((d) => d === 0));
+      // a Reshape costs 1, half more when its target needs Shape/Concat nodes (not all literals)
+      const cost = (needed: boolean, dims: Dim[] | null) =>
+        needed ? (dims?.every((d) => typeof d === 'number') ? 1 : 1.5) : 0;
+      const total = 1 + cost(needsSplit, split) + cost(needsMerge, merged);
+      return { axes, split, permuted, merged, cost: total, needsSplit, needsMerge };
+    })
+    .filter((p) => p.split && p.merged);
   if (!plans.length) throw new Error(`rearrange: "${pattern}" needs more sizes (two unknown in one reshape)`);
   const plan = plans.reduce((best, p) => (p.cost < best.cost ? p : best));
   const inner = plan.needsSplit ? reshape(g, x, shapeTensor(g, x, plan.split!)) : x;
-  const moved = transpose(g, inner, plan.permuted.map((group) => plan.axes.findIndex((a) => sameAxes(a, group))));
+  const moved = transpose(
+    g,
+    inner,
+    plan.permuted.map((group) => plan.axes.findIndex((a) => sameAxes(a, group))),
+  );
   return plan.needsMerge ? reshape(g, moved, shapeTensor(g, x, plan.merged!)) : moved;
 }
 
@@ -141,9 +154,12 @@ function mergeRuns(left: string[][], right: string[][]): string[][] {
   for (const axis of l) {
     const run = runs.at(-1);
     const prev = run?.at(-1);
-    const together = prev !== undefined
-      && l.indexOf(axis) === l.indexOf(prev) + 1 && r.indexOf(axis) === r.indexOf(prev) + 1
-      && sameOrSingles(left, axis, prev) && sameOrSingles(right, axis, prev);
+    const together =
+      prev !== undefined &&
+      l.indexOf(axis) === l.indexOf(prev) + 1 &&
+      r.indexOf(axis) === r.indexOf(prev) + 1 &&
+      sameOrSingles(left, axis, prev) &&
+      sameOrSingles(right, axis, prev);
     if (run && together) run.push(axis);
     else runs.push([axis]);
   }

@@ -4,7 +4,18 @@
  * `temb` is optional everywhere: the VAE has no time embedding.
  */
 import type { GraphBuilder, Value } from '../graph.js';
-import { add, conv2d, conv3dTemporal, groupNorm, linear, mul, silu, transpose, unsqueeze, upsampleNearest2x } from './basic.js';
+import {
+  add,
+  conv2d,
+  conv3dTemporal,
+  groupNorm,
+  linear,
+  mul,
+  silu,
+  transpose,
+  unsqueeze,
+  upsampleNearest2x,
+} from './basic.js';
 import { rearrange } from './rearrange.js';
 
 export interface ResnetBlockOptions {
@@ -26,13 +37,26 @@ export function resnetBlock2D(g: GraphBuilder, x: Value, prefix: string, o: Resn
   let h = silu(g, groupNorm(g, x, `${prefix}.norm1`, { channels: o.inChannels, groups, eps: o.eps }));
   h = conv2d(g, h, `${prefix}.conv1`, { inChannels: o.inChannels, outChannels: o.outChannels, kernel: 3 });
   if (o.temb) {
-    const t = linear(g, silu(g, o.temb), `${prefix}.time_emb_proj`, requireTembChannels(o.tembChannels, prefix), o.outChannels);
+    const t = linear(
+      g,
+      silu(g, o.temb),
+      `${prefix}.time_emb_proj`,
+      requireTembChannels(o.tembChannels, prefix),
+      o.outChannels,
+    );
     h = add(g, h, unsqueeze(g, t, [2, 3]));
   }
   h = silu(g, groupNorm(g, h, `${prefix}.norm2`, { channels: o.outChannels, groups, eps: o.eps }));
   h = conv2d(g, h, `${prefix}.conv2`, { inChannels: o.outChannels, outChannels: o.outChannels, kernel: 3 });
   const shortcut =
-    o.inChannels === o.outChannels ? x : conv2d(g, x, `${prefix}.conv_shortcut`, { inChannels: o.inChannels, outChannels: o.outChannels, kernel: 1, padding: 0 });
+    o.inChannels === o.outChannels
+      ? x
+      : conv2d(g, x, `${prefix}.conv_shortcut`, {
+          inChannels: o.inChannels,
+          outChannels: o.outChannels,
+          kernel: 1,
+          padding: 0,
+        });
   return add(g, shortcut, h, `${prefix}/out`);
 }
 
@@ -42,7 +66,13 @@ export function temporalResnetBlock(g: GraphBuilder, x: Value, prefix: string, o
   let h = silu(g, groupNorm(g, x, `${prefix}.norm1`, { channels: o.inChannels, groups, eps: o.eps }));
   h = conv3dTemporal(g, h, `${prefix}.conv1`, { inChannels: o.inChannels, outChannels: o.outChannels });
   if (o.temb) {
-    const t = linear(g, silu(g, o.temb), `${prefix}.time_emb_proj`, requireTembChannels(o.tembChannels, prefix), o.outChannels); // [B,F,C]
+    const t = linear(
+      g,
+      silu(g, o.temb),
+      `${prefix}.time_emb_proj`,
+      requireTembChannels(o.tembChannels, prefix),
+      o.outChannels,
+    ); // [B,F,C]
     h = add(g, h, unsqueeze(g, transpose(g, t, [0, 2, 1]), [3, 4])); // [B,C,F,1,1]
   }
   h = silu(g, groupNorm(g, h, `${prefix}.norm2`, { channels: o.outChannels, groups, eps: o.eps }));
@@ -50,7 +80,16 @@ export function temporalResnetBlock(g: GraphBuilder, x: Value, prefix: string, o
   const shortcut =
     o.inChannels === o.outChannels
       ? x
-      : g.op('Conv', [x, g.weight(`${prefix}.conv_shortcut.weight`, [o.outChannels, o.inChannels, 1, 1, 1]), g.weight(`${prefix}.conv_shortcut.bias`, [o.outChannels])], { kernel_shape: [1, 1, 1] }, { name: `${prefix}.conv_shortcut` });
+      : g.op(
+          'Conv',
+          [
+            x,
+            g.weight(`${prefix}.conv_shortcut.weight`, [o.outChannels, o.inChannels, 1, 1, 1]),
+            g.weight(`${prefix}.conv_shortcut.bias`, [o.outChannels]),
+          ],
+          { kernel_shape: [1, 1, 1] },
+          { name: `${prefix}.conv_shortcut` },
+        );
   return add(g, shortcut, h, `${prefix}/out`);
 }
 
@@ -111,7 +150,12 @@ export interface SpatioTemporalResBlockOptions {
  * spatial ResnetBlock2D → to [B, C, F, h, w] → TemporalResnetBlock → AlphaBlender(spatial, temporal) → back.
  * Names: spatial_res_block, temporal_res_block, time_mixer.
  */
-export function spatioTemporalResBlock(g: GraphBuilder, x: Value, prefix: string, o: SpatioTemporalResBlockOptions): Value {
+export function spatioTemporalResBlock(
+  g: GraphBuilder,
+  x: Value,
+  prefix: string,
+  o: SpatioTemporalResBlockOptions,
+): Value {
   const c = o.outChannels;
   const s = resnetBlock2D(g, x, `${prefix}.spatial_res_block`, {
     inChannels: o.inChannels,
@@ -122,7 +166,9 @@ export function spatioTemporalResBlock(g: GraphBuilder, x: Value, prefix: string
     tembChannels: o.tembChannels,
   });
   const s5 = toVideo(g, s, o.frames, c);
-  const temb5 = o.temb ? rearrange(g, o.temb, '(b f) c -> b f c', { f: o.frames, c: requireTembChannels(o.tembChannels, prefix) }) : undefined;
+  const temb5 = o.temb
+    ? rearrange(g, o.temb, '(b f) c -> b f c', { f: o.frames, c: requireTembChannels(o.tembChannels, prefix) })
+    : undefined;
   const t = temporalResnetBlock(g, s5, `${prefix}.temporal_res_block`, {
     inChannels: c,
     outChannels: c,
@@ -131,23 +177,47 @@ export function spatioTemporalResBlock(g: GraphBuilder, x: Value, prefix: string
     temb: temb5,
     tembChannels: o.tembChannels,
   });
-  const mixed = alphaBlender(g, s5, t, `${prefix}.time_mixer`, { mergeStrategy: o.mergeStrategy, switchSpatialToTemporalMix: o.switchSpatialToTemporalMix });
+  const mixed = alphaBlender(g, s5, t, `${prefix}.time_mixer`, {
+    mergeStrategy: o.mergeStrategy,
+    switchSpatialToTemporalMix: o.switchSpatialToTemporalMix,
+  });
   return fromVideo(g, mixed, c);
 }
 
 /** diffusers Upsample2D with use_conv: nearest ×2 then `<prefix>.conv` 3×3. */
-export function upsample2D(g: GraphBuilder, x: Value, prefix: string, o: { channels: number; outChannels?: number }): Value {
-  return conv2d(g, upsampleNearest2x(g, x), `${prefix}.conv`, { inChannels: o.channels, outChannels: o.outChannels ?? o.channels, kernel: 3 });
+export function upsample2D(
+  g: GraphBuilder,
+  x: Value,
+  prefix: string,
+  o: { channels: number; outChannels?: number },
+): Value {
+  return conv2d(g, upsampleNearest2x(g, x), `${prefix}.conv`, {
+    inChannels: o.channels,
+    outChannels: o.outChannels ?? o.channels,
+    kernel: 3,
+  });
 }
 
 /**
  * diffusers Downsample2D with use_conv: `<prefix>.conv` 3×3 stride 2. padding 1 (UNet) is symmetric;
  * padding 0 (VAE encoder) first zero-pads right and bottom by one pixel, as diffusers does.
  */
-export function downsample2D(g: GraphBuilder, x: Value, prefix: string, o: { channels: number; outChannels?: number; padding: 0 | 1 }): Value {
+export function downsample2D(
+  g: GraphBuilder,
+  x: Value,
+  prefix: string,
+  o: { channels: number; outChannels?: number; padding: 0 | 1 },
+): Value {
   let h = x;
-  if (o.padding === 0) h = g.op('Pad', [x, g.int64([0, 0, 0, 0, 0, 0, 1, 1])], { mode: 'constant' }, { name: `${prefix}/pad` });
-  return conv2d(g, h, `${prefix}.conv`, { inChannels: o.channels, outChannels: o.outChannels ?? o.channels, kernel: 3, stride: 2, padding: o.padding });
+  if (o.padding === 0)
+    h = g.op('Pad', [x, g.int64([0, 0, 0, 0, 0, 0, 1, 1])], { mode: 'constant' }, { name: `${prefix}/pad` });
+  return conv2d(g, h, `${prefix}.conv`, {
+    inChannels: o.channels,
+    outChannels: o.outChannels ?? o.channels,
+    kernel: 3,
+    stride: 2,
+    padding: o.padding,
+  });
 }
 
 function requireTembChannels(c: number | undefined, prefix: string): number {

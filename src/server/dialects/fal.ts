@@ -15,23 +15,38 @@ import { streamEvents } from '../events.js';
 import { matchRoute, type ErrorWriter, type Route } from '../router.js';
 import { falRequest, isFalAlias, type FalAlias } from './falModels.js';
 
-const ERROR_TYPES: Record<number, string> = { 400: 'bad_request', 499: 'client_cancelled', 500: 'internal_error', 503: 'runner_scheduling_failure', 504: 'request_timeout' };
+const ERROR_TYPES: Record<number, string> = {
+  400: 'bad_request',
+  499: 'client_cancelled',
+  500: 'internal_error',
+  503: 'runner_scheduling_failure',
+  504: 'request_timeout',
+};
 
 export const falError: ErrorWriter = (ctx, err) => {
   if (err.issues.length && (err.status === 400 || err.status === 422)) {
-    const detail = err.issues.map((i) => ({ loc: ['body', ...i.field.split('.')], msg: i.message, type: 'value_error' }));
+    const detail = err.issues.map((i) => ({
+      loc: ['body', ...i.field.split('.')],
+      msg: i.message,
+      type: 'value_error',
+    }));
     sendJson(ctx.res, 422, { detail }, err.headers);
     return;
   }
   const type = ERROR_TYPES[err.status];
   sendJson(ctx.res, err.status, type ? { detail: err.message, error_type: type } : { detail: err.message }, {
-    ...err.headers, ...(type ? { 'x-fal-error-type': type } : {}),
+    ...err.headers,
+    ...(type ? { 'x-fal-error-type': type } : {}),
   });
 };
 
 function aliasOf(alias: string, sub?: string): FalAlias {
   if (!isFalAlias(alias) || (sub && sub !== '/')) {
-    throw new HttpError(404, 'not_found', `fal-ai/${alias}${sub ?? ''} is not served here; this server has fal-ai/svd, fal-ai/stable-video, fal-ai/fast-svd-lcm and fal-ai/fast-svd (image to video)`);
+    throw new HttpError(
+      404,
+      'not_found',
+      `fal-ai/${alias}${sub ?? ''} is not served here; this server has fal-ai/svd, fal-ai/stable-video, fal-ai/fast-svd-lcm and fal-ai/fast-svd (image to video)`,
+    );
   }
   return alias;
 }
@@ -48,10 +63,13 @@ function logsOf(job: Job) {
 /** The queue status object: IN_QUEUE with its position, IN_PROGRESS with logs, COMPLETED (with `error` when it failed). */
 export function falStatus(ctx: Ctx, job: Job, withLogs: boolean): Record<string, unknown> {
   const base = urls(ctx, job);
-  if (job.status === 'queued') return { status: 'IN_QUEUE', queue_position: Math.max(0, ctx.state.queue.position(job)), ...base };
+  if (job.status === 'queued')
+    return { status: 'IN_QUEUE', queue_position: Math.max(0, ctx.state.queue.position(job)), ...base };
   if (job.status === 'running') return { status: 'IN_PROGRESS', logs: withLogs ? logsOf(job) : null, ...base };
   const done: Record<string, unknown> = {
-    status: 'COMPLETED', logs: withLogs ? logsOf(job) : null, ...base,
+    status: 'COMPLETED',
+    logs: withLogs ? logsOf(job) : null,
+    ...base,
     metrics: job.startedAt && job.completedAt ? { inference_time: (job.completedAt - job.startedAt) / 1000 } : {},
   };
   if (job.status !== 'completed') {
@@ -79,7 +97,12 @@ async function submit(ctx: Ctx): Promise<void> {
   const job = await submitJob(ctx, ctx.params[0], ctx.params[1]);
   // fal answers a submit with IN_QUEUE even when the job starts at once; the next status poll tells the rest.
   const position = Math.max(0, ctx.state.queue.position(job));
-  sendJson(ctx.res, 200, { status: 'IN_QUEUE', queue_position: position, ...urls(ctx, job), logs: null, metrics: {} }, { 'x-fal-request-id': job.id });
+  sendJson(
+    ctx.res,
+    200,
+    { status: 'IN_QUEUE', queue_position: position, ...urls(ctx, job), logs: null, metrics: {} },
+    { 'x-fal-request-id': job.id },
+  );
 }
 
 async function runSync(ctx: Ctx): Promise<void> {
@@ -91,14 +114,17 @@ async function runSync(ctx: Ctx): Promise<void> {
 
 function jobFor(ctx: Ctx): Job {
   const job = findJob(ctx, ctx.params[1]);
-  if (job.meta.app !== `fal-ai/${ctx.params[0]}`) throw new HttpError(404, 'not_found', `no request ${ctx.params[1]} for fal-ai/${ctx.params[0]}`);
+  if (job.meta.app !== `fal-ai/${ctx.params[0]}`)
+    throw new HttpError(404, 'not_found', `no request ${ctx.params[1]} for fal-ai/${ctx.params[0]}`);
   return job;
 }
 
 function status(ctx: Ctx): void {
   const job = jobFor(ctx);
   const withLogs = ['1', 'true'].includes(ctx.url.searchParams.get('logs') ?? '');
-  sendJson(ctx.res, job.status === 'queued' || job.status === 'running' ? 202 : 200, falStatus(ctx, job, withLogs), { 'x-fal-request-id': job.id });
+  sendJson(ctx.res, job.status === 'queued' || job.status === 'running' ? 202 : 200, falStatus(ctx, job, withLogs), {
+    'x-fal-request-id': job.id,
+  });
 }
 
 /** Server-Sent Events of status objects until COMPLETED (fal's `…/status/stream`). */
@@ -110,7 +136,8 @@ async function statusStream(ctx: Ctx): Promise<void> {
 
 function result(ctx: Ctx): void {
   const job = jobFor(ctx);
-  if (job.status === 'queued' || job.status === 'running') throw new HttpError(400, 'in_progress', 'Request is still in progress');
+  if (job.status === 'queued' || job.status === 'running')
+    throw new HttpError(400, 'in_progress', 'Request is still in progress');
   if (job.status !== 'completed') throw jobError(job, ctx.state.log);
   sendJson(ctx.res, 200, output(ctx, job), { 'x-fal-request-id': job.id });
 }
@@ -136,7 +163,10 @@ async function uploadInitiate(ctx: Ctx): Promise<void> {
   const input = parseJsonObject(await body(ctx));
   const contentType = typeof input.content_type === 'string' ? input.content_type : 'application/octet-stream';
   const token = ctx.state.uploads.initiate(contentType);
-  sendJson(ctx.res, 200, { upload_url: `${ctx.base}/fal/storage/upload/${token}`, file_url: `${ctx.base}/fal/files/${token}` });
+  sendJson(ctx.res, 200, {
+    upload_url: `${ctx.base}/fal/storage/upload/${token}`,
+    file_url: `${ctx.base}/fal/files/${token}`,
+  });
 }
 
 async function uploadPut(ctx: Ctx): Promise<void> {
@@ -152,7 +182,11 @@ async function uploadPut(ctx: Ctx): Promise<void> {
 function uploadGet(ctx: Ctx): void {
   const item = ctx.state.uploads.get(ctx.params[0]);
   if (!item?.bytes) throw new HttpError(404, 'not_found', 'unknown or expired file');
-  ctx.res.writeHead(200, { 'content-type': item.contentType, 'content-length': item.bytes.length, 'x-content-type-options': 'nosniff' });
+  ctx.res.writeHead(200, {
+    'content-type': item.contentType,
+    'content-length': item.bytes.length,
+    'x-content-type-options': 'nosniff',
+  });
   ctx.res.end(item.bytes);
 }
 
@@ -162,7 +196,12 @@ const ALIAS = '([a-z0-9][a-z0-9.-]*)';
 /** The routes reachable directly and through the proxy (paths as on queue.fal.run, fal.run under /run, rest.fal.ai under /fal). */
 const falApiRoutes: Route[] = [
   { method: 'GET', path: new RegExp(`^/fal-ai/${ALIAS}/requests/${ID}/status$`), handler: status, errors: falError },
-  { method: 'GET', path: new RegExp(`^/fal-ai/${ALIAS}/requests/${ID}/status/stream$`), handler: statusStream, errors: falError },
+  {
+    method: 'GET',
+    path: new RegExp(`^/fal-ai/${ALIAS}/requests/${ID}/status/stream$`),
+    handler: statusStream,
+    errors: falError,
+  },
   { method: 'GET', path: new RegExp(`^/fal-ai/${ALIAS}/requests/${ID}$`), handler: result, errors: falError },
   { method: 'PUT', path: new RegExp(`^/fal-ai/${ALIAS}/requests/${ID}/cancel$`), handler: cancel, errors: falError },
   { method: 'POST', path: new RegExp(`^/fal-ai/${ALIAS}(/[a-z0-9/-]*)?$`), handler: submit, errors: falError },
@@ -179,17 +218,40 @@ async function proxy(ctx: Ctx): Promise<void> {
   } catch {
     throw new HttpError(400, 'bad_request', 'x-fal-target-url header is missing or not a URL');
   }
-  const prefix = { 'queue.fal.run': '', 'fal.run': '/run', 'rest.fal.ai': '/fal', 'rest.alpha.fal.ai': '/fal' }[url.hostname];
-  if (prefix === undefined) throw new HttpError(412, 'bad_request', `x-fal-target-url host ${url.hostname} is not a fal host this server answers for`);
+  const prefix = { 'queue.fal.run': '', 'fal.run': '/run', 'rest.fal.ai': '/fal', 'rest.alpha.fal.ai': '/fal' }[
+    url.hostname
+  ];
+  if (prefix === undefined)
+    throw new HttpError(
+      412,
+      'bad_request',
+      `x-fal-target-url host ${url.hostname} is not a fal host this server answers for`,
+    );
   const path = `${prefix}${url.pathname}`;
   const m = matchRoute(falApiRoutes, ctx.req.method ?? 'GET', path);
-  if (!m || !('route' in m)) throw new HttpError(m ? 405 : 404, 'not_found', `${ctx.req.method} ${url.hostname}${url.pathname} is not served here`);
+  if (!m || !('route' in m))
+    throw new HttpError(
+      m ? 405 : 404,
+      'not_found',
+      `${ctx.req.method} ${url.hostname}${url.pathname} is not served here`,
+    );
   await m.route.handler({ ...ctx, url: new URL(`${path}${url.search}`, ctx.base), params: m.params });
 }
 
 export const falRoutes: Route[] = [
   ...falApiRoutes,
-  { method: 'PUT', path: /^\/fal\/storage\/upload\/([0-9a-f]{32})$/, handler: uploadPut, errors: falError, public: true },
+  {
+    method: 'PUT',
+    path: /^\/fal\/storage\/upload\/([0-9a-f]{32})$/,
+    handler: uploadPut,
+    errors: falError,
+    public: true,
+  },
   { method: 'GET', path: /^\/fal\/files\/([0-9a-f]{32})$/, handler: uploadGet, errors: falError, public: true },
-  ...['GET', 'POST', 'PUT'].map((method) => ({ method, path: /^\/api\/fal\/proxy$/, handler: proxy, errors: falError })),
+  ...['GET', 'POST', 'PUT'].map((method) => ({
+    method,
+    path: /^\/api\/fal\/proxy$/,
+    handler: proxy,
+    errors: falError,
+  })),
 ];

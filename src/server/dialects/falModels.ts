@@ -3,7 +3,13 @@
  * (src/backends/fal/wire.ts). Fields a client leaves out take the local model's defaults, not the hosted
  * model's (fal-ai/fast-svd-lcm defaults to 4 steps because it is an LCM model; ours is not).
  */
-import { FAL_FIELDS, FAL_INPUTS, requestFromFalInput, type FalInput, type FalInputModel } from '../../backends/fal/wire.js';
+import {
+  FAL_FIELDS,
+  FAL_INPUTS,
+  requestFromFalInput,
+  type FalInput,
+  type FalInputModel,
+} from '../../backends/fal/wire.js';
 import { intRange, loose } from '../../request/fields.js';
 import type { GenerationRequestInput } from '../../request/schema.js';
 import { buildRequest, type Ctx } from '../context.js';
@@ -26,7 +32,11 @@ export function isFalAlias(alias: string): alias is FalAlias {
 }
 
 /** Validates a fal input and reads its images; throws InvalidRequestError / HttpError named by fal field. */
-export async function falRequest(ctx: Ctx, alias: FalAlias, input: Record<string, unknown>): Promise<GenerationRequestInput> {
+export async function falRequest(
+  ctx: Ctx,
+  alias: FalAlias,
+  input: Record<string, unknown>,
+): Promise<GenerationRequestInput> {
   const w = parseWire(SERVED[`fal-ai/${alias}`], input) as FalInput;
   if (w.control_maps_data_url !== undefined && w.control_maps_data_url !== null) {
     const message = "is not supported by this server (per-frame depth maps need fal's hosted model)";

@@ -29,9 +29,17 @@ function imageOf(ref: unknown): unknown {
   if (ref && typeof ref === 'object') {
     const o = ref as Record<string, unknown>;
     if (o.file_id !== undefined) {
-      throw new HttpError(400, 'unsupported_field', 'input_reference.file_id: file ids are not supported here; send the image as a file or as image_url', [
-        { field: 'input_reference.file_id', message: 'is not supported; send the image as a multipart file or as image_url' },
-      ]);
+      throw new HttpError(
+        400,
+        'unsupported_field',
+        'input_reference.file_id: file ids are not supported here; send the image as a file or as image_url',
+        [
+          {
+            field: 'input_reference.file_id',
+            message: 'is not supported; send the image as a multipart file or as image_url',
+          },
+        ],
+      );
     }
     return o.image_url;
   }
@@ -44,31 +52,65 @@ async function create(ctx: Ctx): Promise<void> {
   const image = await imageFromClient(imageOf(w.input_reference), 'input_reference', ctx.state.limits);
   const size = w.size?.split('x').map(Number);
   const fields = requestFromExtensions(w);
-  if (w.seconds !== undefined && fields.frames === undefined) fields.frames = Math.round(w.seconds * Number(fields.fps ?? 7));
-  const request = buildRequest(ctx, { ...fields, image, width: size?.[0], height: size?.[1] }, {
-    ...SVD_EXTENSION_FIELDS, width: 'size', height: 'size', ...(w.seconds !== undefined && w.num_frames === undefined ? { frames: 'seconds' } : {}),
-  });
-  const job = await ctx.state.queue.submit(request, {
-    dialect: 'openai', imageField: 'input_reference', model: w.model ?? 'svd', prompt: w.prompt ?? null, size: w.size ?? null,
-    seconds: w.seconds === undefined ? null : String(w.seconds), ignored: unknownFields(videoCreateBody, raw),
-  }, w.prompt ? { prompt: w.prompt } : undefined);
+  if (w.seconds !== undefined && fields.frames === undefined)
+    fields.frames = Math.round(w.seconds * Number(fields.fps ?? 7));
+  const request = buildRequest(
+    ctx,
+    { ...fields, image, width: size?.[0], height: size?.[1] },
+    {
+      ...SVD_EXTENSION_FIELDS,
+      width: 'size',
+      height: 'size',
+      ...(w.seconds !== undefined && w.num_frames === undefined ? { frames: 'seconds' } : {}),
+    },
+  );
+  const job = await ctx.state.queue.submit(
+    request,
+    {
+      dialect: 'openai',
+      imageField: 'input_reference',
+      model: w.model ?? 'svd',
+      prompt: w.prompt ?? null,
+      size: w.size ?? null,
+      seconds: w.seconds === undefined ? null : String(w.seconds),
+      ignored: unknownFields(videoCreateBody, raw),
+    },
+    w.prompt ? { prompt: w.prompt } : undefined,
+  );
   sendJson(ctx.res, 200, videoObject(job));
 }
 
-const STATUS = { queued: 'queued', running: 'in_progress', completed: 'completed', failed: 'failed', cancelled: 'failed' } as const;
+const STATUS = {
+  queued: 'queued',
+  running: 'in_progress',
+  completed: 'completed',
+  failed: 'failed',
+  cancelled: 'failed',
+} as const;
 
 /** OpenAI's `Video` object for a job. */
 export function videoObject(job: Job): Record<string, unknown> {
   const md = job.result?.metadata ?? {};
-  const size = typeof md.width === 'number' && typeof md.height === 'number' ? `${md.width}x${md.height}` : job.meta.size;
-  const seconds = typeof md.frames === 'number' && typeof md.fps === 'number' ? String(+(md.frames / md.fps).toFixed(2)) : job.meta.seconds;
+  const size =
+    typeof md.width === 'number' && typeof md.height === 'number' ? `${md.width}x${md.height}` : job.meta.size;
+  const seconds =
+    typeof md.frames === 'number' && typeof md.fps === 'number'
+      ? String(+(md.frames / md.fps).toFixed(2))
+      : job.meta.seconds;
   const err = job.status === 'failed' || job.status === 'cancelled' ? jobError(job) : undefined;
   return {
-    id: videoId(job), object: 'video', model: job.meta.model, status: STATUS[job.status],
-    progress: Math.round(job.progress.fraction * 100), created_at: Math.floor(job.createdAt / 1000),
+    id: videoId(job),
+    object: 'video',
+    model: job.meta.model,
+    status: STATUS[job.status],
+    progress: Math.round(job.progress.fraction * 100),
+    created_at: Math.floor(job.createdAt / 1000),
     completed_at: job.completedAt ? Math.floor(job.completedAt / 1000) : null,
     expires_at: job.expiresAt ? Math.floor(job.expiresAt / 1000) : null,
-    prompt: job.meta.prompt ?? null, seconds: seconds ?? null, size: size ?? null, remixed_from_video_id: null,
+    prompt: job.meta.prompt ?? null,
+    seconds: seconds ?? null,
+    size: size ?? null,
+    remixed_from_video_id: null,
     error: err ? { code: err.code, message: err.message } : null,
     ...(job.result ? { seed: job.result.seed } : {}),
   };
@@ -81,7 +123,8 @@ function videoId(job: Job): string {
 function jobOf(ctx: Ctx): Job {
   const m = /^video_([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})$/.exec(ctx.params[0]);
   const job = m ? ctx.state.queue.get(m.slice(1).join('-')) : undefined;
-  if (!job || job.meta.dialect !== 'openai') throw new HttpError(404, 'not_found', `No video found with id '${ctx.params[0].slice(0, 80)}'`);
+  if (!job || job.meta.dialect !== 'openai')
+    throw new HttpError(404, 'not_found', `No video found with id '${ctx.params[0].slice(0, 80)}'`);
   return job;
 }
 
@@ -98,7 +141,11 @@ function list(ctx: Ctx): void {
   if (after) all = all.slice(all.findIndex((j) => videoId(j) === after) + 1);
   const data = all.slice(0, limit).map(videoObject);
   sendJson(ctx.res, 200, {
-    object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: all.length > limit,
+    object: 'list',
+    data,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    has_more: all.length > limit,
   });
 }
 
@@ -106,11 +153,23 @@ async function content(ctx: Ctx): Promise<void> {
   const job = jobOf(ctx);
   const variant = ctx.url.searchParams.get('variant') ?? 'video';
   if (variant !== 'video') {
-    throw new HttpError(400, 'invalid_variant', `variant: only "video" is available here (got ${JSON.stringify(variant.slice(0, 40))})`, [{ field: 'variant', message: 'only "video" is available' }]);
+    throw new HttpError(
+      400,
+      'invalid_variant',
+      `variant: only "video" is available here (got ${JSON.stringify(variant.slice(0, 40))})`,
+      [{ field: 'variant', message: 'only "video" is available' }],
+    );
   }
-  if (job.status === 'queued' || job.status === 'running') throw new HttpError(400, 'video_not_ready', `Video ${videoId(job)} is not ready yet (status ${STATUS[job.status]}, ${Math.round(job.progress.fraction * 100)}%)`);
+  if (job.status === 'queued' || job.status === 'running')
+    throw new HttpError(
+      400,
+      'video_not_ready',
+      `Video ${videoId(job)} is not ready yet (status ${STATUS[job.status]}, ${Math.round(job.progress.fraction * 100)}%)`,
+    );
   if (job.status !== 'completed' || !job.result) throw jobError(job);
-  await sendFile(ctx.req, ctx.res, await ctx.state.queue.resultFile(job), job.result.contentType, { 'content-disposition': `inline; filename="${videoId(job)}.mp4"` });
+  await sendFile(ctx.req, ctx.res, await ctx.state.queue.resultFile(job), job.result.contentType, {
+    'content-disposition': `inline; filename="${videoId(job)}.mp4"`,
+  });
 }
 
 async function remove(ctx: Ctx): Promise<void> {

@@ -6,7 +6,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import {
-  MOTIONCTRL_FIELDS, SVD_FIELDS, motionCtrlBody, requestFromMotionCtrlBody, requestFromSvdBody, svdBody,
+  MOTIONCTRL_FIELDS,
+  SVD_FIELDS,
+  motionCtrlBody,
+  requestFromMotionCtrlBody,
+  requestFromSvdBody,
+  svdBody,
 } from '../../backends/segmind/wire.js';
 import { body, buildRequest, waitForJob, type Ctx } from '../context.js';
 import { boundedName } from '../../errors.js';
@@ -25,7 +30,14 @@ async function svd(ctx: Ctx): Promise<void> {
   const w = parseWire(svdBody, raw);
   const image = await imageFromClient(w.image, 'image', ctx.state.limits);
   const request = buildRequest(ctx, { ...requestFromSvdBody(w), image }, wireNamesOf(SVD_FIELDS));
-  await run(ctx, request, { endpoint: 'svd', imageField: 'image' }, undefined, unknownFields(svdBody, raw), w.base64 ?? false);
+  await run(
+    ctx,
+    request,
+    { endpoint: 'svd', imageField: 'image' },
+    undefined,
+    unknownFields(svdBody, raw),
+    w.base64 ?? false,
+  );
 }
 
 async function motionCtrl(ctx: Ctx): Promise<void> {
@@ -34,10 +46,24 @@ async function motionCtrl(ctx: Ctx): Promise<void> {
   const image = await imageFromClient(w.input_image, 'input_image', ctx.state.limits);
   const request = buildRequest(ctx, { ...requestFromMotionCtrlBody(w), image }, wireNamesOf(MOTIONCTRL_FIELDS));
   // a model without MotionCtrl's camera module refuses the request, naming the model to use
-  await run(ctx, request, { endpoint: 'motionctrl-svd', imageField: 'input_image' }, undefined, unknownFields(motionCtrlBody, raw), w.base64 ?? false);
+  await run(
+    ctx,
+    request,
+    { endpoint: 'motionctrl-svd', imageField: 'input_image' },
+    undefined,
+    unknownFields(motionCtrlBody, raw),
+    w.base64 ?? false,
+  );
 }
 
-async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Record<string, unknown>, remote: Record<string, unknown> | undefined, ignored: string[], base64: boolean): Promise<void> {
+async function run(
+  ctx: Ctx,
+  request: ReturnType<typeof buildRequest>,
+  meta: Record<string, unknown>,
+  remote: Record<string, unknown> | undefined,
+  ignored: string[],
+  base64: boolean,
+): Promise<void> {
   const { queue } = ctx.state;
   // Ignored names are the client's own text: encoded for the header (CR/LF, non-Latin-1) before any work starts.
   const ignoredHeader = ignored.length ? headerSafe(ignored.map(boundedName).join(', ')) : undefined;
@@ -64,7 +90,11 @@ async function run(ctx: Ctx, request: ReturnType<typeof buildRequest>, meta: Rec
 }
 
 async function notServed(ctx: Ctx): Promise<void> {
-  throw new HttpError(404, 'not_found', `model ${ctx.params[0]} is not served here; this server has svd and motionctrl-svd`);
+  throw new HttpError(
+    404,
+    'not_found',
+    `model ${ctx.params[0]} is not served here; this server has svd and motionctrl-svd`,
+  );
 }
 
 export const segmindRoutes: Route[] = [

@@ -18,10 +18,20 @@ async function generate(ctx: Ctx): Promise<void> {
   const w = parseWire(videoGenerationBody, parseJsonObject(await body(ctx)));
   const field = w.image !== undefined ? 'image' : 'image_url';
   const image = await imageFromClient(w.image ?? w.image_url, field, ctx.state.limits);
-  const request = buildRequest(ctx, { ...requestFromExtensions(w), image, width: w.width, height: w.height }, {
-    ...SVD_EXTENSION_FIELDS, width: 'width', height: 'height',
-  });
-  const job = await ctx.state.queue.submit(request, { dialect: 'voltage', imageField: field, model: w.model ?? 'svd' }, w.prompt ? { prompt: w.prompt } : undefined);
+  const request = buildRequest(
+    ctx,
+    { ...requestFromExtensions(w), image, width: w.width, height: w.height },
+    {
+      ...SVD_EXTENSION_FIELDS,
+      width: 'width',
+      height: 'height',
+    },
+  );
+  const job = await ctx.state.queue.submit(
+    request,
+    { dialect: 'voltage', imageField: field, model: w.model ?? 'svd' },
+    w.prompt ? { prompt: w.prompt } : undefined,
+  );
   await waitForJob(ctx, job);
   if (job.status !== 'completed' || !job.result) throw jobError(job, ctx.state.log);
   const created = Math.floor(job.createdAt / 1000);

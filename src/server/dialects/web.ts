@@ -26,8 +26,22 @@ const webError: ErrorWriter = (ctx, err) => {
 
 /** The request fields a web client may set; the image is separate, the model/output/device are the server's. */
 export const WEB_FIELDS = [
-  'width', 'height', 'resize', 'frames', 'steps', 'fps', 'motionBucketId', 'condAug', 'seed', 'minGuidance',
-  'maxGuidance', 'decodeChunkSize', 'clips', 'duration', 'overlap', 'loop',
+  'width',
+  'height',
+  'resize',
+  'frames',
+  'steps',
+  'fps',
+  'motionBucketId',
+  'condAug',
+  'seed',
+  'minGuidance',
+  'maxGuidance',
+  'decodeChunkSize',
+  'clips',
+  'duration',
+  'overlap',
+  'loop',
 ] as const;
 /** Image fields besides the values above: the conditioning image (required) and the motion mask. */
 const WEB_IMAGES = ['image', 'mask'] as const;
@@ -45,7 +59,8 @@ const STATIC: Record<string, { file: string; type: string }> = {
 };
 
 const PAGE_HEADERS = {
-  'content-security-policy': "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-cache',
@@ -71,15 +86,25 @@ async function staticFile(ctx: Ctx): Promise<void> {
 /** JSON Schema of the fields the page offers, from the one request schema (ranges, enums, defaults). */
 function schema(ctx: Ctx): void {
   const pick = Object.fromEntries(WEB_FIELDS.map((f) => [f, true])) as { [K in (typeof WEB_FIELDS)[number]]: true };
-  const json = z.toJSONSchema(generationRequestSchema.pick(pick), { io: 'output', unrepresentable: 'any' }) as { properties: Record<string, Record<string, unknown>> };
+  const json = z.toJSONSchema(generationRequestSchema.pick(pick), { io: 'output', unrepresentable: 'any' }) as {
+    properties: Record<string, Record<string, unknown>>;
+  };
   // "multiple of 64" is a refinement, which JSON Schema output cannot see.
   for (const side of ['width', 'height']) json.properties[side].multipleOf = 64;
-  sendJson(ctx.res, 200, {
-    request: json, authRequired: ctx.state.authRequired, maxBodyBytes: ctx.state.maxBodyBytes,
-    maxImageBytes: ctx.state.limits.maxBytes, backend: ctx.state.backendName,
-    // what an empty field means: the server's defaults over the model's (resize's is the schema's resolution default)
-    defaults: { resize: 'stretch', ...ctx.state.modelDefaults, ...ctx.state.defaults },
-  }, { 'cache-control': 'no-cache' });
+  sendJson(
+    ctx.res,
+    200,
+    {
+      request: json,
+      authRequired: ctx.state.authRequired,
+      maxBodyBytes: ctx.state.maxBodyBytes,
+      maxImageBytes: ctx.state.limits.maxBytes,
+      backend: ctx.state.backendName,
+      // what an empty field means: the server's defaults over the model's (resize's is the schema's resolution default)
+      defaults: { resize: 'stretch', ...ctx.state.modelDefaults, ...ctx.state.defaults },
+    },
+    { 'cache-control': 'no-cache' },
+  );
 }
 
 async function create(ctx: Ctx): Promise<void> {
@@ -92,7 +117,8 @@ async function create(ctx: Ctx): Promise<void> {
   if (unknown.length) throw new InvalidRequestError(unknown.map((field) => ({ field, message: allowed })));
   const image = await imageFromClient(raw.image, 'image', ctx.state.limits);
   // an empty file part is a form sent without a mask
-  const hasMask = raw.mask !== undefined && raw.mask !== '' && !(raw.mask instanceof Uint8Array && raw.mask.length === 0);
+  const hasMask =
+    raw.mask !== undefined && raw.mask !== '' && !(raw.mask instanceof Uint8Array && raw.mask.length === 0);
   const mask = hasMask ? await imageFromClient(raw.mask, 'mask', ctx.state.limits) : undefined;
   const fields: Record<string, unknown> = { image, mask };
   for (const f of WEB_FIELDS) {
@@ -109,10 +135,18 @@ export function jobJson(ctx: Ctx, job: Job): Record<string, unknown> {
   const err = job.status === 'failed' || job.status === 'cancelled' ? jobError(job) : undefined;
   const r = job.result;
   return {
-    id: job.id, status: job.status, queuePosition: job.status === 'queued' ? ctx.state.queue.position(job) : null,
-    progress: job.progress, createdAt: job.createdAt, startedAt: job.startedAt ?? null, completedAt: job.completedAt ?? null,
-    expiresAt: job.expiresAt ?? null, logs: job.logs.slice(-20),
-    video: r ? { url: fileUrl(ctx, r), contentType: r.contentType, fileName: r.fileName, size: r.size, seed: r.seed } : null,
+    id: job.id,
+    status: job.status,
+    queuePosition: job.status === 'queued' ? ctx.state.queue.position(job) : null,
+    progress: job.progress,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt ?? null,
+    completedAt: job.completedAt ?? null,
+    expiresAt: job.expiresAt ?? null,
+    logs: job.logs.slice(-20),
+    video: r
+      ? { url: fileUrl(ctx, r), contentType: r.contentType, fileName: r.fileName, size: r.size, seed: r.seed }
+      : null,
     error: err ? { code: err.code, message: err.message, issues: err.issues } : null,
   };
 }
@@ -140,11 +174,28 @@ function cancel(ctx: Ctx): void {
 async function health(ctx: Ctx): Promise<void> {
   const q = await ctx.state.queue.health();
   const status = !q.ok ? 'unavailable' : q.mode === 'redis' && q.workers.length === 0 ? 'degraded' : 'ok';
-  sendJson(ctx.res, q.ok ? 200 : 503, {
-    status, backend: ctx.state.backendName,
-    queue: { mode: q.mode, ...q.counts, meanJobMs: q.meanJobMs ?? null, ...(q.message ? { message: q.message } : {}) },
-    workers: q.workers.map((w) => ({ name: w.name, device: w.device, concurrency: w.concurrency, busy: w.active.length, jobsDone: w.jobsDone })),
-  }, { 'cache-control': 'no-store' });
+  sendJson(
+    ctx.res,
+    q.ok ? 200 : 503,
+    {
+      status,
+      backend: ctx.state.backendName,
+      queue: {
+        mode: q.mode,
+        ...q.counts,
+        meanJobMs: q.meanJobMs ?? null,
+        ...(q.message ? { message: q.message } : {}),
+      },
+      workers: q.workers.map((w) => ({
+        name: w.name,
+        device: w.device,
+        concurrency: w.concurrency,
+        busy: w.active.length,
+        jobsDone: w.jobsDone,
+      })),
+    },
+    { 'cache-control': 'no-store' },
+  );
 }
 
 /** A finished video by its random file token; `?download=1` asks the browser to save it. */
@@ -153,12 +204,19 @@ async function file(ctx: Ctx): Promise<void> {
   if (!job?.result) throw new HttpError(404, 'not_found', 'no such file (videos are kept for a limited time)');
   const disposition = ctx.url.searchParams.has('download') ? 'attachment' : 'inline';
   await sendFile(ctx.req, ctx.res, await ctx.state.queue.resultFile(job), job.result.contentType, {
-    'content-disposition': `${disposition}; filename="${job.result.fileName}"`, 'x-content-type-options': 'nosniff',
+    'content-disposition': `${disposition}; filename="${job.result.fileName}"`,
+    'x-content-type-options': 'nosniff',
   });
 }
 
 export const webRoutes: Route[] = [
-  ...Object.keys(STATIC).map((p) => ({ method: 'GET', path: new RegExp(`^${p.replace(/\./g, '\\.')}$`), handler: staticFile, errors: webError, public: true })),
+  ...Object.keys(STATIC).map((p) => ({
+    method: 'GET',
+    path: new RegExp(`^${p.replace(/\./g, '\\.')}$`),
+    handler: staticFile,
+    errors: webError,
+    public: true,
+  })),
   { method: 'GET', path: /^\/schema\.json$/, handler: schema, errors: webError, public: true },
   { method: 'GET', path: /^\/healthz$/, handler: health, errors: webError, public: true },
   { method: 'GET', path: /^\/files\/([0-9a-f]{32})\/[A-Za-z0-9._-]+$/, handler: file, errors: webError, public: true },

@@ -33,7 +33,9 @@ export function checkQueueUrl(url: string, field = 'queue'): string {
   try {
     u = new URL(url);
   } catch {
-    throw new InvalidRequestError([{ field, message: 'must be a URL like redis://host:6379 or redis://:password@host:6379/0' }]);
+    throw new InvalidRequestError([
+      { field, message: 'must be a URL like redis://host:6379 or redis://:password@host:6379/0' },
+    ]);
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
     throw new InvalidRequestError([{ field, value: u.protocol, message: 'must start with redis:// or rediss://' }]);
@@ -61,21 +63,31 @@ export function redactQueueUrl(url: string): string {
  * clients should get a 503 rather than hang while Redis is away.
  */
 export function connectRedis(url: string, role: string, o: { failFast?: boolean } = {}): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: o.failFast ? 2 : null, connectionName: `svd-${role}`, lazyConnect: true });
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: o.failFast ? 2 : null,
+    connectionName: `svd-${role}`,
+    lazyConnect: true,
+  });
   // ioredis reconnects on its own; without a listener an error event would crash the process.
   redis.on('error', () => {});
   return redis;
 }
 
 /** Connects and pings within `timeoutMs`, or throws QueueUnavailableError naming the (redacted) URL. */
-export async function openRedis(url: string, role: string, o: { failFast?: boolean; timeoutMs?: number } = {}): Promise<Redis> {
+export async function openRedis(
+  url: string,
+  role: string,
+  o: { failFast?: boolean; timeoutMs?: number } = {},
+): Promise<Redis> {
   const redis = connectRedis(url, role, o);
   const timeoutMs = o.timeoutMs ?? 10_000;
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       redis.connect().then(() => redis.ping()),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
+      new Promise(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)),
+      ),
     ]);
     return redis;
   } catch (err) {

@@ -19,9 +19,23 @@ import type { Redis } from 'ioredis';
 import type { GenerationRequestInput } from '../../request/schema.js';
 import { HttpError } from '../http.js';
 import {
-  QueueFullError, ShuttingDownError, type Job, type JobFailure, type JobQueue, type JobStatus, type QueueHealth,
+  QueueFullError,
+  ShuttingDownError,
+  type Job,
+  type JobFailure,
+  type JobQueue,
+  type JobStatus,
+  type QueueHealth,
 } from '../jobs.js';
-import { connectRedis, keys, KEY_PREFIX, openRedis, QUEUE_NAME, QueueUnavailableError, redactQueueUrl } from './connection.js';
+import {
+  connectRedis,
+  keys,
+  KEY_PREFIX,
+  openRedis,
+  QUEUE_NAME,
+  QueueUnavailableError,
+  redactQueueUrl,
+} from './connection.js';
 import { sharedQueueStatus, readWorkers, type WorkerInfo } from './status.js';
 import { decodeFailure, encodeJobData, type QueuedJobData, type QueuedProgress, type QueuedResult } from './wire.js';
 
@@ -75,12 +89,17 @@ export class RedisJobQueue implements JobQueue {
       await q.start();
     } catch (err) {
       await q.close();
-      throw err instanceof QueueUnavailableError ? err : new QueueUnavailableError(`cannot use the job queue at ${redactQueueUrl(o.url)}: ${(err as Error).message}`);
+      throw err instanceof QueueUnavailableError
+        ? err
+        : new QueueUnavailableError(`cannot use the job queue at ${redactQueueUrl(o.url)}: ${(err as Error).message}`);
     }
     return q;
   }
 
-  private constructor(private readonly o: RedisQueueOptions, private readonly redis: Redis) {
+  private constructor(
+    private readonly o: RedisQueueOptions,
+    private readonly redis: Redis,
+  ) {
     this.cacheDirName = join(o.workDir ?? tmpdir(), `svd-serve-queue-${process.pid}-${randomUUID().slice(0, 8)}`);
     this.queue = new Queue(QUEUE_NAME, { connection: redis, prefix: KEY_PREFIX });
     this.queue.on('error', () => {});
@@ -93,13 +112,21 @@ export class RedisJobQueue implements JobQueue {
     this.events.on('error', () => {});
     await this.events.waitUntilReady();
     const on = (name: string, handler: (args: Record<string, unknown>) => Promise<void> | void) =>
-      this.events.on(name as 'active', (args: unknown) => this.serially(() => handler(args as Record<string, unknown>)));
+      this.events.on(name as 'active', (args: unknown) =>
+        this.serially(() => handler(args as Record<string, unknown>)),
+      );
     on('active', ({ jobId }) => this.onActive(String(jobId)));
     on('progress', ({ jobId, data }) => this.onProgress(String(jobId), data as QueuedProgress));
     on('completed', ({ jobId, returnvalue }) => this.onCompleted(String(jobId), returnvalue));
     on('failed', ({ jobId, failedReason }) => this.onFailed(String(jobId), String(failedReason ?? '')));
-    on('stalled', ({ jobId }) => this.onRequeued(String(jobId), 'its worker stopped answering; back in the queue for another worker'));
-    on('waiting', ({ jobId, prev }) => (prev === 'active' ? this.onRequeued(String(jobId), 'handed back by its worker; back in the queue') : this.ensure(String(jobId)).then(() => {})));
+    on('stalled', ({ jobId }) =>
+      this.onRequeued(String(jobId), 'its worker stopped answering; back in the queue for another worker'),
+    );
+    on('waiting', ({ jobId, prev }) =>
+      prev === 'active'
+        ? this.onRequeued(String(jobId), 'handed back by its worker; back in the queue')
+        : this.ensure(String(jobId)).then(() => {}),
+    );
     on('removed', ({ jobId }) => this.onRemoved(String(jobId)));
     for (const state of [...WAITING_STATES, 'active', 'completed', 'failed'] as BullState[]) {
       for (const bj of await this.queue.getJobs([state], 0, -1, true)) await this.adopt(bj, state);
@@ -121,7 +148,11 @@ export class RedisJobQueue implements JobQueue {
     job.stored = false;
     this.addLog(job, 'queued');
     try {
-      await this.queue.add('generate', data, { jobId: job.id, removeOnComplete: { age: ttlSeconds }, removeOnFail: { age: ttlSeconds } });
+      await this.queue.add('generate', data, {
+        jobId: job.id,
+        removeOnComplete: { age: ttlSeconds },
+        removeOnFail: { age: ttlSeconds },
+      });
       job.stored = true;
     } catch (err) {
       this.jobs.delete(job.id);
@@ -146,7 +177,9 @@ export class RedisJobQueue implements JobQueue {
 
   position(job: Job): number {
     if (job.status !== 'queued') return -1;
-    return this.list().filter((j) => j.status === 'queued').indexOf(job);
+    return this.list()
+      .filter((j) => j.status === 'queued')
+      .indexOf(job);
   }
 
   subscribe(job: Job, listener: (job: Job) => void): () => void {
@@ -165,7 +198,9 @@ export class RedisJobQueue implements JobQueue {
     if (job.status !== 'queued' && job.status !== 'running') return 'already_done';
     job.cancelling = { code: 'cancelled', message: reason };
     this.addLog(job, 'cancellation requested');
-    void this.sendCancel(job, reason).catch((err) => this.o.log?.(`job ${id}: cancel did not reach Redis: ${(err as Error).message}`));
+    void this.sendCancel(job, reason).catch((err) =>
+      this.o.log?.(`job ${id}: cancel did not reach Redis: ${(err as Error).message}`),
+    );
     return 'cancelled';
   }
 
@@ -175,7 +210,10 @@ export class RedisJobQueue implements JobQueue {
     if (job.status !== 'queued') return;
     // A waiting job has no worker to tell; remove it (refused when a worker has just taken it: then the key stops it).
     const bj = await this.queue.getJob(job.id);
-    const removed = await bj?.remove().then(() => true, () => false);
+    const removed = await bj?.remove().then(
+      () => true,
+      () => false,
+    );
     if (removed) this.serially(() => this.end(job, 'cancelled', job.cancelling));
   }
 
@@ -214,11 +252,24 @@ export class RedisJobQueue implements JobQueue {
   async health(): Promise<QueueHealth> {
     try {
       const s = await withTimeout(sharedQueueStatus(this.queue, this.redis), 3000);
-      return { mode: 'redis', ok: true, counts: s.counts, workers: s.workers, meanJobMs: s.meanJobMs,
-        ...(s.workers.length ? {} : { message: 'no worker is running: jobs wait until one starts (svd worker --queue …)' }) };
+      return {
+        mode: 'redis',
+        ok: true,
+        counts: s.counts,
+        workers: s.workers,
+        meanJobMs: s.meanJobMs,
+        ...(s.workers.length
+          ? {}
+          : { message: 'no worker is running: jobs wait until one starts (svd worker --queue …)' }),
+      };
     } catch (err) {
-      return { mode: 'redis', ok: false, counts: { queued: 0, running: 0, completed: 0, failed: 0 }, workers: [],
-        message: `the job queue at ${redactQueueUrl(this.o.url)} cannot be reached: ${(err as Error).message}` };
+      return {
+        mode: 'redis',
+        ok: false,
+        counts: { queued: 0, running: 0, completed: 0, failed: 0 },
+        workers: [],
+        message: `the job queue at ${redactQueueUrl(this.o.url)} cannot be reached: ${(err as Error).message}`,
+      };
     }
   }
 
@@ -262,13 +313,15 @@ export class RedisJobQueue implements JobQueue {
     if (!bj.id || !data?.meta) return undefined;
     let job = this.jobs.get(bj.id);
     if (!job) {
-      if ((state === 'completed' || state === 'failed') && (bj.finishedOn ?? 0) + this.o.resultTtlMs < Date.now()) return undefined;
+      if ((state === 'completed' || state === 'failed') && (bj.finishedOn ?? 0) + this.o.resultTtlMs < Date.now())
+        return undefined;
       job = this.entry(bj.id, data.meta, data.createdAt);
       const logs = await this.queue.getJobLogs(bj.id, -MAX_LOGS, -1).catch(() => ({ logs: [] as string[] }));
       for (const line of logs.logs) job.logs.push(parseLogLine(line));
     }
     if (isFinal(job.status)) return job;
-    if (typeof bj.progress === 'object' && bj.progress) this.applyProgress(job, bj.progress as unknown as QueuedProgress, false);
+    if (typeof bj.progress === 'object' && bj.progress)
+      this.applyProgress(job, bj.progress as unknown as QueuedProgress, false);
     if (state === 'active') this.markRunning(job, bj.processedOn);
     else if (state === 'completed' && bj.returnvalue) this.complete(job, bj.returnvalue, bj.processedOn, bj.finishedOn);
     else if (state === 'failed') this.end(job, 'failed', decodeFailure(bj.failedReason, attemptsOf(bj)));
@@ -298,7 +351,11 @@ export class RedisJobQueue implements JobQueue {
     if (!job || isFinal(job.status)) return;
     const bj = await this.queue.getJob(id).catch(() => undefined);
     const failure = decodeFailure(reason, attemptsOf(bj));
-    this.end(job, failure.code === 'cancelled' ? 'cancelled' : 'failed', failure.code === 'cancelled' && job.cancelling ? job.cancelling : failure);
+    this.end(
+      job,
+      failure.code === 'cancelled' ? 'cancelled' : 'failed',
+      failure.code === 'cancelled' && job.cancelling ? job.cancelling : failure,
+    );
   }
 
   private async onRequeued(id: string, why: string): Promise<void> {
@@ -312,7 +369,8 @@ export class RedisJobQueue implements JobQueue {
 
   private onRemoved(id: string): void {
     const job = this.jobs.get(id);
-    if (job && !isFinal(job.status)) this.end(job, 'cancelled', job.cancelling ?? { code: 'cancelled', message: 'removed from the queue' });
+    if (job && !isFinal(job.status))
+      this.end(job, 'cancelled', job.cancelling ?? { code: 'cancelled', message: 'removed from the queue' });
   }
 
   /** Every 2 s: the live workers, and a re-read of unfinished jobs in case an event was missed. */
@@ -342,7 +400,9 @@ export class RedisJobQueue implements JobQueue {
   private applyProgress(job: Entry, p: QueuedProgress, live: boolean): void {
     job.progress = {
       fraction: Math.max(job.status === 'running' ? job.progress.fraction : 0, p.fraction ?? 0),
-      stage: p.stage, step: p.step ?? job.progress.step, totalSteps: p.totalSteps ?? job.progress.totalSteps,
+      stage: p.stage,
+      step: p.step ?? job.progress.step,
+      totalSteps: p.totalSteps ?? job.progress.totalSteps,
       ...(p.totalClips ? { clip: p.clip, totalClips: p.totalClips } : {}),
     };
     if (live && p.log) this.addLog(job, p.log);
@@ -352,11 +412,19 @@ export class RedisJobQueue implements JobQueue {
   private complete(job: Entry, returnvalue: unknown, startedAt?: number, finishedAt?: number): void {
     const r = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as QueuedResult | null;
     if (!r?.fileToken) {
-      this.end(job, 'failed', { code: 'internal_error', message: 'the worker returned no result', error: new HttpError(500, 'internal_error', 'the worker returned no result') });
+      this.end(job, 'failed', {
+        code: 'internal_error',
+        message: 'the worker returned no result',
+        error: new HttpError(500, 'internal_error', 'the worker returned no result'),
+      });
       return;
     }
     const { worker, ...result } = r;
-    job.result = { ...result, path: join(this.cacheDirName, `${job.id}.mp4`), metadata: { ...result.metadata, worker } };
+    job.result = {
+      ...result,
+      path: join(this.cacheDirName, `${job.id}.mp4`),
+      metadata: { ...result.metadata, worker },
+    };
     job.progress = { ...job.progress, fraction: 1 };
     if (startedAt && finishedAt) {
       this.recentMs.push(finishedAt - startedAt);
@@ -366,7 +434,12 @@ export class RedisJobQueue implements JobQueue {
     this.end(job, 'completed', undefined, finishedAt);
   }
 
-  private end(job: Entry, status: Exclude<JobStatus, 'queued' | 'running'>, failure?: JobFailure, at = Date.now()): void {
+  private end(
+    job: Entry,
+    status: Exclude<JobStatus, 'queued' | 'running'>,
+    failure?: JobFailure,
+    at = Date.now(),
+  ): void {
     if (isFinal(job.status)) return;
     job.status = status;
     job.failure = failure;
@@ -394,7 +467,18 @@ export class RedisJobQueue implements JobQueue {
   private entry(id: string, meta: Record<string, unknown>, createdAt: number): Entry {
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    const job: Entry = { id, meta, createdAt, status: 'queued', progress: { fraction: 0 }, logs: [], done, finish, listeners: new Set(), stored: true };
+    const job: Entry = {
+      id,
+      meta,
+      createdAt,
+      status: 'queued',
+      progress: { fraction: 0 },
+      logs: [],
+      done,
+      finish,
+      listeners: new Set(),
+      stored: true,
+    };
     this.jobs.set(id, job);
     return job;
   }
@@ -443,7 +527,8 @@ function parseLogLine(line: string): { message: string; timestamp: string } {
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))])
-    .finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
-

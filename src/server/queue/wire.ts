@@ -12,7 +12,10 @@ import type { ProgressEvent } from '../../backends/types.js';
 
 export interface QueuedJobData {
   /** The request with `image` (and `mask`) replaced by `imageBase64` (`maskBase64`); model, output and device are the worker's own. */
-  request: Omit<GenerationRequestInput, 'image' | 'mask' | 'output' | 'model' | 'device'> & { imageBase64: string; maskBase64?: string };
+  request: Omit<GenerationRequestInput, 'image' | 'mask' | 'output' | 'model' | 'device'> & {
+    imageBase64: string;
+    maskBase64?: string;
+  };
   meta: Record<string, unknown>;
   resultTtlSeconds: number;
   createdAt: number;
@@ -33,12 +36,22 @@ export interface QueuedProgress {
 /** A finished job: where to find the bytes is implied by the job id (keys.result). */
 export type QueuedResult = Omit<JobResult, 'path'> & { worker: string };
 
-export function encodeJobData(request: GenerationRequestInput, meta: Record<string, unknown>, resultTtlSeconds: number): QueuedJobData {
+export function encodeJobData(
+  request: GenerationRequestInput,
+  meta: Record<string, unknown>,
+  resultTtlSeconds: number,
+): QueuedJobData {
   const { image, mask, output: _o, model: _m, device: _d, ...rest } = request;
   if (!(image instanceof Uint8Array)) throw new Error('a queued job needs the image as bytes');
-  if (mask !== undefined && !(mask instanceof Uint8Array)) throw new Error('a queued job needs the motion mask as bytes');
+  if (mask !== undefined && !(mask instanceof Uint8Array))
+    throw new Error('a queued job needs the motion mask as bytes');
   const maskBase64 = mask === undefined ? {} : { maskBase64: Buffer.from(mask).toString('base64') };
-  return { request: { ...rest, imageBase64: Buffer.from(image).toString('base64'), ...maskBase64 }, meta, resultTtlSeconds, createdAt: Date.now() };
+  return {
+    request: { ...rest, imageBase64: Buffer.from(image).toString('base64'), ...maskBase64 },
+    meta,
+    resultTtlSeconds,
+    createdAt: Date.now(),
+  };
 }
 
 export function decodeRequest(data: QueuedJobData): GenerationRequestInput {
@@ -61,15 +74,21 @@ export function encodeFailure(err: HttpError): string {
 export function decodeFailure(reason: string | undefined, attempts: number): JobFailure {
   if (reason?.startsWith(FAILURE_TAG)) {
     try {
-      const f = JSON.parse(reason.slice(FAILURE_TAG.length)) as { status: number; code: string; message: string; issues?: [] };
+      const f = JSON.parse(reason.slice(FAILURE_TAG.length)) as {
+        status: number;
+        code: string;
+        message: string;
+        issues?: [];
+      };
       return { code: f.code, message: f.message, error: new HttpError(f.status, f.code, f.message, f.issues ?? []) };
     } catch {
       // fall through to the generic failure
     }
   }
   if (reason && /stalled/i.test(reason)) {
-    const message = `the job was given up after ${attempts} attempt${attempts === 1 ? '' : 's'}: each time, the worker running it `
-      + 'stopped without finishing (killed, crashed or lost its Redis connection)';
+    const message =
+      `the job was given up after ${attempts} attempt${attempts === 1 ? '' : 's'}: each time, the worker running it ` +
+      'stopped without finishing (killed, crashed or lost its Redis connection)';
     return { code: 'worker_lost', message, error: new HttpError(500, 'worker_lost', message) };
   }
   const message = `the job failed in its worker: ${reason ?? 'unknown reason'}`;

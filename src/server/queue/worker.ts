@@ -118,11 +118,17 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
       const cancelled = await redis.get(keys.cancel(id));
       if (cancelled !== null) stopJob(id, 'cancel', cancelled || 'cancelled by the client');
       if (a.controller.signal.aborted) throw new AbortError(a.reason);
-      progress.send({ fraction: 0, log: `started on worker ${name}${job.attemptsStarted > 1 ? ` (attempt ${job.attemptsStarted})` : ''}` });
-      const result = await backend.generate({ ...decodeRequest(job.data), output, format: 'mp4' }, {
-        signal: a.controller.signal,
-        onProgress: (e) => progress.event(e),
+      progress.send({
+        fraction: 0,
+        log: `started on worker ${name}${job.attemptsStarted > 1 ? ` (attempt ${job.attemptsStarted})` : ''}`,
       });
+      const result = await backend.generate(
+        { ...decodeRequest(job.data), output, format: 'mp4' },
+        {
+          signal: a.controller.signal,
+          onProgress: (e) => progress.event(e),
+        },
+      );
       if (a.controller.signal.aborted) throw new AbortError(a.reason);
       const bytes = await readFile(result.outputPath);
       await redis.set(keys.result(id), bytes, 'EX', job.data.resultTtlSeconds);
@@ -133,8 +139,13 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
       jobsDone++;
       log(`job ${id} completed in ${Math.round(ms)} ms`);
       return {
-        fileToken: randomBytes(16).toString('hex'), fileName: `${id.slice(0, 8)}.mp4`, contentType: 'video/mp4',
-        size: bytes.length, seed: result.seed, metadata: result.metadata, worker: name,
+        fileToken: randomBytes(16).toString('hex'),
+        fileName: `${id.slice(0, 8)}.mp4`,
+        contentType: 'video/mp4',
+        size: bytes.length,
+        seed: result.seed,
+        metadata: result.metadata,
+        worker: name,
       };
     } catch (err) {
       await progress.flush();
@@ -144,7 +155,10 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      const problem = a.stop === 'cancel' ? new HttpError(499, 'cancelled', a.reason ?? 'cancelled') : toHttpError(err, log, job.data.meta);
+      const problem =
+        a.stop === 'cancel'
+          ? new HttpError(499, 'cancelled', a.reason ?? 'cancelled')
+          : toHttpError(err, log, job.data.meta);
       log(`job ${id} ${a.stop === 'cancel' ? 'cancelled' : `failed: ${problem.message}`}`);
       // Unrecoverable: a bad input or a cancel does not get better by running again.
       throw new UnrecoverableError(encodeFailure(problem));
@@ -155,21 +169,36 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
   };
 
   const worker = new Worker<QueuedJobData, QueuedResult>(QUEUE_NAME, processor, {
-    connection: redis, prefix: KEY_PREFIX, concurrency, name,
-    lockDuration: lockMs, stalledInterval: lockMs, maxStalledCount: maxAttempts - 1,
+    connection: redis,
+    prefix: KEY_PREFIX,
+    concurrency,
+    name,
+    lockDuration: lockMs,
+    stalledInterval: lockMs,
+    maxStalledCount: maxAttempts - 1,
   });
   worker.on('error', (err) => log(`queue: ${err.message}`));
 
   const info = (): WorkerInfo => ({
-    name, host: hostname(), pid: process.pid, model: o.model ?? 'tiny (embedded)', device: o.device ?? 'auto', concurrency,
-    active: [...active.keys()], jobsDone, startedAt, lastSeen: Date.now(),
+    name,
+    host: hostname(),
+    pid: process.pid,
+    model: o.model ?? 'tiny (embedded)',
+    device: o.device ?? 'auto',
+    concurrency,
+    active: [...active.keys()],
+    jobsDone,
+    startedAt,
+    lastSeen: Date.now(),
     meanJobMs: recentMs.length ? Math.round(recentMs.reduce((x, y) => x + y, 0) / recentMs.length) : undefined,
   });
   const beat = () => redis.set(keys.worker(name), JSON.stringify(info()), 'PX', HEARTBEAT_MS * 3).catch(() => {});
   await beat();
   const heartbeat = setInterval(beat, HEARTBEAT_MS);
   await worker.waitUntilReady();
-  log(`worker ${name}: taking jobs from ${redactQueueUrl(o.url)} (concurrency ${concurrency}, up to ${maxAttempts} attempts per job)`);
+  log(
+    `worker ${name}: taking jobs from ${redactQueueUrl(o.url)} (concurrency ${concurrency}, up to ${maxAttempts} attempts per job)`,
+  );
 
   let closed: Promise<void> | undefined;
   const handBack = () => {
@@ -178,17 +207,18 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
   return {
     name,
     handBack,
-    close: ({ graceMs = 30_000 } = {}) => (closed ??= (async () => {
-      const timer = setTimeout(handBack, graceMs);
-      await worker.close();
-      clearTimeout(timer);
-      clearInterval(heartbeat);
-      await redis.del(keys.worker(name)).catch(() => {});
-      await subscriber.quit().catch(() => subscriber.disconnect());
-      await redis.quit().catch(() => redis.disconnect());
-      await backend.close();
-      await rm(workDir, { recursive: true, force: true });
-    })()),
+    close: ({ graceMs = 30_000 } = {}) =>
+      (closed ??= (async () => {
+        const timer = setTimeout(handBack, graceMs);
+        await worker.close();
+        clearTimeout(timer);
+        clearInterval(heartbeat);
+        await redis.del(keys.worker(name)).catch(() => {});
+        await subscriber.quit().catch(() => subscriber.disconnect());
+        await redis.quit().catch(() => redis.disconnect());
+        await backend.close();
+        await rm(workDir, { recursive: true, force: true });
+      })()),
   };
 }
 
@@ -206,20 +236,27 @@ function progressPublisher(job: BullJob<QueuedJobData>, worker: string) {
     const update = { ...last };
     delete update.log;
     const payload: QueuedProgress = p.log ? { ...update, log: p.log } : update;
-    chain = chain.then(async () => {
-      if (p.log) await job.log(`${new Date().toISOString()} ${p.log}`);
-      await job.updateProgress(payload as unknown as object);
-    }).catch(() => {});
+    chain = chain
+      .then(async () => {
+        if (p.log) await job.log(`${new Date().toISOString()} ${p.log}`);
+        await job.updateProgress(payload as unknown as object);
+      })
+      .catch(() => {});
   };
   return {
     send,
     event(e: ProgressEvent) {
       const fraction = Math.max(last.fraction, overallFraction(e));
       const clip = e.totalClips ? { clip: e.clip, totalClips: e.totalClips } : {};
-      const step = e.stage === 'denoise' ? { step: e.step ?? last.step, totalSteps: e.totalSteps ?? last.totalSteps, ...clip } : {};
+      const step =
+        e.stage === 'denoise'
+          ? { step: e.step ?? last.step, totalSteps: e.totalSteps ?? last.totalSteps, ...clip }
+          : {};
       const clipLog = e.totalClips ? `clip ${e.clip}/${e.totalClips} ` : '';
-      if (e.stage === 'denoise' && e.step && e.totalSteps) send({ fraction, stage: e.stage, ...step, log: `${clipLog}denoise step ${e.step}/${e.totalSteps}` });
-      else if (e.stage !== 'denoise' && (e.fraction ?? 0) === 0) send({ fraction, stage: e.stage, log: e.message ? `${e.stage}: ${e.message}` : e.stage });
+      if (e.stage === 'denoise' && e.step && e.totalSteps)
+        send({ fraction, stage: e.stage, ...step, log: `${clipLog}denoise step ${e.step}/${e.totalSteps}` });
+      else if (e.stage !== 'denoise' && (e.fraction ?? 0) === 0)
+        send({ fraction, stage: e.stage, log: e.message ? `${e.stage}: ${e.message}` : e.stage });
       else if (Date.now() - lastSent > 250) send({ fraction, stage: e.stage, ...step });
     },
     flush: () => chain,

@@ -6,10 +6,23 @@
 const $ = (id) => document.getElementById(id);
 
 const LABELS = {
-  width: 'Width (px)', height: 'Height (px)', resize: 'Resize', frames: 'Frames', steps: 'Steps', fps: 'FPS',
-  motionBucketId: 'Motion bucket', condAug: 'Noise aug.', seed: 'Seed', minGuidance: 'Min guidance',
-  maxGuidance: 'Max guidance', decodeChunkSize: 'Decode chunk', clips: 'Clips', duration: 'Duration (s)',
-  overlap: 'Clip overlap', loop: 'Loop', mask: 'Motion mask',
+  width: 'Width (px)',
+  height: 'Height (px)',
+  resize: 'Resize',
+  frames: 'Frames',
+  steps: 'Steps',
+  fps: 'FPS',
+  motionBucketId: 'Motion bucket',
+  condAug: 'Noise aug.',
+  seed: 'Seed',
+  minGuidance: 'Min guidance',
+  maxGuidance: 'Max guidance',
+  decodeChunkSize: 'Decode chunk',
+  clips: 'Clips',
+  duration: 'Duration (s)',
+  overlap: 'Clip overlap',
+  loop: 'Loop',
+  mask: 'Motion mask',
 };
 const ACTIVE = new Set(['queued', 'running']);
 
@@ -80,8 +93,10 @@ function setupDrop(maxBytes) {
   const drop = $('drop');
   const take = (file) => {
     if (!file) return;
-    if (!/^image\/(png|jpeg|webp)$/.test(file.type)) return showError(`That is ${file.type || 'not an image'}; use PNG, JPEG or WebP.`);
-    if (maxBytes && file.size > maxBytes) return showError(`The image is ${file.size} bytes; this server takes up to ${maxBytes}.`);
+    if (!/^image\/(png|jpeg|webp)$/.test(file.type))
+      return showError(`That is ${file.type || 'not an image'}; use PNG, JPEG or WebP.`);
+    if (maxBytes && file.size > maxBytes)
+      return showError(`The image is ${file.size} bytes; this server takes up to ${maxBytes}.`);
     imageFile = file;
     const img = $('preview');
     if (img.src) URL.revokeObjectURL(img.src);
@@ -93,7 +108,10 @@ function setupDrop(maxBytes) {
     setStatus('Ready.');
   };
   $('image-input').addEventListener('change', (e) => take(e.target.files[0]));
-  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', (e) => {
     e.preventDefault();
@@ -176,7 +194,11 @@ async function follow(id) {
       while ((cut = buf.indexOf('\n\n')) >= 0) {
         const event = buf.slice(0, cut);
         buf = buf.slice(cut + 2);
-        const data = event.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
+        const data = event
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trim())
+          .join('\n');
         if (data) render(JSON.parse(data));
       }
     }
@@ -211,9 +233,11 @@ function render(job) {
   $('step').textContent = p.step && p.totalSteps ? `${clip}step ${p.step}/${p.totalSteps}` : '';
   $('log').textContent = (job.logs || []).map((l) => l.message).join('\n');
   $('log').scrollTop = $('log').scrollHeight;
-  if (job.status === 'queued') setStatus(job.queuePosition > 0 ? `Queued (${job.queuePosition} ahead)` : 'Queued, starting next');
+  if (job.status === 'queued')
+    setStatus(job.queuePosition > 0 ? `Queued (${job.queuePosition} ahead)` : 'Queued, starting next');
   // Before the first stage reports, the worker is opening the model (building its graphs on a first run).
-  else if (job.status === 'running') setStatus(p.stage ? `Running: ${p.stage}` : 'Running: loading the model (the first run also builds it)…');
+  else if (job.status === 'running')
+    setStatus(p.stage ? `Running: ${p.stage}` : 'Running: loading the model (the first run also builds it)…');
   else if (job.status === 'completed' && job.video) {
     setStatus('Done.');
     const video = $('video');
