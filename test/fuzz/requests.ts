@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { WEB_FIELDS } from '../../src/server/dialects/web.js';
 
 /** mulberry32: small, fast, good enough to pick test cases. */
 export function rng(seed: number): () => number {
@@ -34,20 +35,7 @@ export const ENDPOINTS: Endpoint[] = [
     path: '/api/jobs',
     image: 'image',
     forms: true,
-    fields: [
-      'width',
-      'height',
-      'resize',
-      'frames',
-      'steps',
-      'fps',
-      'motionBucketId',
-      'condAug',
-      'seed',
-      'minGuidance',
-      'maxGuidance',
-      'decodeChunkSize',
-    ],
+    fields: [...WEB_FIELDS],
   },
   {
     dialect: 'segmind',
