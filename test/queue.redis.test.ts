@@ -422,6 +422,11 @@ describe('server restart', () => {
 
 describe('observability and secrets', () => {
   it('svd queue status and the health endpoint show counts and live workers; the password is never printed', async () => {
+    // The Segmind job of the restart test goes on after its client was told to retry: wait for the queue to drain.
+    await until('an idle queue', async () => {
+      const q = (await health()).queue;
+      return q.running === 0 && q.queued === 0 ? true : undefined;
+    });
     const h = await health();
     expect(h.status).toBe('ok');
     expect(h.queue.mode).toBe('redis');

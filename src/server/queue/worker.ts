@@ -98,6 +98,23 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
     }
   });
 
+  // The heartbeat says what the worker does now: sent every few seconds, and at once when a job starts or ends,
+  // so that a status read after a job finished never shows the worker still busy with it.
+  const info = (): WorkerInfo => ({
+    name,
+    host: hostname(),
+    pid: process.pid,
+    model: o.model ?? 'tiny (embedded)',
+    device: o.device ?? 'auto',
+    concurrency,
+    active: [...active.keys()],
+    jobsDone,
+    startedAt,
+    lastSeen: Date.now(),
+    meanJobMs: recentMs.length ? Math.round(recentMs.reduce((x, y) => x + y, 0) / recentMs.length) : undefined,
+  });
+  const beat = () => redis.set(keys.worker(name), JSON.stringify(info()), 'PX', HEARTBEAT_MS * 3).catch(() => {});
+
   function stopJob(jobId: string, stop: 'cancel' | 'handback', reason: string): void {
     const a = active.get(jobId);
     if (!a || a.stop) return;
@@ -110,6 +127,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
     const id = job.id!;
     const a: ActiveJob = { controller: new AbortController() };
     active.set(id, a);
+    await beat();
     const progress = progressPublisher(job, name);
     const output = join(workDir, `${id}.mp4`);
     const t0 = performance.now();
@@ -164,6 +182,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
       throw new UnrecoverableError(encodeFailure(problem));
     } finally {
       active.delete(id);
+      await beat();
       await rm(output, { recursive: true, force: true });
     }
   };
@@ -179,20 +198,6 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
   });
   worker.on('error', (err) => log(`queue: ${err.message}`));
 
-  const info = (): WorkerInfo => ({
-    name,
-    host: hostname(),
-    pid: process.pid,
-    model: o.model ?? 'tiny (embedded)',
-    device: o.device ?? 'auto',
-    concurrency,
-    active: [...active.keys()],
-    jobsDone,
-    startedAt,
-    lastSeen: Date.now(),
-    meanJobMs: recentMs.length ? Math.round(recentMs.reduce((x, y) => x + y, 0) / recentMs.length) : undefined,
-  });
-  const beat = () => redis.set(keys.worker(name), JSON.stringify(info()), 'PX', HEARTBEAT_MS * 3).catch(() => {});
   await beat();
   const heartbeat = setInterval(beat, HEARTBEAT_MS);
   await worker.waitUntilReady();
