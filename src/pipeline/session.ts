@@ -2,7 +2,7 @@
  * The four model sessions of a pipeline and the dtype handling around them: each graph's input and
  * output dtypes are read from the model (fp32 or fp16), never assumed.
  */
-import { physicalCores } from '../runtime/cpu.js';
+import { intraOpThreads } from '../runtime/cpu.js';
 import { ModelFormatError } from '../errors.js';
 import { checkCameraInput, checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
 import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole } from '../models/manifest.js';
@@ -20,6 +20,7 @@ import {
   WorkerOrtHost,
   type HostedSession,
   type OrtHost,
+  type SessionSpec,
 } from '../runtime/ortHost.js';
 import { DEFAULT_BINDING_LIMIT, isLoaderNoise, webGpuAdapterOnce } from '../runtime/webgpu.js';
 import type { TensorData } from '../runtime/tensor.js';
@@ -32,6 +33,8 @@ export interface ModelSessionsOptions {
   inWorker?: boolean;
   host?: OrtHost;
   intraOpNumThreads?: number;
+  /** Session options over the defaults (benchmarks try arena, memory pattern, execution mode this way). */
+  sessionOptions?: Partial<Omit<SessionSpec, 'path' | 'executionProviders'>>;
   warn?: (message: string) => void;
   /**
    * WebGPU only: the storage-buffer binding limit in bytes the guard enforces (default: the adapter's, else
@@ -87,8 +90,9 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
   const ownsHost = !options.host;
   const host = options.host ?? (await defaultHost(device, options.inWorker !== false));
   const factory = new DeviceSessionFactory(host, device, options.warn, {
-    // one thread per physical core, set explicitly (onnxruntime's default counts SMT siblings)
-    intraOpNumThreads: options.intraOpNumThreads ?? physicalCores(),
+    // one thread per physical core (or SVD_THREADS), set explicitly: onnxruntime's default counts SMT siblings
+    intraOpNumThreads: options.intraOpNumThreads ?? intraOpThreads(),
+    ...options.sessionOptions,
   });
   const opened: HostedSession[] = [];
   const close = async () => {

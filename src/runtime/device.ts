@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ExecutionProviderError } from '../errors.js';
+import { CPU_SESSION_DEFAULTS } from './cpu.js';
 import type { HostedSession, OrtHost, SessionSpec } from './ortHost.js';
 import {
   describeAdapter,
@@ -90,6 +91,7 @@ export class DeviceSessionFactory {
 
   private spec(path: string, provider: Provider): SessionSpec {
     const spec: SessionSpec = {
+      ...(provider === 'cpu' ? CPU_SESSION_DEFAULTS : {}),
       ...this.baseSpec,
       path,
       executionProviders: providerSpec(provider, this.device.deviceId),
