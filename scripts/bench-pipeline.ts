@@ -45,6 +45,8 @@ interface RunRecord {
   ms: number;
   /** VmHWM of this process after the run (bytes). */
   peakRss: number;
+  /** CPU time of the whole process during the run (ms): less swayed than `ms` by other work on a shared machine. */
+  cpuMs: number;
 }
 
 /** Peak RSS (VmHWM) of this process, worker threads included, in bytes. */
@@ -75,10 +77,15 @@ class TimingOrtHost implements OrtHost {
       outputs: s.outputs,
       run: async (feeds) => {
         const t = performance.now();
+        const cpu = process.cpuUsage();
         const out = await s.run(feeds);
-        const run = { graph, ms: performance.now() - t, peakRss: vmHwm() };
+        const used = process.cpuUsage(cpu);
+        const run = { graph, ms: performance.now() - t, peakRss: vmHwm(), cpuMs: (used.user + used.system) / 1000 };
         this.runs.push(run);
-        if (this.progress) process.stderr.write(`  ${graph} run ${duration(run.ms)}, VmHWM ${bytes(run.peakRss)}\n`);
+        if (this.progress)
+          process.stderr.write(
+            `  ${graph} run ${duration(run.ms)} (CPU ${duration(run.cpuMs)}), VmHWM ${bytes(run.peakRss)}\n`,
+          );
         return out;
       },
       release: () => s.release(),
@@ -224,15 +231,17 @@ function summarize(label: string, ms: GenerationMeasure[]): Record<string, numbe
 }
 
 /** Session option sets `--fresh --set` can try (over the pipeline's own defaults). */
-const SETS: Record<string, PipelineOptions['sessionOptions']> = {
+const SETS: Record<string, Pick<PipelineOptions, 'sessionOptions' | 'releaseBetweenStages'>> = {
   /** What the pipeline does (src/runtime/cpu.ts CPU_SESSION_DEFAULTS): arena on, memory patterns off. */
   default: {},
   /** onnxruntime's own defaults (what the pipeline did before bench/RESULTS.md §10). */
-  'arena+pattern': { enableCpuMemArena: true, enableMemPattern: true },
-  'pattern-only': { enableCpuMemArena: false, enableMemPattern: true },
-  neither: { enableCpuMemArena: false, enableMemPattern: false },
-  parallel: { executionMode: 'parallel' },
-  'no-spin': { extra: { session: { intra_op: { allow_spinning: '0' } } } },
+  'arena+pattern': { sessionOptions: { enableCpuMemArena: true, enableMemPattern: true } },
+  'pattern-only': { sessionOptions: { enableCpuMemArena: false, enableMemPattern: true } },
+  neither: { sessionOptions: { enableCpuMemArena: false, enableMemPattern: false } },
+  parallel: { sessionOptions: { executionMode: 'parallel' } },
+  'no-spin': { sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } } },
+  /** What `svd generate` does: each session released once the generation is done with it. */
+  release: { releaseBetweenStages: true },
 };
 
 interface FreshReport {
@@ -241,6 +250,7 @@ interface FreshReport {
   timings: Record<string, number>;
   stepMs: number[];
   unetRunMs: number[];
+  unetCpuMs: number[];
   /** VmHWM after loading, and after each stage's last run. */
   peakAfterLoad: number;
   peakByGraph: Record<string, number>;
@@ -271,7 +281,7 @@ async function freshChild(a: FreshArgs): Promise<void> {
     host,
     inWorker: !a.profileDir,
     intraOpNumThreads: a.threads,
-    sessionOptions: SETS[a.set],
+    ...SETS[a.set],
     log: () => {},
   });
   const loadMs = performance.now() - t0;
@@ -288,6 +298,7 @@ async function freshChild(a: FreshArgs): Promise<void> {
     timings: r.timings as unknown as Record<string, number>,
     stepMs: r.stepTimings,
     unetRunMs: host.runs.filter((x) => x.graph === 'unet').map((x) => x.ms),
+    unetCpuMs: host.runs.filter((x) => x.graph === 'unet').map((x) => x.cpuMs),
     peakAfterLoad,
     peakByGraph,
     peakRss: vmHwm(),
@@ -340,6 +351,7 @@ async function freshRuns(base: Omit<FreshArgs, 'set'>, sets: string[], tmp: stri
       `| ${set} | ${duration(r.loadMs)} | ${mib(r.peakRss)} | ${mib(r.peakAfterLoad)} | ${s(r.unetRunMs.slice(0, 2))} | ` +
         `${s(r.unetRunMs.slice(-2))} | ${s([median(r.unetRunMs)])} | ${duration(r.totalMs)} |`,
     );
+    console.log(`  UNet CPU time per step (s): ${r.unetCpuMs.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
     console.log(
       `  steps (pipeline, s): ${r.stepMs.map((x) => (x / 1000).toFixed(2)).join(' ')}; stages: ` +
         `${Object.entries(r.timings)

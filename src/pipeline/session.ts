@@ -43,17 +43,28 @@ export interface ModelSessionsOptions {
   bindingLimit?: number;
 }
 
-/** A session with float32 in/out at its boundary, whatever dtype the graph uses inside. */
+/**
+ * A session with float32 in/out at its boundary, whatever dtype the graph uses inside. With `reopen` it can be
+ * released between uses (its weights and memory arena go back) and opens again on the next run.
+ */
 export class ModelRunner {
+  private current: HostedSession | undefined;
+  /** The graph's inputs, known after the session is released too. */
+  private readonly inputs: HostedSession['inputs'];
+
   constructor(
     readonly role: GraphRole,
-    readonly session: HostedSession,
+    session: HostedSession,
     /** WebGPU: refuses runs whose tensors exceed the binding limit. */
     readonly guard?: BindingGuard,
-  ) {}
+    private readonly reopen?: () => Promise<HostedSession>,
+  ) {
+    this.current = session;
+    this.inputs = session.inputs;
+  }
 
   inputType(name: string): FloatDtype {
-    const info = this.session.inputs.find((v) => v.name === name);
+    const info = this.inputs.find((v) => v.name === name);
     return info?.type === 'float16' ? 'float16' : 'float32';
   }
 
@@ -67,12 +78,43 @@ export class ModelRunner {
   /** Runs the graph and returns its contract output as float32. */
   async run(feeds: Record<string, TensorData>): Promise<{ data: Float32Array; dims: number[] }> {
     this.guard?.check(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.dims])));
-    const outputs = await this.session.run(feeds);
+    const session = await this.open();
+    const outputs = await session.run(feeds);
     const name = GRAPH_CONTRACT[this.role].output;
     const out = outputs[name];
-    if (!out) throw new ModelFormatError(this.session.path, `returned no output "${name}"`);
+    if (!out) throw new ModelFormatError(session.path, `returned no output "${name}"`);
     const data = out.type === 'float16' ? float16ToFloat32(out.data as Uint16Array) : (out.data as Float32Array);
     return { data, dims: out.dims };
+  }
+
+  /** Whether the session is open now. */
+  get isOpen(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** The open session (a released one reopens only through `run`). */
+  get session(): HostedSession {
+    if (!this.current) throw new ModelFormatError(this.role, 'session is released');
+    return this.current;
+  }
+
+  private async open(): Promise<HostedSession> {
+    if (this.current) return this.current;
+    if (!this.reopen) throw new ModelFormatError(this.role, 'session was closed');
+    this.current = await this.reopen();
+    return this.current;
+  }
+
+  /** Releases the session until the next run, when it can reopen; otherwise keeps it. */
+  async release(): Promise<void> {
+    if (this.reopen) await this.close();
+  }
+
+  /** Releases the session for good (unless it reopens on a later run). */
+  async close(): Promise<void> {
+    const s = this.current;
+    this.current = undefined;
+    await s?.release();
   }
 }
 
@@ -95,12 +137,14 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
     ...options.sessionOptions,
   });
   const opened: HostedSession[] = [];
+  const runners = {} as Record<GraphRole, ModelRunner>;
   const close = async () => {
-    for (const s of opened) await s.release().catch(() => {});
+    const built = Object.values(runners);
+    for (const s of opened.slice(built.length)) await s.release().catch(() => {});
+    for (const r of built) await r.close().catch(() => {});
     if (ownsHost) await host.close();
   };
   try {
-    const runners = {} as Record<GraphRole, ModelRunner>;
     for (const role of GRAPH_ROLES) {
       const session = await factory.open(model.paths[role]);
       opened.push(session);
@@ -111,7 +155,7 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
         decision.provider === 'webgpu'
           ? new BindingGuard(model.paths[role], { limit: bindingLimit(decision, options) })
           : undefined;
-      runners[role] = new ModelRunner(role, session, guard);
+      runners[role] = new ModelRunner(role, session, guard, () => factory.open(model.paths[role]));
     }
     return { model, runners, device: factory.provider!, close };
   } catch (err) {
