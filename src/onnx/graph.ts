@@ -7,7 +7,8 @@
  * file is made reachable from the model directory (ORT refuses paths outside it).
  */
 import { CheckpointError } from '../errors.js';
-import { bytesToFloat32, floatToBfloat16, type SafetensorsDtype } from '../safetensors/dtype.js';
+import { convertTensorStreaming } from '../safetensors/convert.js';
+import { floatToBfloat16, SAFETENSORS_DTYPE_SIZE, type SafetensorsDtype } from '../safetensors/dtype.js';
 import { numberToHalfBits, type FloatDtype } from '../tensor/float16.js';
 import { readTensorBytes, type TensorInfo } from '../safetensors/reader.js';
 import {
@@ -106,8 +107,9 @@ export interface CheckpointInitializer {
 /** An initializer whose bytes the builder must write to the side `.data` file at save time. */
 export interface PendingDataInitializer {
   tensor: TensorDef;
-  /** Produces the bytes (called once, at save). */
-  bytes: () => Uint8Array;
+  byteLength: number;
+  /** Hands the bytes to `write` in order, in one or more pieces (called once, at save; streamed, not held). */
+  produce: (write: (piece: Uint8Array) => void) => void;
 }
 
 export class GraphBuilder {
@@ -262,7 +264,8 @@ export class GraphBuilder {
     if (cached) return cached;
     const name = this.fresh('const');
     const tensor: TensorDef = { name, dtype, dims: shape };
-    if (bytes.length >= INLINE_LIMIT && dtype !== 'int64') this.dataInitializers.push({ tensor, bytes: () => bytes });
+    if (bytes.length >= INLINE_LIMIT && dtype !== 'int64')
+      this.dataInitializers.push({ tensor, byteLength: bytes.byteLength, produce: (write) => write(bytes) });
     else this.inlineInitializers.push({ ...tensor, raw: bytes });
     const v: Value = { name, dtype, shape };
     if (key) this.constCache.set(key, v);
@@ -330,7 +333,8 @@ export class GraphBuilder {
       const target = this.dtype;
       this.dataInitializers.push({
         tensor: { name, dtype: target, dims: shape },
-        bytes: () => convertTensor(info, target),
+        byteLength: (info.byteLength / SAFETENSORS_DTYPE_SIZE[info.dtype]) * DTYPE_SIZE[target],
+        produce: (write) => convertTensorStreaming(info, target, write),
       });
       value = { name, dtype: target, shape };
     } else {
@@ -432,9 +436,4 @@ export function encodeValues(values: ArrayLike<number>, dtype: DType): Uint8Arra
     }
   }
   return out;
-}
-
-/** Reads a checkpoint tensor and re-encodes it in `dtype` (build-time conversion). */
-function convertTensor(info: TensorInfo, dtype: DType): Uint8Array {
-  return encodeValues(bytesToFloat32(readTensorBytes(info), info.dtype), dtype);
 }
