@@ -9,8 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkpointWeights, DATA_ALIGNMENT, GraphBuilder, saveGraph } from '../src/onnx/index.js';
-import { linear } from '../src/onnx/layers/index.js';
+import { checkpointKey } from '../src/models/resolve.js';
+import {
+  checkpointWeights,
+  DATA_ALIGNMENT,
+  defaultWeightStorage,
+  dryWeights,
+  GraphBuilder,
+  saveGraph,
+} from '../src/onnx/index.js';
+import { conv2d, linear } from '../src/onnx/layers/index.js';
 import { readGraph } from '../src/onnx/read.js';
 import { convertElements, convertTensorStreaming } from '../src/safetensors/convert.js';
 import { bfloat16ToFloat, openCheckpoint, writeSafetensors } from '../src/safetensors/index.js';
@@ -21,6 +29,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const allHalves = (): Uint16Array => Uint16Array.from({ length: 65536 }, (_, i) => i);
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const transpose = (m: Float32Array, rows: number, cols: number): Float32Array =>
+  Float32Array.from({ length: rows * cols }, (_, i) => m[(i % rows) * cols + Math.floor(i / rows)]);
 const asFloat32 = (b: Uint8Array): Float32Array => new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
 
 describe('convertElements', () => {
@@ -97,7 +107,7 @@ describe('convertTensorStreaming', () => {
 });
 
 describe("saveGraph with weightStorage 'convert'", () => {
-  it('a float32 graph over an fp16 checkpoint stores the exact widened values, aligned, with no Cast', async () => {
+  it('a float32 graph over an fp16 checkpoint stores the exact widened values, aligned, transposed for MatMul, with no Cast or Transpose', async () => {
     const ckpt = join(dir, 'fp16', 'model.safetensors');
     mkdirSync(join(dir, 'fp16'), { recursive: true });
     const weight = Float32Array.from({ length: 48 * 40 }, (_, i) => Math.cos(i * 0.7) * 0.5);
@@ -116,6 +126,7 @@ describe("saveGraph with weightStorage 'convert'", () => {
     g.output(linear(g, x, 'proj', 40, 48), 'y', [2, 48]);
     const info = saveGraph(g, join(dir, 'fp16', 'out'), 'widen.onnx');
     expect(info.opCounts.Cast ?? 0).toBe(0);
+    expect(info.opCounts.Transpose ?? 0).toBe(0);
     expect(info.weightFiles).toEqual([]);
 
     const source = openCheckpoint(ckpt);
@@ -129,7 +140,10 @@ describe("saveGraph with weightStorage 'convert'", () => {
       expect(t.external!.offset % DATA_ALIGNMENT).toBe(0);
       const src = source.tensors.get(t.name)!;
       const raw = readFileSync(ckpt).subarray(src.offset, src.offset + src.byteLength);
-      const want = Float32Array.from(new Uint16Array(new Uint8Array(raw).buffer), halfBitsToNumber);
+      const widened = Float32Array.from(new Uint16Array(new Uint8Array(raw).buffer), halfBitsToNumber);
+      // MatMul takes the [out, in] linear weight as [in, out]: stored transposed
+      const want = t.name === 'proj.weight' ? transpose(widened, 48, 40) : widened;
+      expect(t.dims).toEqual(t.name === 'proj.weight' ? [40, 48] : [48]);
       const { offset, length } = t.external!;
       const got = new Float32Array(new Uint8Array(data.subarray(offset, offset + length)).buffer);
       expect(got).toEqual(want);
@@ -147,5 +161,80 @@ describe("saveGraph with weightStorage 'convert'", () => {
         for (let i = 0; i < 40; i++) acc += input[n * 40 + i] * w16[o * 40 + i];
         expect(out[n * 48 + o]).toBeCloseTo(acc, 4);
       }
+  });
+});
+
+describe('weight storage by target', () => {
+  /** Linear + conv over an fp32 checkpoint, built with `storage`; returns the build and its output on `x`. */
+  async function buildAndRun(storage: 'reference' | 'convert', sub: string) {
+    const ckpt = join(dir, 'fp32', 'model.safetensors');
+    mkdirSync(join(dir, 'fp32'), { recursive: true });
+    const r = (i: number) => Math.sin(i * 1.3) * 0.4;
+    writeSafetensors(ckpt, {
+      'proj.weight': { dtype: 'F32', shape: [32, 24], data: Float32Array.from({ length: 32 * 24 }, (_, i) => r(i)) },
+      'proj.bias': { dtype: 'F32', shape: [32], data: Float32Array.from({ length: 32 }, (_, i) => r(i + 7)) },
+      'conv.weight': {
+        dtype: 'F32',
+        shape: [16, 8, 3, 3],
+        data: Float32Array.from({ length: 1152 }, (_, i) => r(i + 3)),
+      },
+    });
+    const g = new GraphBuilder({
+      name: 'mixed',
+      dtype: 'float32',
+      weights: checkpointWeights(ckpt),
+      weightStorage: storage,
+    });
+    const x = g.input('x', [3, 24]);
+    const y = linear(g, x, 'proj', 24, 32);
+    g.output(y, 'y', [3, 32]);
+    // the same weight asked for both ways: stored once
+    g.output(g.weight('proj.weight', [32, 24]), 'w', [32, 24]);
+    const img = g.input('img', [1, 8, 5, 5]);
+    g.output(conv2d(g, img, 'conv', { inChannels: 8, outChannels: 16, kernel: 3, bias: false }), 'c', [1, 16, 5, 5]);
+    const info = saveGraph(g, join(dir, 'fp32', sub), 'mixed.onnx');
+    const session = await ort.InferenceSession.create(info.path);
+    const out = await session.run({
+      x: new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 72 }, (_, i) => (i % 5) - 2),
+        [3, 24],
+      ),
+      img: new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 200 }, (_, i) => (i % 7) - 3),
+        [1, 8, 5, 5],
+      ),
+    });
+    await session.release();
+    return { info, out };
+  }
+
+  it("'convert' over an fp32 checkpoint: the MatMul weight transposed into .data, the conv referenced in place", async () => {
+    const convert = await buildAndRun('convert', 'convert');
+    const reference = await buildAndRun('reference', 'reference');
+    expect(reference.info.dataBytes).toBe(0);
+    expect(reference.info.opCounts.Transpose).toBe(1);
+    expect(convert.info.dataBytes).toBe(32 * 24 * 4);
+    expect(convert.info.opCounts.Transpose).toBe(1); // only for the plain request of the weight
+    expect(convert.info.weightFiles).toHaveLength(1); // the conv weight stays in the checkpoint
+    const stored = readGraph(convert.info.path).initializers.find((t) => t.name === 'proj.weight')!;
+    expect(stored.dims).toEqual([24, 32]);
+    for (const name of ['y', 'w', 'c'])
+      expect(Array.from(convert.out[name].data as Float32Array)).toEqual(
+        Array.from(reference.out[name].data as Float32Array),
+      );
+  });
+
+  it('CPU and CUDA graphs convert by default, WebGPU references; the build cache key changes with the storage', () => {
+    expect(defaultWeightStorage('cpu')).toBe('convert');
+    expect(defaultWeightStorage('cuda')).toBe('convert');
+    expect(defaultWeightStorage('webgpu')).toBe('reference');
+    expect(new GraphBuilder({ name: 'd', dtype: 'float32', weights: dryWeights() }).weightStorage).toBe('convert');
+    const ckpt = 'models/tiny-svd';
+    const key = (weightStorage: 'reference' | 'convert') =>
+      checkpointKey(ckpt, { dtype: 'float32', target: 'cpu', weightStorage });
+    expect(key('convert')).not.toBe(key('reference'));
+    expect(key('convert')).toBe(key('convert'));
   });
 });

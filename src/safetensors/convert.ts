@@ -11,7 +11,7 @@ import { closeSync, openSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { float32BitsToHalfBits, halfBitsToNumber, type FloatDtype } from '../tensor/float16.js';
 import { bytesToFloat32, SAFETENSORS_DTYPE_SIZE, type SafetensorsDtype } from './dtype.js';
-import { readExactly, type TensorInfo } from './reader.js';
+import { readExactly, readTensorBytes, type TensorInfo } from './reader.js';
 
 /** Source dtypes a float weight can be converted from. */
 export type ConvertibleDtype = Extract<SafetensorsDtype, 'F32' | 'F16' | 'BF16' | 'F64'>;
@@ -141,4 +141,29 @@ export function convertTensorStreaming(
     closeSync(fd);
   }
   return total * OUT_SIZE[dtype];
+}
+
+/**
+ * The [rows, cols] matrix tensor `info` converted to `dtype` and transposed to [cols, rows] (row-major), in
+ * one buffer: the largest such weight (SVD's feed-forward projections, 10240 × 1280) is 50 MiB in float32.
+ */
+export function convertTensorTransposed(info: TensorInfo, dtype: FloatDtype, rows: number, cols: number): Uint8Array {
+  if (rows * cols * SAFETENSORS_DTYPE_SIZE[info.dtype] !== info.byteLength)
+    throw new Error(`${info.name}: ${info.byteLength} bytes is not a ${rows} × ${cols} ${info.dtype} matrix`);
+  const converted = convertElements(readTensorBytes(info), info.dtype as ConvertibleDtype, dtype);
+  const out = new Uint8Array(converted.byteLength);
+  const n = rows * cols;
+  const [src, dst] =
+    dtype === 'float32'
+      ? [new Uint32Array(converted.buffer, converted.byteOffset, n), new Uint32Array(out.buffer, 0, n)]
+      : [new Uint16Array(converted.buffer, converted.byteOffset, n), new Uint16Array(out.buffer, 0, n)];
+  const TILE = 64; // square tiles keep both the reads and the writes within a few cache lines
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(r0 + TILE, rows);
+    for (let c0 = 0; c0 < cols; c0 += TILE) {
+      const c1 = Math.min(c0 + TILE, cols);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+    }
+  }
+  return out;
 }
