@@ -19,7 +19,17 @@ import { estimateMemory, modelMemoryFacts } from '../src/models/memory.js';
 import { createPipeline } from '../src/pipeline/pipeline.js';
 import { ModelRunner } from '../src/pipeline/session.js';
 import { InProcessOrtHost, type SessionSpec } from '../src/runtime/ortHost.js';
-import { bytes, duration, GiB, memAvailableBytes, peakRss, reportToParent, runChild } from './bench-util.js';
+import {
+  bytes,
+  duration,
+  GiB,
+  memAvailableBytes,
+  peakRss,
+  reportToParent,
+  type RssBreakdown,
+  rssBreakdown,
+  runChild,
+} from './bench-util.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 
@@ -36,6 +46,15 @@ const SETS: Record<string, Partial<SessionSpec>> = {
     graphOptimizationLevel: 'all',
     extra: { 'optimization.disable_specified_optimizers': 'ConstantFolding' },
   },
+  'env-allocators': { graphOptimizationLevel: 'all', extra: { 'session.use_env_allocators': '1' } },
+  'init-device-allocator': {
+    graphOptimizationLevel: 'all',
+    extra: { 'session.use_device_allocator_for_initializers': '1' },
+  },
+  'no-nchwc-no-constfold': {
+    graphOptimizationLevel: 'all',
+    extra: { 'optimization.disable_specified_optimizers': 'NchwcTransformer,ConstantFolding' },
+  },
   'no-nchwc-no-prepack': {
     graphOptimizationLevel: 'all',
     extra: { 'optimization.disable_specified_optimizers': 'NchwcTransformer', 'session.disable_prepacking': '1' },
@@ -50,6 +69,9 @@ interface Report {
   loadMs: number;
   rssAfterLoad: number;
   peakAfterLoad: number;
+  /** /proc/self/status after the sessions were created, and after the steps. */
+  afterLoad: RssBreakdown;
+  afterSteps: RssBreakdown;
   steps: Array<{ ms: number; rssAfter: number }>;
   peakRss: number;
   inputType: string;
@@ -80,6 +102,8 @@ async function child(
     loadMs: performance.now() - t0,
     rssAfterLoad: process.memoryUsage().rss,
     peakAfterLoad: peakRss(),
+    afterLoad: rssBreakdown(),
+    afterSteps: rssBreakdown(),
     steps: [],
     peakRss: 0,
     inputType: '',
@@ -109,6 +133,7 @@ async function child(
     }
   }
   report.peakRss = peakRss();
+  report.afterSteps = rssBreakdown();
   reportToParent(report);
 }
 
@@ -239,8 +264,10 @@ async function main(): Promise<void> {
   console.log(
     `model ${values.model}, graphs ${roles.join(',')}, compute weight bytes ${bytes(weightBytes)}; step latent ${o.latent}, ${o.frames} frames, batch 2`,
   );
-  console.log('| option set | load | RSS after load | × weights | peak RSS after steps | × weights | steps |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log(
+    '| option set | load | after load: RSS (anon + file) | peak after load | × | after steps: RSS (anon + file) | peak | × | steps |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const set of values.sets!.split(',')) {
     if (!SETS[set]) throw new Error(`--sets: unknown set "${set}" (known: ${Object.keys(SETS).join(', ')})`);
     const cap = Math.min(Number(values['cap-gib']) * GiB, memAvailableBytes() - 3 * GiB);
@@ -266,13 +293,14 @@ async function main(): Promise<void> {
       const why = run.killedForMemory
         ? `killed at the RSS cap ${bytes(cap)}`
         : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-2).join(' | ')}`;
-      console.log(`| ${set} | ${why} | | | | | |`);
+      console.log(`| ${set} | ${why} | | | | | | | |`);
       continue;
     }
     const x = (n: number) => `${(n / weightBytes).toFixed(2)}×`;
     const steps = r.steps.map((s) => duration(s.ms)).join(', ');
+    const split = (b: RssBreakdown) => `${bytes(b.rss)} (${bytes(b.anon)} + ${bytes(b.file)})`;
     console.log(
-      `| ${set} | ${duration(r.loadMs)} | ${bytes(r.peakAfterLoad)} | ${x(r.peakAfterLoad)} | ${bytes(r.peakRss)} | ${x(r.peakRss)} | ${steps} |`,
+      `| ${set} | ${duration(r.loadMs)} | ${split(r.afterLoad)} | ${bytes(r.afterLoad.hwm)} | ${x(r.afterLoad.hwm)} | ${split(r.afterSteps)} | ${bytes(r.afterSteps.hwm)} | ${x(r.afterSteps.hwm)} | ${steps} |`,
     );
   }
 }
