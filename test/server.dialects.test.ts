@@ -5,7 +5,7 @@
  * URL limits, each in its dialect's error shape.
  */
 import { request as httpRequest } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFalClient, ValidationError } from '@fal-ai/client';
 import OpenAI, { toFile } from 'openai';
 import { LocalBackend } from '../src/backends/local.js';
@@ -282,6 +282,55 @@ describe('OpenAI dialect (the openai v6 SDK)', () => {
     const none = await c.videos.create({ prompt: 'x' } as never).catch((e) => e);
     expect(none.status).toBe(400);
     expect(none.error.param).toBe('input_reference');
+  });
+});
+
+describe('OpenAI seconds (the video length) on SVD clips', () => {
+  it('seconds longer than one clip chain clips to exactly that length; beyond 32 clips the video fails naming seconds', async () => {
+    const c = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const untilEnd = async (id: string) => {
+      for (;;) {
+        const v = await c.videos.retrieve(id);
+        if (v.status === 'completed' || v.status === 'failed') return v;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const generate = vi.spyOn(backend, 'generate');
+    try {
+      // 4 s at 4 fps = 16 frames: more than the tiny model's 14-frame clip, so two chained clips, trimmed to 16
+      const created = await c.videos.create({
+        prompt: 'x',
+        seconds: '4',
+        fps: 4,
+        num_inference_steps: 1,
+        input_reference: { image_url: dataUri },
+      } as never);
+      const done = await untilEnd(created.id);
+      expect(done.status).toBe('completed');
+      expect(done.seconds).toBe('4');
+      expect(generate.mock.calls.at(-1)![0]).toMatchObject({ duration: 4, fps: 4 });
+      expect((await generate.mock.results.at(-1)!.value).metadata).toMatchObject({ clips: 2, frames: 16 });
+      const content = await c.videos.downloadContent(created.id);
+      expect((await probeBytes(new Uint8Array(await content.arrayBuffer()))).frames).toBe(16);
+    } finally {
+      generate.mockRestore();
+    }
+    // 300 s at 7 fps would take 191 clips of 14 frames: the job fails in OpenAI's shape, in the client's terms
+    const long = await c.videos.create({
+      prompt: 'x',
+      seconds: '300',
+      input_reference: { image_url: dataUri },
+    } as never);
+    const failed = await untilEnd(long.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.code).toBe('invalid_request');
+    expect(failed.error?.message).toMatch(/^seconds: .*at most 32 are chained/);
+    // beyond our 600 s cap the create itself is refused
+    const refused = await c.videos
+      .create({ prompt: 'x', seconds: '601', input_reference: { image_url: dataUri } } as never)
+      .catch((e) => e);
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(refused.error.param).toBe('seconds');
   });
 });
 

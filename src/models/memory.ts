@@ -40,6 +40,8 @@ export interface MemoryRequest {
   totalFrames?: number;
   /** Classifier-free guidance doubles the UNet batch; on unless maxGuidance ≤ 1. */
   guidance: boolean;
+  /** The CFG batch runs as two batch-1 UNet calls (`cfgBatch: split`): the UNet's activations are one video's. */
+  cfgSplit?: boolean;
 }
 
 export interface MemoryEstimate {
@@ -76,7 +78,7 @@ export function estimateMemory(facts: ModelMemoryFacts, req: MemoryRequest, prov
   const s = facts.spatialScale;
   const latentPixels = Math.ceil(req.height / s) * Math.ceil(req.width / s);
   const pixels = req.width * req.height;
-  const rows = (req.guidance ? 2 : 1) * req.frames; // the UNet's B·F
+  const rows = (req.guidance && !req.cfgSplit ? 2 : 1) * req.frames; // the B·F of one UNet call
   const chunk = Math.max(1, Math.min(req.decodeChunkSize, req.frames));
   // materialised attention scores (float32 softmax), plus the probabilities: only the 'primitive' graphs hold them
   const quadratic = facts.attention === 'primitive';
@@ -119,9 +121,10 @@ export interface MemoryVerdict {
   short?: 'host' | 'device';
   /**
    * The largest request that fits, changing one thing at a time (undefined: nothing of that kind fits):
-   * the size at the same aspect ratio (multiples of `cell`), the frame count, and the decode chunk.
+   * the size at the same aspect ratio (multiples of `cell`), the frame count, the decode chunk, and whether the
+   * CFG batch split in two calls fits.
    */
-  largest: { width?: number; height?: number; frames?: number; decodeChunkSize?: number };
+  largest: { width?: number; height?: number; frames?: number; decodeChunkSize?: number; cfgSplit?: boolean };
 }
 
 function fitsIn(est: MemoryEstimate, budget: MemoryBudget): 'host' | 'device' | undefined {
@@ -165,6 +168,7 @@ export function checkMemory(
   }
   const chunk = largestDecodeChunk(facts, req, provider, budget);
   if (chunk !== undefined && chunk < req.decodeChunkSize) largest.decodeChunkSize = chunk;
+  if (req.guidance && !req.cfgSplit && ok({ ...req, cfgSplit: true })) largest.cfgSplit = true;
   return { fits: false, estimate, budget, short, largest };
 }
 

@@ -77,6 +77,7 @@ export async function generateVideo(
     const req = resolveForModel(request, manifest, undefined, memory);
     assertFitsMemory(req, manifest, memory);
     if (req.decodeChunkAuto) request = { ...request, decodeChunkSize: req.decodeChunkSize };
+    if (req.cfgBatch === 'split') request = { ...request, cfgBatch: 'split' };
   }
   const pipeline = await (pool
     ? pool.open(modelDir, device ?? 'auto', log)

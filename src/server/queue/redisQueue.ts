@@ -24,7 +24,6 @@ import {
   type Job,
   type JobFailure,
   type JobQueue,
-  type JobStatus,
   type QueueHealth,
 } from '../jobs.js';
 import {
@@ -37,6 +36,17 @@ import {
   redactQueueUrl,
 } from './connection.js';
 import { sharedQueueStatus, readWorkers, type WorkerInfo } from './status.js';
+import {
+  addJobLog,
+  endJob,
+  isFinal,
+  meanMs,
+  newJobEntry,
+  notifyJob,
+  subscribeToJob,
+  type FinalStatus,
+  type JobEntry,
+} from './jobEntry.js';
 import { decodeFailure, encodeJobData, type QueuedJobData, type QueuedProgress, type QueuedResult } from './wire.js';
 
 export interface RedisQueueOptions {
@@ -51,10 +61,7 @@ export interface RedisQueueOptions {
   log?: (message: string) => void;
 }
 
-interface Entry extends Job {
-  finish: () => void;
-  listeners: Set<(job: Job) => void>;
-  expiryTimer?: NodeJS.Timeout;
+interface Entry extends JobEntry {
   /** Set when the client cancelled; the worker's answer (or the job's removal) ends the job. */
   cancelling?: JobFailure;
   /** False while `submit` is still adding the job to Redis (a re-read must not call it lost). */
@@ -63,6 +70,7 @@ interface Entry extends Job {
 
 type BullState = 'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed';
 const WAITING_STATES: BullState[] = ['waiting', 'prioritized', 'delayed'];
+/** Log lines a restarted server reads back per job (as many as a job keeps). */
 const MAX_LOGS = 200;
 
 export class RedisJobQueue implements JobQueue {
@@ -146,7 +154,7 @@ export class RedisJobQueue implements JobQueue {
     const data = encodeJobData(request, meta, ttlSeconds);
     const job = this.entry(randomUUID(), meta, data.createdAt);
     job.stored = false;
-    this.addLog(job, 'queued');
+    addJobLog(job, 'queued');
     try {
       await this.queue.add('generate', data, {
         jobId: job.id,
@@ -183,9 +191,7 @@ export class RedisJobQueue implements JobQueue {
   }
 
   subscribe(job: Job, listener: (job: Job) => void): () => void {
-    const entry = job as Entry;
-    entry.listeners.add(listener);
-    return () => entry.listeners.delete(listener);
+    return subscribeToJob(job, listener);
   }
 
   /**
@@ -194,10 +200,9 @@ export class RedisJobQueue implements JobQueue {
    */
   cancel(id: string, reason = 'cancelled by the client'): 'cancelled' | 'already_done' | 'not_found' {
     const job = this.jobs.get(id);
-    if (!job) return 'not_found';
-    if (job.status !== 'queued' && job.status !== 'running') return 'already_done';
+    if (!job || isFinal(job.status)) return job ? 'already_done' : 'not_found';
     job.cancelling = { code: 'cancelled', message: reason };
-    this.addLog(job, 'cancellation requested');
+    addJobLog(job, 'cancellation requested');
     void this.sendCancel(job, reason).catch((err) =>
       this.o.log?.(`job ${id}: cancel did not reach Redis: ${(err as Error).message}`),
     );
@@ -363,7 +368,7 @@ export class RedisJobQueue implements JobQueue {
     if (!job || isFinal(job.status)) return;
     job.status = 'queued';
     job.progress = { fraction: 0 };
-    this.addLog(job, why);
+    addJobLog(job, why);
     this.o.log?.(`job ${id}: ${why}`);
   }
 
@@ -394,7 +399,7 @@ export class RedisJobQueue implements JobQueue {
     if (job.status === 'running') return;
     job.status = 'running';
     job.startedAt = since ?? Date.now();
-    this.addLog(job, 'started');
+    addJobLog(job, 'started');
   }
 
   private applyProgress(job: Entry, p: QueuedProgress, live: boolean): void {
@@ -405,8 +410,8 @@ export class RedisJobQueue implements JobQueue {
       totalSteps: p.totalSteps ?? job.progress.totalSteps,
       ...(p.totalClips ? { clip: p.clip, totalClips: p.totalClips } : {}),
     };
-    if (live && p.log) this.addLog(job, p.log);
-    else this.notify(job);
+    if (live && p.log) addJobLog(job, p.log);
+    else notifyJob(job);
   }
 
   private complete(job: Entry, returnvalue: unknown, startedAt?: number, finishedAt?: number): void {
@@ -430,27 +435,14 @@ export class RedisJobQueue implements JobQueue {
       this.recentMs.push(finishedAt - startedAt);
       if (this.recentMs.length > 16) this.recentMs.shift();
     }
-    this.addLog(job, `made by worker ${worker}`);
+    addJobLog(job, `made by worker ${worker}`);
     this.end(job, 'completed', undefined, finishedAt);
   }
 
-  private end(
-    job: Entry,
-    status: Exclude<JobStatus, 'queued' | 'running'>,
-    failure?: JobFailure,
-    at = Date.now(),
-  ): void {
+  private end(job: Entry, status: FinalStatus, failure?: JobFailure, at = Date.now()): void {
     if (isFinal(job.status)) return;
-    job.status = status;
-    job.failure = failure;
-    job.completedAt = at;
-    job.expiresAt = at + this.o.resultTtlMs;
-    this.addLog(job, failure ? `${status}: ${failure.message}` : status);
     this.o.log?.(`job ${job.id} ${failure ? `${status}: ${failure.message}` : status}`);
-    job.expiryTimer = setTimeout(() => void this.forget(job, false), Math.max(0, job.expiresAt - Date.now()));
-    job.expiryTimer.unref();
-    job.listeners.clear();
-    job.finish();
+    endJob(job, status, failure, { at, ttlMs: this.o.resultTtlMs, forget: () => void this.forget(job, false) });
   }
 
   /** Drops our copy; with `everywhere`, also the job and its video in Redis (a client's delete). */
@@ -465,32 +457,9 @@ export class RedisJobQueue implements JobQueue {
   }
 
   private entry(id: string, meta: Record<string, unknown>, createdAt: number): Entry {
-    let finish!: () => void;
-    const done = new Promise<void>((resolve) => (finish = resolve));
-    const job: Entry = {
-      id,
-      meta,
-      createdAt,
-      status: 'queued',
-      progress: { fraction: 0 },
-      logs: [],
-      done,
-      finish,
-      listeners: new Set(),
-      stored: true,
-    };
+    const job: Entry = { ...newJobEntry(id, meta, createdAt), stored: true };
     this.jobs.set(id, job);
     return job;
-  }
-
-  private addLog(job: Entry, message: string): void {
-    job.logs.push({ message, timestamp: new Date().toISOString() });
-    if (job.logs.length > MAX_LOGS) job.logs.splice(0, job.logs.length - MAX_LOGS);
-    this.notify(job);
-  }
-
-  private notify(job: Entry): void {
-    for (const l of job.listeners) l(job);
   }
 
   /** Made on first use, removed on close. */
@@ -500,7 +469,7 @@ export class RedisJobQueue implements JobQueue {
 
   /** Seconds until a place is likely free: a recent job's mean time, shared among the live workers. */
   private retryAfterSeconds(): number {
-    const mean = this.recentMs.length ? this.recentMs.reduce((a, b) => a + b, 0) / this.recentMs.length : 10_000;
+    const mean = meanMs(this.recentMs, 10_000);
     return Math.max(1, Math.ceil(mean / Math.max(1, this.workers.length) / 1000));
   }
 }
@@ -508,10 +477,6 @@ export class RedisJobQueue implements JobQueue {
 /** Starts a job had: for one given up because its workers kept dying, one per dead worker (BullMQ's stall count). */
 function attemptsOf(bj: { stalledCounter?: number; attemptsStarted?: number } | undefined | null): number {
   return bj ? bj.stalledCounter || bj.attemptsStarted || 1 : 1;
-}
-
-function isFinal(status: JobStatus): boolean {
-  return status !== 'queued' && status !== 'running';
 }
 
 function lostFailure(): JobFailure {
