@@ -10,7 +10,7 @@
  * It prints one table row per set: load time, RSS after load, peak RSS after the step, step time, and both
  * as a multiple of the bytes the graphs compute with (float32 graphs: 4 bytes per parameter).
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readModelDirectory } from '../src/models/load.js';
@@ -157,8 +157,34 @@ function unetOnlyEstimate(model: string, o: { latent: string; frames: number }):
   return `${bytes(total)} = ${bytes(parts.runtime)} + ${bytes(unetWeights)} + ${bytes(parts.unet)} (attention ${facts.attention})`;
 }
 
+/** The summed VmHWM of this process's descendants (0 when it has none). */
+function descendantsHwm(pid = process.pid): number {
+  let total = 0;
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const task of tasks) {
+    let children: string[] = [];
+    try {
+      children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch {}
+    for (const child of children) {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child}/status`, 'utf8'));
+        total += (m ? Number(m[1]) * 1024 : 0) + descendantsHwm(Number(child));
+      } catch {}
+    }
+  }
+  return total;
+}
+
 interface GenerateReport {
+  /** This process's peak plus its descendants' (the WebGPU host process): an upper bound of their joint peak. */
   peakRss: number;
+  hostProcessPeak: number;
   loadMs: number;
   totalMs: number;
   stepMs: number[];
@@ -184,9 +210,12 @@ async function childGenerate(model: string, spec: string, threads: number, devic
     },
     { skipVideo: true },
   );
+  // the WebGPU provider runs onnxruntime in a child process (ChildProcessOrtHost): count its peak too
+  const hostPeak = descendantsHwm();
   await pipeline.close();
   reportToParent({
-    peakRss: peakRss(),
+    peakRss: peakRss() + hostPeak,
+    hostProcessPeak: hostPeak,
     loadMs,
     totalMs: r.timings.total,
     stepMs: r.stepTimings,
