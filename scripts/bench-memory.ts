@@ -19,7 +19,17 @@ import { estimateMemory, type MemoryProvider, modelMemoryFacts } from '../src/mo
 import { createPipeline } from '../src/pipeline/pipeline.js';
 import { ModelRunner } from '../src/pipeline/session.js';
 import { InProcessOrtHost, type SessionSpec } from '../src/runtime/ortHost.js';
-import { bytes, duration, GiB, memAvailableBytes, peakRss, reportToParent, runChild } from './bench-util.js';
+import {
+  bytes,
+  duration,
+  GiB,
+  memAvailableBytes,
+  peakRss,
+  reportToParent,
+  type RssBreakdown,
+  rssBreakdown,
+  runChild,
+} from './bench-util.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 
@@ -36,6 +46,15 @@ const SETS: Record<string, Partial<SessionSpec>> = {
     graphOptimizationLevel: 'all',
     extra: { 'optimization.disable_specified_optimizers': 'ConstantFolding' },
   },
+  'env-allocators': { graphOptimizationLevel: 'all', extra: { 'session.use_env_allocators': '1' } },
+  'init-device-allocator': {
+    graphOptimizationLevel: 'all',
+    extra: { 'session.use_device_allocator_for_initializers': '1' },
+  },
+  'no-nchwc-no-constfold': {
+    graphOptimizationLevel: 'all',
+    extra: { 'optimization.disable_specified_optimizers': 'NchwcTransformer,ConstantFolding' },
+  },
   'no-nchwc-no-prepack': {
     graphOptimizationLevel: 'all',
     extra: { 'optimization.disable_specified_optimizers': 'NchwcTransformer', 'session.disable_prepacking': '1' },
@@ -50,6 +69,9 @@ interface Report {
   loadMs: number;
   rssAfterLoad: number;
   peakAfterLoad: number;
+  /** /proc/self/status after the sessions were created, and after the steps. */
+  afterLoad: RssBreakdown;
+  afterSteps: RssBreakdown;
   /** stepPeak: the VmHWM of that step alone (the high-water mark is reset after the load and before each step). */
   steps: Array<{ ms: number; rssAfter: number; stepPeak?: number }>;
   peakRss: number;
@@ -100,6 +122,8 @@ async function child(
     loadMs: performance.now() - t0,
     rssAfterLoad: process.memoryUsage().rss,
     peakAfterLoad: vmHwm(),
+    afterLoad: rssBreakdown(),
+    afterSteps: rssBreakdown(),
     steps: [],
     peakRss: 0,
     inputType: '',
@@ -134,6 +158,8 @@ async function child(
     }
     report.peakRss = peak;
   } else report.peakRss = vmHwm();
+  // (its hwm is the last step's own peak when the high-water mark was reset; peakRss is the whole run's)
+  report.afterSteps = rssBreakdown();
   reportToParent(report);
 }
 
@@ -316,10 +342,10 @@ async function main(): Promise<void> {
   if (unetOnly)
     console.log(`UNet-only estimate (runtime + UNet weights × load factor + UNet activations): ${unetOnly}`);
   console.log(
-    '| option set | load | peak RSS after load | × weights | RSS after load | peak RSS after steps | × weights | ' +
+    '| option set | load | after load: RSS (anon + file) | peak after load | × | after steps: RSS (anon + file) | peak | × | ' +
       'steps (each step’s own VmHWM) |',
   );
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const set of values.sets!.split(',')) {
     if (!SETS[set]) throw new Error(`--sets: unknown set "${set}" (known: ${Object.keys(SETS).join(', ')})`);
     const cap = Math.min(Number(values['cap-gib']) * GiB, memAvailableBytes() - 3 * GiB);
@@ -345,14 +371,15 @@ async function main(): Promise<void> {
       const why = run.killedForMemory
         ? `killed at the RSS cap ${bytes(cap)}`
         : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-2).join(' | ')}`;
-      console.log(`| ${set} | ${why} | | | | | | |`);
+      console.log(`| ${set} | ${why} | | | | | | | |`);
       continue;
     }
     const x = (n: number) => `${(n / weightBytes).toFixed(2)}×`;
     const steps = r.steps.map((s) => `${duration(s.ms)}${s.stepPeak ? ` (${bytes(s.stepPeak)})` : ''}`).join(', ');
+    const split = (b: RssBreakdown) => `${bytes(b.rss)} (${bytes(b.anon)} + ${bytes(b.file)})`;
     console.log(
-      `| ${set} | ${duration(r.loadMs)} | ${bytes(r.peakAfterLoad)} | ${x(r.peakAfterLoad)} | ${bytes(r.rssAfterLoad)} | ` +
-        `${bytes(r.peakRss)} | ${x(r.peakRss)} | ${steps} |`,
+      `| ${set} | ${duration(r.loadMs)} | ${split(r.afterLoad)} | ${bytes(r.peakAfterLoad)} | ${x(r.peakAfterLoad)} | ` +
+        `${split(r.afterSteps)} | ${bytes(r.peakRss)} | ${x(r.peakRss)} | ${steps} |`,
     );
   }
 }
