@@ -62,6 +62,19 @@ describe('static tensor sizes', () => {
   });
 });
 
+describe('feed-forward in token chunks (webgpu target)', () => {
+  it('keeps the GEGLU projection within the 128 MiB budget where it would be 144 MiB', () => {
+    // 384×192 px, 4 frames, CFG: the level-0 projection is [8 · 18432 tokens, 256] float32 = 144 MiB unchunked
+    const dims = unetInputDims({ frames: 4, channels: 4, height: 96, width: 192 }, 8, 32, 2, null);
+    const cpu = tensorSizes(readGraph(join(dir, 'cpu', 'unet.onnx')), dims);
+    expect(cpu.tensors.find((t) => t.name.includes('ff.net.0.proj'))?.bytes).toBe(144 * MiB);
+    const webgpu = tensorSizes(readGraph(join(dir, 'webgpu', 'unet.onnx')), dims);
+    expect(webgpu.unknown).toEqual([]);
+    expect(webgpu.tensors[0].bytes).toBeLessThanOrEqual(128 * MiB);
+    expect(webgpu.tensors.some((t) => t.op === 'Loop' && t.name.includes('/ff_loop'))).toBe(true);
+  });
+});
+
 describe('binding-limit guard', () => {
   it('refuses the CPU-target UNet at 128 MiB, naming the tensor and its size', () => {
     const guard = new BindingGuard(join(dir, 'cpu', 'unet.onnx'), { limit: 128 * MiB });
@@ -109,9 +122,10 @@ describe('binding-limit guard', () => {
     const oversized = (rows: number) => guard.oversized(dimsAt(rows)).length;
     expect(cfgSplitExact(manifest)).toBe(true);
     expect(chooseCfgBatch({ asked: 'auto', guided: true, exact: true, oversized }).mode).toBe('split');
-    // at the real 128 MiB limit: 384×192 px, 4 frames needs the split (GEGLU projections [8, 18432, 256] = 144 MiB)
+    // at the real 128 MiB limit: 640×320 px, 4 frames needs the split (up-path concat [8, 96, 160, 320] = 150 MiB)
     const real = new BindingGuard(path, { limit: 128 * MiB, axes: guardAxes('unet', manifest) });
-    const at = (batch: number) => unetInputDims({ frames: 4, channels: 4, height: 96, width: 192 }, 8, 32, batch, null);
+    const at = (batch: number) =>
+      unetInputDims({ frames: 4, channels: 4, height: 160, width: 320 }, 8, 32, batch, null);
     expect(real.oversized(at(2)).length).toBeGreaterThan(0);
     expect(real.oversized(at(1))).toEqual([]);
   });

@@ -26,7 +26,8 @@ import type { FloatDtype } from '../tensor/float16.js';
 /** Bumped whenever graph building changes what it writes; part of the build-cache key. */
 // 3: MultiHeadAttention on the CPU target (linear-memory attention)
 // 4: CPU/CUDA weights converted and MatMul weights transposed at build time (weightStorage 'convert')
-export const BUILDER_VERSION = '4';
+// 5: feed-forwards in token chunks with 'chunked' attention (the WebGPU target), within the same byte budget
+export const BUILDER_VERSION = '5';
 
 export interface BuildModelOptions {
   checkpoint: string;
