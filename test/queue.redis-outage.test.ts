@@ -10,6 +10,7 @@ import { startQueueWorker, type RunningWorker } from '../src/server/queue/worker
 import { fixtureBytes } from './server-helpers.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { buildTinyModel } from './helpers/tinyModel.js';
+import { until } from './helpers/until.js';
 
 const dataUri = `data:image/png;base64,${Buffer.from(fixtureBytes()).toString('base64')}`;
 const json = { 'content-type': 'application/json' };
@@ -18,16 +19,6 @@ let redis: TestRedis;
 let server: RunningServer;
 let worker: RunningWorker;
 const logs: string[] = [];
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const healthz = async () => {
   const res = await fetch(`${server.url}/healthz`);

@@ -123,7 +123,8 @@ export class DeviceSessionFactory {
       if (this.device.kind === 'cuda') {
         throw new ExecutionProviderError(
           `cuda:${this.device.deviceId}`,
-          `device cuda:${this.device.deviceId}: the CUDA execution provider could not be loaded (${firstLine(reason)}); ${CUDA_INSTALL_HINT}; or pass --device cpu`,
+          `device cuda:${this.device.deviceId}: the CUDA execution provider could not be loaded ` +
+            `(${firstLine(reason)}); ${CUDA_INSTALL_HINT}; or pass --device cpu`,
         );
       }
       cudaReason = firstLine(reason);
@@ -191,11 +192,15 @@ export function findCudaProviderLibrary(): string | undefined {
   return existsSync(path) ? path : undefined;
 }
 
+const PROVIDER_LOAD_FAILURES = [
+  /OrtSessionOptionsAppendExecutionProvider|Failed to load (shared )?library/i,
+  /libcudart|libcudnn|libcublas|CUDA driver|no CUDA-capable device/i,
+  /WebGPU adapter|WebGPU device|No supported adapters|vkCreateInstance/i,
+];
+
 /** Errors that mean "this provider cannot be used here", as opposed to a broken model file. */
 export function isProviderLoadFailure(message: string): boolean {
-  return /OrtSessionOptionsAppendExecutionProvider|Failed to load (shared )?library|libcudart|libcudnn|libcublas|CUDA driver|no CUDA-capable device|WebGPU adapter|WebGPU device|No supported adapters|vkCreateInstance/i.test(
-    message,
-  );
+  return PROVIDER_LOAD_FAILURES.some((re) => re.test(message));
 }
 
 function firstLine(s: string): string {
