@@ -2,7 +2,7 @@
  * Session memory benchmark: what onnxruntime does to the weights at load, per session option.
  *
  *   npx tsx scripts/bench-memory.ts --model <built model dir> [--roles unet] [--sets default,no-prepack,...]
- *                                   [--latent 8|HxW] [--frames 2] [--threads 2] [--cap-gib 14]
+ *                                   [--latent 8|HxW] [--frames 2] [--threads 2] [--cap-gib 14] [--device cpu|webgpu]
  *   npx tsx scripts/bench-memory.ts --model <dir> --generate 64x64x4,512x512x14:2   (estimate vs measured peak RSS)
  *
  * Each option set loads the graphs in a fresh child process (killed above the RSS cap, which is never more
@@ -18,6 +18,7 @@ import type { GraphRole } from '../src/models/manifest.js';
 import { estimateMemory, type MemoryProvider, modelMemoryFacts } from '../src/models/memory.js';
 import { createPipeline } from '../src/pipeline/pipeline.js';
 import { ModelRunner } from '../src/pipeline/session.js';
+import { providerSpec } from '../src/runtime/device.js';
 import { InProcessOrtHost, type SessionSpec } from '../src/runtime/ortHost.js';
 import {
   bytes,
@@ -101,7 +102,7 @@ async function child(
   model: string,
   roles: GraphRole[],
   set: string,
-  o: { latent: string; frames: number; steps: number; threads: number },
+  o: { latent: string; frames: number; steps: number; threads: number; device: string },
 ): Promise<void> {
   const baselineRss = process.memoryUsage().rss;
   const dir = readModelDirectory(model);
@@ -112,7 +113,7 @@ async function child(
     const session = await host.createSession({
       ...SETS[set],
       path: dir.paths[role],
-      executionProviders: ['cpu'],
+      executionProviders: providerSpec(o.device === 'webgpu' ? 'webgpu' : 'cpu'),
       intraOpNumThreads: o.threads,
     });
     runners[role] = new ModelRunner(role, session);
@@ -322,6 +323,7 @@ async function main(): Promise<void> {
     frames: Number(values.frames),
     steps: Number(values.steps),
     threads: Number(values.threads),
+    device: values.device!,
   };
   if (values.child === 'generate') return childGenerate(values.model, values.generate!, o.threads, values.device!);
   if (values.child) return child(values.model, roles, values.child, o);
@@ -362,6 +364,8 @@ async function main(): Promise<void> {
       values.steps!,
       '--threads',
       values.threads!,
+      '--device',
+      values.device!,
       '--child',
       set,
     ];

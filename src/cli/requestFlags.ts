@@ -92,7 +92,9 @@ export const REQUEST_FLAGS: FlagSpec[] = [
   {
     field: 'camera',
     flag: '--camera <preset|file.json>',
-    help: 'camera motion (MotionCtrl-SVD, --model motionctrl-svd): pan-up | pan-down | pan-left | pan-right | zoom-in | zoom-out | cw | acw, or a JSON file of per-frame 3x4 RT matrices',
+    help:
+      'camera motion (MotionCtrl-SVD, --model motionctrl-svd): pan-up | pan-down | pan-left | pan-right | ' +
+      'zoom-in | zoom-out | cw | acw, or a JSON file of per-frame 3x4 RT matrices',
     kind: 'string',
   },
   { field: 'motionSpeed', flag: '--motion-speed <x>', help: 'camera motion speed, 0-10 (default 1)', kind: 'number' },

@@ -5,7 +5,7 @@
 import { physicalCores } from '../runtime/cpu.js';
 import { ModelFormatError } from '../errors.js';
 import { checkCameraInput, checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
-import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole, type ModelManifest } from '../models/manifest.js';
+import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole, manifestDtype, type ModelManifest } from '../models/manifest.js';
 import { BindingGuard, type RunAxes, type RunSize } from '../runtime/bindingGuard.js';
 import {
   DeviceSessionFactory,
@@ -99,7 +99,7 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
   try {
     const runners = {} as Record<GraphRole, ModelRunner>;
     for (const role of GRAPH_ROLES) {
-      const session = await factory.open(model.paths[role]);
+      const session = await factory.open(model.paths[role], manifestDtype(model.manifest));
       opened.push(session);
       checkGraphContract(role, session);
       if (role === 'unet') checkCameraInput(session, model.manifest.unet.cameraPoseDim);

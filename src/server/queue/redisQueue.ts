@@ -32,8 +32,11 @@ import {
   KEY_PREFIX,
   openRedis,
   QUEUE_NAME,
+  QUEUE_DOWN_MESSAGE,
   QueueUnavailableError,
   redactQueueUrl,
+  watchQueueLink,
+  type QueueLink,
 } from './connection.js';
 import { sharedQueueStatus, readWorkers, type WorkerInfo } from './status.js';
 import {
@@ -78,6 +81,7 @@ export class RedisJobQueue implements JobQueue {
   private readonly jobs = new Map<string, Entry>();
   private readonly downloads = new Map<string, Promise<string>>();
   private readonly queue: Queue;
+  private readonly link: QueueLink;
   private events!: QueueEvents;
   private eventsRedis!: Redis;
   private workers: WorkerInfo[] = [];
@@ -111,6 +115,7 @@ export class RedisJobQueue implements JobQueue {
     this.cacheDirName = join(o.workDir ?? tmpdir(), `svd-serve-queue-${process.pid}-${randomUUID().slice(0, 8)}`);
     this.queue = new Queue(QUEUE_NAME, { connection: redis, prefix: KEY_PREFIX });
     this.queue.on('error', () => {});
+    this.link = watchQueueLink(redis, o.url, o.log, 'new jobs are answered 503 until it is back');
   }
 
   private async start(): Promise<void> {
@@ -146,6 +151,8 @@ export class RedisJobQueue implements JobQueue {
 
   async submit(request: GenerationRequestInput, meta: Record<string, unknown> = {}): Promise<Job> {
     if (this.closed) throw new ShuttingDownError();
+    // While Redis is away, answer at once rather than after ioredis's retries.
+    if (!this.link.up) throw new QueueUnavailableError(QUEUE_DOWN_MESSAGE);
     const queued = this.list().filter((j) => j.status === 'queued').length;
     const running = this.list().filter((j) => j.status === 'running').length;
     const freeSlots = Math.max(0, this.workers.reduce((n, w) => n + w.concurrency, 0) - running);
@@ -164,7 +171,8 @@ export class RedisJobQueue implements JobQueue {
       job.stored = true;
     } catch (err) {
       this.jobs.delete(job.id);
-      throw new QueueUnavailableError(`the job queue (Redis) cannot be reached: ${(err as Error).message}`);
+      this.o.log?.(`job ${job.id} not queued: ${redactQueueUrl(this.o.url)}: ${(err as Error).message}`);
+      throw new QueueUnavailableError(QUEUE_DOWN_MESSAGE);
     }
     this.o.log?.(`job ${job.id} queued in Redis (${String(meta.dialect ?? 'api')}, ${queued + 1} waiting)`);
     return job;
@@ -255,6 +263,14 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async health(): Promise<QueueHealth> {
+    const down = (): QueueHealth => ({
+      mode: 'redis',
+      ok: false,
+      counts: { queued: 0, running: 0, completed: 0, failed: 0 },
+      workers: [],
+      message: QUEUE_DOWN_MESSAGE,
+    });
+    if (!this.link.up) return down();
     try {
       const s = await withTimeout(sharedQueueStatus(this.queue, this.redis), 3000);
       return {
@@ -268,13 +284,8 @@ export class RedisJobQueue implements JobQueue {
           : { message: 'no worker is running: jobs wait until one starts (svd worker --queue …)' }),
       };
     } catch (err) {
-      return {
-        mode: 'redis',
-        ok: false,
-        counts: { queued: 0, running: 0, completed: 0, failed: 0 },
-        workers: [],
-        message: `the job queue at ${redactQueueUrl(this.o.url)} cannot be reached: ${(err as Error).message}`,
-      };
+      this.o.log?.(`health: ${redactQueueUrl(this.o.url)}: ${(err as Error).message}`);
+      return down();
     }
   }
 
@@ -286,8 +297,15 @@ export class RedisJobQueue implements JobQueue {
     this.closed = true;
     clearInterval(this.timer);
     await this.chain;
-    await this.events?.close().catch(() => {});
-    await this.queue.close().catch(() => {});
+    // With Redis away (or going away now) BullMQ's polite closes would wait for it: then the connections are
+    // just dropped below.
+    const lost = this.link.up ? new Promise((r) => this.redis.once('close', r)) : Promise.resolve();
+    const polite = (async () => {
+      await this.events?.close().catch(() => {});
+      await this.queue.close().catch(() => {});
+    })();
+    await Promise.race([polite, lost]);
+    this.link.stop();
     this.eventsRedis?.disconnect();
     this.redis.disconnect();
     for (const job of this.jobs.values()) clearTimeout(job.expiryTimer);
