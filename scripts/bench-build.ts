@@ -7,7 +7,8 @@
  *
  * 1. Writes (once) a seeded random F16 SVD-XT checkpoint from models/configs/svd-xt into <dir>/checkpoint
  *    (≈ 4.2 GiB, streamed one tensor at a time; refuses when the disk has too little room).
- * 2. Runs `buildModel` for float16 and for float32 (fp16 weights + Cast), each in a child process, and
+ * 2. Runs `buildModel` for float16 and for float32 (fp16 weights converted into `.data`, the CPU default since
+ *    builder 4), each in a child process, and
  *    reports wall time and the child's peak RSS (goals: ≤ 10 s, ≤ 1 GiB), node and op counts.
  * 3. In child processes, creates onnxruntime CPU sessions for the four graphs under several session
  *    settings (`--loads`: dtype, graphOptimizationLevel, all graphs in one process or one per process) and

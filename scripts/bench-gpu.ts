@@ -10,9 +10,9 @@
  *    (4.2 GiB); `--model tiny`: the embedded tiny checkpoint (quick runs, e.g. on lavapipe).
  * 3. Per provider, in a child process (RSS capped at what the machine has free minus 3 GiB): builds the graphs for
  *    that provider's target (timed), creates the four sessions (time, peak host RSS), then measures one UNet step
- *    at the size (CFG batch 2; median of --repeats after a warm-up), the temporal VAE decode of all frames with
- *    chunk = all and chunk 8, CLIP and the VAE encoder; checks outputs are finite; peak GPU memory from
- *    nvidia-smi when present. A run the WebGPU binding guard refuses is reported as such.
+ *    at the size (CFG batch 2, and split as two batch-1 calls; median of --repeats after a warm-up), the temporal
+ *    VAE decode of all frames with chunk = all and chunk 8, CLIP and the VAE encoder; checks outputs are finite;
+ *    peak GPU memory from nvidia-smi when present. A run the WebGPU binding guard refuses is reported as such.
  *
  * Output: one JSON line per measure on stdout; a table appended to bench/RESULTS.md with date and machine.
  */
@@ -145,6 +145,26 @@ async function childMain(provider: string, modelDir: string, sizeArg: string, re
   };
   await timed('unet_step_warmup', async () => (await r.unet.run(unetFeeds)).data);
   if (out.at(-1)?.ok) await timed('unet_step', async () => (await r.unet.run(unetFeeds)).data, repeats);
+  // the same step as two batch-1 calls (cfgBatch split: half the activations, what fits a smaller binding limit)
+  const video = (t: TensorData, b: number): TensorData => {
+    const per = t.data.length / t.dims[0];
+    return { ...t, data: t.data.subarray(b * per, (b + 1) * per), dims: [1, ...t.dims.slice(1)] } as TensorData;
+  };
+  const splitFeeds = [0, 1].map((b) => ({
+    sample: video(unetFeeds.sample, b),
+    timestep: unetFeeds.timestep,
+    encoder_hidden_states: video(unetFeeds.encoder_hidden_states, b),
+    added_time_ids: video(unetFeeds.added_time_ids, b),
+  }));
+  const splitStep = async () => {
+    const [a, b] = [(await r.unet.run(splitFeeds[0])).data, (await r.unet.run(splitFeeds[1])).data];
+    const both = new Float32Array(a.length + b.length);
+    both.set(a);
+    both.set(b, a.length);
+    return both;
+  };
+  await timed('unet_step_split_warmup', splitStep);
+  if (out.at(-1)?.ok) await timed('unet_step_split', splitStep, repeats);
   for (const chunk of new Set([F, Math.min(8, F)])) {
     await timed(`vae_decode_chunk${chunk}`, async () => {
       let all: Float32Array = new Float32Array(0);

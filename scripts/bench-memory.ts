@@ -2,7 +2,7 @@
  * Session memory benchmark: what onnxruntime does to the weights at load, per session option.
  *
  *   npx tsx scripts/bench-memory.ts --model <built model dir> [--roles unet] [--sets default,no-prepack,...]
- *                                   [--latent 8|HxW] [--frames 2] [--threads 2] [--cap-gib 14]
+ *                                   [--latent 8|HxW] [--frames 2] [--threads 2] [--cap-gib 14] [--device cpu|webgpu]
  *   npx tsx scripts/bench-memory.ts --model <dir> --generate 64x64x4,512x512x14:2   (estimate vs measured peak RSS)
  *
  * Each option set loads the graphs in a fresh child process (killed above the RSS cap, which is never more
@@ -10,16 +10,27 @@
  * It prints one table row per set: load time, RSS after load, peak RSS after the step, step time, and both
  * as a multiple of the bytes the graphs compute with (float32 graphs: 4 bytes per parameter).
  */
-import { statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readModelDirectory } from '../src/models/load.js';
 import type { GraphRole } from '../src/models/manifest.js';
-import { estimateMemory, modelMemoryFacts } from '../src/models/memory.js';
+import { estimateMemory, type MemoryProvider, modelMemoryFacts } from '../src/models/memory.js';
 import { createPipeline } from '../src/pipeline/pipeline.js';
 import { ModelRunner } from '../src/pipeline/session.js';
+import { providerSpec } from '../src/runtime/device.js';
 import { InProcessOrtHost, type SessionSpec } from '../src/runtime/ortHost.js';
-import { bytes, duration, GiB, memAvailableBytes, peakRss, reportToParent, runChild } from './bench-util.js';
+import {
+  bytes,
+  duration,
+  GiB,
+  memAvailableBytes,
+  peakRss,
+  reportToParent,
+  type RssBreakdown,
+  rssBreakdown,
+  runChild,
+} from './bench-util.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 
@@ -36,6 +47,15 @@ const SETS: Record<string, Partial<SessionSpec>> = {
     graphOptimizationLevel: 'all',
     extra: { 'optimization.disable_specified_optimizers': 'ConstantFolding' },
   },
+  'env-allocators': { graphOptimizationLevel: 'all', extra: { 'session.use_env_allocators': '1' } },
+  'init-device-allocator': {
+    graphOptimizationLevel: 'all',
+    extra: { 'session.use_device_allocator_for_initializers': '1' },
+  },
+  'no-nchwc-no-constfold': {
+    graphOptimizationLevel: 'all',
+    extra: { 'optimization.disable_specified_optimizers': 'NchwcTransformer,ConstantFolding' },
+  },
   'no-nchwc-no-prepack': {
     graphOptimizationLevel: 'all',
     extra: { 'optimization.disable_specified_optimizers': 'NchwcTransformer', 'session.disable_prepacking': '1' },
@@ -50,16 +70,39 @@ interface Report {
   loadMs: number;
   rssAfterLoad: number;
   peakAfterLoad: number;
-  steps: Array<{ ms: number; rssAfter: number }>;
+  /** /proc/self/status after the sessions were created, and after the steps. */
+  afterLoad: RssBreakdown;
+  afterSteps: RssBreakdown;
+  /** stepPeak: the VmHWM of that step alone (the high-water mark is reset after the load and before each step). */
+  steps: Array<{ ms: number; rssAfter: number; stepPeak?: number }>;
   peakRss: number;
   inputType: string;
+}
+
+/** The kernel's high-water mark of this process's RSS (VmHWM), in bytes. */
+function vmHwm(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : peakRss();
+}
+
+/**
+ * Resets VmHWM to the current RSS (Linux `/proc/self/clear_refs` 5), so that a step's own peak can be read even when
+ * the load peaked higher; false where that is not possible. It resets getrusage's maxRSS too: read the peaks first.
+ */
+function resetHwm(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function child(
   model: string,
   roles: GraphRole[],
   set: string,
-  o: { latent: string; frames: number; steps: number; threads: number },
+  o: { latent: string; frames: number; steps: number; threads: number; device: string },
 ): Promise<void> {
   const baselineRss = process.memoryUsage().rss;
   const dir = readModelDirectory(model);
@@ -70,7 +113,7 @@ async function child(
     const session = await host.createSession({
       ...SETS[set],
       path: dir.paths[role],
-      executionProviders: ['cpu'],
+      executionProviders: providerSpec(o.device === 'webgpu' ? 'webgpu' : 'cpu'),
       intraOpNumThreads: o.threads,
     });
     runners[role] = new ModelRunner(role, session);
@@ -79,7 +122,9 @@ async function child(
     baselineRss,
     loadMs: performance.now() - t0,
     rssAfterLoad: process.memoryUsage().rss,
-    peakAfterLoad: peakRss(),
+    peakAfterLoad: vmHwm(),
+    afterLoad: rssBreakdown(),
+    afterSteps: rssBreakdown(),
     steps: [],
     peakRss: 0,
     inputType: '',
@@ -91,24 +136,31 @@ async function child(
       .map(Number)
       .concat(Number(o.latent.split('x')[0]))
       .slice(0, 2);
-    const [B, F, C] = [2, o.frames, 8];
+    const [B, F, C, D] = [2, o.frames, dir.manifest.unet.inChannels, dir.manifest.imageEncoder.embedDim];
     const sample = Float32Array.from({ length: B * F * C * h * w }, (_, i) => Math.sin(i * 0.37));
-    const context = Float32Array.from({ length: B * 1024 }, (_, i) => (i < 1024 ? 0 : Math.cos(i * 0.11)));
+    const context = Float32Array.from({ length: B * D }, (_, i) => (i < D ? 0 : Math.cos(i * 0.11)));
     const feeds = {
       sample: unet.tensor('sample', sample, [B, F, C, h, w]),
       timestep: unet.tensor('timestep', Float32Array.of(0.25 * Math.log(700)), []),
-      encoder_hidden_states: unet.tensor('encoder_hidden_states', context, [B, 1, 1024]),
+      encoder_hidden_states: unet.tensor('encoder_hidden_states', context, [B, 1, D]),
       added_time_ids: unet.tensor('added_time_ids', Float32Array.of(6, 127, 0.02, 6, 127, 0.02), [B, 3]),
     };
     report.inputType = unet.inputType('sample');
+    let peak = report.peakAfterLoad;
     for (let i = 0; i < o.steps; i++) {
+      const reset = resetHwm();
       const t = performance.now();
       const out = await unet.run(feeds);
+      const ms = performance.now() - t;
       if (!out.data.every(Number.isFinite)) throw new Error('UNet output is not finite');
-      report.steps.push({ ms: performance.now() - t, rssAfter: process.memoryUsage().rss });
+      const stepPeak = vmHwm();
+      peak = Math.max(peak, stepPeak);
+      report.steps.push({ ms, rssAfter: process.memoryUsage().rss, ...(reset ? { stepPeak } : {}) });
     }
-  }
-  report.peakRss = peakRss();
+    report.peakRss = peak;
+  } else report.peakRss = vmHwm();
+  // (its hwm is the last step's own peak when the high-water mark was reset; peakRss is the whole run's)
+  report.afterSteps = rssBreakdown();
   reportToParent(report);
 }
 
@@ -119,8 +171,47 @@ function storedWeightBytes(model: string, roles: GraphRole[]): number {
   return roles.reduce((a, r) => a + (known?.[r] ?? statSync(dir.paths[r]).size), 0);
 }
 
+/** What `estimateMemory` says a UNet loaded alone peaks at for the child's CFG step on a latent `o.latent` sample. */
+function unetOnlyEstimate(model: string, o: { latent: string; frames: number }): string {
+  const facts = modelMemoryFacts(readModelDirectory(model).manifest, model);
+  const [h, w = h] = o.latent.split('x').map(Number);
+  const s = facts.spatialScale;
+  const req = { width: w * s, height: h * s, frames: o.frames, decodeChunkSize: 1, guidance: true };
+  const { parts } = estimateMemory(facts, req, 'cpu');
+  const totalWeights = Object.values(facts.computeWeightBytes).reduce((a, b) => a + b, 0);
+  const unetWeights = (parts.weights * facts.computeWeightBytes.unet) / totalWeights;
+  const total = parts.runtime + unetWeights + parts.unet;
+  return `${bytes(total)} = ${bytes(parts.runtime)} + ${bytes(unetWeights)} + ${bytes(parts.unet)} (attention ${facts.attention})`;
+}
+
+/** The summed VmHWM of this process's descendants (0 when it has none). */
+function descendantsHwm(pid = process.pid): number {
+  let total = 0;
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const task of tasks) {
+    let children: string[] = [];
+    try {
+      children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch {}
+    for (const child of children) {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child}/status`, 'utf8'));
+        total += (m ? Number(m[1]) * 1024 : 0) + descendantsHwm(Number(child));
+      } catch {}
+    }
+  }
+  return total;
+}
+
 interface GenerateReport {
+  /** This process's peak plus its descendants' (the WebGPU host process): an upper bound of their joint peak. */
   peakRss: number;
+  hostProcessPeak: number;
   loadMs: number;
   totalMs: number;
   stepMs: number[];
@@ -146,9 +237,12 @@ async function childGenerate(model: string, spec: string, threads: number, devic
     },
     { skipVideo: true },
   );
+  // the WebGPU provider runs onnxruntime in a child process (ChildProcessOrtHost): count its peak too
+  const hostPeak = descendantsHwm();
   await pipeline.close();
   reportToParent({
-    peakRss: peakRss(),
+    peakRss: peakRss() + hostPeak,
+    hostProcessPeak: hostPeak,
     loadMs,
     totalMs: r.timings.total,
     stepMs: r.stepTimings,
@@ -167,8 +261,12 @@ async function compareEstimates(
   console.log(
     `model ${model} (${facts.dtype}, attention ${facts.attention}); 2 steps, CFG, ${threads} threads, device ${device}`,
   );
+  const provider: MemoryProvider = device === 'cpu' || device === 'webgpu' ? device : 'cuda';
+  // a GPU's memory is not in the process's RSS, except on a CPU-emulated adapter (lavapipe), where "device" buffers
+  // are host memory: there the measured peak RSS is compared with host + device
+  const estimated = provider === 'cpu' ? 'estimated peak host' : 'estimated host + device';
   console.log(
-    '| request (W×H×frames[:chunk]) | estimated peak host | measured peak RSS | estimate / measured | load | total |',
+    `| request (W×H×frames[:chunk]) | ${estimated} | measured peak RSS | estimate / measured | load | total |`,
   );
   console.log('|---|---|---|---|---|---|');
   for (const spec of specs) {
@@ -177,8 +275,10 @@ async function compareEstimates(
     const est = estimateMemory(
       facts,
       { width, height, frames, decodeChunkSize: chunk ? Number(chunk) : frames, guidance: true },
-      device === 'cpu' ? 'cpu' : 'cuda',
+      provider,
     );
+    const estBytes = est.hostBytes + est.deviceBytes;
+    const split = provider === 'cpu' ? '' : ` (host ${bytes(est.hostBytes)} + device ${bytes(est.deviceBytes)})`;
     const cap = Math.min(capGib * GiB, memAvailableBytes() - 3 * GiB);
     const run = await runChild<GenerateReport>(
       SCRIPT,
@@ -190,11 +290,11 @@ async function compareEstimates(
       const why = run.killedForMemory
         ? `killed at the RSS cap ${bytes(cap)}`
         : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-2).join(' | ')}`;
-      console.log(`| ${spec} | ${bytes(est.hostBytes)} | ${why} | | | |`);
+      console.log(`| ${spec} | ${bytes(estBytes)} | ${why} | | | |`);
       continue;
     }
     console.log(
-      `| ${spec} | ${bytes(est.hostBytes)} | ${bytes(r.peakRss)} | ${(est.hostBytes / r.peakRss).toFixed(2)} | ${duration(r.loadMs)} | ${duration(r.totalMs)} |`,
+      `| ${spec} | ${bytes(estBytes)}${split} | ${bytes(r.peakRss)} | ${(estBytes / r.peakRss).toFixed(2)} | ${duration(r.loadMs)} | ${duration(r.totalMs)} |`,
     );
   }
 }
@@ -223,6 +323,7 @@ async function main(): Promise<void> {
     frames: Number(values.frames),
     steps: Number(values.steps),
     threads: Number(values.threads),
+    device: values.device!,
   };
   if (values.child === 'generate') return childGenerate(values.model, values.generate!, o.threads, values.device!);
   if (values.child) return child(values.model, roles, values.child, o);
@@ -239,8 +340,14 @@ async function main(): Promise<void> {
   console.log(
     `model ${values.model}, graphs ${roles.join(',')}, compute weight bytes ${bytes(weightBytes)}; step latent ${o.latent}, ${o.frames} frames, batch 2`,
   );
-  console.log('| option set | load | RSS after load | × weights | peak RSS after steps | × weights | steps |');
-  console.log('|---|---|---|---|---|---|---|');
+  const unetOnly = roles.length === 1 && roles[0] === 'unet' ? unetOnlyEstimate(values.model, o) : undefined;
+  if (unetOnly)
+    console.log(`UNet-only estimate (runtime + UNet weights × load factor + UNet activations): ${unetOnly}`);
+  console.log(
+    '| option set | load | after load: RSS (anon + file) | peak after load | × | after steps: RSS (anon + file) | peak | × | ' +
+      'steps (each step’s own VmHWM) |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const set of values.sets!.split(',')) {
     if (!SETS[set]) throw new Error(`--sets: unknown set "${set}" (known: ${Object.keys(SETS).join(', ')})`);
     const cap = Math.min(Number(values['cap-gib']) * GiB, memAvailableBytes() - 3 * GiB);
@@ -257,6 +364,8 @@ async function main(): Promise<void> {
       values.steps!,
       '--threads',
       values.threads!,
+      '--device',
+      values.device!,
       '--child',
       set,
     ];
@@ -266,13 +375,15 @@ async function main(): Promise<void> {
       const why = run.killedForMemory
         ? `killed at the RSS cap ${bytes(cap)}`
         : `exit ${run.exitCode}: ${run.stderrTail.trim().split('\n').slice(-2).join(' | ')}`;
-      console.log(`| ${set} | ${why} | | | | | |`);
+      console.log(`| ${set} | ${why} | | | | | | | |`);
       continue;
     }
     const x = (n: number) => `${(n / weightBytes).toFixed(2)}×`;
-    const steps = r.steps.map((s) => duration(s.ms)).join(', ');
+    const steps = r.steps.map((s) => `${duration(s.ms)}${s.stepPeak ? ` (${bytes(s.stepPeak)})` : ''}`).join(', ');
+    const split = (b: RssBreakdown) => `${bytes(b.rss)} (${bytes(b.anon)} + ${bytes(b.file)})`;
     console.log(
-      `| ${set} | ${duration(r.loadMs)} | ${bytes(r.peakAfterLoad)} | ${x(r.peakAfterLoad)} | ${bytes(r.peakRss)} | ${x(r.peakRss)} | ${steps} |`,
+      `| ${set} | ${duration(r.loadMs)} | ${split(r.afterLoad)} | ${bytes(r.peakAfterLoad)} | ${x(r.peakAfterLoad)} | ` +
+        `${split(r.afterSteps)} | ${bytes(r.peakRss)} | ${x(r.peakRss)} | ${steps} |`,
     );
   }
 }

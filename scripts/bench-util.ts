@@ -38,6 +38,24 @@ export function peakRss(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+/**
+ * This process's resident memory from /proc/self/status, in bytes: `anon` (heap, arenas, packed weights: real
+ * copies) and `file` (mapped file pages, e.g. mmapped external weights: page cache the kernel may drop), their
+ * sum `rss`, and the peak `hwm` (VmHWM) so far.
+ */
+export interface RssBreakdown {
+  rss: number;
+  anon: number;
+  file: number;
+  hwm: number;
+}
+
+export function rssBreakdown(): RssBreakdown {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem'), hwm: kb('VmHWM') };
+}
+
 const MARK = 'BENCH_RESULT ';
 
 /** In a child task: hand the result to the parent (one JSON line on stdout). */

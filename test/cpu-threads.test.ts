@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../src/errors.js';
-import { CPU_SESSION_DEFAULTS, countTopologyCores, intraOpThreads, physicalCores } from '../src/runtime/cpu.js';
+import { countTopologyCores, intraOpThreads, physicalCores } from '../src/runtime/cpu.js';
 import { DeviceSessionFactory, parseDevice } from '../src/runtime/device.js';
 import type { OrtHost, SessionSpec } from '../src/runtime/ortHost.js';
+import { CPU_MEMORY_OPTIONS, sessionDefaults } from '../src/runtime/sessionOptions.js';
 
 const entry = (n: number, pkg: number, core: number) =>
   `processor\t: ${n}\nvendor_id\t: GenuineIntel\nphysical id\t: ${pkg}\nsiblings\t: 4\ncore id\t\t: ${core}\n`;
@@ -83,12 +84,19 @@ describe('CPU session options', () => {
   it('CPU sessions get the arena without memory patterns and the thread count; explicit options win', async () => {
     const host = recordingHost();
     await new DeviceSessionFactory(host, parseDevice('cpu'), () => {}, { intraOpNumThreads: 2 }).open('a.onnx');
-    expect(host.specs[0]).toMatchObject({ ...CPU_SESSION_DEFAULTS, intraOpNumThreads: 2, executionProviders: ['cpu'] });
+    expect(host.specs[0]).toMatchObject({ ...CPU_MEMORY_OPTIONS, intraOpNumThreads: 2, executionProviders: ['cpu'] });
     expect(host.specs[0].enableMemPattern).toBe(false);
 
     const tuned = recordingHost();
     const base = { intraOpNumThreads: 1, enableMemPattern: true, enableCpuMemArena: false };
     await new DeviceSessionFactory(tuned, parseDevice('cpu'), () => {}, base).open('a.onnx');
     expect(tuned.specs[0]).toMatchObject(base);
+  });
+
+  it("the memory options are the CPU EP's only (the CUDA and WebGPU arenas are their own)", () => {
+    for (const provider of ['cuda', 'webgpu'] as const) {
+      expect(sessionDefaults(provider, 'float32')).not.toHaveProperty('enableMemPattern');
+      expect(sessionDefaults(provider, 'float32')).not.toHaveProperty('enableCpuMemArena');
+    }
   });
 });

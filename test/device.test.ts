@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExecutionProviderError } from '../src/errors.js';
 import { DeviceSessionFactory, parseDevice } from '../src/runtime/device.js';
+import { sessionDefaults } from '../src/runtime/sessionOptions.js';
 import type { WebGpuAdapter, WebGpuQuery } from '../src/runtime/webgpu.js';
 import type { HostedSession, OrtHost, SessionSpec } from '../src/runtime/ortHost.js';
 import { decodeChunked } from '../src/pipeline/decode.js';
@@ -176,6 +177,26 @@ describe('device selection', () => {
     await f.open('a.onnx');
     expect(host.specs.map((s) => s.executionProviders)).toEqual([[{ name: 'webgpu' }], ['cpu']]);
     expect(warnings[0]).toMatch(/WebGPU failed on .*No supported adapters; running on CPU/);
+  });
+
+  it('sessions get the provider defaults of sessionOptions.ts, under what the caller sets', async () => {
+    const cpu = fakeHost(false);
+    const f = new DeviceSessionFactory(cpu, parseDevice('cpu'), () => {}, { intraOpNumThreads: 2 });
+    await f.open('a.onnx', 'float32');
+    await f.open('b.onnx', 'float16');
+    expect(cpu.specs[0]).toEqual({
+      ...sessionDefaults('cpu', 'float32'),
+      intraOpNumThreads: 2,
+      path: 'a.onnx',
+      executionProviders: ['cpu'],
+    });
+    expect(cpu.specs[0].graphOptimizationLevel).toBe('all');
+    expect(cpu.specs[1]).toMatchObject({ ...sessionDefaults('cpu', 'float16'), path: 'b.onnx' });
+    const overridden = fakeHost(false);
+    await new DeviceSessionFactory(overridden, parseDevice('cpu'), () => {}, { graphOptimizationLevel: 'basic' }).open(
+      'a.onnx',
+    );
+    expect(overridden.specs[0].graphOptimizationLevel).toBe('basic');
   });
 
   it('webgpu asked by name uses even an emulated adapter, and fails with the Vulkan install hint when none opens', async () => {

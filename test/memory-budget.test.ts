@@ -11,6 +11,7 @@ import {
   checkMemory,
   estimateMemory,
   largestDecodeChunk,
+  modelMemoryFacts,
   type MemoryRequest,
   type ModelMemoryFacts,
 } from '../src/models/memory.js';
@@ -57,6 +58,21 @@ describe('memory estimate', () => {
     expect(host({}, { dtype: 'float16' })).toBeLessThan(host({}));
     // materialised scores: quadratic in the latent pixels, so they dominate at full size
     expect(host({}, { attention: 'primitive' })).toBeGreaterThan(3 * host({}));
+  });
+
+  it('converted weights (builder 4) load at 1.00× their float32 bytes on CPU, Cast over fp16 at 1.77×', () => {
+    const convert = estimateMemory({ ...XT, weightStorage: 'convert' }, BASE, 'cpu').parts.weights;
+    const reference = estimateMemory(XT, BASE, 'cpu').parts.weights;
+    const bytes = Object.values(XT.computeWeightBytes).reduce((a, b) => a + b, 0);
+    expect(convert).toBe(bytes);
+    expect(reference).toBeCloseTo(1.77 * bytes, -3);
+    const manifest = (weightStorage?: string) =>
+      ({
+        vae: { spatialScaleFactor: 8 },
+        source: { dtype: 'float32', ...(weightStorage ? { weightStorage } : {}) },
+      }) as unknown as ModelManifest;
+    expect(modelMemoryFacts(manifest('convert')).weightStorage).toBe('convert');
+    expect(modelMemoryFacts(manifest()).weightStorage).toBe('reference');
   });
 
   it('puts the weights and activations on the device for GPU providers', () => {

@@ -181,7 +181,12 @@ describe('graph core', () => {
         expect(Math.abs(v[i] - t.data[i])).toBeLessThanOrEqual(Math.abs(t.data[i]) * 2 ** -11 + 1e-7);
       held[name] = { data: Float64Array.from(v), shape: t.shape };
     }
-    const g = new GraphBuilder({ name: 'test16', dtype: 'float32', weights: checkpointWeights(ckpt) });
+    const g = new GraphBuilder({
+      name: 'test16',
+      dtype: 'float32',
+      weights: checkpointWeights(ckpt),
+      weightStorage: 'reference',
+    });
     defineGraph(g);
     const info = saveGraph(g, join(dir, 'f16', 'out'), 'test.onnx');
     expect(info.opCounts.Cast).toBe(Object.keys(weights).length);

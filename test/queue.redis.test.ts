@@ -19,6 +19,7 @@ import { startQueueWorker } from '../src/server/queue/worker.js';
 import { fixtureBytes } from './server-helpers.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { buildTinyModel } from './helpers/tinyModel.js';
+import { until } from './helpers/until.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'svd.js');
 const dataUri = `data:image/png;base64,${Buffer.from(fixtureBytes()).toString('base64')}`;
@@ -64,16 +65,6 @@ function spawnWorker(name: string): WorkerProc {
   const w = { name, child, output: () => out, exit };
   workers.set(name, w);
   return w;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function health(base = server.url): Promise<Record<string, any>> {

@@ -5,12 +5,13 @@
  * URL limits, each in its dialect's error shape.
  */
 import { request as httpRequest } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFalClient, ValidationError } from '@fal-ai/client';
 import OpenAI, { toFile } from 'openai';
 import { LocalBackend } from '../src/backends/local.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
 import { fixtureBytes, probeBytes, startImageHost } from './server-helpers.js';
+import { until } from './helpers/until.js';
 
 const KEY = 'test-key-0123456789';
 const png = fixtureBytes();
@@ -190,11 +191,10 @@ describe('fal dialect (@fal-ai/client through its proxy setting)', () => {
     const s = (await submit.json()) as Record<string, string>;
     expect(s.status).toBe('IN_QUEUE');
     expect(s.status_url).toBe(`${server.url}/fal-ai/svd/requests/${s.request_id}/status`);
-    let status: Record<string, unknown>;
-    do {
-      await new Promise((r) => setTimeout(r, 100));
-      status = (await (await fetch(`${s.status_url}?logs=1`, { headers: auth })).json()) as Record<string, unknown>;
-    } while (status.status !== 'COMPLETED');
+    const status = await until('the fal request', async () => {
+      const st = (await (await fetch(`${s.status_url}?logs=1`, { headers: auth })).json()) as Record<string, unknown>;
+      return st.status === 'COMPLETED' ? st : undefined;
+    });
     expect(status.error).toBeUndefined();
     const out = (await (await fetch(s.response_url, { headers: auth })).json()) as { video: { url: string } };
     expect(out.video.url).toMatch(/\/files\/[0-9a-f]{32}\//);
@@ -224,17 +224,15 @@ describe('fal dialect (@fal-ai/client through its proxy setting)', () => {
   });
 });
 
+/** An OpenAI video once it has ended. */
+const untilDone = (c: OpenAI, id: string) =>
+  until(`video ${id}`, async () => {
+    const v = await c.videos.retrieve(id);
+    return v.status === 'completed' || v.status === 'failed' ? v : undefined;
+  });
+
 describe('OpenAI dialect (the openai v6 SDK)', () => {
   const client = () => new OpenAI({ baseURL: `${server.url}/v1`, apiKey: KEY, maxRetries: 0 });
-
-  async function untilDone(c: OpenAI, id: string) {
-    for (let i = 0; i < 300; i++) {
-      const v = await c.videos.retrieve(id);
-      if (v.status === 'completed' || v.status === 'failed') return v;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('video did not finish');
-  }
 
   it('create (multipart file) → retrieve → downloadContent gives the MP4; list and delete work', async () => {
     const c = client();
@@ -282,6 +280,48 @@ describe('OpenAI dialect (the openai v6 SDK)', () => {
     const none = await c.videos.create({ prompt: 'x' } as never).catch((e) => e);
     expect(none.status).toBe(400);
     expect(none.error.param).toBe('input_reference');
+  });
+});
+
+describe('OpenAI seconds (the video length) on SVD clips', () => {
+  it('seconds longer than one clip chain clips to exactly that length; beyond 32 clips the video fails naming seconds', async () => {
+    const c = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const generate = vi.spyOn(backend, 'generate');
+    try {
+      // 4 s at 4 fps = 16 frames: more than the tiny model's 14-frame clip, so two chained clips, trimmed to 16
+      const created = await c.videos.create({
+        prompt: 'x',
+        seconds: '4',
+        fps: 4,
+        num_inference_steps: 1,
+        input_reference: { image_url: dataUri },
+      } as never);
+      const done = await untilDone(c, created.id);
+      expect(done.status).toBe('completed');
+      expect(done.seconds).toBe('4');
+      expect(generate.mock.calls.at(-1)![0]).toMatchObject({ duration: 4, fps: 4 });
+      expect((await generate.mock.results.at(-1)!.value).metadata).toMatchObject({ clips: 2, frames: 16 });
+      const content = await c.videos.downloadContent(created.id);
+      expect((await probeBytes(new Uint8Array(await content.arrayBuffer()))).frames).toBe(16);
+    } finally {
+      generate.mockRestore();
+    }
+    // 300 s at 7 fps would take 191 clips of 14 frames: the job fails in OpenAI's shape, in the client's terms
+    const long = await c.videos.create({
+      prompt: 'x',
+      seconds: '300',
+      input_reference: { image_url: dataUri },
+    } as never);
+    const failed = await untilDone(c, long.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.code).toBe('invalid_request');
+    expect(failed.error?.message).toMatch(/^seconds: .*at most 32 are chained/);
+    // beyond our 600 s cap the create itself is refused
+    const refused = await c.videos
+      .create({ prompt: 'x', seconds: '601', input_reference: { image_url: dataUri } } as never)
+      .catch((e) => e);
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(refused.error.param).toBe('seconds');
   });
 });
 

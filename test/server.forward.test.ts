@@ -8,6 +8,7 @@ import { LocalBackend } from '../src/backends/local.js';
 import type { RemoteBackendOptions } from '../src/backends/options.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
 import { fixtureBytes, probeBytes } from './server-helpers.js';
+import { until } from './helpers/until.js';
 
 const KEY = 'provider-side-key';
 const dataUri = `data:image/png;base64,${Buffer.from(fixtureBytes()).toString('base64')}`;
@@ -44,12 +45,11 @@ describe('forwarding to a hosted backend', () => {
       });
       expect(created.status).toBe(202);
       const { id } = (await created.json()) as { id: string };
-      let job: { status: string; video: { url: string } | null; error: { message: string } | null };
-      const end = Date.now() + 40_000;
-      do {
-        await new Promise((r) => setTimeout(r, 100));
-        job = (await (await fetch(`${front.url}/api/jobs/${id}`)).json()) as typeof job;
-      } while ((job.status === 'queued' || job.status === 'running') && Date.now() < end);
+      type JobView = { status: string; video: { url: string } | null; error: { message: string } | null };
+      const job = await until(`job ${id}`, async () => {
+        const j = (await (await fetch(`${front.url}/api/jobs/${id}`)).json()) as JobView;
+        return j.status === 'queued' || j.status === 'running' ? undefined : j;
+      });
       expect(job.error).toBeNull();
       expect(job.status).toBe('completed');
       const info = await probeBytes(new Uint8Array(await (await fetch(job.video!.url)).arrayBuffer()));

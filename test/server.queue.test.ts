@@ -12,6 +12,7 @@ import OpenAI from 'openai';
 import { LocalBackend } from '../src/backends/local.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
 import { fixtureBytes } from './server-helpers.js';
+import { until } from './helpers/until.js';
 
 const dataUri = `data:image/png;base64,${Buffer.from(fixtureBytes()).toString('base64')}`;
 const json = { 'content-type': 'application/json' };
@@ -49,16 +50,6 @@ const submitFal = async (input: Record<string, unknown>, base = server.url) => {
 const falStatus = async (s: Record<string, string>) =>
   (await (await fetch(`${s.status_url}?logs=1`)).json()) as Record<string, any>;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 /** Waits until the fal job has done at least one denoising step. */
 const untilDenoising = (s: Record<string, string>) =>
   until('a denoising step', async () => {
@@ -94,7 +85,6 @@ describe('queue limits and cancellation', () => {
     expect(done.error_type).toBe('client_cancelled');
     const steps = done.logs.filter((l: { message: string }) => l.message.startsWith('denoise step')).length;
     expect(steps).toBeGreaterThan(0);
-    expect(steps).toBeLessThan(60);
     expect(steps).toBeLessThan(60);
     const result = await fetch(a.body.response_url);
     expect(result.status).toBe(499);
@@ -176,8 +166,8 @@ describe('queue limits and cancellation', () => {
     await until('done', async () => ((await falStatus(body)).status === 'COMPLETED' ? true : undefined));
     const out = (await (await fetch(body.response_url)).json()) as { video: { url: string } };
     expect((await fetch(out.video.url)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 2300));
-    expect((await fetch(out.video.url)).status).toBe(404);
+    // --result-ttl 2: the video and the job go once the TTL has passed (wait for it, a loaded machine is late)
+    await until('the video to expire', async () => ((await fetch(out.video.url)).status === 404 ? true : undefined));
     expect((await fetch(body.status_url)).status).toBe(404);
   });
 });

@@ -13,6 +13,7 @@ import { parseForm } from '../src/server/multipart.js';
 import { imageFromClient } from '../src/server/imageInput.js';
 import { HttpError } from '../src/server/http.js';
 import { FakeBackend, fixtureBytes, startImageHost } from './server-helpers.js';
+import { until } from './helpers/until.js';
 import type { IncomingMessage } from 'node:http';
 
 const req = (headers: Record<string, string>, method = 'POST') => ({ headers, method }) as unknown as IncomingMessage;
@@ -133,8 +134,8 @@ describe('EmbeddedQueue', () => {
 
   it('refuses jobs beyond the queue size with a retry hint', async () => {
     const q = new EmbeddedQueue({ backend: new FakeBackend(200), maxQueued: 1, resultTtlMs: 60_000 });
-    await q.submit(request(1));
-    await new Promise((r) => setTimeout(r, 20)); // let job 1 start
+    const first = await q.submit(request(1));
+    await until('job 1 to start', () => (first.status === 'running' ? true : undefined));
     await q.submit(request(2));
     const err: unknown = await q.submit(request(3)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QueueFullError);
@@ -149,7 +150,7 @@ describe('EmbeddedQueue', () => {
     const b = await q.submit(request(2));
     expect(q.cancel(b.id)).toBe('cancelled');
     expect(b.status).toBe('cancelled');
-    await new Promise((r) => setTimeout(r, 50));
+    await until('job a to run a step', () => (a.progress.step ? true : undefined));
     expect(a.status).toBe('running');
     expect(q.cancel(a.id)).toBe('cancelled');
     await a.done;
@@ -164,12 +165,12 @@ describe('EmbeddedQueue', () => {
     const q = new EmbeddedQueue({ backend: new FakeBackend(10), maxQueued: 5, resultTtlMs: 150 });
     const job = await q.submit(request(7));
     await job.done;
-    const path = job.result!.path;
+    const { path, fileToken } = job.result!;
     expect(existsSync(path)).toBe(true);
-    expect(q.byFileToken(job.result!.fileToken)).toBe(job);
-    await new Promise((r) => setTimeout(r, 400));
-    expect(q.get(job.id)).toBeUndefined();
-    expect(existsSync(path)).toBe(false);
+    expect(q.byFileToken(fileToken)).toBe(job);
+    // the expiry timer forgets the job, then deletes its file (asynchronously): wait for both
+    await until('the job and its file to go', () => (!q.get(job.id) && !existsSync(path) ? true : undefined));
+    expect(q.byFileToken(fileToken)).toBeUndefined();
     await q.close();
   });
 

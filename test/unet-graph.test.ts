@@ -89,7 +89,8 @@ describe('UNet graph vs diffusers (tiny reference checkpoint, CPU)', () => {
 
   it('every attention formulation (MatMul/Softmax, query-chunked Loop, MultiHeadAttention) gives the same output', async () => {
     const outputs: Record<string, Float32Array> = {};
-    // 2 KiB of scores: a few query rows per chunk at this size, so the Loop really runs several chunks
+    // 2 KiB of scores: a few query rows per chunk at this size, so the Loop really runs several chunks (and the
+    // feed-forwards, chunked with the same budget, one token per chunk)
     const choices = {
       primitive: { impl: 'primitive' },
       chunked: { impl: 'chunked', maxScoreBytes: 2048 },

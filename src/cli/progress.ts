@@ -11,7 +11,8 @@ export function renderStep(step: number, total: number, elapsedMs: number, width
   const rate = step / (elapsedMs / 1000);
   const eta = ((total - step) / rate) * 1000;
   const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
-  return `step ${step}/${total} [${bar}] ${rate >= 1 ? rate.toFixed(2) + ' it/s' : (1 / rate).toFixed(2) + ' s/it'} ETA ${Number.isFinite(eta) ? formatDuration(eta / 1000) : '?'}`;
+  const speed = rate >= 1 ? `${rate.toFixed(2)} it/s` : `${(1 / rate).toFixed(2)} s/it`;
+  return `step ${step}/${total} [${bar}] ${speed} ETA ${Number.isFinite(eta) ? formatDuration(eta / 1000) : '?'}`;
 }
 
 export function createProgressReporter(stream: NodeJS.WriteStream = process.stderr): (e: ProgressEvent) => void {

@@ -55,7 +55,9 @@ export const REMOTE_FLAGS: RemoteFlag[] = [
   {
     key: 'remoteModel',
     flag: '--remote-model <id>',
-    help: 'provider endpoint or model: svd | motionctrl-svd | pixverse-image2video (segmind), fal-ai/stable-video | fal-ai/fast-svd-lcm | fal-ai/svd (fal), a model name (openai, voltage)',
+    help:
+      'provider endpoint or model: svd | motionctrl-svd | pixverse-image2video (segmind), ' +
+      'fal-ai/stable-video | fal-ai/fast-svd-lcm | fal-ai/svd (fal), a model name (openai, voltage)',
     target: 'remote.model',
     kind: 'string',
   },

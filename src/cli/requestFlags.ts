@@ -82,9 +82,19 @@ export const REQUEST_FLAGS: FlagSpec[] = [
     kind: 'int',
   },
   {
+    field: 'cfgBatch',
+    flag: '--cfg-batch <mode>',
+    help:
+      "the UNet's guidance batch: joint (one batch-2 call) | split (two batch-1 calls: same result, half the " +
+      'UNet memory) | auto (default: split only when joint does not fit)',
+    kind: 'string',
+  },
+  {
     field: 'camera',
     flag: '--camera <preset|file.json>',
-    help: 'camera motion (MotionCtrl-SVD, --model motionctrl-svd): pan-up | pan-down | pan-left | pan-right | zoom-in | zoom-out | cw | acw, or a JSON file of per-frame 3x4 RT matrices',
+    help:
+      'camera motion (MotionCtrl-SVD, --model motionctrl-svd): pan-up | pan-down | pan-left | pan-right | ' +
+      'zoom-in | zoom-out | cw | acw, or a JSON file of per-frame 3x4 RT matrices',
     kind: 'string',
   },
   { field: 'motionSpeed', flag: '--motion-speed <x>', help: 'camera motion speed, 0-10 (default 1)', kind: 'number' },

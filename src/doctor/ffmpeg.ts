@@ -76,7 +76,9 @@ export async function checkFfmpeg(env: Env): Promise<Check[]> {
         label,
         status: required ? 'fail' : 'warn',
         detail: `missing from this ffmpeg build; --format ${format} will not work`,
-        fix: `install an ffmpeg build with ${encoder} (the Debian/Ubuntu and Homebrew ffmpeg packages have it) and point FFMPEG_PATH at it${required ? ', or use --format webm, gif or png' : ''}`,
+        fix:
+          `install an ffmpeg build with ${encoder} (the Debian/Ubuntu and Homebrew ffmpeg packages have it) ` +
+          `and point FFMPEG_PATH at it${required ? ', or use --format webm, gif or png' : ''}`,
       });
     }
   }

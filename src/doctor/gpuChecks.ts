@@ -98,7 +98,10 @@ function cudaCheck(id: string, label: string, probe: ProviderProbe, facts: Provi
       label,
       status: 'fail',
       detail: `${facts.cudaLibrary} cannot load: missing ${missing.join(', ')}`,
-      fix: `install ${versions.join(' and ')} (e.g. NVIDIA's apt packages or \`pip install nvidia-cudnn-cu${facts.linkage?.cudaMajor ?? 12}\`), then \`sudo ldconfig\` or add their lib directory to LD_LIBRARY_PATH`,
+      fix:
+        `install ${versions.join(' and ')} (e.g. NVIDIA's apt packages or ` +
+        `\`pip install nvidia-cudnn-cu${facts.linkage?.cudaMajor ?? 12}\`), ` +
+        `then \`sudo ldconfig\` or add their lib directory to LD_LIBRARY_PATH`,
     };
   }
   return {

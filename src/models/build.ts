@@ -10,7 +10,7 @@ import { preferredWeightVariant } from '../safetensors/reader.js';
 import { join, relative, resolve } from 'node:path';
 import { buildClipImageEncoderGraph } from '../encoders/clipGraph.js';
 import { defaultAttention, type AttentionChoice } from '../onnx/build.js';
-import type { GraphTarget, WeightStorage } from '../onnx/graph.js';
+import { defaultWeightStorage, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
 import type { BuildInfo } from '../onnx/save.js';
 import { buildSgmUnetGraph, openSgmCheckpoint } from '../camera/checkpoint.js';
 import { variantDefaultOverrides } from './variants.js';
@@ -24,7 +24,10 @@ import { MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js
 import type { FloatDtype } from '../tensor/float16.js';
 
 /** Bumped whenever graph building changes what it writes; part of the build-cache key. */
-export const BUILDER_VERSION = '3'; // 3: MultiHeadAttention on the CPU target (linear-memory attention)
+// 3: MultiHeadAttention on the CPU target (linear-memory attention)
+// 4: CPU/CUDA weights converted and MatMul weights transposed at build time (weightStorage 'convert')
+// 5: feed-forwards in token chunks with 'chunked' attention (the WebGPU target), within the same byte budget
+export const BUILDER_VERSION = '5';
 
 export interface BuildModelOptions {
   checkpoint: string;
@@ -41,9 +44,9 @@ export interface BuildModelOptions {
    */
   temporalContextOrder?: TemporalContextOrder;
   /**
-   * How weights stored in another dtype than `dtype` reach the graphs: 'reference' (Cast nodes over the checkpoint,
-   * default) or 'convert' (converted once into each graph's `.data` file; what a float32 CPU build over fp16 weights
-   * should use, see bench/RESULTS.md §7).
+   * How weights reach the graphs: 'convert' (the CPU and CUDA default: converted to `dtype` and, for MatMul,
+   * transposed once into each graph's `.data` file, so a session holds each weight once; bench/RESULTS.md §7)
+   * or 'reference' (the WebGPU default: Cast/Transpose nodes over the checkpoint's own bytes, no extra disk).
    */
   weightStorage?: WeightStorage;
   /**
@@ -87,6 +90,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const outDir = resolve(o.outDir);
   const dtype = o.dtype ?? 'float32';
   const target = o.target ?? 'cpu';
+  const weightStorage = o.weightStorage ?? defaultWeightStorage(target);
   const log = o.log ?? (() => {});
   const configs = readDiffusersConfigs(checkpoint);
   const unetCheckpoint = o.unetCheckpoint === undefined ? undefined : resolve(o.unetCheckpoint);
@@ -107,7 +111,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
       target,
       variant,
       ...(o.attention ? { attention: o.attention } : {}),
-      ...(o.weightStorage ? { weightStorage: o.weightStorage } : {}),
+      weightStorage,
     } as const;
     log(`building image encoder (${dtype}, ${target})`);
     const imageEncoder = buildClipImageEncoderGraph(checkpoint, common);
@@ -129,6 +133,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
         dtype,
         target,
         weightVariant: variant ?? null,
+        weightStorage,
         temporalContextOrder,
         ...(unetCheckpoint ? { unetCheckpoint } : {}),
         attention: (o.attention ?? defaultAttention(target)).impl,

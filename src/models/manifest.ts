@@ -91,6 +91,11 @@ export const manifestSchema = z.object({
 });
 
 export type ModelManifest = z.output<typeof manifestSchema>;
+
+/** The graphs' compute dtype as the builder recorded it in `source`; float32 where not recorded (imported exports). */
+export function manifestDtype(manifest: ModelManifest): 'float32' | 'float16' {
+  return manifest.source.dtype === 'float16' ? 'float16' : 'float32';
+}
 export type ModelManifestInput = z.input<typeof manifestSchema>;
 
 /** The fixed IO contract of each graph: input names with their rank, and the output name. */

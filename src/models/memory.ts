@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GraphRole, ModelManifest } from './manifest.js';
-import { GRAPH_ROLES } from './manifest.js';
+import { GRAPH_ROLES, manifestDtype } from './manifest.js';
 
 export type MemoryProvider = 'cpu' | 'cuda' | 'webgpu';
 export type AttentionKind = 'primitive' | 'mha' | 'chunked';
@@ -19,6 +19,8 @@ export interface ModelMemoryFacts {
   attention: AttentionKind;
   /** Bytes of each graph's weights in its compute dtype. */
   computeWeightBytes: Record<GraphRole, number>;
+  /** How the graphs store their weights (manifest `source.weightStorage`); 'reference' when not recorded. */
+  weightStorage?: 'reference' | 'convert';
   /** UNet block_out_channels[0] and num_attention_heads[0]: the full-resolution level that sets the peak. */
   unetChannels: number;
   unetHeads: number;
@@ -40,6 +42,8 @@ export interface MemoryRequest {
   totalFrames?: number;
   /** Classifier-free guidance doubles the UNet batch; on unless maxGuidance ≤ 1. */
   guidance: boolean;
+  /** The CFG batch runs as two batch-1 UNet calls (`cfgBatch: split`): the UNet's activations are one video's. */
+  cfgSplit?: boolean;
 }
 
 export interface MemoryEstimate {
@@ -62,11 +66,17 @@ const DECODER_ACTIVATION = 5.4;
 /** VAE encoder activations per (output pixel × channel × element byte): one image. */
 const ENCODER_ACTIVATION = 5.4;
 /**
- * Host bytes the loaded CPU sessions hold per compute weight byte (bench/RESULTS.md §7): float32 graphs over fp16
- * checkpoints hold the folded float32 copies plus the touched pages of the mapped checkpoint (1.77× measured on the
- * SVD-XT UNet); float16 graphs get float32 copies for the kernels the CPU EP has only in float32 (3.3×).
+ * Host bytes the loaded CPU sessions hold per compute weight byte, by how the graphs store their weights
+ * (bench/RESULTS.md §7, full-size SVD-XT UNet). 'convert' (builder 4's CPU default: weights in the dtype and layout
+ * the kernels use): float32 graphs hold each weight once, prepacked or mapped (1.00× after load and two steps).
+ * 'reference' (Cast/Transpose over the checkpoint, earlier builds): float32 graphs over fp16 checkpoints hold the
+ * folded float32 copies plus the touched pages of the mapped checkpoint (1.77×). float16 graphs either way get
+ * float32 copies for the kernels the CPU EP has only in float32 (3.3×).
  */
-const CPU_WEIGHT_FACTOR = { float32: 1.77, float16: 3.3 };
+const CPU_WEIGHT_FACTOR = {
+  convert: { float32: 1.0, float16: 3.3 },
+  reference: { float32: 1.77, float16: 3.3 },
+};
 /** A GPU provider's host side during load (a staging copy of the largest graph) and its device runtime overhead. */
 const GPU_RUNTIME_BYTES = 512 * 2 ** 20;
 
@@ -76,7 +86,7 @@ export function estimateMemory(facts: ModelMemoryFacts, req: MemoryRequest, prov
   const s = facts.spatialScale;
   const latentPixels = Math.ceil(req.height / s) * Math.ceil(req.width / s);
   const pixels = req.width * req.height;
-  const rows = (req.guidance ? 2 : 1) * req.frames; // the UNet's B·F
+  const rows = (req.guidance && !req.cfgSplit ? 2 : 1) * req.frames; // the B·F of one UNet call
   const chunk = Math.max(1, Math.min(req.decodeChunkSize, req.frames));
   // materialised attention scores (float32 softmax), plus the probabilities: only the 'primitive' graphs hold them
   const quadratic = facts.attention === 'primitive';
@@ -87,7 +97,8 @@ export function estimateMemory(facts: ModelMemoryFacts, req: MemoryRequest, prov
   const vaeDecoder = DECODER_ACTIVATION * chunk * pixels * facts.vaeChannels * e + scores(chunk, 1, latentPixels);
   const vaeEncoder = ENCODER_ACTIVATION * pixels * facts.vaeChannels * e + scores(1, 1, latentPixels);
   const weightsRaw = GRAPH_ROLES.reduce((a, r) => a + facts.computeWeightBytes[r], 0);
-  const weights = weightsRaw * (provider === 'cpu' ? CPU_WEIGHT_FACTOR[facts.dtype] : 1);
+  const weights =
+    weightsRaw * (provider === 'cpu' ? CPU_WEIGHT_FACTOR[facts.weightStorage ?? 'reference'][facts.dtype] : 1);
   // float32 RGB frames out of the decoder, then RGB24 for the encoder
   const frames = (req.totalFrames ?? req.frames) * pixels * 3 * (4 + 1);
   // each session's memory arena keeps its own peak after the run (measured: the peaks add up, RESULTS.md §8)
@@ -119,9 +130,10 @@ export interface MemoryVerdict {
   short?: 'host' | 'device';
   /**
    * The largest request that fits, changing one thing at a time (undefined: nothing of that kind fits):
-   * the size at the same aspect ratio (multiples of `cell`), the frame count, and the decode chunk.
+   * the size at the same aspect ratio (multiples of `cell`), the frame count, the decode chunk, and whether the
+   * CFG batch split in two calls fits.
    */
-  largest: { width?: number; height?: number; frames?: number; decodeChunkSize?: number };
+  largest: { width?: number; height?: number; frames?: number; decodeChunkSize?: number; cfgSplit?: boolean };
 }
 
 function fitsIn(est: MemoryEstimate, budget: MemoryBudget): 'host' | 'device' | undefined {
@@ -165,6 +177,7 @@ export function checkMemory(
   }
   const chunk = largestDecodeChunk(facts, req, provider, budget);
   if (chunk !== undefined && chunk < req.decodeChunkSize) largest.decodeChunkSize = chunk;
+  if (req.guidance && !req.cfgSplit && ok({ ...req, cfgSplit: true })) largest.cfgSplit = true;
   return { fits: false, estimate, budget, short, largest };
 }
 
@@ -185,6 +198,7 @@ export function largestDecodeChunk(
 
 interface RecordedSource {
   dtype?: string;
+  weightStorage?: string;
   attention?: string;
   computeWeightBytes?: Partial<Record<GraphRole, number>>;
   unetBlockOutChannels?: number[];
@@ -201,7 +215,7 @@ const SVD_SHAPES = { unetChannels: 320, unetHeads: 5, vaeChannels: 128 };
  */
 export function modelMemoryFacts(manifest: ModelManifest, modelDir?: string): ModelMemoryFacts {
   const src = manifest.source as RecordedSource;
-  const dtype = src.dtype === 'float16' ? 'float16' : 'float32';
+  const dtype = manifestDtype(manifest);
   const attention = src.attention === 'mha' || src.attention === 'chunked' ? src.attention : 'primitive';
   let weights = src.computeWeightBytes;
   if (!weights || !GRAPH_ROLES.every((r) => typeof weights![r] === 'number')) {
@@ -212,6 +226,7 @@ export function modelMemoryFacts(manifest: ModelManifest, modelDir?: string): Mo
     dtype,
     attention,
     computeWeightBytes: weights as Record<GraphRole, number>,
+    weightStorage: src.weightStorage === 'convert' ? 'convert' : 'reference',
     unetChannels: src.unetBlockOutChannels?.[0] ?? SVD_SHAPES.unetChannels,
     unetHeads: src.unetAttentionHeads?.[0] ?? SVD_SHAPES.unetHeads,
     vaeChannels: src.vaeBlockOutChannels?.[0] ?? SVD_SHAPES.vaeChannels,

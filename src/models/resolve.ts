@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'n
 import { join } from 'node:path';
 import { ModelNotFoundError } from '../errors.js';
 import { pullModel, resolveModelRef, formatProgressLine, type PullProgress } from '../hub/index.js';
-import type { GraphTarget } from '../onnx/graph.js';
+import { defaultWeightStorage, type GraphTarget, type WeightStorage } from '../onnx/graph.js';
 import { findCudaProviderLibrary, parseDevice } from '../runtime/device.js';
 import { webGpuAdapterOnce, type WebGpuQuery } from '../runtime/webgpu.js';
 import { BUILDER_VERSION, buildModel, type BuildModelOptions } from './build.js';
@@ -90,7 +90,11 @@ export async function ensureBuilt(
     );
   }
   const flavour = await graphFlavour(o.device, o.dtype);
-  const key = checkpointKey(checkpoint, flavour, unet.unetCheckpoint);
+  const key = checkpointKey(
+    checkpoint,
+    { ...flavour, weightStorage: defaultWeightStorage(flavour.target) },
+    unet.unetCheckpoint,
+  );
   const dir = join(
     svdCacheDir(),
     'graphs',
@@ -112,16 +116,17 @@ export async function ensureBuilt(
 }
 
 /**
- * Identity of a checkpoint for the build cache: its configs and, per weight file, the resolved path, size,
- * inode and mtime (graphs hard-link the files, so a replaced file must give a new key).
+ * Identity of a checkpoint for the build cache: the builder version, the graph flavour (dtype, target, weight
+ * storage), its configs and, per weight file, the resolved path, size, inode and mtime (graphs hard-link the
+ * files, so a replaced file must give a new key).
  */
 export function checkpointKey(
   checkpoint: string,
-  flavour: { dtype: string; target: string },
+  flavour: { dtype: string; target: string; weightStorage: WeightStorage },
   unetCheckpoint?: string,
 ): string {
   const h = createHash('sha256');
-  h.update(`builder ${BUILDER_VERSION}\n${flavour.dtype} ${flavour.target}\n`);
+  h.update(`builder ${BUILDER_VERSION}\n${flavour.dtype} ${flavour.target} ${flavour.weightStorage}\n`);
   if (unetCheckpoint) {
     const real = realpathSync(unetCheckpoint);
     const st = statSync(real);

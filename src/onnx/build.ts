@@ -20,7 +20,7 @@ export interface GraphBuildOptions {
    * use com.microsoft MultiHeadAttention.
    */
   target?: GraphTarget;
-  /** How weights whose dtype differs from `dtype` are stored; default 'reference' (Cast nodes, no copy). */
+  /** How weights are stored: default `defaultWeightStorage(target)` (graph.ts). */
   weightStorage?: WeightStorage;
   /** Checkpoint variant to read, e.g. 'fp16' for `*.fp16.safetensors`. */
   variant?: string;

@@ -7,7 +7,8 @@
  * file is made reachable from the model directory (ORT refuses paths outside it).
  */
 import { CheckpointError } from '../errors.js';
-import { bytesToFloat32, floatToBfloat16, type SafetensorsDtype } from '../safetensors/dtype.js';
+import { convertTensorStreaming, convertTensorTransposed } from '../safetensors/convert.js';
+import { floatToBfloat16, SAFETENSORS_DTYPE_SIZE, type SafetensorsDtype } from '../safetensors/dtype.js';
 import { numberToHalfBits, type FloatDtype } from '../tensor/float16.js';
 import { readTensorBytes, type TensorInfo } from '../safetensors/reader.js';
 import {
@@ -73,18 +74,37 @@ const SAFETENSORS_TO_DTYPE: Partial<Record<SafetensorsDtype, DType>> = {
   BOOL: 'bool',
 };
 
-/** How weights whose checkpoint dtype differs from the compute dtype are stored. */
+/** How weights reach a graph (defaultWeightStorage in build.ts picks one per target). */
 export type WeightStorage =
-  /** Point into the checkpoint as-is and insert a Cast node (no copy; ORT folds the Cast at load). */
+  /**
+   * Point into the checkpoint as-is: a Cast node where its dtype differs, a Transpose node for matrices MatMul
+   * takes transposed (no extra disk; onnxruntime folds both into copies at load).
+   */
   | 'reference'
-  /** Convert at build time into one `<model>.onnx.data` file next to the graph (no Cast nodes). */
+  /**
+   * Weights in the dtype and layout the kernels use: converted and/or transposed once at build time into one
+   * `<model>.onnx.data` file next to the graph (no Cast, no weight Transpose); weights already in that form are
+   * still referenced in the checkpoint.
+   */
   | 'convert';
+
+/**
+ * The weight storage a target's graphs get unless told otherwise. CPU and CUDA: 'convert', so that a session
+ * holds each weight once, in the form its kernels use: onnxruntime constant-folds a weight's Cast or Transpose
+ * into a new copy while the source stays resident, 1.77× the float32 weight bytes for the SVD-XT UNet at load
+ * (bench/RESULTS.md §7); CUDA folds on the host before the copy to the device. WebGPU: 'reference' (its load
+ * was not measured with converted weights).
+ */
+export function defaultWeightStorage(target: GraphTarget): WeightStorage {
+  return target === 'webgpu' ? 'reference' : 'convert';
+}
 
 export interface GraphBuilderOptions {
   name: string;
   /** dtype of activations and (after Cast/convert) weights. */
   dtype: FloatDtype;
   weights: WeightSource;
+  /** Default `defaultWeightStorage(target)`. */
   weightStorage?: WeightStorage;
   /** Extra opset imports, e.g. `{ 'com.microsoft': 1 }`. ai.onnx is always OPSET (21). */
   opsets?: Record<string, number>;
@@ -106,8 +126,9 @@ export interface CheckpointInitializer {
 /** An initializer whose bytes the builder must write to the side `.data` file at save time. */
 export interface PendingDataInitializer {
   tensor: TensorDef;
-  /** Produces the bytes (called once, at save). */
-  bytes: () => Uint8Array;
+  byteLength: number;
+  /** Hands the bytes to `write` in order, in one or more pieces (called once, at save; streamed, not held). */
+  produce: (write: (piece: Uint8Array) => void) => void;
 }
 
 export class GraphBuilder {
@@ -130,7 +151,10 @@ export class GraphBuilder {
   /** Missing or mis-shaped weights, one line each; `save` throws them as one CheckpointError. */
   readonly problems: string[] = [];
 
+  /** What `weight`/`weightTransposed` returned, by name (transposed requests under `name\0T`). */
   private readonly weightValues = new Map<string, Value>();
+  /** The initializer (or Cast of it) each weight name got, and whether it is stored transposed. */
+  private readonly storedWeights = new Map<string, { value: Value; transposed: boolean }>();
   private readonly used = new Set<string>();
   private readonly constCache = new Map<string, Value>();
   private counter = 0;
@@ -140,9 +164,9 @@ export class GraphBuilder {
     this.name = options.name;
     this.dtype = options.dtype;
     this.weights = options.weights;
-    this.weightStorage = options.weightStorage ?? 'reference';
     this.opsets = { '': OPSET, ...(options.opsets ?? {}) };
     this.target = options.target ?? 'cpu';
+    this.weightStorage = options.weightStorage ?? defaultWeightStorage(this.target);
     this.parent = options.parent;
   }
 
@@ -262,7 +286,8 @@ export class GraphBuilder {
     if (cached) return cached;
     const name = this.fresh('const');
     const tensor: TensorDef = { name, dtype, dims: shape };
-    if (bytes.length >= INLINE_LIMIT && dtype !== 'int64') this.dataInitializers.push({ tensor, bytes: () => bytes });
+    if (bytes.length >= INLINE_LIMIT && dtype !== 'int64')
+      this.dataInitializers.push({ tensor, byteLength: bytes.byteLength, produce: (write) => write(bytes) });
     else this.inlineInitializers.push({ ...tensor, raw: bytes });
     const v: Value = { name, dtype, shape };
     if (key) this.constCache.set(key, v);
@@ -286,8 +311,22 @@ export class GraphBuilder {
    * accepted as-is: external data only cares about the byte count.
    */
   weight(name: string, shape: number[]): Value {
+    return this.weightAs(name, shape, false);
+  }
+
+  /**
+   * A [out, in] matrix weight as [in, out], the layout MatMul's B operand wants (see `linear`). With weightStorage
+   * 'convert' it is written transposed (and converted) into the `.data` file, so onnxruntime has no Transpose to
+   * constant-fold into a second copy at load (bench/RESULTS.md §7); with 'reference' it is a Transpose node.
+   */
+  weightTransposed(name: string, shape: [number, number]): Value {
+    return this.weightAs(name, shape, true);
+  }
+
+  private weightAs(name: string, shape: number[], transposed: boolean): Value {
     if (this.parent) throw new Error(`graph ${this.name}: weights belong to the enclosing graph, not to a subgraph`);
-    const known = this.weightValues.get(name);
+    const key = transposed ? `${name}\u0000T` : name;
+    const known = this.weightValues.get(key);
     if (known) {
       const prev = this.requests.find((r) => r.name === name)!;
       if (prev.shape.join(',') !== shape.join(',')) {
@@ -295,18 +334,38 @@ export class GraphBuilder {
       }
       return known;
     }
+    let stored = this.storedWeights.get(name);
+    if (stored) {
+      const prev = this.requests.find((r) => r.name === name)!;
+      if (prev.shape.join(',') !== shape.join(',')) {
+        this.problems.push(`${name}: requested with two shapes [${prev.shape}] and [${shape}] (builder bug)`);
+      }
+    } else {
+      stored = this.storeWeight(name, shape, transposed);
+      this.storedWeights.set(name, stored);
+    }
+    const value =
+      stored.transposed === transposed
+        ? stored.value
+        : this.op('Transpose', [stored.value], { perm: [1, 0] }, { name: `${name}/T`, shape: [shape[1], shape[0]] });
+    this.weightValues.set(key, value);
+    return value;
+  }
+
+  /** Adds the initializer for `name` (transposed only when asked and converted here) and records the request. */
+  private storeWeight(name: string, shape: number[], preferTransposed: boolean): { value: Value; transposed: boolean } {
     this.requests.push({ name, shape: [...shape] });
     this.claim(name);
     const found = this.weights.lookup(name);
+    const plain = (value: Value) => ({ value, transposed: false });
     const fallback: Value = { name, dtype: this.dtype, shape };
-    if (found.kind === 'placeholder') {
-      this.weightValues.set(name, fallback);
-      return fallback;
-    }
+    const transpose = this.weightStorage === 'convert' && preferTransposed && shape.length === 2;
+    // a dry run counts the nodes a real build of this storage makes
+    if (found.kind === 'placeholder')
+      return transpose ? { value: { ...fallback, shape: [shape[1], shape[0]] }, transposed: true } : plain(fallback);
     if (found.kind === 'missing') {
       this.problems.push(`${name}: missing (expected shape [${shape.join(', ')}])`);
-      this.weightValues.set(name, fallback);
-      return fallback;
+      return plain(fallback);
     }
     const info = found.info;
     const storedDtype = SAFETENSORS_TO_DTYPE[info.dtype];
@@ -320,30 +379,34 @@ export class GraphBuilder {
     }
     if (problem) {
       this.problems.push(problem);
-      this.weightValues.set(name, fallback);
-      return fallback;
+      return plain(fallback);
     }
-    let value: Value;
-    if (storedDtype === this.dtype) {
-      value = this.addCheckpointTensor(name, storedDtype as DType, shape, info);
-    } else if (this.weightStorage === 'convert') {
+    if (storedDtype === this.dtype && !transpose) {
+      return plain(this.addCheckpointTensor(name, storedDtype as DType, shape, info));
+    }
+    if (this.weightStorage === 'convert') {
       const target = this.dtype;
+      const byteLength = (info.byteLength / SAFETENSORS_DTYPE_SIZE[info.dtype]) * DTYPE_SIZE[target];
+      if (transpose) {
+        const dims = [shape[1], shape[0]];
+        this.dataInitializers.push({
+          tensor: { name, dtype: target, dims },
+          byteLength,
+          produce: (write) => write(convertTensorTransposed(info, target, shape[0], shape[1])),
+        });
+        return { value: { name, dtype: target, shape: dims }, transposed: true };
+      }
       this.dataInitializers.push({
         tensor: { name, dtype: target, dims: shape },
-        bytes: () => convertTensor(info, target),
+        byteLength,
+        produce: (write) => convertTensorStreaming(info, target, write),
       });
-      value = { name, dtype: target, shape };
-    } else {
-      const stored = this.addCheckpointTensor(name, storedDtype as DType, shape, info);
-      value = this.op(
-        'Cast',
-        [stored],
-        { to: ONNX_CODE[this.dtype] },
-        { dtype: this.dtype, shape, name: `${name}/cast` },
-      );
+      return plain({ name, dtype: target, shape });
     }
-    this.weightValues.set(name, value);
-    return value;
+    const stored = this.addCheckpointTensor(name, storedDtype as DType, shape, info);
+    return plain(
+      this.op('Cast', [stored], { to: ONNX_CODE[this.dtype] }, { dtype: this.dtype, shape, name: `${name}/cast` }),
+    );
   }
 
   private addCheckpointTensor(name: string, dtype: DType, shape: number[], info: TensorInfo): Value {
@@ -432,9 +495,4 @@ export function encodeValues(values: ArrayLike<number>, dtype: DType): Uint8Arra
     }
   }
   return out;
-}
-
-/** Reads a checkpoint tensor and re-encodes it in `dtype` (build-time conversion). */
-function convertTensor(info: TensorInfo, dtype: DType): Uint8Array {
-  return encodeValues(bytesToFloat32(readTensorBytes(info), info.dtype), dtype);
 }

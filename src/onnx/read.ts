@@ -1,7 +1,8 @@
 /**
  * Reads the graph of an .onnx file back into the plain `GraphDef` of model.ts: nodes, inputs, outputs and
- * initializers (dims and dtype; bytes only when stored inline, which is where shape constants live). Enough
- * for static checks such as the tensor-size guard (tensorSizes.ts); external weights are never loaded.
+ * initializers (dims and dtype; bytes only when stored inline, which is where shape constants live, else where
+ * the external bytes are). Enough for static checks such as the tensor-size guard (tensorSizes.ts); external
+ * weights are never loaded.
  * Field numbers follow onnx.proto.
  */
 import { readFileSync } from 'node:fs';
@@ -117,7 +118,22 @@ function tensor(buf: Uint8Array): TensorDef {
   } else if (t.dtype === 'float32' && fs.some((f) => f.no === 4)) {
     t.raw = new Uint8Array(Float32Array.from(floats(fs, 4)).buffer);
   }
-  if (fs.some((f) => f.no === 14 && f.value === 1n)) t.external = { location: '', offset: 0, length: 0 };
+  if (fs.some((f) => f.no === 14 && f.value === 1n)) {
+    // external_data: string key/value entries (location, offset, length)
+    const entry = new Map<string, string>();
+    for (const f of fs.filter((f) => f.no === 13)) {
+      const kv = fields(f.value as Uint8Array);
+      entry.set(
+        str(kv.find((x) => x.no === 1)?.value ?? new Uint8Array()),
+        str(kv.find((x) => x.no === 2)?.value ?? new Uint8Array()),
+      );
+    }
+    t.external = {
+      location: entry.get('location') ?? '',
+      offset: Number(entry.get('offset') ?? 0),
+      length: Number(entry.get('length') ?? 0),
+    };
+  }
   return t;
 }
 

@@ -18,8 +18,9 @@ import {
   type MemoryRequest,
   type ModelMemoryFacts,
 } from '../models/memory.js';
-import type { ResolvedRequest } from '../request/schema.js';
+import type { CfgBatchMode, ResolvedRequest } from '../request/schema.js';
 import { findCudaProviderLibrary } from '../runtime/device.js';
+import { cfgSplitExact } from './denoise.js';
 import { gpuFreeMemoryMiB } from '../runtime/gpu.js';
 
 /** Where a request will run and how much memory it may use. */
@@ -87,7 +88,19 @@ export function memoryRequestOf(req: ResolvedRequest): MemoryRequest {
     decodeChunkSize: req.decodeChunkSize,
     totalFrames: req.totalFrames,
     guidance: req.maxGuidance > 1 || req.minGuidance > 1,
+    cfgSplit: req.cfgBatch === 'split',
   };
+}
+
+/**
+ * `cfgBatch: auto` with the memory known: split when the joint run does not fit (the split run's estimate is
+ * then what the refusal reports, if it does not fit either); else left to the run (WebGPU binding limit).
+ */
+export function autoCfgBatch(req: ResolvedRequest, manifest: ModelManifest, memory: MemoryContext): CfgBatchMode {
+  const asked = memoryRequestOf(req);
+  if (req.cfgBatch !== 'auto' || !asked.guidance || !cfgSplitExact(manifest)) return req.cfgBatch;
+  const facts = memory.facts ?? modelMemoryFacts(manifest);
+  return checkMemory(facts, asked, memory.provider, memory.budget).fits ? 'auto' : 'split';
 }
 
 /** `decodeChunkSize: auto`: the largest chunk that fits (1 when none does; the admission check reports that). */
@@ -135,6 +148,19 @@ export function assertFitsMemory(req: ResolvedRequest, manifest: ModelManifest, 
     value: req.frames,
     message: l.frames ? `at most ${l.frames} frames fit at this size` : 'not even 1 frame fits at this size',
   });
+  if (l.cfgSplit) {
+    issues.push({
+      field: 'cfgBatch',
+      value: req.cfgBatch,
+      message: 'split fits: the CFG batch as two batch-1 UNet calls, the same video with half the UNet memory',
+    });
+  } else if (req.cfgBatch === 'split') {
+    issues.push({
+      field: 'cfgBatch',
+      value: req.cfgBatch,
+      message: 'the estimate is already for the split CFG batch (one video per UNet call)',
+    });
+  }
   if (l.decodeChunkSize) {
     issues.push({
       field: 'decodeChunkSize',

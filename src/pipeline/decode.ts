@@ -65,7 +65,8 @@ export async function decodeChunked(a: DecodeArgs): Promise<DecodeResult> {
       if (OUT_OF_MEMORY.test(message) && chunk > 1 && a.fixedFrames === null) {
         const smaller = Math.max(1, Math.floor(chunk / 2));
         a.onRetry?.(
-          `VAE decoding ran out of memory with ${chunk} frames per chunk; retrying with ${smaller} (pass --decode-chunk-size ${smaller} to start there; note the chunk size changes the pixels slightly)`,
+          `VAE decoding ran out of memory with ${chunk} frames per chunk; retrying with ${smaller} ` +
+            `(pass --decode-chunk-size ${smaller} to start there; note the chunk size changes the pixels slightly)`,
         );
         chunk = smaller;
         continue;

@@ -27,10 +27,10 @@ import { frameOf, loopFrameCount, loopWeights, type LatentLayout } from '../moti
 import { ClipJoiner, clipSeed, conditioningFrameIndex, lastClipFrames, type ClipPlan } from '../motion/clips.js';
 import { createMotionControls, type LoopClosure } from '../motion/controls.js';
 import { compositeStill, loadMaskImage, motionMaskGrids } from '../motion/mask.js';
-import { autoDecodeChunk, type MemoryContext } from './admission.js';
+import { autoCfgBatch, autoDecodeChunk, type MemoryContext } from './admission.js';
 import { buildConditioning, addedTimeIds, repeatRows } from './conditioning.js';
 import { decodeLatents, fixedDecoderRule } from './decode.js';
-import { denoise } from './denoise.js';
+import { cfgSplitExact, chooseCfgBatch, denoise, unetInputDims } from './denoise.js';
 import { encodeImage, frameConditioningImage, preprocessImage, type ConditioningImage } from './encode.js';
 import { drawNoise, frameSize, latentShape, prepareLatents, type LatentShape } from './latents.js';
 import { openModelSessions, type ModelRunner, type ModelSessions, type ModelSessionsOptions } from './session.js';
@@ -124,7 +124,17 @@ export function resolveForModel(
   const asked = typeof input.decodeChunkSize === 'number' ? input.decodeChunkSize : undefined;
   const fixed = fixedDecoderRule(manifest.vae.decoderFixedFrames, req.frames, asked);
   issues.push(...fixed.issues);
+  if (req.cfgBatch === 'split' && !cfgSplitExact(manifest)) {
+    issues.push({
+      field: 'cfgBatch',
+      value: req.cfgBatch,
+      message:
+        "this model's UNet mixes the two videos of the CFG batch (not built with the per-video temporal " +
+        'context); use joint',
+    });
+  }
   if (issues.length) throw new InvalidRequestError(issues);
+  if (memory) req.cfgBatch = autoCfgBatch(req, manifest, memory);
   if (fixed.decodeChunkSize !== undefined) req.decodeChunkSize = fixed.decodeChunkSize;
   else if (req.decodeChunkAuto) req.decodeChunkSize = autoDecodeChunk(req, manifest, memory);
   return req;
@@ -189,6 +199,7 @@ async function runPipeline(
   };
   const clipSeeds: number[] = [];
   let chunkSize = 0;
+  let cfgBatch: 'joint' | 'split' = 'joint';
   try {
     let conditioning = image;
     let previousFrames: Uint8Array[] = [];
@@ -221,6 +232,7 @@ async function runPipeline(
         signal: o.signal,
       });
       chunkSize = result.chunkSize;
+      cfgBatch = result.cfgBatch;
       if (mask) compositeStill(result.frames, image.rgb, mask.pixels);
       if (req.loop && clip === 0 && plan.clips > 1) firstFrameLatent = frameOf(result.latents, 0, latentLayout(shape));
       previousFrames = result.frames;
@@ -254,6 +266,7 @@ async function runPipeline(
       provider: s.device.provider,
       fallbackReason: s.device.fallbackReason,
       decodeChunkSize: chunkSize,
+      cfgBatch,
       width: W,
       height: H,
       frames: plan.totalFrames,
@@ -296,7 +309,7 @@ interface ClipArgs {
 async function runClip(
   s: ModelSessions,
   a: ClipArgs,
-): Promise<{ frames: Uint8Array[]; latents: Float32Array; chunkSize: number }> {
+): Promise<{ frames: Uint8Array[]; latents: Float32Array; chunkSize: number; cfgBatch: 'joint' | 'split' }> {
   const { manifest } = s.model;
   const { imageEncoder, vaeEncoder, unet, vaeDecoder } = s.runners;
   const { req, shape, stages, dump } = a;
@@ -328,6 +341,21 @@ async function runClip(
       : undefined;
   if (controls) initial = controls.initial(initial, initNoiseSigma);
 
+  const cfg = chooseCfgBatch({
+    asked: req.cfgBatch,
+    guided: conditioning.guided,
+    exact: cfgSplitExact(manifest),
+    oversized:
+      unet.guard &&
+      ((rows) => {
+        const { inChannels, cameraPoseDim } = manifest.unet;
+        const dims = unetInputDims(shape, inChannels, manifest.imageEncoder.embedDim, rows, cameraPoseDim);
+        return unet.guard!.oversized(dims).length;
+      }),
+  });
+  if (a.first && cfg.mode === 'split' && req.cfgBatch === 'auto') {
+    a.log(`the UNet runs the CFG batch as two batch-1 calls (same result): ${cfg.reason}`);
+  }
   const latents = await stages.run(
     'denoise',
     () =>
@@ -341,6 +369,7 @@ async function runClip(
         conditioning,
         sigmas,
         timesteps,
+        cfgBatch: cfg.mode,
         hooks: {
           beforeStep: () => stages.beginStep(),
           adjustLatents: controls && ((i, x) => controls.afterStep(i, x)),
@@ -370,7 +399,7 @@ async function runClip(
     }),
   );
   if (a.release) await vaeDecoder.release();
-  return { frames: decoded.frames, latents, chunkSize: decoded.chunkSize };
+  return { frames: decoded.frames, latents, chunkSize: decoded.chunkSize, cfgBatch: cfg.mode };
 }
 
 interface MotionMask {

@@ -5,8 +5,8 @@
 import { intraOpThreads } from '../runtime/cpu.js';
 import { ModelFormatError } from '../errors.js';
 import { checkCameraInput, checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
-import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole } from '../models/manifest.js';
-import { BindingGuard } from '../runtime/bindingGuard.js';
+import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole, manifestDtype, type ModelManifest } from '../models/manifest.js';
+import { BindingGuard, type RunAxes, type RunSize } from '../runtime/bindingGuard.js';
 import {
   DeviceSessionFactory,
   findCudaProviderLibrary,
@@ -24,6 +24,7 @@ import {
 } from '../runtime/ortHost.js';
 import { DEFAULT_BINDING_LIMIT, isLoaderNoise, webGpuAdapterOnce } from '../runtime/webgpu.js';
 import type { TensorData } from '../runtime/tensor.js';
+import { unetInputDims } from './denoise.js';
 import { float16ToFloat32, float32ToFloat16 } from '../tensor/float16.js';
 import type { FloatDtype } from '../tensor/float16.js';
 
@@ -146,16 +147,21 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
   };
   try {
     for (const role of GRAPH_ROLES) {
-      const session = await factory.open(model.paths[role]);
+      const session = await factory.open(model.paths[role], manifestDtype(model.manifest));
       opened.push(session);
       checkGraphContract(role, session);
       if (role === 'unet') checkCameraInput(session, model.manifest.unet.cameraPoseDim);
       const decision = factory.provider!;
       const guard =
         decision.provider === 'webgpu'
-          ? new BindingGuard(model.paths[role], { limit: bindingLimit(decision, options) })
+          ? new BindingGuard(model.paths[role], {
+              limit: bindingLimit(decision, options),
+              axes: guardAxes(role, model.manifest),
+            })
           : undefined;
-      runners[role] = new ModelRunner(role, session, guard, () => factory.open(model.paths[role]));
+      runners[role] = new ModelRunner(role, session, guard, () =>
+        factory.open(model.paths[role], manifestDtype(model.manifest)),
+      );
     }
     return { model, runners, device: factory.provider!, close };
   } catch (err) {
@@ -174,6 +180,48 @@ async function defaultHost(device: ParsedDevice, inWorker: boolean): Promise<Ort
     (device.kind === 'auto' && !findCudaProviderLibrary() && (await webGpuAdapterOnce()).adapter?.emulated === false);
   if (webgpu) return new ChildProcessOrtHost((line) => !isLoaderNoise(line));
   return inWorker ? new WorkerOrtHost() : new InProcessOrtHost();
+}
+
+/** How each graph's inputs follow the run's size, for the guard's refusal ("the largest size that fits ..."). */
+export function guardAxes(role: GraphRole, m: ModelManifest): RunAxes | undefined {
+  const scale = m.vae.spatialScaleFactor;
+  const cell = Math.max(64, scale * m.unet.latentMultiple);
+  const latent = (s: RunSize) => [s.height / scale, s.width / scale];
+  if (role === 'unet') {
+    return {
+      cell,
+      frames: 'frames',
+      batchOne: 'cfgBatch split',
+      size: (d) => {
+        const [batch, frames, , h, w] = d.sample;
+        return { batch, frames, height: h * scale, width: w * scale };
+      },
+      dims: (s) => {
+        const [height, width] = latent(s);
+        const shape = { frames: s.frames, channels: m.vae.latentChannels, height, width };
+        return unetInputDims(shape, m.unet.inChannels, m.imageEncoder.embedDim, s.batch, m.unet.cameraPoseDim);
+      },
+    };
+  }
+  if (role === 'vaeDecoder') {
+    return {
+      cell,
+      frames: 'frames per decode chunk',
+      size: (d) => {
+        const [frames, , h, w] = d.latent;
+        return { batch: 1, frames, height: h * scale, width: w * scale };
+      },
+      dims: (s) => ({ latent: [s.frames, m.vae.latentChannels, ...latent(s)] }),
+    };
+  }
+  if (role === 'vaeEncoder') {
+    return {
+      cell,
+      size: (d) => ({ batch: 1, frames: 1, height: d.sample[2], width: d.sample[3] }),
+      dims: (s) => ({ sample: [1, 3, s.height, s.width] }),
+    };
+  }
+  return undefined; // CLIP's input is always imageSize²
 }
 
 function bindingLimit(decision: DeviceDecision, options: ModelSessionsOptions): number {

@@ -12,6 +12,9 @@ import { MAX_CLIPS, planClips } from '../motion/clips.js';
 export const RESIZE_MODES = ['maintain_aspect_ratio', 'crop_to_16_9', 'stretch'] as const;
 export const OUTPUT_FORMATS = ['mp4', 'webm', 'gif', 'png'] as const;
 export const MAX_SEED = 2 ** 32 - 1;
+/** How the UNet runs the CFG batch (uncond, cond): one batch-2 call, two batch-1 calls, or chosen per run. */
+export const CFG_BATCH_MODES = ['auto', 'joint', 'split'] as const;
+export type CfgBatchMode = (typeof CFG_BATCH_MODES)[number];
 
 const side = z
   .number({ error: 'must be a multiple of 64 from 64 to 2048' })
@@ -91,6 +94,12 @@ export const generationRequestSchema = z.strictObject({
   decodeChunkSize: z
     .union([intRange(1, 128), z.literal('auto')], { error: 'must be a whole number from 1 to 128, or auto' })
     .optional(),
+  /**
+   * The CFG batch as one batch-2 UNet call (`joint`, diffusers) or two batch-1 calls (`split`: the same result,
+   * half the UNet's activation memory, a little slower). `auto` (default): joint unless the joint run does not fit
+   * the memory available or a WebGPU adapter's binding limit and the split one does (src/pipeline/denoise.ts).
+   */
+  cfgBatch: z.enum(CFG_BATCH_MODES, { error: `must be one of ${CFG_BATCH_MODES.join(', ')}` }).optional(),
   format: z.enum(OUTPUT_FORMATS, { error: `must be one of ${OUTPUT_FORMATS.join(', ')}` }).default('mp4'),
   /** Output file (mp4/webm/gif) or directory (png frames). */
   output: z.string().min(1, { error: 'must not be empty' }).optional(),
@@ -135,6 +144,7 @@ export interface ResolvedRequest
     | 'clips'
     | 'overlap'
     | 'loop'
+    | 'cfgBatch'
   > {
   /** Frames of one clip (one UNet call). */
   frames: number;
@@ -158,6 +168,8 @@ export interface ResolvedRequest
   decodeChunkSize: number;
   /** The request asked for `decodeChunkSize: auto`. */
   decodeChunkAuto: boolean;
+  /** `auto` until the memory check or the WebGPU binding limit decides (src/pipeline/denoise.ts). */
+  cfgBatch: CfgBatchMode;
 }
 
 /** Converts zod issues into our field issues (one per bad field, naming field, value and what is allowed). */
@@ -255,5 +267,6 @@ export function resolveRequest(
     seed,
     decodeChunkSize,
     decodeChunkAuto: req.decodeChunkSize === 'auto',
+    cfgBatch: req.cfgBatch ?? 'auto',
   };
 }

@@ -29,6 +29,28 @@ export interface GuardOptions {
   limit: number;
   /** What the user can change, appended to the refusal (e.g. "use a smaller --decode-chunk-size"). */
   advice?: string;
+  /** How the graph's inputs follow the run's size: lets the refusal name the largest size that fits. */
+  axes?: RunAxes;
+}
+
+/** A run's size in the user's terms: pixels, frames (per call) and videos per call (the CFG batch). */
+export interface RunSize {
+  width: number;
+  height: number;
+  frames: number;
+  batch: number;
+}
+
+/** The map between a graph's input dims and the run's size (per graph role, src/pipeline/session.ts). */
+export interface RunAxes {
+  size(inputDims: Record<string, number[]>): RunSize;
+  dims(size: RunSize): Record<string, number[]>;
+  /** Width and height stay multiples of this many pixels. */
+  cell: number;
+  /** What the frame axis is called in advice (e.g. "frames", "frames per decode chunk"); absent: no frame axis. */
+  frames?: string;
+  /** How a batch of 1 is asked for (e.g. "cfgBatch split"); absent: the batch is not the user's to change. */
+  batchOne?: string;
 }
 
 /** Checks one graph at given input dims; loads the graph once. */
@@ -57,6 +79,10 @@ export class BindingGuard {
     this.checked.add(key);
   }
 
+  private whatFits(inputDims: Record<string, number[]>, axes: RunAxes): string {
+    return whatFitsOn((s) => this.oversized(axes.dims(s)).length === 0, axes.size(inputDims), axes);
+  }
+
   private refusal(inputDims: Record<string, number[]>, over: TensorSize[]): BindingLimitError {
     const dims = Object.entries(inputDims)
       .map(([k, v]) => `${k} [${v.join(',')}]`)
@@ -68,10 +94,55 @@ export class BindingGuard {
       `${this.path}: refusing to run on WebGPU with ${dims}: ${over.length} tensor${over.length === 1 ? '' : 's'} would be ` +
       `larger than this adapter's storage-buffer binding limit of ${MiB(this.options.limit)}, which onnxruntime's ` +
       `WebGPU provider computes wrong without an error (see docs/webgpu.md). Largest: ${worst.join('; ')}. ` +
+      (this.options.axes ? `${this.whatFits(inputDims, this.options.axes)} ` : '') +
       (this.options.advice ??
         'Use a smaller size or fewer frames, a GPU whose adapter allows larger bindings, or --device cpu.');
     return new BindingLimitError(this.path, this.options.limit, over, message);
   }
+}
+
+/** The largest width×height (same aspect ratio, same frames) and frame count that fit, and whether batch 1 fits. */
+function whatFitsOn(fits: (s: RunSize) => boolean, now: RunSize, axes: RunAxes): string {
+  const said: string[] = [];
+  if (axes.batchOne && now.batch > 1 && fits({ ...now, batch: 1 })) {
+    said.push(`With ${axes.batchOne} (one video per call, the same result) this run fits.`);
+  }
+  // sides shrink together; the fit is monotonic in the size, so bisect on the width's multiple of the cell
+  const sizeAt = (k: number) => {
+    const width = k * axes.cell;
+    return { ...now, width, height: Math.floor((width * now.height) / now.width / axes.cell) * axes.cell };
+  };
+  let best: RunSize | undefined;
+  for (let lo = 1, hi = Math.floor(now.width / axes.cell) - 1; lo <= hi; ) {
+    const mid = Math.floor((lo + hi) / 2);
+    const s = sizeAt(mid);
+    if (s.height >= axes.cell && fits(s)) {
+      best = s;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  const where = axes.frames ? ` at ${now.frames} ${axes.frames}` : '';
+  said.push(
+    best
+      ? `The largest size that fits this adapter${where} is ${best.width}x${best.height}.`
+      : `No size fits this adapter${where}.`,
+  );
+  if (axes.frames) {
+    let most = 0;
+    for (let lo = 1, hi = now.frames - 1; lo <= hi; ) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (fits({ ...now, frames: mid })) {
+        most = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    said.push(
+      most
+        ? `At ${now.width}x${now.height} at most ${most} ${axes.frames} fit.`
+        : `At ${now.width}x${now.height} not even 1 of the ${axes.frames} fits.`,
+    );
+  }
+  return said.join(' ');
 }
 
 /** Frames per decoder call that keep every tensor within `limit`, from the graph sized at one frame. */

@@ -85,14 +85,3 @@ export function intraOpThreads(env: NodeJS.ProcessEnv = process.env, sources?: C
     ]);
   return n;
 }
-
-/**
- * Memory options of every CPU session (explicit session options override them).
- *
- * The arena stays on: without it every intermediate tensor is a fresh malloc, and the large ones come back from the
- * kernel as zeroed pages at every step. Memory patterns are off: with them onnxruntime's first run allocates each
- * tensor from the arena, and from the second run on it asks for one block the size of the whole plan, which cannot
- * reuse the first run's free chunks, so the arena ends up holding both (bench/RESULTS.md §10: UNet arena 2.0 GiB
- * held for 0.86 GiB in use).
- */
-export const CPU_SESSION_DEFAULTS = { enableCpuMemArena: true, enableMemPattern: false } as const;

@@ -10,8 +10,9 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ExecutionProviderError } from '../errors.js';
-import { CPU_SESSION_DEFAULTS } from './cpu.js';
+import type { FloatDtype } from '../tensor/float16.js';
 import type { HostedSession, OrtHost, SessionSpec } from './ortHost.js';
+import { sessionDefaults } from './sessionOptions.js';
 import {
   describeAdapter,
   VULKAN_INSTALL_HINT,
@@ -89,32 +90,31 @@ export class DeviceSessionFactory {
     return this.decision;
   }
 
-  private spec(path: string, provider: Provider): SessionSpec {
-    const spec: SessionSpec = {
-      ...(provider === 'cpu' ? CPU_SESSION_DEFAULTS : {}),
+  /** The provider's session defaults (sessionOptions.ts) under the caller's base spec. */
+  private spec(path: string, provider: Provider, dtype: FloatDtype): SessionSpec {
+    return {
+      ...sessionDefaults(provider, dtype),
       ...this.baseSpec,
       path,
       executionProviders: providerSpec(provider, this.device.deviceId),
     };
-    // onnxruntime warns at session creation that shape ops stay on CPU: expected, not the user's concern
-    if (provider === 'webgpu') spec.logSeverityLevel ??= 3;
-    return spec;
   }
 
-  async open(path: string): Promise<HostedSession> {
-    if (this.decision) return this.host.createSession(this.spec(path, this.decision.provider));
+  /** Opens the graph at `path`, whose compute dtype is `dtype` (it picks the session defaults with the provider). */
+  async open(path: string, dtype: FloatDtype = 'float32'): Promise<HostedSession> {
+    if (this.decision) return this.host.createSession(this.spec(path, this.decision.provider, dtype));
     if (this.device.kind === 'cpu') {
       this.decision = { provider: 'cpu', deviceId: 0 };
-      return this.host.createSession(this.spec(path, 'cpu'));
+      return this.host.createSession(this.spec(path, 'cpu', dtype));
     }
-    if (this.device.kind === 'webgpu') return this.openWebGpu(path, true);
+    if (this.device.kind === 'webgpu') return this.openWebGpu(path, dtype, true);
     let cudaReason: string;
     try {
       // Checked first because onnxruntime prints its own alarming log line when the library is missing.
       if (!this.cudaLibrary()) {
         throw new Error(`Failed to load library: ${CUDA_PROVIDER_LIBRARY} is not installed in ${ortBinaryDir()}`);
       }
-      const session = await this.host.createSession(this.spec(path, 'cuda'));
+      const session = await this.host.createSession(this.spec(path, 'cuda', dtype));
       this.decision = { provider: 'cuda', deviceId: this.device.deviceId };
       return session;
     } catch (err) {
@@ -123,7 +123,8 @@ export class DeviceSessionFactory {
       if (this.device.kind === 'cuda') {
         throw new ExecutionProviderError(
           `cuda:${this.device.deviceId}`,
-          `device cuda:${this.device.deviceId}: the CUDA execution provider could not be loaded (${firstLine(reason)}); ${CUDA_INSTALL_HINT}; or pass --device cpu`,
+          `device cuda:${this.device.deviceId}: the CUDA execution provider could not be loaded ` +
+            `(${firstLine(reason)}); ${CUDA_INSTALL_HINT}; or pass --device cpu`,
         );
       }
       cudaReason = firstLine(reason);
@@ -133,7 +134,7 @@ export class DeviceSessionFactory {
     let webgpuReason: string;
     if (adapter && !adapter.emulated) {
       try {
-        const session = await this.openWebGpu(path, false, adapter);
+        const session = await this.openWebGpu(path, dtype, false, adapter);
         this.warn(`CUDA is not available (${cudaReason}); running on WebGPU: ${describeAdapter(adapter)}.`);
         return session;
       } catch (err) {
@@ -150,13 +151,18 @@ export class DeviceSessionFactory {
     this.warn(
       `CUDA is not available (${cudaReason}); ${webgpuReason}; running on CPU, which is slow for real models. ${CUDA_INSTALL_HINT}.`,
     );
-    return this.host.createSession(this.spec(path, 'cpu'));
+    return this.host.createSession(this.spec(path, 'cpu', dtype));
   }
 
   /** A WebGPU session; `explicit` (asked by name) turns a load failure into an error with the install hint. */
-  private async openWebGpu(path: string, explicit: boolean, known?: WebGpuAdapter): Promise<HostedSession> {
+  private async openWebGpu(
+    path: string,
+    dtype: FloatDtype,
+    explicit: boolean,
+    known?: WebGpuAdapter,
+  ): Promise<HostedSession> {
     try {
-      const session = await this.host.createSession(this.spec(path, 'webgpu'));
+      const session = await this.host.createSession(this.spec(path, 'webgpu', dtype));
       const adapter = known ?? (await this.webgpuAdapter()).adapter;
       this.decision = { provider: 'webgpu', deviceId: 0, ...(adapter ? { adapter } : {}) };
       return session;
@@ -186,11 +192,15 @@ export function findCudaProviderLibrary(): string | undefined {
   return existsSync(path) ? path : undefined;
 }
 
+const PROVIDER_LOAD_FAILURES = [
+  /OrtSessionOptionsAppendExecutionProvider|Failed to load (shared )?library/i,
+  /libcudart|libcudnn|libcublas|CUDA driver|no CUDA-capable device/i,
+  /WebGPU adapter|WebGPU device|No supported adapters|vkCreateInstance/i,
+];
+
 /** Errors that mean "this provider cannot be used here", as opposed to a broken model file. */
 export function isProviderLoadFailure(message: string): boolean {
-  return /OrtSessionOptionsAppendExecutionProvider|Failed to load (shared )?library|libcudart|libcudnn|libcublas|CUDA driver|no CUDA-capable device|WebGPU adapter|WebGPU device|No supported adapters|vkCreateInstance/i.test(
-    message,
-  );
+  return PROVIDER_LOAD_FAILURES.some((re) => re.test(message));
 }
 
 function firstLine(s: string): string {

@@ -203,14 +203,19 @@ function firstMeaningfulLine(text: string): string {
   );
 }
 
+const LOADER_NOISE = [
+  /XDG_RUNTIME_DIR is invalid or not set|artificially reduced from|MESA: warning/,
+  /'DISPLAY' environment variable not set/,
+  /Some nodes were not assigned to the preferred execution providers/,
+  /Rerunning with verbose output on a non-minimal build will show node assignments/,
+];
+
 /**
  * Lines the Vulkan loader, Mesa and Dawn print on every start that mean nothing to a user of svd:
  * filtered from a WebGPU session's stderr (runtime/ortHost.ts) and from probe errors.
  */
 export function isLoaderNoise(line: string): boolean {
-  return /XDG_RUNTIME_DIR is invalid or not set|artificially reduced from|'DISPLAY' environment variable not set|Some nodes were not assigned to the preferred execution providers|Rerunning with verbose output on a non-minimal build will show node assignments|MESA: warning/.test(
-    line,
-  );
+  return LOADER_NOISE.some((re) => re.test(line));
 }
 
 /** One line for logs and `svd doctor`: "NVIDIA RTX 4090 (discrete-gpu, shader-f16, binding limit 2048 MiB)". */

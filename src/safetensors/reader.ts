@@ -39,7 +39,8 @@ const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 /** Largest single positional read (below Node's 2^31−1 limit). */
 const READ_CHUNK = 1 << 30;
 
-function readExactly(fd: number, buf: Uint8Array, position: number, file: string): void {
+/** Reads `buf.length` bytes at `position`; a short file → CheckpointError naming it. */
+export function readExactly(fd: number, buf: Uint8Array, position: number, file: string): void {
   let done = 0;
   while (done < buf.length) {
     const n = readSync(fd, buf, done, Math.min(READ_CHUNK, buf.length - done), position + done);

@@ -20,7 +20,9 @@ export interface AdmissionOptions {
 }
 
 /** The admission check of a local server; requests pass unchecked until the model is known. */
-export async function localAdmission(o: AdmissionOptions): Promise<(request: GenerationRequestInput) => void> {
+export async function localAdmission(
+  o: AdmissionOptions,
+): Promise<(request: GenerationRequestInput) => GenerationRequestInput | undefined> {
   let known: { manifest: ModelManifest; memory: MemoryContext } | undefined;
   const load = resolveModelDir(o.model, { device: o.device, log: o.log }).then((dir) => {
     const manifest = readModelDirectory(dir).manifest;
@@ -41,13 +43,17 @@ export async function localAdmission(o: AdmissionOptions): Promise<(request: Gen
       o.log(`memory admission off until the model resolves: ${err instanceof Error ? err.message : String(err)}`),
     );
   return (request) => {
-    if (!known) return;
+    if (!known) return undefined;
     let resolved: ReturnType<typeof resolveForModel>;
     try {
       resolved = resolveForModel(request, known.manifest, () => 0, known.memory);
     } catch {
-      return; // other model-dependent field errors are the job's to report, as without admission
+      return undefined; // other model-dependent field errors are the job's to report, as without admission
     }
     assertFitsMemory(resolved, known.manifest, known.memory);
+    // admitted because the CFG batch runs split: the job must run it split
+    return resolved.cfgBatch === 'split' && request.cfgBatch !== 'split'
+      ? { ...request, cfgBatch: 'split' }
+      : undefined;
   };
 }

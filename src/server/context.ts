@@ -30,9 +30,10 @@ export interface ServerState {
   log: (message: string) => void;
   /**
    * Refuses (MemoryBudgetError) a request whose estimated memory exceeds `--max-memory`; set once the local
-   * backend's model is known (src/server/admission.ts).
+   * backend's model is known (src/server/admission.ts). Returns the request to queue (with `cfgBatch: split`
+   * when only the split CFG batch fits), or nothing for the request as it is.
    */
-  admit?: (request: GenerationRequestInput) => void;
+  admit?: (request: GenerationRequestInput) => GenerationRequestInput | undefined;
   /** Resolves when the server starts shutting down; long waits (sync calls, SSE) end then. */
   closing: Promise<void>;
 }
@@ -70,8 +71,7 @@ export function buildRequest(
   merged.device = ctx.state.device;
   try {
     const request = parseRequest(merged);
-    ctx.state.admit?.(request);
-    return request;
+    return ctx.state.admit?.(request) ?? request;
   } catch (err) {
     throw renameIssues(err, wireName);
   }

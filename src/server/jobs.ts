@@ -14,6 +14,17 @@ import type { Backend, ProgressEvent } from '../backends/types.js';
 import type { GenerationRequestInput } from '../request/schema.js';
 import type { RemoteParamsInput } from '../backends/options.js';
 import type { WorkerInfo } from './queue/status.js';
+import {
+  addJobLog,
+  endJob,
+  isFinal,
+  meanMs,
+  newJobEntry,
+  notifyJob,
+  subscribeToJob,
+  type FinalStatus,
+  type JobEntry as BaseEntry,
+} from './queue/jobEntry.js';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -42,6 +53,16 @@ export interface JobFailure {
   error?: unknown;
 }
 
+/** Overall 0..1 and the latest denoising step (and clip, when clips are chained). */
+export interface JobProgress {
+  fraction: number;
+  stage?: ProgressEvent['stage'];
+  step?: number;
+  totalSteps?: number;
+  clip?: number;
+  totalClips?: number;
+}
+
 export interface Job {
   readonly id: string;
   /** Dialect-specific facts a status report echoes (fal endpoint, OpenAI model and prompt, ...). */
@@ -52,15 +73,7 @@ export interface Job {
   /** When the result and its file are deleted (set once the job ends). */
   expiresAt?: number;
   status: JobStatus;
-  /** Overall 0..1 and the latest denoising step. */
-  progress: {
-    fraction: number;
-    stage?: ProgressEvent['stage'];
-    step?: number;
-    totalSteps?: number;
-    clip?: number;
-    totalClips?: number;
-  };
+  progress: JobProgress;
   logs: JobLog[];
   result?: JobResult;
   failure?: JobFailure;
@@ -68,14 +81,11 @@ export interface Job {
   readonly done: Promise<void>;
 }
 
-interface JobEntry extends Job {
+interface JobEntry extends BaseEntry {
   /** Dropped when the job ends, so finished jobs do not keep their input images in memory. */
   request?: GenerationRequestInput;
   remote?: RemoteParamsInput;
   controller: AbortController;
-  finish: () => void;
-  listeners: Set<(job: Job) => void>;
-  expiryTimer?: NodeJS.Timeout;
 }
 
 /** What every dialect needs of a job queue, whether jobs run in this process or on workers through Redis. */
@@ -144,8 +154,6 @@ export class ShuttingDownError extends SvdError {
   }
 }
 
-const MAX_LOGS = 200;
-
 export class EmbeddedQueue implements JobQueue {
   readonly mode = 'embedded';
   private readonly jobs = new Map<string, JobEntry>();
@@ -167,25 +175,10 @@ export class EmbeddedQueue implements JobQueue {
     // The running slot counts as free until the next pump, so a burst in one tick cannot overfill the queue.
     const capacity = this.o.maxQueued + (this.running ? 0 : 1);
     if (this.waiting.length >= capacity) throw new QueueFullError(this.retryAfterSeconds(), this.o.maxQueued);
-    let finish!: () => void;
-    const done = new Promise<void>((resolve) => (finish = resolve));
-    const job: JobEntry = {
-      id: randomUUID(),
-      meta,
-      createdAt: Date.now(),
-      status: 'queued',
-      progress: { fraction: 0 },
-      logs: [],
-      done,
-      request,
-      remote,
-      controller: new AbortController(),
-      finish,
-      listeners: new Set(),
-    };
+    const job: JobEntry = { ...newJobEntry(randomUUID(), meta), request, remote, controller: new AbortController() };
     this.jobs.set(job.id, job);
     this.waiting.push(job);
-    this.addLog(job, 'queued');
+    addJobLog(job, 'queued');
     this.o.log?.(`job ${job.id} queued (${String(meta.dialect ?? 'api')}, ${this.waiting.length} waiting)`);
     queueMicrotask(() => this.pump());
     return job;
@@ -213,16 +206,13 @@ export class EmbeddedQueue implements JobQueue {
 
   /** Calls `listener` after every change of the job until it ends; returns the unsubscribe function. */
   subscribe(job: Job, listener: (job: Job) => void): () => void {
-    const entry = job as JobEntry;
-    entry.listeners.add(listener);
-    return () => entry.listeners.delete(listener);
+    return subscribeToJob(job, listener);
   }
 
   /** Cancels a waiting or running job. */
   cancel(id: string, reason = 'cancelled by the client'): 'cancelled' | 'already_done' | 'not_found' {
     const job = this.jobs.get(id);
-    if (!job) return 'not_found';
-    if (job.status !== 'queued' && job.status !== 'running') return 'already_done';
+    if (!job || isFinal(job.status)) return job ? 'already_done' : 'not_found';
     this.stop(job, 'cancelled', reason);
     return 'cancelled';
   }
@@ -246,9 +236,7 @@ export class EmbeddedQueue implements JobQueue {
     const counts = { queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
     for (const job of this.jobs.values())
       counts[job.status === 'queued' ? 'queued' : job.status === 'running' ? 'running' : job.status]++;
-    const mean = this.recentMs.length
-      ? Math.round(this.recentMs.reduce((a, b) => a + b, 0) / this.recentMs.length)
-      : undefined;
+    const mean = this.recentMs.length ? Math.round(meanMs(this.recentMs, 0)) : undefined;
     return { mode: 'embedded', ok: !this.closed, counts, workers: [], meanJobMs: mean };
   }
 
@@ -300,7 +288,7 @@ export class EmbeddedQueue implements JobQueue {
   private async run(job: JobEntry): Promise<void> {
     job.status = 'running';
     job.startedAt = Date.now();
-    this.addLog(job, 'started');
+    addJobLog(job, 'started');
     this.o.log?.(`job ${job.id} started (${String(job.meta.dialect ?? 'api')}, ${this.waiting.length} waiting)`);
     const t0 = performance.now();
     try {
@@ -353,25 +341,18 @@ export class EmbeddedQueue implements JobQueue {
     };
     const clip = e.totalClips ? `clip ${e.clip}/${e.totalClips} ` : '';
     const stepLog = `${clip}denoise step ${e.step}/${e.totalSteps}`;
-    if (e.stage === 'denoise' && e.step && e.totalSteps) this.addLog(job, stepLog);
+    if (e.stage === 'denoise' && e.step && e.totalSteps) addJobLog(job, stepLog);
     else if (e.stage !== 'denoise' && (e.fraction ?? 0) === 0)
-      this.addLog(job, e.message ? `${e.stage}: ${e.message}` : e.stage);
-    else this.notify(job);
+      addJobLog(job, e.message ? `${e.stage}: ${e.message}` : e.stage);
+    else notifyJob(job);
   }
 
-  private end(job: JobEntry, status: Exclude<JobStatus, 'queued' | 'running'>, failure?: JobFailure): void {
-    job.status = status;
-    job.failure = failure;
-    job.completedAt = Date.now();
+  private end(job: JobEntry, status: FinalStatus, failure?: JobFailure): void {
     job.request = undefined;
     job.remote = undefined;
-    job.expiresAt = job.completedAt + this.o.resultTtlMs;
-    this.addLog(job, failure ? `${status}: ${failure.message}` : status);
+    // failures were logged with their cause in `run`
     if (status !== 'failed') this.o.log?.(`job ${job.id} ${failure ? `${status}: ${failure.message}` : status}`);
-    job.expiryTimer = setTimeout(() => void this.forget(job), this.o.resultTtlMs);
-    job.expiryTimer.unref();
-    job.listeners.clear();
-    job.finish();
+    endJob(job, status, failure, { ttlMs: this.o.resultTtlMs, forget: () => void this.forget(job) });
   }
 
   private async forget(job: JobEntry): Promise<void> {
@@ -390,16 +371,6 @@ export class EmbeddedQueue implements JobQueue {
     );
   }
 
-  private addLog(job: JobEntry, message: string): void {
-    job.logs.push({ message, timestamp: new Date().toISOString() });
-    if (job.logs.length > MAX_LOGS) job.logs.splice(0, job.logs.length - MAX_LOGS);
-    this.notify(job);
-  }
-
-  private notify(job: JobEntry): void {
-    for (const l of job.listeners) l(job);
-  }
-
   private dir(): Promise<string> {
     return (this.outDir ??= mkdir(this.o.workDir ?? tmpdir(), { recursive: true }).then(() =>
       mkdtemp(join(this.o.workDir ?? tmpdir(), 'svd-serve-')),
@@ -408,7 +379,7 @@ export class EmbeddedQueue implements JobQueue {
 
   /** Seconds until a place in the queue is likely free: the running job's expected remaining time. */
   private retryAfterSeconds(): number {
-    const mean = this.recentMs.length ? this.recentMs.reduce((a, b) => a + b, 0) / this.recentMs.length : 10_000;
+    const mean = meanMs(this.recentMs, 10_000);
     const elapsed = this.running?.startedAt ? Date.now() - this.running.startedAt : 0;
     return Math.max(1, Math.ceil((mean - elapsed) / 1000));
   }

@@ -16,10 +16,12 @@ import { QueueFullError, ShuttingDownError, type Job } from './jobs.js';
 import { QueueUnavailableError } from './queue/connection.js';
 
 /**
- * `meta` is the job's (when the error is a job's): an image error then names the client's own image field.
+ * `meta` is the job's (when the error is a job's): an image error then names the client's own image field, and
+ * a field error found by the job names the client's wire field when the dialect stored its names (`fieldNames`).
  */
 export function toHttpError(err: unknown, log?: (m: string) => void, meta?: Record<string, unknown>): HttpError {
   if (err instanceof HttpError) return err;
+  if (err instanceof InvalidRequestError && isNameMap(meta?.fieldNames)) err = renameIssues(err, meta.fieldNames);
   if (err instanceof QueueFullError) {
     return new HttpError(429, err.code, err.message, [], { 'retry-after': String(err.retryAfterSeconds) });
   }
@@ -56,6 +58,10 @@ export function jobError(job: Job, log?: (m: string) => void): HttpError {
   }
   if (f?.error !== undefined) return toHttpError(f.error, log, job.meta);
   return new HttpError(500, f?.code ?? 'internal_error', f?.message ?? 'the job failed');
+}
+
+function isNameMap(v: unknown): v is Record<string, string> {
+  return typeof v === 'object' && v !== null && Object.values(v).every((n) => typeof n === 'string');
 }
 
 /** Renames our schema's field names in issues to a dialect's wire names (`motionBucketId` → `motion`). */

@@ -167,7 +167,8 @@ function installerFailure(code: number | null, output: string, binDir: string): 
     output.trim().split('\n').at(-1) ??
     `exit code ${code}`;
   const diagnosis = NETWORK_FAILURE.test(output)
-    ? 'the installer could not download the CUDA provider package from NuGet (this machine looks offline, or a proxy/firewall blocks api.nuget.org; set HTTPS_PROXY if you use a proxy)'
+    ? 'the installer could not download the CUDA provider package from NuGet (this machine looks offline, ' +
+      'or a proxy/firewall blocks api.nuget.org; set HTTPS_PROXY if you use a proxy)'
     : `onnxruntime-node's installer failed (exit code ${code})`;
   return new ExecutionProviderError(
     'cuda',
@@ -193,7 +194,9 @@ export function formatSetupReport(r: SetupCudaReport): string[] {
   );
   if (!r.probe.ok && r.linkage?.missing.length) {
     lines.push(
-      `fix: install the missing libraries (${r.linkage.missing.join(', ')}) — the CUDA runtime and cuDNN matching the versions above — and make them findable (ldconfig or LD_LIBRARY_PATH), then run \`svd doctor\``,
+      `fix: install the missing libraries (${r.linkage.missing.join(', ')}) — ` +
+        'the CUDA runtime and cuDNN matching the versions above — ' +
+        'and make them findable (ldconfig or LD_LIBRARY_PATH), then run `svd doctor`',
     );
   }
   return lines;

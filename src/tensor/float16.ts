@@ -39,7 +39,8 @@ export function numberToHalfBits(x: number): number {
   return float32BitsToHalfBits(u32[0]);
 }
 
-function float32BitsToHalfBits(bits: number): number {
+/** float32 bit pattern → binary16 bit pattern (round to nearest even). */
+export function float32BitsToHalfBits(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff;
   const mant = bits & 0x7fffff;

@@ -4,8 +4,20 @@
  * `TemporalBasicTransformerBlock` (pre-LayerNorm, eps 1e-5) — docs/pipeline.md §7.6.
  */
 import type { Value } from '../onnx/graph.js';
-import { attention } from '../onnx/layers/attention.js';
-import { add, geglu, layerNorm, linear, reshape, shapeConcat, shapeOf, transpose } from '../onnx/layers/basic.js';
+import { attention, DEFAULT_MAX_SCORE_BYTES } from '../onnx/layers/attention.js';
+import {
+  add,
+  geglu,
+  gelu,
+  layerNorm,
+  linear,
+  mul,
+  reshape,
+  shapeConcat,
+  shapeOf,
+  transpose,
+} from '../onnx/layers/basic.js';
+import { mapRowChunks } from '../onnx/layers/rowChunks.js';
 import { rearrange } from '../onnx/layers/rearrange.js';
 import type { UnetContext } from './context.js';
 
@@ -18,11 +30,51 @@ export interface AttentionShape {
   headDim: number;
 }
 
-/** diffusers `FeedForward(dim, dim_out, activation_fn="geglu")`: `net.0` GEGLU dim → 4·dim, `net.2` Linear → dimOut. */
+/**
+ * diffusers `FeedForward(dim, dim_out, activation_fn="geglu")`: `net.0` GEGLU dim → 4·dim, `net.2` Linear → dimOut.
+ * With 'chunked' attention (the WebGPU target) it runs over token chunks within the same byte budget: it is
+ * token-wise, so the result is the same, and its GEGLU projection [tokens, 8·dim] is the UNet's largest tensor.
+ */
 export function feedForward(ctx: UnetContext, x: Value, prefix: string, dim: number, dimOut = dim): Value {
+  const { g } = ctx;
   const inner = dim * 4;
-  const h = geglu(ctx.g, x, `${prefix}.net.0`, dim, inner);
-  return linear(ctx.g, h, `${prefix}.net.2`, inner, dimOut);
+  if (ctx.attention.impl !== 'chunked') {
+    const h = geglu(g, x, `${prefix}.net.0`, dim, inner);
+    return linear(g, h, `${prefix}.net.2`, inner, dimOut);
+  }
+  // the weights belong to the enclosing graph; the Loop body reads them
+  const proj = {
+    w: g.weightTransposed(`${prefix}.net.0.proj.weight`, [2 * inner, dim]),
+    b: g.weight(`${prefix}.net.0.proj.bias`, [2 * inner]),
+  };
+  const out = {
+    w: g.weightTransposed(`${prefix}.net.2.weight`, [dimOut, inner]),
+    b: g.weight(`${prefix}.net.2.bias`, [dimOut]),
+  };
+  const tokens = reshape(g, x, [-1, dim]);
+  const y = mapRowChunks(
+    g,
+    tokens,
+    {
+      rowBytes: 2 * inner * (x.dtype === 'float16' ? 2 : 4),
+      maxBytes: ctx.attention.maxScoreBytes ?? DEFAULT_MAX_SCORE_BYTES,
+      outCols: dimOut,
+      name: `${prefix}/ff`,
+    },
+    (b, rows) => {
+      const h = add(b, b.op('MatMul', [rows, proj.w], {}, { name: `${prefix}.net.0.proj` }), proj.b);
+      const [hidden, gate] = b.opMulti(
+        'Split',
+        [h],
+        2,
+        { axis: -1, num_outputs: 2 },
+        { name: `${prefix}.net.0/split` },
+      );
+      const geglu = mul(b, hidden, gelu(b, gate), `${prefix}.net.0/geglu`);
+      return add(b, b.op('MatMul', [geglu, out.w], {}, { name: `${prefix}.net.2` }), out.b);
+    },
+  );
+  return reshape(g, y, shapeConcat(g, [shapeOf(g, x, 0, -1), [dimOut]]), `${prefix}/ff_restore`);
 }
 
 /** Self-attention over the middle axis of x [B, S, dim]. */

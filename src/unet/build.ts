@@ -64,14 +64,14 @@ export function defineUnetGraph(
   weights: WeightSource,
   precision: UnetPrecision,
   variant: UnetVariantOptions = {},
-  weightStorage: WeightStorage = 'reference',
+  weightStorage?: WeightStorage,
 ): { g: GraphBuilder; skipped: string[] } {
   const opts = graphOptionsFor(precision);
   const g = new GraphBuilder({
     name: 'unet',
     dtype: precision.dtype,
     weights,
-    weightStorage,
+    ...(weightStorage ? { weightStorage } : {}),
     target: precision.target,
     ...(opts.opsets ? { opsets: opts.opsets } : {}),
   });

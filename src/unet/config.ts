@@ -119,7 +119,8 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
       v.every((e) => isPosInt(e) || (Array.isArray(e) && e.length > 0 && e.every(isPosInt)));
     if (!ok) {
       problems.push(
-        `transformer_layers_per_block: must be a positive integer, or a list of ${levels} entries (one per level), each a positive integer or a list of positive integers (got ${JSON.stringify(v)})`,
+        `transformer_layers_per_block: must be a positive integer, or a list of ${levels} entries (one per level), ` +
+          `each a positive integer or a list of positive integers (got ${JSON.stringify(v)})`,
       );
       return Array(levels).fill(1);
     }
@@ -155,7 +156,8 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
   }
   if (config.additionTimeEmbedDim && config.projectionClassEmbeddingsInputDim % config.additionTimeEmbedDim !== 0) {
     problems.push(
-      `projection_class_embeddings_input_dim: ${config.projectionClassEmbeddingsInputDim} must be a multiple of addition_time_embed_dim ${config.additionTimeEmbedDim} (one sinusoid per added time id)`,
+      `projection_class_embeddings_input_dim: ${config.projectionClassEmbeddingsInputDim} ` +
+        `must be a multiple of addition_time_embed_dim ${config.additionTimeEmbedDim} (one sinusoid per added time id)`,
     );
   }
   if (problems.length === 0) {
@@ -163,7 +165,8 @@ export function parseUnetConfig(raw: Record<string, unknown>, source = 'unet/con
     for (const block of [...planDownBlocks(config), planMidBlock(config), ...planUpBlocks(config)]) {
       if (block.hasCrossAttention && block.transformerDepths.some((d) => !isPosInt(d))) {
         problems.push(
-          `transformer_layers_per_block[${block.level}]: needs ${block.numLayers} depths for ${block.name} (got ${JSON.stringify(config.transformerLayersPerBlock[block.level])})`,
+          `transformer_layers_per_block[${block.level}]: needs ${block.numLayers} depths for ${block.name} ` +
+            `(got ${JSON.stringify(config.transformerLayersPerBlock[block.level])})`,
         );
       }
     }

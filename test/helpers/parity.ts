@@ -1,15 +1,19 @@
 /** The reference call through our pipeline, and the intermediates it must reproduce (see pipeline-parity.test.ts). */
 import { expect } from 'vitest';
 import type { GenerateResult, SvdPipeline } from '../../src/pipeline/pipeline.js';
+import type { GenerationRequestInput } from '../../src/request/schema.js';
 import { REFERENCE_CALL, REFERENCE_IMAGE, maxAbsDiff, ref, relErr, type ReferenceRun } from './reference.js';
 
 type Dumped = Map<string, { data: Float32Array | Uint8Array; shape: number[] }>;
 
 /** Runs the reference call on a model directory with the reference noise, collecting the dump. */
-export async function runReferenceCall(pipeline: SvdPipeline): Promise<{ dumped: Dumped; result: GenerateResult }> {
+export async function runReferenceCall(
+  pipeline: SvdPipeline,
+  extra: Partial<GenerationRequestInput> = {},
+): Promise<{ dumped: Dumped; result: GenerateResult }> {
   const dumped: Dumped = new Map();
   const result = await pipeline.generate(
-    { image: REFERENCE_IMAGE, ...REFERENCE_CALL, seed: 42 },
+    { image: REFERENCE_IMAGE, ...REFERENCE_CALL, seed: 42, ...extra },
     {
       // the two random draws, identical in both recorded runs
       noise: { initNoise: ref('initial_noise').data, augNoise: ref('noise_aug_noise').data },

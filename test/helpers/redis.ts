@@ -1,7 +1,7 @@
 /**
  * A private redis-server for a test file: a free loopback port, a temp dir, no persistence, a password
- * (so the tests also check it is never printed). Fails with a clear message when redis-server is missing
- * (`.ci/run` installs Debian's redis-server on a fresh machine).
+ * (so the tests also check it is never printed). It can go down and come back with its data (an outage).
+ * Fails with a clear message when redis-server is missing (`.ci/run` installs Debian's redis-server).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,12 +9,18 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 
 export interface TestRedis {
   /** `redis://:<password>@127.0.0.1:<port>/0` */
   url: string;
   password: string;
   port: number;
+  /** Shuts Redis down, keeping its data on disk (clients see connections refused). */
+  down(): Promise<void>;
+  /** Starts it again on the same port with the same password and the data `down` saved. */
+  up(): Promise<void>;
+  /** Stops it for good and deletes its data. */
   stop(): Promise<void>;
 }
 
@@ -39,6 +45,43 @@ export async function startRedis(): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'svd-redis-'));
   const password = `pw-${randomBytes(8).toString('hex')}`;
   const port = await freePort();
+  const url = `redis://:${password}@127.0.0.1:${port}/0`;
+  let child: ChildProcess | undefined = await spawnRedis(port, password, dir);
+  const stopped = async (signal: 'SIGTERM' | 'SIGKILL') => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill(signal);
+      await exited;
+    }
+    child = undefined;
+  };
+  return {
+    url,
+    password,
+    port,
+    async down() {
+      if (!child) return;
+      // SHUTDOWN SAVE writes the data to <dir>/dump.rdb, which `up` reads back: a restart that keeps the jobs.
+      const client = new Redis(url, { maxRetriesPerRequest: 0 });
+      client.on('error', () => {});
+      const exited = new Promise((r) => child!.once('exit', r));
+      await client.call('SHUTDOWN', 'SAVE').catch(() => {}); // the connection closes as Redis exits
+      client.disconnect();
+      await exited;
+      child = undefined;
+    },
+    async up() {
+      child ??= await spawnRedis(port, password, dir);
+    },
+    async stop() {
+      await stopped('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A redis-server on `port` (data kept only by an explicit SHUTDOWN SAVE), once it accepts connections. */
+async function spawnRedis(port: number, password: string, dir: string): Promise<ChildProcess> {
   const child: ChildProcess = spawn(
     'redis-server',
     [
@@ -64,7 +107,6 @@ export async function startRedis(): Promise<TestRedis> {
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  const url = `redis://:${password}@127.0.0.1:${port}/0`;
   const ready = await new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), 15_000);
     const check = () => {
@@ -83,17 +125,5 @@ export async function startRedis(): Promise<TestRedis> {
     child.kill('SIGKILL');
     throw new Error(`redis-server did not start on port ${port}: ${output.slice(-500)}`);
   }
-  return {
-    url,
-    password,
-    port,
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return child;
 }

@@ -94,9 +94,20 @@ function localIsGood(model: GenerationRequestInput['model']): boolean {
 
 function printLocal(r: GenerateResult, json: boolean): void {
   if (json) {
-    process.stdout.write(
-      `${JSON.stringify({ output: r.outputPath, seed: r.seed, backend: r.backend, format: r.format, width: r.width, height: r.height, frames: r.metadata.frames, fps: r.fps, timings: r.timings, stepTimings: r.stepTimings, metadata: r.metadata })}\n`,
-    );
+    const summary = {
+      output: r.outputPath,
+      seed: r.seed,
+      backend: r.backend,
+      format: r.format,
+      width: r.width,
+      height: r.height,
+      frames: r.metadata.frames,
+      fps: r.fps,
+      timings: r.timings,
+      stepTimings: r.stepTimings,
+      metadata: r.metadata,
+    };
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
     return;
   }
   const ms = (x: number | undefined) => (x === undefined ? '-' : `${Math.round(x)} ms`);
@@ -120,20 +131,27 @@ function printLocal(r: GenerateResult, json: boolean): void {
 
 function printRemote(r: BackendResult, json: boolean): void {
   if (json) {
-    process.stdout.write(
-      `${JSON.stringify({ output: r.outputPath, seed: r.seed, backend: r.backend, reason: r.reason, format: r.format, timings: r.timings, metadata: r.metadata })}\n`,
-    );
+    const summary = {
+      output: r.outputPath,
+      seed: r.seed,
+      backend: r.backend,
+      reason: r.reason,
+      format: r.format,
+      timings: r.timings,
+      metadata: r.metadata,
+    };
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
     return;
   }
   const ignored =
     Array.isArray(r.metadata.ignored) && r.metadata.ignored.length
       ? `\nignored by the provider: ${(r.metadata.ignored as string[]).join(', ')}`
       : '';
+  const endpoint = r.metadata.endpoint ? ` (${String(r.metadata.endpoint)})` : '';
+  const timings = Object.entries(r.timings)
+    .map(([k, v]) => `${k} ${Math.round(v)} ms`)
+    .join(', ');
   process.stdout.write(
-    `seed: ${r.seed}\noutput: ${r.outputPath}\nbackend: ${r.backend}${r.metadata.endpoint ? ` (${String(r.metadata.endpoint)})` : ''}\ntimings: ${Object.entries(
-      r.timings,
-    )
-      .map(([k, v]) => `${k} ${Math.round(v)} ms`)
-      .join(', ')}${ignored}\n`,
+    `seed: ${r.seed}\noutput: ${r.outputPath}\nbackend: ${r.backend}${endpoint}\ntimings: ${timings}${ignored}\n`,
   );
 }

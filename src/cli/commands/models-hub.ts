@@ -53,9 +53,12 @@ export function registerModelsHub(program: Command): void {
     .action((opts: { json?: boolean }) => {
       const { cacheDir, models: rows } = listModels();
       if (opts.json) {
-        process.stdout.write(
-          `${JSON.stringify({ cacheDir, models: rows.map(({ variant, ...r }) => ({ ...r, defaults: variant && variantDefaults(variant.name), licence: variant?.licence })) }, null, 2)}\n`,
-        );
+        const models = rows.map(({ variant, ...r }) => ({
+          ...r,
+          defaults: variant && variantDefaults(variant.name),
+          licence: variant?.licence,
+        }));
+        process.stdout.write(`${JSON.stringify({ cacheDir, models }, null, 2)}\n`);
         return;
       }
       process.stdout.write(`cache: ${cacheDir}\n`);

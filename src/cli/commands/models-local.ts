@@ -36,7 +36,8 @@ export function registerModelsLocal(program: Command): void {
     .option('--dtype <dtype>', 'fp32 | fp16 (fp16 reads *.fp16.safetensors when present)', 'fp32')
     .option(
       '--target <target>',
-      'cpu | cuda | webgpu (cuda: fused MultiHeadAttention and InstanceNormalization-based GroupNorm, ops the CUDA EP implements; webgpu: attention in query chunks so no tensor exceeds the binding limit)',
+      'cpu | cuda | webgpu (cuda: fused MultiHeadAttention and InstanceNormalization-based GroupNorm, ' +
+        'ops the CUDA EP implements; webgpu: attention in query chunks so no tensor exceeds the binding limit)',
       'cpu',
     )
     .option('--variant <name>', 'model variant name recorded in model.json (svd, svd-xt, ...); default: guessed')
@@ -47,7 +48,9 @@ export function registerModelsLocal(program: Command): void {
     )
     .option(
       '--unet-checkpoint <file>',
-      "take the UNet from an sgm-layout checkpoint (.ckpt or .safetensors), e.g. MotionCtrl-SVD's motionctrl_svd.ckpt; <diffusers-dir> gives unet/config.json, the VAE and the image encoder",
+      'take the UNet from an sgm-layout checkpoint (.ckpt or .safetensors), ' +
+        "e.g. MotionCtrl-SVD's motionctrl_svd.ckpt; " +
+        '<diffusers-dir> gives unet/config.json, the VAE and the image encoder',
     )
     .action(
       async (

@@ -51,7 +51,8 @@ export function registerServe(program: Command): void {
     .option('--steps <n>', 'denoising steps when a request does not say (default 25)')
     .option(
       '--queue <url>',
-      'a shared Redis queue (redis://[:password@]host[:port][/db]) that `svd worker` processes take jobs from; default: $SVD_QUEUE_URL, else this process runs the jobs',
+      'a shared Redis queue (redis://[:password@]host[:port][/db]) that `svd worker` processes take jobs from; ' +
+        'default: $SVD_QUEUE_URL, else this process runs the jobs',
     )
     .option('--queue-size <n>', 'jobs that may wait behind the running one; more get 429', '16')
     .option('--result-ttl <seconds>', 'how long finished videos are kept', '3600')
@@ -110,7 +111,8 @@ export function registerServe(program: Command): void {
               field: FLAG_OF[i.field] ?? i.field,
               message:
                 i.field === 'host'
-                  ? 'without --api-key the server only listens on loopback (127.0.0.1, ::1, localhost); pass --api-key KEY (or set SVD_SERVE_API_KEY) to listen here'
+                  ? 'without --api-key the server only listens on loopback (127.0.0.1, ::1, localhost); ' +
+                    'pass --api-key KEY (or set SVD_SERVE_API_KEY) to listen here'
                   : i.message,
             })),
           );

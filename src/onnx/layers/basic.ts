@@ -93,8 +93,7 @@ export function linear(
   outFeatures: number,
   options: { bias?: boolean } = {},
 ): Value {
-  const w = g.weight(`${prefix}.weight`, [outFeatures, inFeatures]);
-  const wt = g.op('Transpose', [w], { perm: [1, 0] }, { name: `${prefix}.weight/T` });
+  const wt = g.weightTransposed(`${prefix}.weight`, [outFeatures, inFeatures]); // [in, out]
   let y = g.op('MatMul', [x, wt], {}, { name: prefix });
   if (options.bias ?? true) y = add(g, y, g.weight(`${prefix}.bias`, [outFeatures]), `${prefix}/bias`);
   return y;

@@ -45,7 +45,8 @@ function aliasOf(alias: string, sub?: string): FalAlias {
     throw new HttpError(
       404,
       'not_found',
-      `fal-ai/${alias}${sub ?? ''} is not served here; this server has fal-ai/svd, fal-ai/stable-video, fal-ai/fast-svd-lcm and fal-ai/fast-svd (image to video)`,
+      `fal-ai/${alias}${sub ?? ''} is not served here; ` +
+        `this server has fal-ai/svd, fal-ai/stable-video, fal-ai/fast-svd-lcm and fal-ai/fast-svd (image to video)`,
     );
   }
   return alias;

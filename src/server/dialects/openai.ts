@@ -2,8 +2,9 @@
  * OpenAI's Videos API (docs/providers.md §3.2): `POST /v1/videos` (multipart with an `input_reference` file, or
  * JSON with `input_reference: {image_url}`), `GET /v1/videos[/{id}[/content]]`, `DELETE /v1/videos/{id}`,
  * with `Authorization: Bearer`. The `Video` object's `status` and `progress` follow the job; `prompt` is
- * accepted and echoed (SVD has no text input); `size` sets width×height (multiples of 64); `seconds` sets
- * the frame count at the requested fps (7 when not given). SVD knobs ride along as extension fields.
+ * accepted and echoed (SVD has no text input); `size` sets width×height (multiples of 64); `seconds` is the
+ * video's length, made of as many chained clips as it takes (our `duration`, docs/providers.md §3.2). SVD
+ * knobs ride along as extension fields.
  */
 import { SVD_EXTENSION_FIELDS, requestFromExtensions, videoCreateBody } from '../../backends/openai/wire.js';
 import { body, buildRequest, type Ctx } from '../context.js';
@@ -46,23 +47,25 @@ function imageOf(ref: unknown): unknown {
   return undefined;
 }
 
+/** Our field → the wire field a client sent it as (for errors at submit and in the job's failure). */
+const CREATE_WIRE_NAMES: Record<string, string> = {
+  ...SVD_EXTENSION_FIELDS,
+  width: 'size',
+  height: 'size',
+  duration: 'seconds',
+};
+
 async function create(ctx: Ctx): Promise<void> {
   const raw = await readOpenAIBody(ctx);
   const w = parseWire(videoCreateBody, raw);
   const image = await imageFromClient(imageOf(w.input_reference), 'input_reference', ctx.state.limits);
   const size = w.size?.split('x').map(Number);
-  const fields = requestFromExtensions(w);
-  if (w.seconds !== undefined && fields.frames === undefined)
-    fields.frames = Math.round(w.seconds * Number(fields.fps ?? 7));
+  // `seconds` longer than one clip (num_frames, else the model's, at fps) chains clips, as `duration` does
+  // everywhere (docs/motion-controls.md §2); shorter, the one clip is trimmed to round(seconds · fps) frames.
   const request = buildRequest(
     ctx,
-    { ...fields, image, width: size?.[0], height: size?.[1] },
-    {
-      ...SVD_EXTENSION_FIELDS,
-      width: 'size',
-      height: 'size',
-      ...(w.seconds !== undefined && w.num_frames === undefined ? { frames: 'seconds' } : {}),
-    },
+    { ...requestFromExtensions(w), image, width: size?.[0], height: size?.[1], duration: w.seconds },
+    CREATE_WIRE_NAMES,
   );
   const job = await ctx.state.queue.submit(
     request,
@@ -73,6 +76,7 @@ async function create(ctx: Ctx): Promise<void> {
       prompt: w.prompt ?? null,
       size: w.size ?? null,
       seconds: w.seconds === undefined ? null : String(w.seconds),
+      fieldNames: CREATE_WIRE_NAMES,
       ignored: unknownFields(videoCreateBody, raw),
     },
     w.prompt ? { prompt: w.prompt } : undefined,

@@ -60,7 +60,8 @@ const STATIC: Record<string, { file: string; type: string }> = {
 
 const PAGE_HEADERS = {
   'content-security-policy':
-    "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; " +
+    "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-cache',

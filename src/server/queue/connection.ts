@@ -99,3 +99,63 @@ export async function openRedis(
     clearTimeout(timer);
   }
 }
+
+/** What an API server tells clients while Redis is away; the host stays out of it (the server log names it). */
+export const QUEUE_DOWN_MESSAGE = 'the job queue (Redis) cannot be reached; try again in a few seconds';
+
+/** Whether a Redis connection is usable now, and the last connection error while it is not. */
+export interface QueueLink {
+  readonly up: boolean;
+  readonly cause: string | undefined;
+  /** Stops watching (before closing the connection on purpose, which is no outage). */
+  stop(): void;
+}
+
+/**
+ * Follows a connection through outages: ioredis reconnects on its own, and this logs one line when the
+ * connection is lost (with the cause, e.g. `connect ECONNREFUSED 10.0.0.5:6379`) and one when it is back,
+ * instead of one per failed attempt. `whileDown` says what that means for the reader (jobs refused, ...);
+ * `onBack` runs when the connection is usable again after an outage.
+ */
+export function watchQueueLink(
+  redis: Redis,
+  url: string,
+  log: ((line: string) => void) | undefined,
+  whileDown: string,
+  onBack?: () => void,
+): QueueLink {
+  let downSince: number | undefined;
+  let cause: string | undefined;
+  const onError = (err: Error) => {
+    cause = err.message;
+  };
+  const onClose = () => {
+    if (downSince !== undefined) return;
+    downSince = Date.now();
+    log?.(`lost the job queue at ${redactQueueUrl(url)}${cause ? ` (${cause})` : ''}; reconnecting; ${whileDown}`);
+  };
+  const onReady = () => {
+    if (downSince === undefined) return;
+    const seconds = ((Date.now() - downSince) / 1000).toFixed(1);
+    log?.(`the job queue at ${redactQueueUrl(url)} is back after ${seconds} s`);
+    downSince = undefined;
+    cause = undefined;
+    onBack?.();
+  };
+  redis.on('error', onError);
+  redis.on('close', onClose);
+  redis.on('ready', onReady);
+  return {
+    get up() {
+      return redis.status === 'ready';
+    },
+    get cause() {
+      return cause;
+    },
+    stop() {
+      redis.off('error', onError);
+      redis.off('close', onClose);
+      redis.off('ready', onReady);
+    },
+  };
+}

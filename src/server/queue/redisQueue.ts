@@ -24,7 +24,6 @@ import {
   type Job,
   type JobFailure,
   type JobQueue,
-  type JobStatus,
   type QueueHealth,
 } from '../jobs.js';
 import {
@@ -33,10 +32,24 @@ import {
   KEY_PREFIX,
   openRedis,
   QUEUE_NAME,
+  QUEUE_DOWN_MESSAGE,
   QueueUnavailableError,
   redactQueueUrl,
+  watchQueueLink,
+  type QueueLink,
 } from './connection.js';
 import { sharedQueueStatus, readWorkers, type WorkerInfo } from './status.js';
+import {
+  addJobLog,
+  endJob,
+  isFinal,
+  meanMs,
+  newJobEntry,
+  notifyJob,
+  subscribeToJob,
+  type FinalStatus,
+  type JobEntry,
+} from './jobEntry.js';
 import { decodeFailure, encodeJobData, type QueuedJobData, type QueuedProgress, type QueuedResult } from './wire.js';
 
 export interface RedisQueueOptions {
@@ -51,10 +64,7 @@ export interface RedisQueueOptions {
   log?: (message: string) => void;
 }
 
-interface Entry extends Job {
-  finish: () => void;
-  listeners: Set<(job: Job) => void>;
-  expiryTimer?: NodeJS.Timeout;
+interface Entry extends JobEntry {
   /** Set when the client cancelled; the worker's answer (or the job's removal) ends the job. */
   cancelling?: JobFailure;
   /** False while `submit` is still adding the job to Redis (a re-read must not call it lost). */
@@ -63,6 +73,7 @@ interface Entry extends Job {
 
 type BullState = 'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed';
 const WAITING_STATES: BullState[] = ['waiting', 'prioritized', 'delayed'];
+/** Log lines a restarted server reads back per job (as many as a job keeps). */
 const MAX_LOGS = 200;
 
 export class RedisJobQueue implements JobQueue {
@@ -70,6 +81,7 @@ export class RedisJobQueue implements JobQueue {
   private readonly jobs = new Map<string, Entry>();
   private readonly downloads = new Map<string, Promise<string>>();
   private readonly queue: Queue;
+  private readonly link: QueueLink;
   private events!: QueueEvents;
   private eventsRedis!: Redis;
   private workers: WorkerInfo[] = [];
@@ -103,6 +115,9 @@ export class RedisJobQueue implements JobQueue {
     this.cacheDirName = join(o.workDir ?? tmpdir(), `svd-serve-queue-${process.pid}-${randomUUID().slice(0, 8)}`);
     this.queue = new Queue(QUEUE_NAME, { connection: redis, prefix: KEY_PREFIX });
     this.queue.on('error', () => {});
+    this.link = watchQueueLink(redis, o.url, o.log, 'new jobs are answered 503 until it is back', () =>
+      this.serially(() => this.resendCancels()),
+    );
   }
 
   private async start(): Promise<void> {
@@ -138,6 +153,8 @@ export class RedisJobQueue implements JobQueue {
 
   async submit(request: GenerationRequestInput, meta: Record<string, unknown> = {}): Promise<Job> {
     if (this.closed) throw new ShuttingDownError();
+    // While Redis is away, answer at once rather than after ioredis's retries.
+    if (!this.link.up) throw new QueueUnavailableError(QUEUE_DOWN_MESSAGE);
     const queued = this.list().filter((j) => j.status === 'queued').length;
     const running = this.list().filter((j) => j.status === 'running').length;
     const freeSlots = Math.max(0, this.workers.reduce((n, w) => n + w.concurrency, 0) - running);
@@ -146,7 +163,7 @@ export class RedisJobQueue implements JobQueue {
     const data = encodeJobData(request, meta, ttlSeconds);
     const job = this.entry(randomUUID(), meta, data.createdAt);
     job.stored = false;
-    this.addLog(job, 'queued');
+    addJobLog(job, 'queued');
     try {
       await this.queue.add('generate', data, {
         jobId: job.id,
@@ -156,7 +173,8 @@ export class RedisJobQueue implements JobQueue {
       job.stored = true;
     } catch (err) {
       this.jobs.delete(job.id);
-      throw new QueueUnavailableError(`the job queue (Redis) cannot be reached: ${(err as Error).message}`);
+      this.o.log?.(`job ${job.id} not queued: ${redactQueueUrl(this.o.url)}: ${(err as Error).message}`);
+      throw new QueueUnavailableError(QUEUE_DOWN_MESSAGE);
     }
     this.o.log?.(`job ${job.id} queued in Redis (${String(meta.dialect ?? 'api')}, ${queued + 1} waiting)`);
     return job;
@@ -183,25 +201,35 @@ export class RedisJobQueue implements JobQueue {
   }
 
   subscribe(job: Job, listener: (job: Job) => void): () => void {
-    const entry = job as Entry;
-    entry.listeners.add(listener);
-    return () => entry.listeners.delete(listener);
+    return subscribeToJob(job, listener);
   }
 
   /**
    * Marks the job cancelled in Redis (a key the worker checks when it starts the job) and tells the
    * workers (pub/sub), so a running job stops between steps; a waiting one is removed from the queue.
+   * Asked while Redis is away, the cancel is sent once it is back.
    */
   cancel(id: string, reason = 'cancelled by the client'): 'cancelled' | 'already_done' | 'not_found' {
     const job = this.jobs.get(id);
-    if (!job) return 'not_found';
-    if (job.status !== 'queued' && job.status !== 'running') return 'already_done';
+    if (!job || isFinal(job.status)) return job ? 'already_done' : 'not_found';
     job.cancelling = { code: 'cancelled', message: reason };
-    this.addLog(job, 'cancellation requested');
-    void this.sendCancel(job, reason).catch((err) =>
-      this.o.log?.(`job ${id}: cancel did not reach Redis: ${(err as Error).message}`),
-    );
+    addJobLog(job, 'cancellation requested');
+    if (!this.link.up) this.o.log?.(`job ${id}: cancel will be sent when the job queue is back`);
+    else
+      void this.sendCancel(job, reason).catch((err) =>
+        this.o.log?.(`job ${id}: cancel did not reach Redis: ${(err as Error).message}`),
+      );
     return 'cancelled';
+  }
+
+  /** Cancels clients asked for while Redis was away, sent now that it is back. */
+  private async resendCancels(): Promise<void> {
+    for (const job of [...this.jobs.values()]) {
+      if (!job.cancelling || isFinal(job.status)) continue;
+      await this.sendCancel(job, job.cancelling.message).catch((err) =>
+        this.o.log?.(`job ${job.id}: cancel did not reach Redis: ${(err as Error).message}`),
+      );
+    }
   }
 
   private async sendCancel(job: Entry, reason: string): Promise<void> {
@@ -250,6 +278,14 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async health(): Promise<QueueHealth> {
+    const down = (): QueueHealth => ({
+      mode: 'redis',
+      ok: false,
+      counts: { queued: 0, running: 0, completed: 0, failed: 0 },
+      workers: [],
+      message: QUEUE_DOWN_MESSAGE,
+    });
+    if (!this.link.up) return down();
     try {
       const s = await withTimeout(sharedQueueStatus(this.queue, this.redis), 3000);
       return {
@@ -263,13 +299,8 @@ export class RedisJobQueue implements JobQueue {
           : { message: 'no worker is running: jobs wait until one starts (svd worker --queue …)' }),
       };
     } catch (err) {
-      return {
-        mode: 'redis',
-        ok: false,
-        counts: { queued: 0, running: 0, completed: 0, failed: 0 },
-        workers: [],
-        message: `the job queue at ${redactQueueUrl(this.o.url)} cannot be reached: ${(err as Error).message}`,
-      };
+      this.o.log?.(`health: ${redactQueueUrl(this.o.url)}: ${(err as Error).message}`);
+      return down();
     }
   }
 
@@ -281,8 +312,15 @@ export class RedisJobQueue implements JobQueue {
     this.closed = true;
     clearInterval(this.timer);
     await this.chain;
-    await this.events?.close().catch(() => {});
-    await this.queue.close().catch(() => {});
+    // With Redis away (or going away now) BullMQ's polite closes would wait for it: then the connections are
+    // just dropped below.
+    const lost = this.link.up ? new Promise((r) => this.redis.once('close', r)) : Promise.resolve();
+    const polite = (async () => {
+      await this.events?.close().catch(() => {});
+      await this.queue.close().catch(() => {});
+    })();
+    await Promise.race([polite, lost]);
+    this.link.stop();
     this.eventsRedis?.disconnect();
     this.redis.disconnect();
     for (const job of this.jobs.values()) clearTimeout(job.expiryTimer);
@@ -363,7 +401,7 @@ export class RedisJobQueue implements JobQueue {
     if (!job || isFinal(job.status)) return;
     job.status = 'queued';
     job.progress = { fraction: 0 };
-    this.addLog(job, why);
+    addJobLog(job, why);
     this.o.log?.(`job ${id}: ${why}`);
   }
 
@@ -394,7 +432,7 @@ export class RedisJobQueue implements JobQueue {
     if (job.status === 'running') return;
     job.status = 'running';
     job.startedAt = since ?? Date.now();
-    this.addLog(job, 'started');
+    addJobLog(job, 'started');
   }
 
   private applyProgress(job: Entry, p: QueuedProgress, live: boolean): void {
@@ -405,8 +443,8 @@ export class RedisJobQueue implements JobQueue {
       totalSteps: p.totalSteps ?? job.progress.totalSteps,
       ...(p.totalClips ? { clip: p.clip, totalClips: p.totalClips } : {}),
     };
-    if (live && p.log) this.addLog(job, p.log);
-    else this.notify(job);
+    if (live && p.log) addJobLog(job, p.log);
+    else notifyJob(job);
   }
 
   private complete(job: Entry, returnvalue: unknown, startedAt?: number, finishedAt?: number): void {
@@ -430,27 +468,14 @@ export class RedisJobQueue implements JobQueue {
       this.recentMs.push(finishedAt - startedAt);
       if (this.recentMs.length > 16) this.recentMs.shift();
     }
-    this.addLog(job, `made by worker ${worker}`);
+    addJobLog(job, `made by worker ${worker}`);
     this.end(job, 'completed', undefined, finishedAt);
   }
 
-  private end(
-    job: Entry,
-    status: Exclude<JobStatus, 'queued' | 'running'>,
-    failure?: JobFailure,
-    at = Date.now(),
-  ): void {
+  private end(job: Entry, status: FinalStatus, failure?: JobFailure, at = Date.now()): void {
     if (isFinal(job.status)) return;
-    job.status = status;
-    job.failure = failure;
-    job.completedAt = at;
-    job.expiresAt = at + this.o.resultTtlMs;
-    this.addLog(job, failure ? `${status}: ${failure.message}` : status);
     this.o.log?.(`job ${job.id} ${failure ? `${status}: ${failure.message}` : status}`);
-    job.expiryTimer = setTimeout(() => void this.forget(job, false), Math.max(0, job.expiresAt - Date.now()));
-    job.expiryTimer.unref();
-    job.listeners.clear();
-    job.finish();
+    endJob(job, status, failure, { at, ttlMs: this.o.resultTtlMs, forget: () => void this.forget(job, false) });
   }
 
   /** Drops our copy; with `everywhere`, also the job and its video in Redis (a client's delete). */
@@ -465,32 +490,9 @@ export class RedisJobQueue implements JobQueue {
   }
 
   private entry(id: string, meta: Record<string, unknown>, createdAt: number): Entry {
-    let finish!: () => void;
-    const done = new Promise<void>((resolve) => (finish = resolve));
-    const job: Entry = {
-      id,
-      meta,
-      createdAt,
-      status: 'queued',
-      progress: { fraction: 0 },
-      logs: [],
-      done,
-      finish,
-      listeners: new Set(),
-      stored: true,
-    };
+    const job: Entry = { ...newJobEntry(id, meta, createdAt), stored: true };
     this.jobs.set(id, job);
     return job;
-  }
-
-  private addLog(job: Entry, message: string): void {
-    job.logs.push({ message, timestamp: new Date().toISOString() });
-    if (job.logs.length > MAX_LOGS) job.logs.splice(0, job.logs.length - MAX_LOGS);
-    this.notify(job);
-  }
-
-  private notify(job: Entry): void {
-    for (const l of job.listeners) l(job);
   }
 
   /** Made on first use, removed on close. */
@@ -500,7 +502,7 @@ export class RedisJobQueue implements JobQueue {
 
   /** Seconds until a place is likely free: a recent job's mean time, shared among the live workers. */
   private retryAfterSeconds(): number {
-    const mean = this.recentMs.length ? this.recentMs.reduce((a, b) => a + b, 0) / this.recentMs.length : 10_000;
+    const mean = meanMs(this.recentMs, 10_000);
     return Math.max(1, Math.ceil(mean / Math.max(1, this.workers.length) / 1000));
   }
 }
@@ -508,10 +510,6 @@ export class RedisJobQueue implements JobQueue {
 /** Starts a job had: for one given up because its workers kept dying, one per dead worker (BullMQ's stall count). */
 function attemptsOf(bj: { stalledCounter?: number; attemptsStarted?: number } | undefined | null): number {
   return bj ? bj.stalledCounter || bj.attemptsStarted || 1 : 1;
-}
-
-function isFinal(status: JobStatus): boolean {
-  return status !== 'queued' && status !== 'running';
 }
 
 function lostFailure(): JobFailure {

@@ -6,9 +6,8 @@
  * No provider API key is ever part of a job: workers run the local pipeline only.
  */
 import { HttpError } from '../http.js';
-import type { JobFailure, JobResult } from '../jobs.js';
+import type { JobFailure, JobProgress, JobResult } from '../jobs.js';
 import type { GenerationRequestInput } from '../../request/schema.js';
-import type { ProgressEvent } from '../../backends/types.js';
 
 export interface QueuedJobData {
   /** The request with `image` (and `mask`) replaced by `imageBase64` (`maskBase64`); model, output and device are the worker's own. */
@@ -22,13 +21,7 @@ export interface QueuedJobData {
 }
 
 /** A worker's progress report; `log` lines also go to the job's BullMQ log, so a restarted server sees them. */
-export interface QueuedProgress {
-  fraction: number;
-  stage?: ProgressEvent['stage'];
-  step?: number;
-  totalSteps?: number;
-  clip?: number;
-  totalClips?: number;
+export interface QueuedProgress extends JobProgress {
   log?: string;
   worker?: string;
 }

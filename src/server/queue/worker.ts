@@ -22,7 +22,7 @@ import { AbortError } from '../../errors.js';
 import { HttpError } from '../http.js';
 import { overallFraction } from '../jobs.js';
 import { toHttpError } from '../problems.js';
-import { connectRedis, keys, KEY_PREFIX, openRedis, QUEUE_NAME, redactQueueUrl } from './connection.js';
+import { connectRedis, keys, KEY_PREFIX, openRedis, QUEUE_NAME, redactQueueUrl, watchQueueLink } from './connection.js';
 import type { WorkerInfo } from './status.js';
 import { decodeRequest, encodeFailure, type QueuedJobData, type QueuedProgress, type QueuedResult } from './wire.js';
 
@@ -60,6 +60,8 @@ interface ActiveJob {
   /** Why the job is being stopped: the client cancelled it, or this worker hands it back. */
   stop?: 'cancel' | 'handback';
   reason?: string;
+  /** Settles when the pipeline run ends (the model is free), whatever Redis does. */
+  generating?: Promise<unknown>;
 }
 
 const HEARTBEAT_MS = 3000;
@@ -140,13 +142,15 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
         fraction: 0,
         log: `started on worker ${name}${job.attemptsStarted > 1 ? ` (attempt ${job.attemptsStarted})` : ''}`,
       });
-      const result = await backend.generate(
+      const generation = backend.generate(
         { ...decodeRequest(job.data), output, format: 'mp4' },
         {
           signal: a.controller.signal,
           onProgress: (e) => progress.event(e),
         },
       );
+      a.generating = generation.catch(() => {});
+      const result = await generation;
       if (a.controller.signal.aborted) throw new AbortError(a.reason);
       const bytes = await readFile(result.outputPath);
       await redis.set(keys.result(id), bytes, 'EX', job.data.resultTtlSeconds);
@@ -196,7 +200,16 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
     stalledInterval: lockMs,
     maxStalledCount: maxAttempts - 1,
   });
-  worker.on('error', (err) => log(`queue: ${err.message}`));
+  // One line when Redis goes away and one when it is back; the failed reconnects in between are not news.
+  const link = watchQueueLink(
+    redis,
+    o.url,
+    log,
+    `running jobs go on, and run again if it stays away longer than their lock (${lockMs / 1000} s)`,
+  );
+  worker.on('error', (err) => {
+    if (link.up) log(`queue: ${err.message}`);
+  });
 
   await beat();
   const heartbeat = setInterval(beat, HEARTBEAT_MS);
@@ -214,13 +227,26 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<RunningWo
     handBack,
     close: ({ graceMs = 30_000 } = {}) =>
       (closed ??= (async () => {
+        link.stop();
+        // Redis away (now, or while a running job finishes) would make every command wait for it forever.
+        const lost = link.up ? new Promise<'lost'>((r) => redis.once('close', () => r('lost'))) : 'lost';
         const timer = setTimeout(handBack, graceMs);
-        await worker.close();
+        const how = await Promise.race([worker.close().then(() => 'closed' as const), lost]);
         clearTimeout(timer);
         clearInterval(heartbeat);
-        await redis.del(keys.worker(name)).catch(() => {});
-        await subscriber.quit().catch(() => subscriber.disconnect());
-        await redis.quit().catch(() => redis.disconnect());
+        if (how === 'lost') {
+          // Running jobs stop at their next step; their hand-back cannot be recorded, so their locks expire
+          // and another worker takes them once Redis is back. The connections are dropped, not waited for.
+          handBack();
+          await Promise.all([...active.values()].map((job) => job.generating));
+          subscriber.disconnect();
+          redis.disconnect();
+          log(`stopped without the job queue at ${redactQueueUrl(o.url)} (unreachable)`);
+        } else {
+          await redis.del(keys.worker(name)).catch(() => {});
+          await subscriber.quit().catch(() => subscriber.disconnect());
+          await redis.quit().catch(() => redis.disconnect());
+        }
         await backend.close();
         await rm(workDir, { recursive: true, force: true });
       })()),
