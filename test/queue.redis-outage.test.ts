@@ -83,7 +83,11 @@ describe('Redis goes away and comes back', () => {
     // a job running on the worker when Redis goes away
     const running = await falSubmit({ seed: 2, steps: 60 });
     await until('the job to run', async () => ((await falStatus(running)).status === 'IN_PROGRESS' ? true : undefined));
+    // and one waiting behind it, which its client cancels while Redis is away
+    const waiting = await falSubmit({ seed: 5, steps: 60 });
     await redis.down();
+    const cancel = await fetch(`${server.url}/fal-ai/svd/requests/${waiting}/cancel`, { method: 'PUT' });
+    expect(cancel.status).toBe(202);
 
     const answers: string[] = [];
     const fal = await fetch(`${server.url}/fal-ai/svd`, {
@@ -144,6 +148,12 @@ describe('Redis goes away and comes back', () => {
     // the job that was running finishes (or is started again) on the same worker, and a new one is made there,
     // its steps seen live again (the server follows the queue's events once more)
     expect(await falResult(running)).toContain('made by worker outage-w');
+    // the cancel was sent once Redis was back: the waiting job never completes
+    const cancelled = await until('the cancelled job to end', async () => {
+      const st = await falStatus(waiting);
+      return st.status === 'COMPLETED' ? st : undefined;
+    });
+    expect(cancelled.error_type).toBe('client_cancelled');
     const after = await falResult(await falSubmit({ seed: 3 }));
     expect(after).toContain('made by worker outage-w');
     expect(after).toContain('denoise step 1/1');
