@@ -84,7 +84,8 @@ export async function generateVideo(
   }
   const pipeline = await (pool
     ? pool.open(modelDir, device ?? 'auto', log)
-    : createPipeline({ modelDir, device: device ?? 'auto', log }));
+    : // one-shot: each session goes as soon as the generation is done with it (peak = the largest stage)
+      createPipeline({ modelDir, device: device ?? 'auto', log, releaseBetweenStages: true }));
   try {
     return await pipeline.generate(request, runOptions);
   } finally {
