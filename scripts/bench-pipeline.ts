@@ -5,20 +5,30 @@
  * Numbers are medians over the timed generations (per-step figures: over all their steps).
  *
  *   npx tsx scripts/bench-pipeline.ts [--runs 5] [--steps 25] [--frames 14] [--threads N] [--profile]
+ *   npx tsx scripts/bench-pipeline.ts --fresh --configs models/configs/medium --size 256x128 --frames 8 --threads 2
+ *                                     [--set default,arena+pattern,...] [--profile]
  *
  * The tiny checkpoint (models/tiny-svd) is built into a temporary directory (fp32, CPU). Two pipelines are
  * opened, one with its sessions in the worker thread (the default) and one in-process (`inWorker: false`);
  * after a warm-up generation each, they alternate for `--runs` timed generations with `skipVideo`. Session run time is measured by an OrtHost
  * wrapper around every `run` call, on the calling side: for the worker that includes the messaging.
+ *
+ * `--fresh` measures what a user's first generation costs instead: each option set (`--set`) runs one generation,
+ * with no warm-up, in a fresh child process (the default pipeline: sessions in the worker thread), and reports its
+ * peak RSS (VmHWM), load time, per-step times and total. `--configs` builds a seeded random checkpoint from a
+ * directory of diffusers configs (models/configs/…) instead of the embedded tiny model; `--size` is W×H in pixels.
+ * With `--profile` the child runs in-process with onnxruntime's profiler (top ops by time) and verbose log, from
+ * which the CPU memory arena's growth and peak are read.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildModel } from '../src/models/build.js';
 import { embeddedTinyCheckpoint } from '../src/models/paths.js';
-import { createPipeline, type SvdPipeline } from '../src/pipeline/pipeline.js';
+import { readCheckpointConfigs, writeRandomCheckpointDir } from '../src/models/randomCheckpoint.js';
+import { createPipeline, type PipelineOptions, type SvdPipeline } from '../src/pipeline/pipeline.js';
 import {
   InProcessOrtHost,
   WorkerOrtHost,
@@ -26,15 +36,30 @@ import {
   type OrtHost,
   type SessionSpec,
 } from '../src/runtime/ortHost.js';
+import { GiB, MiB, bytes, duration, memAvailableBytes, reportToParent, runChild } from './bench-util.js';
+
+const SCRIPT = fileURLToPath(import.meta.url);
 
 interface RunRecord {
   graph: string;
   ms: number;
+  /** VmHWM of this process after the run (bytes). */
+  peakRss: number;
+  /** CPU time of the whole process during the run (ms): less swayed than `ms` by other work on a shared machine. */
+  cpuMs: number;
+}
+
+/** Peak RSS (VmHWM) of this process, worker threads included, in bytes. */
+function vmHwm(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
 }
 
 /** Wraps an OrtHost and records the duration of every `run` call, per graph file. */
 class TimingOrtHost implements OrtHost {
   runs: RunRecord[] = [];
+  /** Print every run's time and the peak RSS so far on stderr (`--fresh` children). */
+  progress = false;
   /** With a directory: every session writes onnxruntime's profile there (`--profile`). */
   constructor(
     private readonly inner: OrtHost,
@@ -52,8 +77,15 @@ class TimingOrtHost implements OrtHost {
       outputs: s.outputs,
       run: async (feeds) => {
         const t = performance.now();
+        const cpu = process.cpuUsage();
         const out = await s.run(feeds);
-        this.runs.push({ graph, ms: performance.now() - t });
+        const used = process.cpuUsage(cpu);
+        const run = { graph, ms: performance.now() - t, peakRss: vmHwm(), cpuMs: (used.user + used.system) / 1000 };
+        this.runs.push(run);
+        if (this.progress)
+          process.stderr.write(
+            `  ${graph} run ${duration(run.ms)} (CPU ${duration(run.cpuMs)}), VmHWM ${bytes(run.peakRss)}\n`,
+          );
         return out;
       },
       release: () => s.release(),
@@ -198,6 +230,145 @@ function summarize(label: string, ms: GenerationMeasure[]): Record<string, numbe
   return row;
 }
 
+/** Session option sets `--fresh --set` can try (over the pipeline's own defaults). */
+const SETS: Record<string, Pick<PipelineOptions, 'sessionOptions' | 'releaseBetweenStages'>> = {
+  /** What the pipeline does (src/runtime/cpu.ts CPU_SESSION_DEFAULTS): arena on, memory patterns off. */
+  default: {},
+  /** onnxruntime's own defaults (what the pipeline did before bench/RESULTS.md §10). */
+  'arena+pattern': { sessionOptions: { enableCpuMemArena: true, enableMemPattern: true } },
+  'pattern-only': { sessionOptions: { enableCpuMemArena: false, enableMemPattern: true } },
+  neither: { sessionOptions: { enableCpuMemArena: false, enableMemPattern: false } },
+  parallel: { sessionOptions: { executionMode: 'parallel' } },
+  'no-spin': { sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } } },
+  /** What `svd generate` does: each session released once the generation is done with it. */
+  release: { releaseBetweenStages: true },
+};
+
+interface FreshReport {
+  loadMs: number;
+  totalMs: number;
+  timings: Record<string, number>;
+  stepMs: number[];
+  unetRunMs: number[];
+  unetCpuMs: number[];
+  /** VmHWM after loading, and after each stage's last run. */
+  peakAfterLoad: number;
+  peakByGraph: Record<string, number>;
+  peakRss: number;
+}
+
+interface FreshArgs {
+  model: string;
+  set: string;
+  image: string;
+  width: number;
+  height: number;
+  frames: number;
+  steps: number;
+  threads?: number;
+  profileDir?: string;
+}
+
+/** In the child: one generation on a freshly opened pipeline, no warm-up. */
+async function freshChild(a: FreshArgs): Promise<void> {
+  const inner = a.profileDir ? new InProcessOrtHost() : new WorkerOrtHost();
+  const host = new TimingOrtHost(inner, a.profileDir);
+  host.progress = true;
+  const t0 = performance.now();
+  const pipeline = await createPipeline({
+    modelDir: a.model,
+    device: 'cpu',
+    host,
+    inWorker: !a.profileDir,
+    intraOpNumThreads: a.threads,
+    ...SETS[a.set],
+    log: () => {},
+  });
+  const loadMs = performance.now() - t0;
+  const peakAfterLoad = vmHwm();
+  const { image, width, height, frames, steps } = a;
+  const r = await pipeline.generate({ image, width, height, frames, steps, seed: 1 } as never, { skipVideo: true });
+  await pipeline.close();
+  await host.close();
+  const peakByGraph: Record<string, number> = {};
+  for (const x of host.runs) peakByGraph[x.graph] = x.peakRss;
+  reportToParent({
+    loadMs,
+    totalMs: r.timings.total,
+    timings: r.timings as unknown as Record<string, number>,
+    stepMs: r.stepTimings,
+    unetRunMs: host.runs.filter((x) => x.graph === 'unet').map((x) => x.ms),
+    unetCpuMs: host.runs.filter((x) => x.graph === 'unet').map((x) => x.cpuMs),
+    peakAfterLoad,
+    peakByGraph,
+    peakRss: vmHwm(),
+  } satisfies FreshReport);
+}
+
+/** Per graph: the largest CPU arena onnxruntime held and the largest bytes in use (profile node args). */
+function arenaPeaks(dir: string): Record<string, { held: number; inUse: number }> {
+  const out: Record<string, { held: number; inUse: number }> = {};
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    const graph = file.replace(/-\d+_.*$/, '');
+    const v = (out[graph] ??= { held: 0, inUse: 0 });
+    for (const e of JSON.parse(readFileSync(join(dir, file), 'utf8')) as Array<{
+      cat?: string;
+      args?: { mem_arena_held?: string; mem_in_use_peak?: string };
+    }>) {
+      if (e.cat !== 'Node' || !e.args) continue;
+      v.held = Math.max(v.held, Number(e.args.mem_arena_held ?? 0));
+      v.inUse = Math.max(v.inUse, Number(e.args.mem_in_use_peak ?? 0));
+    }
+  }
+  return out;
+}
+
+/** `--fresh`: each option set in its own child process; one row per set. */
+async function freshRuns(base: Omit<FreshArgs, 'set'>, sets: string[], tmp: string): Promise<void> {
+  const [la1] = loadavg();
+  console.log(`load average at start: ${la1.toFixed(2)}; ${base.threads ?? 'default'} threads`);
+  console.log('| set | load | peak RSS | peak after load | UNet step 1, 2 | last 2 | median step | total |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  const mib = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
+  for (const set of sets) {
+    if (!(set in SETS)) throw new Error(`--set: unknown set "${set}" (known: ${Object.keys(SETS).join(', ')})`);
+    const profileDir = base.profileDir ? join(tmp, `profile-${set}`) : undefined;
+    if (profileDir) mkdirSync(profileDir);
+    const run = await runChild<FreshReport>(SCRIPT, ['--child', JSON.stringify({ ...base, set, profileDir })], {
+      rssCapBytes: Math.min(12 * GiB, memAvailableBytes() - 3 * GiB),
+      echoStderr: true,
+    });
+    const r = run.result;
+    if (!r) {
+      const why = run.killedForMemory
+        ? 'killed at the RSS cap'
+        : run.stderrTail.trim().split('\n').slice(-3).join(' | ');
+      console.log(`| ${set} | ${why} |`);
+      continue;
+    }
+    const s = (xs: number[]) => xs.map((x) => `${(x / 1000).toFixed(2)} s`).join(', ');
+    console.log(
+      `| ${set} | ${duration(r.loadMs)} | ${mib(r.peakRss)} | ${mib(r.peakAfterLoad)} | ${s(r.unetRunMs.slice(0, 2))} | ` +
+        `${s(r.unetRunMs.slice(-2))} | ${s([median(r.unetRunMs)])} | ${duration(r.totalMs)} |`,
+    );
+    console.log(`  UNet CPU time per step (s): ${r.unetCpuMs.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
+    console.log(
+      `  steps (pipeline, s): ${r.stepMs.map((x) => (x / 1000).toFixed(2)).join(' ')}; stages: ` +
+        `${Object.entries(r.timings)
+          .map(([k, v]) => `${k} ${duration(v)}`)
+          .join(', ')}; VmHWM after each graph: ${Object.entries(r.peakByGraph)
+          .map(([k, v]) => `${k} ${mib(v)}`)
+          .join(', ')}`,
+    );
+    if (profileDir) {
+      printProfiles(profileDir);
+      for (const [graph, p] of Object.entries(arenaPeaks(profileDir)))
+        console.log(`  arena ${graph}: held ${mib(p.held)}, in use at peak ${mib(p.inUse)}`);
+    }
+  }
+  console.log(`load average at end: ${loadavg()[0].toFixed(2)}`);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -208,29 +379,53 @@ async function main(): Promise<void> {
       threads: { type: 'string' },
       /** onnxruntime's profiler on the in-process pipeline: top ops by time, per-step UNet times, peak RSS. */
       profile: { type: 'boolean', default: false },
+      /** One generation per option set, each in a fresh child process (peak RSS, per-step times). */
+      fresh: { type: 'boolean', default: false },
+      set: { type: 'string', default: 'default' },
+      /** A directory of diffusers configs to build a seeded random model from (default: the embedded tiny model). */
+      configs: { type: 'string' },
+      /** W×H in pixels (default: the model's). */
+      size: { type: 'string' },
+      child: { type: 'string' },
       image: {
         type: 'string',
         default: resolve(fileURLToPath(new URL('../test/fixtures/reference/input_64x128.png', import.meta.url))),
       },
     },
   });
+  if (values.child) return freshChild(JSON.parse(values.child) as FreshArgs);
   const runs = Number(values.runs);
   const tmp = mkdtempSync(join(tmpdir(), 'svd-bench-pipeline-'));
   try {
-    const modelDir = join(tmp, 'tiny');
+    const modelDir = join(tmp, 'model');
+    let checkpoint = embeddedTinyCheckpoint();
+    if (values.configs) {
+      checkpoint = join(tmp, 'checkpoint');
+      writeRandomCheckpointDir(checkpoint, readCheckpointConfigs(values.configs), 20261121);
+    }
     const built = await buildModel({
-      checkpoint: embeddedTinyCheckpoint(),
+      checkpoint,
       outDir: modelDir,
       dtype: 'float32',
       target: 'cpu',
-      modelVariant: 'tiny',
+      modelVariant: values.configs ? 'custom' : 'tiny',
     });
-    console.log(`tiny model built in ${built.ms.toFixed(0)} ms → ${modelDir}`);
+    console.log(`model built in ${built.ms.toFixed(0)} ms → ${modelDir}`);
+    const threads = values.threads ? Number(values.threads) : undefined;
+    if (values.fresh) {
+      const [width, height] = (values.size ?? `${built.manifest.defaults.width}x${built.manifest.defaults.height}`)
+        .split('x')
+        .map(Number);
+      const base = { model: modelDir, image: values.image!, width, height, threads };
+      console.log(`request: ${width}×${height}, ${values.frames} frames, ${values.steps} steps, CFG on, skipVideo`);
+      const profileDir = values.profile ? tmp : undefined;
+      const o = { ...base, frames: Number(values.frames), steps: Number(values.steps), profileDir };
+      return await freshRuns(o, values.set!.split(','), tmp);
+    }
     const request = { image: values.image, steps: Number(values.steps), frames: Number(values.frames), device: 'cpu' };
     console.log(
       `request: ${JSON.stringify(request)} (size: the model's default ${built.manifest.defaults.width}×${built.manifest.defaults.height})`,
     );
-    const threads = values.threads ? Number(values.threads) : undefined;
     const profileDir = values.profile ? join(tmp, 'profile') : undefined;
     if (profileDir) mkdirSync(profileDir);
     const modes = values.profile

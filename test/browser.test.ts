@@ -2,47 +2,32 @@
  * The web page in a real browser (Debian's chromium through playwright-core): enter the key, drop an
  * image, set steps, generate, watch per-step progress arrive, then play the video and download it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { LocalBackend } from '../src/backends/local.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
 import { FIXTURE_IMAGE, probeBytes } from './server-helpers.js';
+import { launchChromium, type TestBrowser } from './helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'browser-test-key';
 
 let backend: LocalBackend;
 let server: RunningServer;
+let browser: TestBrowser;
 let context: BrowserContext;
-let profile: string;
 
 beforeAll(async () => {
   backend = new LocalBackend();
   await backend.pipeline();
   server = await startServer({ port: 0, apiKey: KEY, backend, defaults: { steps: 2 } });
-  profile = mkdtempSync(join(tmpdir(), 'svd-browser-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium('svd-browser-');
+  context = browser.context;
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await server?.close();
   await backend?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 describe('web page', () => {

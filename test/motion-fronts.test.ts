@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalBackend } from '../src/backends/local.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
@@ -16,9 +16,9 @@ import { probeVideo } from '../src/video/index.js';
 import { REFERENCE_IMAGE } from './helpers/reference.js';
 import { buildTinyModel } from './helpers/tinyModel.js';
 import { fixtureBytes, probeBytes } from './server-helpers.js';
+import { launchChromium, type TestBrowser } from './helpers/browser.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'svd.js');
-const CHROMIUM = '/usr/bin/chromium';
 const dataUri = (bytes: Uint8Array) => `data:image/png;base64,${Buffer.from(bytes).toString('base64')}`;
 let cacheDir: string;
 let out: string;
@@ -185,26 +185,14 @@ describe('Redis queue wire', () => {
 });
 
 describe('web page', () => {
+  let browser: TestBrowser;
   let context: BrowserContext;
-  let profile: string;
   beforeAll(async () => {
-    profile = mkdtempSync(join(tmpdir(), 'svd-browser-motion-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium('svd-browser-motion-');
+    context = browser.context;
   });
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
   });
 
   it('uploads a mask, chains two clips with a loop and shows the clip in the progress line', async () => {

@@ -2,6 +2,8 @@
  * Plain-JS reference implementations of the layers (float64 accumulation), used by the ONNX layer tests.
  * Written from the torch definitions, independently of the graph code under test.
  */
+import { mulberry32 } from '../src/onnx/randomWeights.js';
+
 export interface T {
   data: Float64Array;
   shape: number[];
@@ -17,14 +19,8 @@ export function tensor(shape: number[], fill: (i: number) => number): T {
 
 /** Deterministic pseudo-random numbers in [-1, 1) (mulberry32). */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const uniform = mulberry32(seed);
+  return () => uniform() * 2 - 1;
 }
 
 export function conv2d(x: T, w: T, b: T | null, stride: number, pad: number): T {

@@ -7,8 +7,8 @@
  * split CFG batch (two batch-1 UNet calls) against the joint one, and fp16 graphs against fp32 (2e-2).
  *
  * No adapter is a failure, not a skip: the message says how to install one. Took 65 s on two cores at load average
- * ~2-6 before the split and fp16 UNet checks, which add ~8 s and ~11 s; 11 min at load ~20. lavapipe is exact, not
- * fast (docs/webgpu.md).
+ * ~2 before the split and fp16 UNet checks (~3-8 s and ~11-20 s), 123 s with them at load ~5-7, 11 min at load ~20.
+ * lavapipe is exact, not fast (docs/webgpu.md).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -13,16 +13,21 @@ export function listWeights(define: (g: GraphBuilder) => void, dtype: FloatDtype
   return g.requests;
 }
 
-/** Seeded standard-normal generator (mulberry32 + Box–Muller). */
-export function seededNormal(seed: number): () => number {
+/** mulberry32: a small, fast seeded generator of uniform numbers in [0, 1), good enough for test data. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
-  const uniform = (): number => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Seeded standard-normal generator (mulberry32 + Box–Muller). */
+export function seededNormal(seed: number): () => number {
+  const uniform = mulberry32(seed);
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 

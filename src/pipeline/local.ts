@@ -77,11 +77,15 @@ export async function generateVideo(
     const req = resolveForModel(request, manifest, undefined, memory);
     assertFitsMemory(req, manifest, memory);
     if (req.decodeChunkAuto) request = { ...request, decodeChunkSize: req.decodeChunkSize };
-    if (req.cfgBatch === 'split') request = { ...request, cfgBatch: 'split' };
+    if (req.cfgBatch === 'split' && request.cfgBatch !== 'split') {
+      log('the UNet runs the CFG batch as two batch-1 calls (same result): only that fits the memory available');
+      request = { ...request, cfgBatch: 'split' };
+    }
   }
   const pipeline = await (pool
     ? pool.open(modelDir, device ?? 'auto', log)
-    : createPipeline({ modelDir, device: device ?? 'auto', log }));
+    : // one-shot: each session goes as soon as the generation is done with it (peak = the largest stage)
+      createPipeline({ modelDir, device: device ?? 'auto', log, releaseBetweenStages: true }));
   try {
     return await pipeline.generate(request, runOptions);
   } finally {

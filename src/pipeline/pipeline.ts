@@ -42,6 +42,12 @@ export interface PipelineOptions extends ModelSessionsOptions {
   modelDir: string;
   /** Informational messages (fallbacks, retries). Default: stderr. */
   log?: (message: string) => void;
+  /**
+   * Release each model's session once a generation is done with it (encoders after encoding, the UNet before
+   * decoding, the decoder at the end), so that peak memory is the largest stage's, not the sum of all four
+   * (bench/RESULTS.md §10). The next generation opens them again: for one-shot pipelines (`svd generate`).
+   */
+  releaseBetweenStages?: boolean;
 }
 
 export interface GenerateOptions extends RunOptions {
@@ -87,7 +93,7 @@ export async function createPipeline(options: PipelineOptions): Promise<SvdPipel
     manifest: sessions.model.manifest,
     provider: sessions.device.provider,
     async generate(request, opts = {}) {
-      const result = await runPipeline(sessions, request, opts, log);
+      const result = await runPipeline(sessions, request, opts, log, options.releaseBetweenStages === true);
       if (first) {
         // the call that paid for loading the model reports it, inside its total too
         result.timings.load = loadMs;
@@ -139,6 +145,7 @@ async function runPipeline(
   input: GenerationRequestInput,
   o: GenerateOptions,
   log: (m: string) => void,
+  releaseBetweenStages: boolean,
 ): Promise<GenerateResult> {
   const { manifest } = s.model;
   const { vaeEncoder } = s.runners;
@@ -219,6 +226,7 @@ async function runPipeline(
         stages,
         log,
         first: clip === 0,
+        release: releaseBetweenStages && last,
         noise: clip === 0 ? o.noise : undefined,
         dump: clip === 0 ? dump : undefined,
         signal: o.signal,
@@ -290,6 +298,8 @@ interface ClipArgs {
   stages: StageRunner;
   log: (m: string) => void;
   first: boolean;
+  /** Release each session once this clip is done with it (the last clip of a generation). */
+  release: boolean;
   noise?: InjectedNoise;
   dump?: DebugDump;
   signal?: AbortSignal;
@@ -309,6 +319,7 @@ async function runClip(
   const { embeds, imageLatent } = await stages.run('encode', () =>
     encodeImage({ imageEncoder, vaeEncoder }, a.image, req.condAug, noise.augNoise, shape, dump),
   );
+  if (a.release) await Promise.all([imageEncoder.release(), vaeEncoder.release()]);
 
   const conditioning = buildConditioning(embeds, req);
   if (a.cameraPose) conditioning.cameraPose = repeatRows(a.cameraPose, conditioning.batch);
@@ -370,6 +381,7 @@ async function runClip(
       }),
     { step: 0, totalSteps: req.steps },
   );
+  if (a.release) await unet.release();
 
   const chosen = a.input.decodeChunkSize !== undefined || manifest.defaults.decodeChunkSize !== undefined;
   const decoded = await stages.run('decode', () =>
@@ -386,6 +398,7 @@ async function runClip(
       dump,
     }),
   );
+  if (a.release) await vaeDecoder.release();
   return { frames: decoded.frames, latents, chunkSize: decoded.chunkSize, cfgBatch: cfg.mode };
 }
 

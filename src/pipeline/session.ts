@@ -2,7 +2,7 @@
  * The four model sessions of a pipeline and the dtype handling around them: each graph's input and
  * output dtypes are read from the model (fp32 or fp16), never assumed.
  */
-import { physicalCores } from '../runtime/cpu.js';
+import { intraOpThreads } from '../runtime/cpu.js';
 import { ModelFormatError } from '../errors.js';
 import { checkCameraInput, checkGraphContract, readModelDirectory, type ModelDirectory } from '../models/load.js';
 import { GRAPH_CONTRACT, GRAPH_ROLES, type GraphRole, manifestDtype, type ModelManifest } from '../models/manifest.js';
@@ -20,6 +20,7 @@ import {
   WorkerOrtHost,
   type HostedSession,
   type OrtHost,
+  type SessionSpec,
 } from '../runtime/ortHost.js';
 import { DEFAULT_BINDING_LIMIT, isLoaderNoise, webGpuAdapterOnce } from '../runtime/webgpu.js';
 import type { TensorData } from '../runtime/tensor.js';
@@ -33,6 +34,8 @@ export interface ModelSessionsOptions {
   inWorker?: boolean;
   host?: OrtHost;
   intraOpNumThreads?: number;
+  /** Session options over the defaults (benchmarks try arena, memory pattern, execution mode this way). */
+  sessionOptions?: Partial<Omit<SessionSpec, 'path' | 'executionProviders'>>;
   warn?: (message: string) => void;
   /**
    * WebGPU only: the storage-buffer binding limit in bytes the guard enforces (default: the adapter's, else
@@ -41,17 +44,28 @@ export interface ModelSessionsOptions {
   bindingLimit?: number;
 }
 
-/** A session with float32 in/out at its boundary, whatever dtype the graph uses inside. */
+/**
+ * A session with float32 in/out at its boundary, whatever dtype the graph uses inside. With `reopen` it can be
+ * released between uses (its weights and memory arena go back) and opens again on the next run.
+ */
 export class ModelRunner {
+  private current: HostedSession | undefined;
+  /** The graph's inputs, known after the session is released too. */
+  private readonly inputs: HostedSession['inputs'];
+
   constructor(
     readonly role: GraphRole,
-    readonly session: HostedSession,
+    session: HostedSession,
     /** WebGPU: refuses runs whose tensors exceed the binding limit. */
     readonly guard?: BindingGuard,
-  ) {}
+    private readonly reopen?: () => Promise<HostedSession>,
+  ) {
+    this.current = session;
+    this.inputs = session.inputs;
+  }
 
   inputType(name: string): FloatDtype {
-    const info = this.session.inputs.find((v) => v.name === name);
+    const info = this.inputs.find((v) => v.name === name);
     return info?.type === 'float16' ? 'float16' : 'float32';
   }
 
@@ -65,12 +79,43 @@ export class ModelRunner {
   /** Runs the graph and returns its contract output as float32. */
   async run(feeds: Record<string, TensorData>): Promise<{ data: Float32Array; dims: number[] }> {
     this.guard?.check(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.dims])));
-    const outputs = await this.session.run(feeds);
+    const session = await this.open();
+    const outputs = await session.run(feeds);
     const name = GRAPH_CONTRACT[this.role].output;
     const out = outputs[name];
-    if (!out) throw new ModelFormatError(this.session.path, `returned no output "${name}"`);
+    if (!out) throw new ModelFormatError(session.path, `returned no output "${name}"`);
     const data = out.type === 'float16' ? float16ToFloat32(out.data as Uint16Array) : (out.data as Float32Array);
     return { data, dims: out.dims };
+  }
+
+  /** Whether the session is open now. */
+  get isOpen(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** The open session (a released one reopens only through `run`). */
+  get session(): HostedSession {
+    if (!this.current) throw new ModelFormatError(this.role, 'session is released');
+    return this.current;
+  }
+
+  private async open(): Promise<HostedSession> {
+    if (this.current) return this.current;
+    if (!this.reopen) throw new ModelFormatError(this.role, 'session was closed');
+    this.current = await this.reopen();
+    return this.current;
+  }
+
+  /** Releases the session until the next run, when it can reopen; otherwise keeps it. */
+  async release(): Promise<void> {
+    if (this.reopen) await this.close();
+  }
+
+  /** Releases the session for good (unless it reopens on a later run). */
+  async close(): Promise<void> {
+    const s = this.current;
+    this.current = undefined;
+    await s?.release();
   }
 }
 
@@ -88,16 +133,19 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
   const ownsHost = !options.host;
   const host = options.host ?? (await defaultHost(device, options.inWorker !== false));
   const factory = new DeviceSessionFactory(host, device, options.warn, {
-    // one thread per physical core, set explicitly (onnxruntime's default counts SMT siblings)
-    intraOpNumThreads: options.intraOpNumThreads ?? physicalCores(),
+    // one thread per physical core (or SVD_THREADS), set explicitly: onnxruntime's default counts SMT siblings
+    intraOpNumThreads: options.intraOpNumThreads ?? intraOpThreads(),
+    ...options.sessionOptions,
   });
   const opened: HostedSession[] = [];
+  const runners = {} as Record<GraphRole, ModelRunner>;
   const close = async () => {
-    for (const s of opened) await s.release().catch(() => {});
+    const built = Object.values(runners);
+    for (const s of opened.slice(built.length)) await s.release().catch(() => {});
+    for (const r of built) await r.close().catch(() => {});
     if (ownsHost) await host.close();
   };
   try {
-    const runners = {} as Record<GraphRole, ModelRunner>;
     for (const role of GRAPH_ROLES) {
       const session = await factory.open(model.paths[role], manifestDtype(model.manifest));
       opened.push(session);
@@ -111,7 +159,9 @@ export async function openModelSessions(dir: string, options: ModelSessionsOptio
               axes: guardAxes(role, model.manifest),
             })
           : undefined;
-      runners[role] = new ModelRunner(role, session, guard);
+      runners[role] = new ModelRunner(role, session, guard, () =>
+        factory.open(model.paths[role], manifestDtype(model.manifest)),
+      );
     }
     return { model, runners, device: factory.provider!, close };
   } catch (err) {

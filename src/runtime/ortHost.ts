@@ -31,6 +31,10 @@ export interface SessionSpec {
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   /** onnxruntime's CPU memory arena (its default: on). */
   enableCpuMemArena?: boolean;
+  /** Memory pattern planning: one block per run, sized from the previous run's shapes (onnxruntime's default: on). */
+  enableMemPattern?: boolean;
+  /** Nodes one after another, or independent branches at once on the inter-op pool (default: sequential). */
+  executionMode?: 'sequential' | 'parallel';
   /** onnxruntime's profiler: a JSON trace `<profileFilePrefix>_<date>.json` written when the session is released. */
   profileFilePrefix?: string;
   /** Session config entries (string values), e.g. `{ session: { intra_op: { allow_spinning: '0' } } }`. */
@@ -81,6 +85,8 @@ parentPort.on('message', async (msg) => {
       if (s.intraOpNumThreads) opts.intraOpNumThreads = s.intraOpNumThreads;
       if (s.logSeverityLevel !== undefined) opts.logSeverityLevel = s.logSeverityLevel;
       if (s.enableCpuMemArena !== undefined) opts.enableCpuMemArena = s.enableCpuMemArena;
+      if (s.enableMemPattern !== undefined) opts.enableMemPattern = s.enableMemPattern;
+      if (s.executionMode) opts.executionMode = s.executionMode;
       if (s.profileFilePrefix) Object.assign(opts, { enableProfiling: true, profileFilePrefix: s.profileFilePrefix });
       if (s.extra) opts.extra = s.extra;
       const session = await ort.InferenceSession.create(s.path, opts);
@@ -282,6 +288,8 @@ export class InProcessOrtHost implements OrtHost {
     if (spec.intraOpNumThreads) opts.intraOpNumThreads = spec.intraOpNumThreads;
     if (spec.logSeverityLevel !== undefined) opts.logSeverityLevel = spec.logSeverityLevel;
     if (spec.enableCpuMemArena !== undefined) opts.enableCpuMemArena = spec.enableCpuMemArena;
+    if (spec.enableMemPattern !== undefined) opts.enableMemPattern = spec.enableMemPattern;
+    if (spec.executionMode) opts.executionMode = spec.executionMode;
     if (spec.profileFilePrefix)
       Object.assign(opts, { enableProfiling: true, profileFilePrefix: spec.profileFilePrefix });
     if (spec.extra) opts.extra = spec.extra;

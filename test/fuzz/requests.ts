@@ -6,19 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mulberry32 } from '../../src/onnx/randomWeights.js';
 import { WEB_FIELDS } from '../../src/server/dialects/web.js';
-
-/** mulberry32: small, fast, good enough to pick test cases. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Endpoint {
   dialect: 'web' | 'segmind' | 'fal' | 'openai' | 'voltage';
@@ -241,7 +230,7 @@ function formEncode(s: string): string {
 export class RequestFuzzer {
   private readonly r: () => number;
   constructor(seed: number) {
-    this.r = rng(seed);
+    this.r = mulberry32(seed);
   }
 
   private int(n: number): number {

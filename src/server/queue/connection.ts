@@ -114,13 +114,15 @@ export interface QueueLink {
 /**
  * Follows a connection through outages: ioredis reconnects on its own, and this logs one line when the
  * connection is lost (with the cause, e.g. `connect ECONNREFUSED 10.0.0.5:6379`) and one when it is back,
- * instead of one per failed attempt. `whileDown` says what that means for the reader (jobs refused, ...).
+ * instead of one per failed attempt. `whileDown` says what that means for the reader (jobs refused, ...);
+ * `onBack` runs when the connection is usable again after an outage.
  */
 export function watchQueueLink(
   redis: Redis,
   url: string,
   log: ((line: string) => void) | undefined,
   whileDown: string,
+  onBack?: () => void,
 ): QueueLink {
   let downSince: number | undefined;
   let cause: string | undefined;
@@ -138,6 +140,7 @@ export function watchQueueLink(
     log?.(`the job queue at ${redactQueueUrl(url)} is back after ${seconds} s`);
     downSince = undefined;
     cause = undefined;
+    onBack?.();
   };
   redis.on('error', onError);
   redis.on('close', onClose);

@@ -115,7 +115,9 @@ export class RedisJobQueue implements JobQueue {
     this.cacheDirName = join(o.workDir ?? tmpdir(), `svd-serve-queue-${process.pid}-${randomUUID().slice(0, 8)}`);
     this.queue = new Queue(QUEUE_NAME, { connection: redis, prefix: KEY_PREFIX });
     this.queue.on('error', () => {});
-    this.link = watchQueueLink(redis, o.url, o.log, 'new jobs are answered 503 until it is back');
+    this.link = watchQueueLink(redis, o.url, o.log, 'new jobs are answered 503 until it is back', () =>
+      this.serially(() => this.resendCancels()),
+    );
   }
 
   private async start(): Promise<void> {
@@ -205,16 +207,29 @@ export class RedisJobQueue implements JobQueue {
   /**
    * Marks the job cancelled in Redis (a key the worker checks when it starts the job) and tells the
    * workers (pub/sub), so a running job stops between steps; a waiting one is removed from the queue.
+   * Asked while Redis is away, the cancel is sent once it is back.
    */
   cancel(id: string, reason = 'cancelled by the client'): 'cancelled' | 'already_done' | 'not_found' {
     const job = this.jobs.get(id);
     if (!job || isFinal(job.status)) return job ? 'already_done' : 'not_found';
     job.cancelling = { code: 'cancelled', message: reason };
     addJobLog(job, 'cancellation requested');
-    void this.sendCancel(job, reason).catch((err) =>
-      this.o.log?.(`job ${id}: cancel did not reach Redis: ${(err as Error).message}`),
-    );
+    if (!this.link.up) this.o.log?.(`job ${id}: cancel will be sent when the job queue is back`);
+    else
+      void this.sendCancel(job, reason).catch((err) =>
+        this.o.log?.(`job ${id}: cancel did not reach Redis: ${(err as Error).message}`),
+      );
     return 'cancelled';
+  }
+
+  /** Cancels clients asked for while Redis was away, sent now that it is back. */
+  private async resendCancels(): Promise<void> {
+    for (const job of [...this.jobs.values()]) {
+      if (!job.cancelling || isFinal(job.status)) continue;
+      await this.sendCancel(job, job.cancelling.message).catch((err) =>
+        this.o.log?.(`job ${job.id}: cancel did not reach Redis: ${(err as Error).message}`),
+      );
+    }
   }
 
   private async sendCancel(job: Entry, reason: string): Promise<void> {
