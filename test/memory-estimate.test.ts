@@ -71,7 +71,12 @@ describe('memory estimate against measured peaks', () => {
     const rows: Array<[ModelMemoryFacts['attention'], number, number, number]> = [
       ['mha', 256, 448, 5.92 * GiB],
       ['mha', 384, 640, 6.2 * GiB],
+      ['mha', 576, 1024, 6.92 * GiB],
+      ['chunked', 256, 448, 6.26 * GiB],
+      ['chunked', 384, 640, 6.95 * GiB],
+      ['chunked', 576, 1024, 7.2 * GiB],
       ['primitive', 256, 448, 6.26 * GiB],
+      ['primitive', 384, 640, 8.12 * GiB],
     ];
     for (const [attention, height, width, measured] of rows) {
       const { parts } = estimateMemory(
