@@ -90,6 +90,13 @@ describe('memory estimate against measured peaks', () => {
     }
   });
 
+  it('full-size SVD-XT, whole pipeline at 64×64×2 (§7): every weight and the runtime', () => {
+    const e = estimateMemory(XT, request('64x64x2'), 'cpu');
+    const ratio = e.hostBytes / (8.57 * GiB);
+    expect(ratio).toBeGreaterThan(0.75);
+    expect(ratio).toBeLessThan(1.25);
+  });
+
   it('WebGPU keeps the weights and activations on the device, the runtime and the frames on the host', () => {
     const req = request('1024x576x14:7');
     const gpu = estimateMemory(XT, req, 'webgpu');
