@@ -294,7 +294,7 @@ async function compareEstimates(
       continue;
     }
     console.log(
-      `| ${spec} | ${bytes(estBytes)}${split} | ${bytes(r.peakRss)} | ${(estBytes / r.peakRss).toFixed(2)} | ${duration(r.loadMs)} | ${duration(r.totalMs)} |`,
+      `| ${spec} | ${bytes(estBytes)}${split} | ${bytes(r.peakRss)}${r.hostProcessPeak ? ` (onnxruntime's process ${bytes(r.hostProcessPeak)})` : ''} | ${(estBytes / r.peakRss).toFixed(2)} | ${duration(r.loadMs)} | ${duration(r.totalMs)} |`,
     );
   }
 }

@@ -226,10 +226,10 @@ describe('weight storage by target', () => {
       );
   });
 
-  it('CPU and CUDA graphs convert by default, WebGPU references; the build cache key changes with the storage', () => {
+  it('graphs convert by default on every target; the build cache key changes with the storage', () => {
     expect(defaultWeightStorage('cpu')).toBe('convert');
     expect(defaultWeightStorage('cuda')).toBe('convert');
-    expect(defaultWeightStorage('webgpu')).toBe('reference');
+    expect(defaultWeightStorage('webgpu')).toBe('convert');
     expect(new GraphBuilder({ name: 'd', dtype: 'float32', weights: dryWeights() }).weightStorage).toBe('convert');
     const ckpt = 'models/tiny-svd';
     const key = (weightStorage: 'reference' | 'convert') =>

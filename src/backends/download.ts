@@ -64,7 +64,30 @@ export async function saveResponseBody(
     throw tooLarge(ctx, `is ${total} bytes`);
   }
   const contentType = res.headers.get('content-type') ?? undefined;
-  return saveStream(ctx, Readable.fromWeb(res.body as any), total, target, contentType, onProgress);
+  return saveStream(ctx, Readable.from(chunksOf(res.body)), total, target, contentType, onProgress);
+}
+
+/**
+ * The chunks of a fetch body, read with our own reader. Not `Readable.fromWeb`: on Node 20 a connection cut
+ * mid-body could reach its destroy path after the pipeline had let go of the stream, and it rethrows the
+ * error there as an uncaught exception instead of rejecting the download.
+ */
+async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  let done = false;
+  try {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) {
+        done = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    // Stopped early (too large, aborted, write failed): let the connection go; a failing cancel is moot.
+    if (!done) await reader.cancel().catch(() => {});
+  }
 }
 
 /** Streams a body to `target` (temp + rename), counting bytes against the job's limit. */

@@ -27,7 +27,8 @@ import type { FloatDtype } from '../tensor/float16.js';
 // 3: MultiHeadAttention on the CPU target (linear-memory attention)
 // 4: CPU/CUDA weights converted and MatMul weights transposed at build time (weightStorage 'convert')
 // 5: feed-forwards in token chunks with 'chunked' attention (the WebGPU target), within the same byte budget
-export const BUILDER_VERSION = '5';
+// 6: WebGPU graphs store weights with 'convert' too
+export const BUILDER_VERSION = '6';
 
 export interface BuildModelOptions {
   checkpoint: string;
@@ -44,9 +45,9 @@ export interface BuildModelOptions {
    */
   temporalContextOrder?: TemporalContextOrder;
   /**
-   * How weights reach the graphs: 'convert' (the CPU and CUDA default: converted to `dtype` and, for MatMul,
-   * transposed once into each graph's `.data` file, so a session holds each weight once; bench/RESULTS.md §7)
-   * or 'reference' (the WebGPU default: Cast/Transpose nodes over the checkpoint's own bytes, no extra disk).
+   * How weights reach the graphs: 'convert' (the default: converted to `dtype` and, for MatMul, transposed once
+   * into each graph's `.data` file, so a session holds each weight once; bench/RESULTS.md §7) or 'reference'
+   * (Cast/Transpose nodes over the checkpoint's own bytes: no extra disk, but onnxruntime folds them into copies).
    */
   weightStorage?: WeightStorage;
   /**

@@ -59,8 +59,13 @@ export interface MemoryEstimate {
 
 /** Node, onnxruntime and the worker thread before any session. */
 const RUNTIME_BYTES = 160 * 2 ** 20;
-/** Peak UNet activations per (video·frame × latent pixel × level-0 channel × element byte). */
-const UNET_ACTIVATION = 79;
+/**
+ * Peak UNet activations per (video·frame × latent pixel × element byte): a part per level-0 channel and a part that
+ * does not follow the channels, fitted through the tiny model (32 channels, 79 × 32 bytes) and the full-size
+ * SVD-XT UNet (320 channels, latents 32×56, 48×80 and 72×128: bench/RESULTS.md §6). Linear in the pixels for the
+ * 'mha' and 'chunked' graphs; the 'primitive' graphs add their score matrices (`scores` below).
+ */
+const UNET_ACTIVATION = { perChannel: 24.2, fixed: 1753 };
 /** VAE decoder activations per (frame × output pixel × decoder channel × element byte). */
 const DECODER_ACTIVATION = 5.4;
 /** VAE encoder activations per (output pixel × channel × element byte): one image. */
@@ -77,8 +82,16 @@ const CPU_WEIGHT_FACTOR = {
   convert: { float32: 1.0, float16: 3.3 },
   reference: { float32: 1.77, float16: 3.3 },
 };
-/** A GPU provider's host side during load (a staging copy of the largest graph) and its device runtime overhead. */
+/** The CUDA provider's host side during load (a staging copy of the largest graph) and its device runtime. Unmeasured. */
 const GPU_RUNTIME_BYTES = 512 * 2 ** 20;
+/**
+ * WebGPU (bench/RESULTS.md §8, measured on Mesa lavapipe, where "device" buffers are host memory, so only the sum of
+ * host and device was measurable): the second process onnxruntime runs in (ChildProcessOrtHost: Node, onnxruntime,
+ * Dawn) on the host, and the activations per CPU-arena byte (the EP's buffer cache keeps freed buffers for reuse).
+ * A real card adds its driver's own reservation on the device, which lavapipe cannot show.
+ */
+const WEBGPU_HOST_RUNTIME_BYTES = 208 * 2 ** 20;
+const WEBGPU_ACTIVATION_FACTOR = 1.37;
 
 /** The peak host and device bytes of one generation. */
 export function estimateMemory(facts: ModelMemoryFacts, req: MemoryRequest, provider: MemoryProvider): MemoryEstimate {
@@ -92,8 +105,8 @@ export function estimateMemory(facts: ModelMemoryFacts, req: MemoryRequest, prov
   const quadratic = facts.attention === 'primitive';
   const scores = (n: number, heads: number, tokens: number) => (quadratic ? 2 * n * heads * tokens * tokens * 4 : 0);
 
-  const unet =
-    UNET_ACTIVATION * rows * latentPixels * facts.unetChannels * e + scores(rows, facts.unetHeads, latentPixels);
+  const unetPerPixel = UNET_ACTIVATION.fixed + UNET_ACTIVATION.perChannel * facts.unetChannels;
+  const unet = unetPerPixel * rows * latentPixels * e + scores(rows, facts.unetHeads, latentPixels);
   const vaeDecoder = DECODER_ACTIVATION * chunk * pixels * facts.vaeChannels * e + scores(chunk, 1, latentPixels);
   const vaeEncoder = ENCODER_ACTIVATION * pixels * facts.vaeChannels * e + scores(1, 1, latentPixels);
   const weightsRaw = GRAPH_ROLES.reduce((a, r) => a + facts.computeWeightBytes[r], 0);
@@ -106,6 +119,21 @@ export function estimateMemory(facts: ModelMemoryFacts, req: MemoryRequest, prov
   const parts = { runtime: RUNTIME_BYTES, weights, unet, vaeEncoder, vaeDecoder, frames };
   if (provider === 'cpu') return { hostBytes: RUNTIME_BYTES + weights + activations + frames, deviceBytes: 0, parts };
   const largestGraph = Math.max(...GRAPH_ROLES.map((r) => facts.computeWeightBytes[r]));
+  if (provider === 'webgpu') {
+    const hostRuntime = RUNTIME_BYTES + WEBGPU_HOST_RUNTIME_BYTES;
+    const deviceActivations = WEBGPU_ACTIVATION_FACTOR * activations;
+    return {
+      hostBytes: hostRuntime + largestGraph + frames,
+      deviceBytes: weights + deviceActivations,
+      parts: {
+        ...parts,
+        runtime: hostRuntime,
+        unet: WEBGPU_ACTIVATION_FACTOR * unet,
+        vaeEncoder: WEBGPU_ACTIVATION_FACTOR * vaeEncoder,
+        vaeDecoder: WEBGPU_ACTIVATION_FACTOR * vaeDecoder,
+      },
+    };
+  }
   return {
     hostBytes: RUNTIME_BYTES + GPU_RUNTIME_BYTES + largestGraph + frames,
     deviceBytes: GPU_RUNTIME_BYTES + weights + activations,

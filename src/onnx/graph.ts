@@ -89,14 +89,20 @@ export type WeightStorage =
   | 'convert';
 
 /**
- * The weight storage a target's graphs get unless told otherwise. CPU and CUDA: 'convert', so that a session
- * holds each weight once, in the form its kernels use: onnxruntime constant-folds a weight's Cast or Transpose
- * into a new copy while the source stays resident, 1.77× the float32 weight bytes for the SVD-XT UNet at load
- * (bench/RESULTS.md §7); CUDA folds on the host before the copy to the device. WebGPU: 'reference' (its load
- * was not measured with converted weights).
+ * The weight storage a target's graphs get unless told otherwise: 'convert' on every target, so that a session
+ * holds each weight once, in the form its kernels use (bench/RESULTS.md §7). With 'reference', onnxruntime
+ * constant-folds each weight's Cast or Transpose into a new copy while the source stays mapped: 1.76× the float32
+ * weight bytes at the peak for the SVD-XT UNet on the CPU EP against 1.03×; on WebGPU (lavapipe, a 2/5-width UNet)
+ * 2.74× against 1.43×. The CUDA EP folds on the host before copying to the device, like the others (not measured).
  */
+const DEFAULT_WEIGHT_STORAGE: Record<GraphTarget, WeightStorage> = {
+  cpu: 'convert',
+  cuda: 'convert',
+  webgpu: 'convert',
+};
+
 export function defaultWeightStorage(target: GraphTarget): WeightStorage {
-  return target === 'webgpu' ? 'reference' : 'convert';
+  return DEFAULT_WEIGHT_STORAGE[target];
 }
 
 export interface GraphBuilderOptions {

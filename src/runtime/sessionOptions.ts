@@ -2,7 +2,7 @@
  * The onnxruntime session options each execution provider and graph dtype gets: the one place they are chosen.
  * Callers (benchmarks, `--threads`) layer their own choices over these.
  *
- * Optimization level (bench/RESULTS.md §7, full-size SVD-XT UNet on the CPU EP). The graphs built for CPU and CUDA
+ * Optimization level (bench/RESULTS.md §7, full-size SVD-XT UNet on the CPU EP). The graphs svd-runtime builds
  * store each weight in the dtype and layout its kernel uses (weightStorage 'convert'), so constant folding makes no
  * copies; MLAS prepacking and the NCHWc conv layout of level 'all' replace the weight they read instead of adding to
  * it (1.03× the float32 weight bytes after load and two steps), and they make a step fast: 1.8-2.3 s, against
