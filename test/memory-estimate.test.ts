@@ -56,6 +56,7 @@ describe('memory estimate against measured peaks', () => {
       ['webgpu', '128x64x4', 428 * MiB],
       ['webgpu', '128x128x8:4', 464 * MiB],
       ['webgpu', '256x256x4:2', 671 * MiB],
+      ['webgpu', '192x128x14:7', 678 * MiB],
     ];
     for (const [provider, spec, measured] of rows) {
       const facts = provider === 'webgpu' ? { ...TINY, attention: 'chunked' as const } : TINY;
