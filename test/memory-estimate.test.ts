@@ -42,7 +42,7 @@ function request(spec: string) {
 describe('memory estimate against measured peaks', () => {
   it('whole pipeline, tiny model: CPU peak RSS, and on WebGPU (lavapipe) host + device', () => {
     const rows: Array<[MemoryProvider, string, number]> = [
-      // §8, CPU EP, 2 threads
+      // §8, CPU EP, 2 threads (measured with memory patterns on: the fit's basis; see §8 for today's defaults)
       ['cpu', '64x64x4', 188 * MiB],
       ['cpu', '256x256x8', 729 * MiB],
       ['cpu', '256x256x14:4', 782 * MiB],
