@@ -61,11 +61,12 @@ export interface MemoryEstimate {
 const RUNTIME_BYTES = 160 * 2 ** 20;
 /**
  * Peak UNet activations per (video·frame × latent pixel × element byte): a part per level-0 channel and a part that
- * does not follow the channels, fitted through the tiny model (32 channels, 79 × 32 bytes) and the full-size
- * SVD-XT UNet (320 channels, latents 32×56, 48×80 and 72×128: bench/RESULTS.md §6). Linear in the pixels for the
+ * does not follow the channels, fitted through the tiny model (32 channels: 1,264 bytes, whole pipeline with the CPU
+ * defaults of src/runtime/sessionOptions.ts) and the full-size SVD-XT UNet (320 channels: 9,501 bytes, latents 32×56,
+ * 48×80 and 72×128, bench/RESULTS.md §6). Linear in the pixels for the
  * 'mha' and 'chunked' graphs; the 'primitive' graphs add their score matrices (`scores` below).
  */
-const UNET_ACTIVATION = { perChannel: 24.2, fixed: 1753 };
+const UNET_ACTIVATION = { perChannel: 28.6, fixed: 349 };
 /** VAE decoder activations per (frame × output pixel × decoder channel × element byte). */
 const DECODER_ACTIVATION = 5.4;
 /** VAE encoder activations per (output pixel × channel × element byte): one image. */
@@ -90,8 +91,8 @@ const GPU_RUNTIME_BYTES = 512 * 2 ** 20;
  * Dawn) on the host, and the activations per CPU-arena byte (the EP's buffer cache keeps freed buffers for reuse).
  * A real card adds its driver's own reservation on the device, which lavapipe cannot show.
  */
-const WEBGPU_HOST_RUNTIME_BYTES = 208 * 2 ** 20;
-const WEBGPU_ACTIVATION_FACTOR = 1.37;
+const WEBGPU_HOST_RUNTIME_BYTES = 202 * 2 ** 20;
+const WEBGPU_ACTIVATION_FACTOR = 1.72;
 
 /** The peak host and device bytes of one generation. */
 export function estimateMemory(facts: ModelMemoryFacts, req: MemoryRequest, provider: MemoryProvider): MemoryEstimate {
