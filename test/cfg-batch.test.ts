@@ -11,23 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBudgetError } from '../src/errors.js';
 import { buildModel } from '../src/models/build.js';
 import type { ModelManifest } from '../src/models/manifest.js';
-import { estimateMemory, type MemoryRequest, type ModelMemoryFacts } from '../src/models/memory.js';
+import { estimateMemory, type MemoryRequest } from '../src/models/memory.js';
 import { assertFitsMemory } from '../src/pipeline/admission.js';
 import { chooseCfgBatch } from '../src/pipeline/denoise.js';
 import { createPipeline, resolveForModel, type SvdPipeline } from '../src/pipeline/pipeline.js';
 import { expectParity, runReferenceCall } from './helpers/parity.js';
 import { REFERENCE_CHECKPOINT, relErr } from './helpers/reference.js';
+import { SVD_XT_FACTS } from './helpers/memoryFacts.js';
 
 const GiB = 2 ** 30;
-const XT: ModelMemoryFacts = {
-  dtype: 'float32',
-  attention: 'mha',
-  spatialScale: 8,
-  unetChannels: 320,
-  unetHeads: 5,
-  vaeChannels: 128,
-  computeWeightBytes: { unet: 5.9e9, imageEncoder: 2.5e9, vaeEncoder: 1.4e8, vaeDecoder: 2.5e8 },
-};
+const XT = SVD_XT_FACTS;
 const BASE: MemoryRequest = { width: 1024, height: 576, frames: 25, decodeChunkSize: 8, guidance: true };
 
 describe('the CFG batch split on CPU, on the reference call', () => {

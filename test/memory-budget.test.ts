@@ -20,25 +20,13 @@ import { resolveForModel } from '../src/pipeline/pipeline.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
 import type { ModelManifest } from '../src/models/manifest.js';
 import { fixtureBytes, FIXTURE_IMAGE } from './server-helpers.js';
+import { SVD_XT_FACTS } from './helpers/memoryFacts.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'svd.js');
 const GiB = 2 ** 30;
 
 /** SVD-XT as `buildModel` records it (fp16 weights, float32 CPU graphs). */
-const XT: ModelMemoryFacts = {
-  dtype: 'float32',
-  attention: 'mha',
-  spatialScale: 8,
-  unetChannels: 320,
-  unetHeads: 5,
-  vaeChannels: 128,
-  computeWeightBytes: {
-    unet: 5_896_933_288,
-    imageEncoder: 2_528_307_200,
-    vaeEncoder: 136_654_656,
-    vaeDecoder: 254_316_732,
-  },
-};
+const XT = SVD_XT_FACTS;
 const BASE: MemoryRequest = { width: 1024, height: 576, frames: 25, decodeChunkSize: 8, guidance: true };
 const host = (r: Partial<MemoryRequest>, f: Partial<ModelMemoryFacts> = {}) =>
   estimateMemory({ ...XT, ...f }, { ...BASE, ...r }, 'cpu').hostBytes;

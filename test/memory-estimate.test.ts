@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ModelManifest } from '../src/models/manifest.js';
 import { estimateMemory, type MemoryProvider, modelMemoryFacts, type ModelMemoryFacts } from '../src/models/memory.js';
+import { SVD_XT_FACTS } from './helpers/memoryFacts.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -16,21 +17,7 @@ const TINY = modelMemoryFacts(
 );
 
 /** The full-size random SVD-XT of §6: float32 CPU graphs, weights converted at build time (builder 5). */
-const XT: ModelMemoryFacts = {
-  dtype: 'float32',
-  attention: 'mha',
-  weightStorage: 'convert',
-  spatialScale: 8,
-  unetChannels: 320,
-  unetHeads: 5,
-  vaeChannels: 128,
-  computeWeightBytes: {
-    unet: 5_896_933_288,
-    imageEncoder: 2_528_307_200,
-    vaeEncoder: 136_654_656,
-    vaeDecoder: 254_316_732,
-  },
-};
+const XT: ModelMemoryFacts = { ...SVD_XT_FACTS, weightStorage: 'convert' };
 
 /** W×H×frames[:chunk] → the request bench-memory --generate makes (2 steps, CFG). */
 function request(spec: string) {
