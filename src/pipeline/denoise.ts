@@ -13,7 +13,6 @@ import type { CfgBatchMode } from '../request/schema.js';
 import type { ModelManifest } from '../models/manifest.js';
 import type { PredictionType } from '../scheduler/index.js';
 import { applyGuidance, eulerStep, inputDivisor } from '../scheduler/index.js';
-import type { TensorData } from '../runtime/tensor.js';
 import { buildUnetSample, type Conditioning } from './conditioning.js';
 import { frameSize, type LatentShape } from './latents.js';
 import type { ModelRunner } from './session.js';
@@ -87,14 +86,20 @@ export async function denoise(a: DenoiseArgs): Promise<Float32Array> {
       guided: cond.guided,
     });
     const timestep = unet.tensor('timestep', Float32Array.of(timesteps[i]), []);
-    const out = new Float32Array(cond.batch * F * C * h * w); /* [B, F, C, h, w] */
-    for (const [k, b] of calls.entries()) {
-      const feeds: Record<string, TensorData> = {
-        sample: unet.tensor('sample', video(sample, b), [rows(b), F, a.unetInChannels, h, w]),
-        timestep,
-        ...constant[k],
-      };
-      out.set((await unet.run(feeds)).data, (b ?? 0) * F * C * h * w);
+    const runCall = async (k: number, b: number | undefined) =>
+      (
+        await unet.run({
+          sample: unet.tensor('sample', video(sample, b), [rows(b), F, a.unetInChannels, h, w]),
+          timestep,
+          ...constant[k],
+        })
+      ).data;
+    let out: Float32Array; /* [B, F, C, h, w] */
+    if (calls.length === 1) {
+      out = await runCall(0, calls[0]); // joint: the UNet's output as it is, no copy
+    } else {
+      out = new Float32Array(cond.batch * F * C * h * w);
+      for (const [k, b] of calls.entries()) out.set(await runCall(k, b), (b ?? 0) * F * C * h * w);
     }
     const v = cond.guided ? applyGuidance(out, cond.guidance, F, frameSize(shape)) : out;
     latents = eulerStep(latents, v, sigma, sigmas[i + 1], a.predictionType);
